@@ -1,0 +1,42 @@
+// Resolves `Authorization: Bearer <secret key>` to the environment every API route acts in.
+import type { FastifyRequest } from "fastify";
+import type { Clock } from "../clock.ts";
+import type { Db } from "../db/client.ts";
+import { ApiError } from "../errors.ts";
+import { apiKeysFindActiveByHash, apiKeysTouch, type AuthenticatedEnvironment } from "../storage/api-keys.ts";
+import { hashesEqual, hashSecretKey, looksLikeSecretKey } from "./secret-keys.ts";
+
+declare module "fastify" {
+  interface FastifyRequest {
+    /** Set on every route behind the API key check. */
+    environment: AuthenticatedEnvironment;
+  }
+}
+
+export function bearerToken(request: FastifyRequest): string | null {
+  const header = request.headers.authorization;
+  if (typeof header !== "string") return null;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1] ?? null;
+}
+
+/** A preHandler hook that rejects the request with 401 unless it carries an active secret key. */
+export function requireSecretKey(db: Db, clock: Clock) {
+  return async function checkSecretKey(request: FastifyRequest): Promise<void> {
+    const token = bearerToken(request);
+    if (token === null) throw new ApiError("UNAUTHORIZED");
+    if (!looksLikeSecretKey(token)) throw new ApiError("UNAUTHORIZED", "Invalid API key");
+    const hash = hashSecretKey(token);
+    const environment = await apiKeysFindActiveByHash(db.sql, hash);
+    if (!environment || !hashesEqual(environment.keyHash, hash)) {
+      throw new ApiError("UNAUTHORIZED", "Invalid API key");
+    }
+    request.environment = environment;
+    const now = clock.now();
+    if (environment.lastUsedAt === null || now.getTime() - environment.lastUsedAt.getTime() > 60_000) {
+      apiKeysTouch(db.sql, environment.apiKeyId, now).catch((error: unknown) =>
+        request.log.warn({ err: error }, "could not record API key use"),
+      );
+    }
+  };
+}

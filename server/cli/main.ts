@@ -1,0 +1,62 @@
+// The `ratchet` command line. Output meant for scripts (a new key) goes to stdout alone; everything
+// else goes to stderr.
+import { parseArgs } from "node:util";
+import { ConfigError, loadConfig } from "../config.ts";
+import { EmbeddedPostgresError } from "../db/embedded.ts";
+import { MigrationError } from "../db/migrate.ts";
+import { KeyIssueError } from "../auth/issue-key.ts";
+import { dbDumpCommand, keysCommand, migrateCommand } from "./commands.ts";
+import { UsageError } from "./errors.ts";
+
+const usage = `Usage: ratchet <command> [options]
+
+Commands:
+  start                         Run the server (same as \`npm start\`)
+  migrate                       Apply pending database migrations and exit
+  keys create --env <env>       Create a secret key and print it (env: dev, staging, prod, preview)
+         [--project <ref>] [--name <name>]
+  keys list [--project <ref>]   List keys (never the keys themselves)
+  keys revoke <key_id | key>    Revoke a key at once
+  db-dump [--out <file>]        Write the schema of a freshly migrated database (sql/schema.sql)
+
+The database is DATABASE_URL, or the embedded Postgres under RATCHET_DATA_DIR (default .ratchet).
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "help" || command === "--help" || command === "-h") {
+    process.stdout.write(usage);
+    return command === undefined ? 1 : 0;
+  }
+  if (command === "start") {
+    const { runServer } = await import("../main.ts");
+    await runServer();
+    return -1;
+  }
+  const config = loadConfig();
+  switch (command) {
+    case "migrate":
+      return migrateCommand(config);
+    case "keys":
+      return keysCommand(config, rest);
+    case "db-dump": {
+      const { values } = parseArgs({ args: rest, options: { out: { type: "string" } } });
+      return dbDumpCommand(config, values.out);
+    }
+    default:
+      throw new UsageError(`Unknown command "${command}".\n\n${usage}`);
+  }
+}
+
+const expected = [ConfigError, EmbeddedPostgresError, MigrationError, KeyIssueError, UsageError];
+
+try {
+  const code = await main(process.argv.slice(2));
+  if (code >= 0) process.exit(code);
+} catch (error) {
+  if (expected.some((type) => error instanceof type) || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+    console.error((error as Error).message);
+    process.exit(2);
+  }
+  throw error;
+}

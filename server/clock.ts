@@ -1,0 +1,27 @@
+// Time comes from a Clock so that tests can move it instead of sleeping.
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+/** A clock that only moves when told to. */
+export class ManualClock implements Clock {
+  #now: number;
+
+  constructor(start: Date | string = "2026-01-01T00:00:00.000Z") {
+    this.#now = new Date(start).getTime();
+  }
+
+  now(): Date {
+    return new Date(this.#now);
+  }
+
+  advance(ms: number): void {
+    this.#now += ms;
+  }
+
+  set(at: Date | string): void {
+    this.#now = new Date(at).getTime();
+  }
+}

@@ -1,0 +1,111 @@
+// Server configuration: read once from environment variables, validated with zod, defaults in one
+// object. Every option is documented in docs/operations.md with its default.
+import { closest, distance } from "fastest-levenshtein";
+import { z } from "zod";
+
+/** Every server variable with its default. `null` means "unset unless given". */
+export const configDefaults = {
+  PORT: 3030,
+  HOST: "127.0.0.1",
+  DATABASE_URL: null as string | null,
+  RATCHET_DATA_DIR: ".ratchet",
+  RATCHET_PUBLIC_URL: null as string | null,
+  RATCHET_LOG_LEVEL: "info",
+  RATCHET_EMBEDDED_PG_PORT: 54320,
+  RATCHET_DB_POOL_SIZE: 10,
+  RATCHET_SHUTDOWN_TIMEOUT_MS: 10_000,
+} as const;
+
+const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+const port = z.coerce.number().int().min(1).max(65_535);
+
+const configSchema = z.object({
+  PORT: port.default(configDefaults.PORT),
+  HOST: z.string().min(1).default(configDefaults.HOST),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
+    .optional(),
+  RATCHET_DATA_DIR: z.string().min(1).default(configDefaults.RATCHET_DATA_DIR),
+  RATCHET_PUBLIC_URL: z.url().optional(),
+  RATCHET_LOG_LEVEL: z.enum(logLevels).default("info"),
+  RATCHET_EMBEDDED_PG_PORT: port.default(configDefaults.RATCHET_EMBEDDED_PG_PORT),
+  RATCHET_DB_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(configDefaults.RATCHET_DB_POOL_SIZE),
+  RATCHET_SHUTDOWN_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(configDefaults.RATCHET_SHUTDOWN_TIMEOUT_MS),
+});
+
+/**
+ * Variables with the RATCHET_ prefix that belong to other parts of Ratchet (the SDK and the worker),
+ * so a shell that sets them for those is not reported as misspelt server configuration.
+ */
+const otherComponentsVariables = new Set([
+  "RATCHET_API_URL",
+  "RATCHET_SECRET_KEY",
+  "RATCHET_PROJECT_REF",
+  "RATCHET_TEST_ADMIN_URL",
+  "RATCHET_TEST_TEMPLATE",
+]);
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Set when an external Postgres is used; unset means the embedded Postgres under `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  publicUrl: string;
+  logLevel: (typeof logLevels)[number];
+  embeddedPgPort: number;
+  dbPoolSize: number;
+  shutdownTimeoutMs: number;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Validates the environment once. Throws a ConfigError listing every problem found. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const problems: string[] = [];
+  const known = new Set(Object.keys(configDefaults));
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith("RATCHET_") || known.has(name) || otherComponentsVariables.has(name)) continue;
+    const candidates = [...known, ...otherComponentsVariables];
+    const suggestion = closest(name, candidates);
+    const hint = distance(name, suggestion) <= 4 ? `; did you mean ${suggestion}?` : "";
+    problems.push(`${name} is not a Ratchet setting${hint}`);
+  }
+
+  const input: Record<string, string> = {};
+  for (const name of known) {
+    const value = env[name];
+    if (value !== undefined && value !== "") input[name] = value;
+  }
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      problems.push(`${issue.path.join(".")}: ${issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) {
+    throw new ConfigError(`Invalid configuration:\n  - ${problems.join("\n  - ")}`);
+  }
+
+  const values = parsed.data;
+  const shownHost = values.HOST === "0.0.0.0" || values.HOST === "::" ? "localhost" : values.HOST;
+  return {
+    port: values.PORT,
+    host: values.HOST,
+    databaseUrl: values.DATABASE_URL,
+    dataDir: values.RATCHET_DATA_DIR,
+    publicUrl: (values.RATCHET_PUBLIC_URL ?? `http://${shownHost}:${values.PORT}`).replace(/\/$/, ""),
+    logLevel: values.RATCHET_LOG_LEVEL,
+    embeddedPgPort: values.RATCHET_EMBEDDED_PG_PORT,
+    dbPoolSize: values.RATCHET_DB_POOL_SIZE,
+    shutdownTimeoutMs: values.RATCHET_SHUTDOWN_TIMEOUT_MS,
+  };
+}

@@ -1,0 +1,23 @@
+// Structured JSON logs (pino). Credentials are redacted wherever they could appear.
+import { pino, type Logger } from "pino";
+
+export const redactedPaths = [
+  "req.headers.authorization",
+  "req.headers.cookie",
+  "headers.authorization",
+  "headers.cookie",
+  "*.password",
+  "*.secretKey",
+  "*.databaseUrl",
+  "password",
+  "secretKey",
+  "databaseUrl",
+];
+
+export function createLogger(level: string): Logger {
+  return pino({
+    level,
+    base: { service: "ratchet" },
+    redact: { paths: redactedPaths, censor: "[redacted]" },
+  });
+}

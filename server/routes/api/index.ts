@@ -1,0 +1,10 @@
+// The public REST API: every route in this scope requires a secret key.
+import type { FastifyInstance } from "fastify";
+import type { AppContext } from "../../app-context.ts";
+import { requireSecretKey } from "../../auth/authenticate.ts";
+import { whoamiRoutes } from "./whoami.ts";
+
+export async function apiRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
+  app.addHook("preHandler", requireSecretKey(context.db, context.clock));
+  await app.register(whoamiRoutes);
+}
