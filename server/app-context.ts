@@ -2,9 +2,15 @@
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import type { Db } from "./db/client.ts";
+import type { QueueNotifier } from "./engine/notifier.ts";
+import type { EngineSettings } from "./engine/settings.ts";
+import type { EngineDeps } from "./engine/trigger.ts";
 
 export interface AppContext {
   config: Config;
   db: Db;
   clock: Clock;
+  notifier: QueueNotifier;
+  engine: EngineDeps;
+  settings: EngineSettings;
 }

@@ -10,6 +10,18 @@ import { applyHttpConventions } from "./http/conventions.ts";
 import { createLogger } from "./logger.ts";
 import { apiRoutes } from "./routes/api/index.ts";
 import { healthRoutes } from "./routes/health.ts";
+import { engineRoutes } from "./routes/engine/index.ts";
+import { QueueNotifier } from "./engine/notifier.ts";
+import { defaultEngineSettings, type EngineSettings } from "./engine/settings.ts";
+import { Sweeper } from "./engine/sweepers.ts";
+import type { Logger } from "pino";
+
+declare module "fastify" {
+  interface FastifyInstance {
+    /** The server's shared services, for tests and tools that hold the app. */
+    ratchet: AppContext;
+  }
+}
 
 /** Large enough for a 3 MB payload with its options; routes check the payload's own size. */
 export const bodyLimitBytes = 4 * 1024 * 1024;
@@ -19,14 +31,17 @@ export interface AppOptions {
   db: Db;
   clock?: Clock;
   logger?: FastifyBaseLogger;
+  settings?: Partial<EngineSettings>;
+  /** Run the engine's sweeps on a timer (tests turn this off and call sweepOnce with their clock). */
+  sweeper?: boolean;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
-  const context: AppContext = {
-    config: options.config,
-    db: options.db,
-    clock: options.clock ?? systemClock,
-  };
+  const clock = options.clock ?? systemClock;
+  const notifier = new QueueNotifier(options.db.sql);
+  const settings = { ...defaultEngineSettings, ...options.settings };
+  const engine = { db: options.db, clock, notifier };
+  const context: AppContext = { config: options.config, db: options.db, clock, notifier, engine, settings };
   const app = Fastify({
     loggerInstance: options.logger ?? createLogger(options.config.logLevel),
     bodyLimit: bodyLimitBytes,
@@ -39,7 +54,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   applyHttpConventions(app);
 
+  const sweeper = options.sweeper === false ? null : new Sweeper(engine, settings, app.log as unknown as Logger);
+  app.decorate("ratchet", context);
+  app.addHook("onReady", async () => {
+    await notifier.start();
+    sweeper?.start();
+  });
+  app.addHook("onClose", async () => {
+    await sweeper?.stop();
+    await notifier.stop();
+  });
+
   await app.register(healthRoutes, context);
   await app.register(async (scope) => apiRoutes(scope, context));
+  await app.register(async (scope) => engineRoutes(scope, context));
   return app;
 }

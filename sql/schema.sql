@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy
+-- Migrations: 0001_tenancy, 0002_runs
 
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
@@ -16,6 +16,32 @@ create table ratchet.api_keys (
   revoked_at timestamp with time zone
 );
 
+create table ratchet.attempts (
+  run_id uuid not null,
+  number integer not null,
+  status text not null,
+  worker_id text not null,
+  created_at timestamp with time zone not null,
+  started_at timestamp with time zone,
+  finished_at timestamp with time zone,
+  error jsonb
+);
+
+create table ratchet.batches (
+  id uuid not null,
+  environment_id uuid not null,
+  status text default 'PENDING'::text not null,
+  run_count integer not null,
+  items_accepted integer default 0 not null,
+  sealed boolean default false not null,
+  idempotency_key text,
+  parent_run_id uuid,
+  resume_parent_on_completion boolean default false not null,
+  errors jsonb default '[]'::jsonb not null,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null
+);
+
 create table ratchet.environments (
   id uuid default gen_random_uuid() not null,
   project_id uuid not null,
@@ -24,6 +50,18 @@ create table ratchet.environments (
   concurrency_limit integer default 100 not null,
   paused boolean default false not null,
   created_at timestamp with time zone default now() not null
+);
+
+create table ratchet.executions (
+  run_id uuid not null,
+  environment_id uuid not null,
+  queue_id uuid not null,
+  concurrency_key text default ''::text not null,
+  attempt_number integer not null,
+  worker_id text not null,
+  lease_expires_at timestamp with time zone not null,
+  deadline_at timestamp with time zone,
+  started_at timestamp with time zone
 );
 
 create table ratchet.migrations (
@@ -48,6 +86,99 @@ create table ratchet.projects (
   created_at timestamp with time zone default now() not null
 );
 
+create table ratchet.queue_entries (
+  run_id uuid not null,
+  environment_id uuid not null,
+  queue_id uuid not null,
+  concurrency_key text default ''::text not null,
+  sort_key timestamp with time zone not null,
+  available_at timestamp with time zone not null
+);
+
+create table ratchet.queues (
+  id uuid default gen_random_uuid() not null,
+  environment_id uuid not null,
+  name text not null,
+  type text not null,
+  concurrency_limit integer,
+  concurrency_override integer,
+  overridden_at timestamp with time zone,
+  paused boolean default false not null,
+  last_served_at timestamp with time zone,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null
+);
+
+create table ratchet.runs (
+  id uuid not null,
+  environment_id uuid not null,
+  task_identifier text not null,
+  queue_name text not null,
+  concurrency_key text,
+  status text not null,
+  payload json,
+  payload_type text default 'application/json'::text not null,
+  metadata json,
+  metadata_type text default 'application/json'::text not null,
+  tags text[] default '{}'::text[] not null,
+  idempotency_key text,
+  idempotency_key_expires_at timestamp with time zone,
+  max_attempts integer,
+  attempt_count integer default 0 not null,
+  max_duration_s integer,
+  machine text,
+  priority_ms integer default 0 not null,
+  ttl text,
+  ttl_expires_at timestamp with time zone,
+  delay_until timestamp with time zone,
+  queued_at timestamp with time zone,
+  lock_to_version text,
+  worker_version text,
+  retry jsonb,
+  output json,
+  output_type text,
+  error jsonb,
+  parent_run_id uuid,
+  root_run_id uuid,
+  depth integer default 0 not null,
+  batch_id uuid,
+  batch_index integer,
+  is_test boolean default false not null,
+  debounce_key text,
+  debounce_max_until timestamp with time zone,
+  cancel_requested_at timestamp with time zone,
+  replayed_from_id uuid,
+  trigger_function text default 'trigger'::text not null,
+  created_at timestamp with time zone not null,
+  updated_at timestamp with time zone not null,
+  started_at timestamp with time zone,
+  finished_at timestamp with time zone,
+  expired_at timestamp with time zone
+);
+
+create table ratchet.tasks (
+  id uuid default gen_random_uuid() not null,
+  worker_version_id uuid not null,
+  environment_id uuid not null,
+  slug text not null,
+  queue_name text not null,
+  retry jsonb,
+  max_duration_s integer,
+  machine text,
+  ttl text,
+  trigger_source text default 'STANDARD'::text not null,
+  file_path text,
+  export_name text
+);
+
+create table ratchet.worker_versions (
+  id uuid default gen_random_uuid() not null,
+  environment_id uuid not null,
+  version text not null,
+  sdk_version text,
+  created_at timestamp with time zone default now() not null
+);
+
 alter table ratchet.api_keys add constraint api_keys_key_hash_check CHECK (length(key_hash) = 32);
 alter table ratchet.api_keys add constraint api_keys_name_check CHECK (length(name) <= 200);
 alter table ratchet.api_keys add constraint api_keys_public_id_check CHECK (public_id ~ '^key_[a-z0-9]{16}$'::text);
@@ -55,11 +186,19 @@ alter table ratchet.api_keys add constraint api_keys_environment_id_fkey FOREIGN
 alter table ratchet.api_keys add constraint api_keys_pkey PRIMARY KEY (id);
 alter table ratchet.api_keys add constraint api_keys_key_hash_key UNIQUE (key_hash);
 alter table ratchet.api_keys add constraint api_keys_public_id_key UNIQUE (public_id);
+alter table ratchet.attempts add constraint attempts_status_check CHECK (status = ANY (ARRAY['EXECUTING'::text, 'COMPLETED'::text, 'FAILED'::text, 'CANCELED'::text]));
+alter table ratchet.attempts add constraint attempts_run_id_fkey FOREIGN KEY (run_id) REFERENCES ratchet.runs(id) ON DELETE CASCADE;
+alter table ratchet.attempts add constraint attempts_pkey PRIMARY KEY (run_id, number);
+alter table ratchet.batches add constraint batches_run_count_check CHECK (run_count >= 0 AND run_count <= 1000);
+alter table ratchet.batches add constraint batches_status_check CHECK (status = ANY (ARRAY['PENDING'::text, 'PROCESSING'::text, 'COMPLETED'::text, 'PARTIAL_FAILED'::text, 'ABORTED'::text]));
+alter table ratchet.batches add constraint batches_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.batches add constraint batches_pkey PRIMARY KEY (id);
 alter table ratchet.environments add constraint environments_concurrency_limit_check CHECK (concurrency_limit >= 0);
 alter table ratchet.environments add constraint environments_type_check CHECK (type = ANY (ARRAY['dev'::text, 'staging'::text, 'prod'::text, 'preview'::text]));
 alter table ratchet.environments add constraint environments_project_id_fkey FOREIGN KEY (project_id) REFERENCES ratchet.projects(id) ON DELETE CASCADE;
 alter table ratchet.environments add constraint environments_pkey PRIMARY KEY (id);
 alter table ratchet.environments add constraint environments_project_id_type_key UNIQUE (project_id, type);
+alter table ratchet.executions add constraint executions_pkey PRIMARY KEY (run_id);
 alter table ratchet.migrations add constraint migrations_pkey PRIMARY KEY (id);
 alter table ratchet.organizations add constraint organizations_name_check CHECK (length(name) >= 1 AND length(name) <= 200);
 alter table ratchet.organizations add constraint organizations_slug_check CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'::text);
@@ -72,5 +211,158 @@ alter table ratchet.projects add constraint projects_organization_id_fkey FOREIG
 alter table ratchet.projects add constraint projects_pkey PRIMARY KEY (id);
 alter table ratchet.projects add constraint projects_organization_id_slug_key UNIQUE (organization_id, slug);
 alter table ratchet.projects add constraint projects_ref_key UNIQUE (ref);
+alter table ratchet.queue_entries add constraint queue_entries_pkey PRIMARY KEY (run_id);
+alter table ratchet.queues add constraint queues_concurrency_limit_check CHECK (concurrency_limit >= 0 AND concurrency_limit <= 100000);
+alter table ratchet.queues add constraint queues_concurrency_override_check CHECK (concurrency_override >= 0 AND concurrency_override <= 100000);
+alter table ratchet.queues add constraint queues_name_check CHECK (length(name) >= 1 AND length(name) <= 256);
+alter table ratchet.queues add constraint queues_type_check CHECK (type = ANY (ARRAY['task'::text, 'custom'::text]));
+alter table ratchet.queues add constraint queues_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.queues add constraint queues_pkey PRIMARY KEY (id);
+alter table ratchet.queues add constraint queues_environment_id_name_key UNIQUE (environment_id, name);
+alter table ratchet.runs add constraint runs_max_attempts_check CHECK (max_attempts >= 1 AND max_attempts <= 250);
+alter table ratchet.runs add constraint runs_max_duration_s_check CHECK (max_duration_s >= 5);
+alter table ratchet.runs add constraint runs_status_check CHECK (status = ANY (ARRAY['PENDING_VERSION'::text, 'DELAYED'::text, 'QUEUED'::text, 'DEQUEUED'::text, 'EXECUTING'::text, 'WAITING'::text, 'COMPLETED'::text, 'CANCELED'::text, 'FAILED'::text, 'CRASHED'::text, 'SYSTEM_FAILURE'::text, 'EXPIRED'::text, 'TIMED_OUT'::text]));
+alter table ratchet.runs add constraint runs_task_identifier_check CHECK (length(task_identifier) >= 1 AND length(task_identifier) <= 256);
+alter table ratchet.runs add constraint runs_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.runs add constraint runs_pkey PRIMARY KEY (id);
+alter table ratchet.tasks add constraint tasks_trigger_source_check CHECK (trigger_source = ANY (ARRAY['STANDARD'::text, 'SCHEDULED'::text]));
+alter table ratchet.tasks add constraint tasks_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.tasks add constraint tasks_worker_version_id_fkey FOREIGN KEY (worker_version_id) REFERENCES ratchet.worker_versions(id) ON DELETE CASCADE;
+alter table ratchet.tasks add constraint tasks_pkey PRIMARY KEY (id);
+alter table ratchet.tasks add constraint tasks_worker_version_id_slug_key UNIQUE (worker_version_id, slug);
+alter table ratchet.worker_versions add constraint worker_versions_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.worker_versions add constraint worker_versions_pkey PRIMARY KEY (id);
+alter table ratchet.worker_versions add constraint worker_versions_environment_id_version_key UNIQUE (environment_id, version);
 
 CREATE INDEX api_keys_environment_idx ON ratchet.api_keys USING btree (environment_id);
+CREATE UNIQUE INDEX batches_idempotency_idx ON ratchet.batches USING btree (environment_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+CREATE INDEX executions_deadline_idx ON ratchet.executions USING btree (deadline_at) WHERE (deadline_at IS NOT NULL);
+CREATE INDEX executions_environment_idx ON ratchet.executions USING btree (environment_id);
+CREATE INDEX executions_lease_idx ON ratchet.executions USING btree (lease_expires_at);
+CREATE INDEX executions_queue_idx ON ratchet.executions USING btree (queue_id, concurrency_key);
+CREATE INDEX queue_entries_dequeue_idx ON ratchet.queue_entries USING btree (queue_id, sort_key, run_id);
+CREATE INDEX runs_batch_idx ON ratchet.runs USING btree (batch_id, batch_index) WHERE (batch_id IS NOT NULL);
+CREATE UNIQUE INDEX runs_batch_item_idx ON ratchet.runs USING btree (batch_id, batch_index) WHERE (batch_id IS NOT NULL);
+CREATE UNIQUE INDEX runs_debounce_idx ON ratchet.runs USING btree (environment_id, task_identifier, debounce_key) WHERE ((debounce_key IS NOT NULL) AND (status = 'DELAYED'::text));
+CREATE INDEX runs_delayed_idx ON ratchet.runs USING btree (delay_until) WHERE (status = 'DELAYED'::text);
+CREATE INDEX runs_environment_idx ON ratchet.runs USING btree (environment_id, id DESC);
+CREATE INDEX runs_environment_status_idx ON ratchet.runs USING btree (environment_id, status, id DESC);
+CREATE INDEX runs_environment_task_idx ON ratchet.runs USING btree (environment_id, task_identifier, id DESC);
+CREATE UNIQUE INDEX runs_idempotency_idx ON ratchet.runs USING btree (environment_id, task_identifier, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+CREATE INDEX runs_parent_idx ON ratchet.runs USING btree (parent_run_id) WHERE (parent_run_id IS NOT NULL);
+CREATE INDEX runs_pending_version_idx ON ratchet.runs USING btree (environment_id, task_identifier) WHERE (status = 'PENDING_VERSION'::text);
+CREATE INDEX runs_tags_idx ON ratchet.runs USING gin (tags);
+CREATE INDEX runs_ttl_idx ON ratchet.runs USING btree (ttl_expires_at) WHERE ((status = ANY (ARRAY['QUEUED'::text, 'PENDING_VERSION'::text])) AND (ttl_expires_at IS NOT NULL));
+CREATE INDEX tasks_environment_slug_idx ON ratchet.tasks USING btree (environment_id, slug);
+
+CREATE OR REPLACE FUNCTION ratchet.dequeue_runs(p_environment_id uuid, p_worker_id text, p_max integer, p_lease_seconds integer, p_now timestamp with time zone)
+ RETURNS TABLE(run_id uuid, attempt_number integer)
+ LANGUAGE plpgsql
+AS $function$
+#variable_conflict use_column
+declare
+  v_env_limit integer;
+  v_env_paused boolean;
+  v_env_running integer;
+  v_remaining integer := p_max;
+  v_queue record;
+  v_limit integer;
+  v_take integer;
+  v_ids uuid[];
+  v_keys text[];
+  v_taken integer;
+begin
+  select e.concurrency_limit, e.paused into v_env_limit, v_env_paused
+  from ratchet.environments e where e.id = p_environment_id for update;
+  if not found or v_env_paused then
+    return;
+  end if;
+
+  select count(*)::integer into v_env_running from ratchet.executions x where x.environment_id = p_environment_id;
+
+  for v_queue in
+    select q.id, coalesce(q.concurrency_override, q.concurrency_limit) as queue_limit
+    from ratchet.queues q
+    where q.environment_id = p_environment_id and not q.paused
+      and exists (
+        select 1 from ratchet.queue_entries qe where qe.queue_id = q.id and qe.available_at <= p_now)
+    order by q.last_served_at nulls first, q.id
+    limit 200
+  loop
+    exit when v_remaining <= 0 or v_env_running >= v_env_limit;
+    v_limit := least(coalesce(v_queue.queue_limit, v_env_limit), v_env_limit);
+    v_take := least(v_remaining, v_env_limit - v_env_running);
+    continue when v_limit <= 0;
+
+    with running as (
+      select x.concurrency_key, count(*)::integer as n
+      from ratchet.executions x where x.queue_id = v_queue.id
+      group by x.concurrency_key
+    ), candidates as materialized (
+      select qe.run_id, qe.concurrency_key, qe.sort_key
+      from ratchet.queue_entries qe
+      where qe.queue_id = v_queue.id and qe.available_at <= p_now
+        and qe.concurrency_key not in (select r.concurrency_key from running r where r.n >= v_limit)
+      order by qe.sort_key, qe.run_id
+      limit v_take * 4
+      for update skip locked
+    ), ranked as (
+      select c.run_id, c.concurrency_key, c.sort_key,
+        row_number() over (partition by c.concurrency_key order by c.sort_key, c.run_id) as rank
+      from candidates c
+    ), chosen as (
+      select r.run_id, r.concurrency_key
+      from ranked r left join running ru on ru.concurrency_key = r.concurrency_key
+      where r.rank <= v_limit - coalesce(ru.n, 0)
+      order by r.sort_key, r.run_id
+      limit v_take
+    ), removed as (
+      delete from ratchet.queue_entries qe using chosen c where qe.run_id = c.run_id
+      returning qe.run_id, qe.concurrency_key
+    )
+    select array_agg(removed.run_id), array_agg(removed.concurrency_key) into v_ids, v_keys from removed;
+
+    update ratchet.queues set last_served_at = p_now where id = v_queue.id;
+    continue when v_ids is null;
+    v_taken := cardinality(v_ids);
+
+    return query
+    with claimed as (
+      update ratchet.runs r
+      set status = 'DEQUEUED', attempt_count = r.attempt_count + 1, updated_at = p_now
+      where r.id = any (v_ids) and r.status = 'QUEUED'
+      returning r.id, r.attempt_count, r.max_duration_s
+    ), leased as (
+      insert into ratchet.executions
+        (run_id, environment_id, queue_id, concurrency_key, attempt_number, worker_id, lease_expires_at, deadline_at)
+      select c.id, p_environment_id, v_queue.id, k.concurrency_key, c.attempt_count, p_worker_id,
+        p_now + make_interval(secs => p_lease_seconds), null
+      from claimed c join unnest(v_ids, v_keys) as k(run_id, concurrency_key) on k.run_id = c.id
+      returning ratchet.executions.run_id, ratchet.executions.attempt_number
+    ), attempted as (
+      insert into ratchet.attempts (run_id, number, status, worker_id, created_at)
+      select l.run_id, l.attempt_number, 'EXECUTING', p_worker_id, p_now from leased l
+    )
+    select l.run_id, l.attempt_number from leased l;
+
+    v_remaining := v_remaining - v_taken;
+    v_env_running := v_env_running + v_taken;
+  end loop;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION ratchet.duration_ms(p_text text)
+ RETURNS bigint
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select case
+    when p_text is null then null
+    when p_text ~ '^\d+(\.\d+)?$' then round(p_text::numeric * 1000)::bigint
+    when p_text ~ '^(\d+[wdhms])+$' then (
+      select sum(m[1]::bigint * case m[2] when 'w' then 604800000 when 'd' then 86400000 when 'h' then 3600000
+        when 'm' then 60000 else 1000 end)::bigint
+      from regexp_matches(p_text, '(\d+)([wdhms])', 'g') as m)
+    else null
+  end
+$function$;

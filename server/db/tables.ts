@@ -49,4 +49,20 @@ export interface Database {
   "ratchet.projects": ProjectsTable;
   "ratchet.environments": EnvironmentsTable;
   "ratchet.api_keys": ApiKeysTable;
+  "ratchet.runs": RunsTable;
+}
+
+/** The run record, as far as the dynamic list queries need to know it. */
+export interface RunsTable {
+  id: string;
+  environment_id: string;
+  task_identifier: string;
+  queue_name: string;
+  status: string;
+  tags: string[];
+  worker_version: string | null;
+  batch_id: string | null;
+  is_test: boolean;
+  created_at: Date;
+  [column: string]: unknown;
 }

@@ -40,6 +40,8 @@ function validationMessage(error: Parameters<typeof hasZodFastifySchemaValidatio
 
 export function errorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   if (error instanceof ApiError) {
+    // Trigger.dev's SDK retries 409 unless told not to; a conflict here is final.
+    if (error.statusCode === 409) void reply.header("x-should-retry", "false");
     void reply.code(error.statusCode).send(errorBody(error.code, error.message));
     return;
   }

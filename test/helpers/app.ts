@@ -18,12 +18,18 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function createTestApp(options: { clock?: Clock } = {}): Promise<TestApp> {
+export async function createTestApp(options: { clock?: Clock; sweeper?: boolean } = {}): Promise<TestApp> {
   const database = await createTestDatabase();
   const config = loadConfig({ DATABASE_URL: database.url, RATCHET_LOG_LEVEL: "silent" });
   const project = await tenancyBootstrap(database.db.sql);
   if (!project) throw new Error("a fresh test database already had a project");
-  const app = await buildApp({ config, db: database.db, clock: options.clock, logger: pino({ level: "silent" }) });
+  const app = await buildApp({
+    config,
+    db: database.db,
+    clock: options.clock,
+    logger: pino({ level: "silent" }),
+    sweeper: options.sweeper ?? false,
+  });
   await app.ready();
   return {
     app,

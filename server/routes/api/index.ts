@@ -2,9 +2,17 @@
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { requireSecretKey } from "../../auth/authenticate.ts";
+import { batchRoutes } from "./batches.ts";
+import { queueRoutes } from "./queues.ts";
+import { runRoutes } from "./runs.ts";
+import { taskRoutes } from "./tasks.ts";
 import { whoamiRoutes } from "./whoami.ts";
 
 export async function apiRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
   app.addHook("preHandler", requireSecretKey(context.db, context.clock));
   await app.register(whoamiRoutes);
+  await app.register(async (scope) => taskRoutes(scope, context));
+  await app.register(async (scope) => runRoutes(scope, context));
+  await app.register(async (scope) => batchRoutes(scope, context));
+  await app.register(async (scope) => queueRoutes(scope, context));
 }

@@ -1,0 +1,110 @@
+// What happens to a run when an attempt ends: completed, retried (back to the queue with backoff),
+// or failed for good. Used by worker completions and by the sweepers (lost leases, timeouts), always
+// inside the transaction that removed the run's execution row, so each attempt ends exactly once.
+import type { TransactionSql } from "../db/client.ts";
+import { maxAttemptsFor, nextRetryDelayMs } from "./retry.ts";
+import type { RunStatus } from "./run-status.ts";
+
+export interface ExecutionRow {
+  runId: string;
+  environmentId: string;
+  queueId: string;
+  concurrencyKey: string;
+  attemptNumber: number;
+  workerId: string;
+}
+
+export interface TaskRunError {
+  type?: string;
+  name?: string;
+  message: string;
+  stackTrace?: string;
+  code?: string;
+  [key: string]: unknown;
+}
+
+export type AttemptOutcome =
+  | { kind: "success"; output: string | null; outputType: string }
+  | {
+      kind: "failure";
+      error: TaskRunError;
+      /** FAILED (retry policy decides), or a final status that is never retried. */
+      status: "FAILED" | "CRASHED" | "TIMED_OUT" | "SYSTEM_FAILURE";
+      skipRetrying?: boolean;
+      /** The worker's own delay (catchError's retryAt/retryDelayInMs). */
+      retryDelayMs?: number;
+    }
+  | { kind: "canceled" };
+
+export interface OutcomeResult {
+  status: RunStatus;
+  /** Set when the run went back to the queue: the environment has work again. */
+  requeued: boolean;
+  retryAt: Date | null;
+}
+
+interface RunForOutcome {
+  status: RunStatus;
+  retry: Parameters<typeof maxAttemptsFor>[0];
+  maxAttempts: number | null;
+  queuedAt: Date | null;
+  priorityMs: number;
+  cancelRequestedAt: Date | null;
+}
+
+const canceledError: TaskRunError = { type: "STRING_ERROR", message: "Run was canceled", name: "Error" };
+
+export async function applyAttemptOutcome(
+  tx: TransactionSql,
+  execution: ExecutionRow,
+  outcome: AttemptOutcome,
+  now: Date,
+): Promise<OutcomeResult> {
+  const [run] = await tx<RunForOutcome[]>`
+    select status, retry, max_attempts as "maxAttempts", queued_at as "queuedAt", priority_ms as "priorityMs",
+      cancel_requested_at as "cancelRequestedAt"
+    from ratchet.runs where id = ${execution.runId} for update`;
+  if (!run) return { status: "SYSTEM_FAILURE", requeued: false, retryAt: null };
+
+  const finishAttempt = (status: "COMPLETED" | "FAILED" | "CANCELED", error: TaskRunError | null) => tx`
+    update ratchet.attempts set status = ${status}, finished_at = ${now}, error = ${error === null ? null : tx.json(error as never)}
+    where run_id = ${execution.runId} and number = ${execution.attemptNumber}`;
+
+  const finishRun = async (status: RunStatus, fields: { output?: string | null; outputType?: string | null; error?: TaskRunError | null }) => {
+    await tx`
+      update ratchet.runs set status = ${status}, output = ${fields.output ?? null}::text::json, output_type = ${fields.outputType ?? null},
+        error = ${fields.error ? tx.json(fields.error as never) : null}, finished_at = ${now}, updated_at = ${now}
+      where id = ${execution.runId}`;
+    return { status, requeued: false, retryAt: null };
+  };
+
+  if (outcome.kind === "canceled" || run.cancelRequestedAt !== null) {
+    await finishAttempt("CANCELED", canceledError);
+    return finishRun("CANCELED", { error: canceledError });
+  }
+  if (outcome.kind === "success") {
+    await finishAttempt("COMPLETED", null);
+    return finishRun("COMPLETED", { output: outcome.output, outputType: outcome.outputType });
+  }
+
+  await finishAttempt("FAILED", outcome.error);
+  if (outcome.status === "FAILED" && !outcome.skipRetrying) {
+    const maxAttempts = maxAttemptsFor(run.retry, run.maxAttempts);
+    const policyDelay = nextRetryDelayMs(run.retry, execution.attemptNumber, maxAttempts);
+    const delay = policyDelay === null ? null : (outcome.retryDelayMs ?? policyDelay);
+    if (delay !== null) {
+      const retryAt = new Date(now.getTime() + delay);
+      await tx`
+        update ratchet.runs set status = 'QUEUED', error = ${tx.json(outcome.error as never)}, updated_at = ${now}
+        where id = ${execution.runId}`;
+      // A retry keeps the run's place in line: it goes ahead of runs queued after it.
+      await tx`
+        insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at)
+        values (${execution.runId}, ${execution.environmentId}, ${execution.queueId}, ${execution.concurrencyKey},
+          ${new Date((run.queuedAt ?? now).getTime() - run.priorityMs)}, ${retryAt})
+        on conflict (run_id) do nothing`;
+      return { status: "QUEUED", requeued: true, retryAt };
+    }
+  }
+  return finishRun(outcome.status, { error: outcome.error });
+}

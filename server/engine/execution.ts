@@ -1,0 +1,99 @@
+// The worker side of a run's life: dequeue (long-poll), start, heartbeat, complete.
+import { ApiError } from "../errors.ts";
+import { executionsDequeue, executionsHeartbeat, executionsRelease, executionsStart, runsLockToTask } from "../storage/executions.ts";
+import { runsFindByIds, type RunRow } from "../storage/runs.ts";
+import { applyAttemptOutcome, type AttemptOutcome, type OutcomeResult } from "./attempt-outcome.ts";
+import type { EngineSettings } from "./settings.ts";
+import type { EngineDeps } from "./trigger.ts";
+
+export interface Lease {
+  runId: string;
+  attemptNumber: number;
+  workerId: string;
+}
+
+export interface DequeuedRun {
+  run: RunRow;
+  attemptNumber: number;
+}
+
+export async function dequeueOnce(
+  deps: EngineDeps,
+  settings: EngineSettings,
+  request: { environmentId: string; workerId: string; max: number },
+): Promise<DequeuedRun[]> {
+  const now = deps.clock.now();
+  const claimed = await deps.db.sql.begin(async (tx) => {
+    const rows = await executionsDequeue(tx, {
+      environmentId: request.environmentId,
+      workerId: request.workerId,
+      max: request.max,
+      leaseSeconds: settings.leaseSeconds,
+      now,
+    });
+    if (rows.length > 0) await runsLockToTask(tx, rows.map((row) => row.runId), request.environmentId, now);
+    return rows;
+  });
+  if (claimed.length === 0) return [];
+  const runs = new Map((await runsFindByIds(deps.db.sql, request.environmentId, claimed.map((row) => row.runId))).map((run) => [run.id, run]));
+  return claimed.flatMap((row) => {
+    const run = runs.get(row.runId);
+    return run ? [{ run, attemptNumber: row.attemptNumber }] : [];
+  });
+}
+
+/** Waits up to `waitMs` for work: woken by notifications, polling as the fallback. */
+export async function dequeue(
+  deps: EngineDeps,
+  settings: EngineSettings,
+  request: { environmentId: string; workerId: string; max: number; waitMs: number; signal?: AbortSignal },
+): Promise<DequeuedRun[]> {
+  const deadline = Date.now() + Math.min(request.waitMs, settings.maxDequeueWaitMs);
+  for (;;) {
+    const runs = await dequeueOnce(deps, settings, request);
+    const remaining = deadline - Date.now();
+    if (runs.length > 0 || remaining <= 0 || request.signal?.aborted) return runs;
+    await deps.notifier.waitForWork(request.environmentId, Math.min(remaining, settings.dequeuePollMs), request.signal);
+  }
+}
+
+function leaseLost(lease: Lease): ApiError {
+  return new ApiError(
+    "CONFLICT",
+    `Attempt ${lease.attemptNumber} of this run is not leased to worker ${lease.workerId} (the lease expired, or the attempt already ended)`,
+  );
+}
+
+export async function startAttempt(deps: EngineDeps, settings: EngineSettings, lease: Lease): Promise<void> {
+  if (!(await executionsStart(deps.db.sql, lease, deps.clock.now(), settings.deadlineGraceSeconds))) throw leaseLost(lease);
+}
+
+export async function heartbeat(
+  deps: EngineDeps,
+  settings: EngineSettings,
+  workerId: string,
+  leases: Array<{ runId: string; attemptNumber: number }>,
+): Promise<{ held: string[]; lost: string[]; cancel: string[] }> {
+  const until = new Date(deps.clock.now().getTime() + settings.leaseSeconds * 1000);
+  const rows = await executionsHeartbeat(deps.db.sql, workerId, leases, until);
+  const held = new Set(rows.map((row) => row.runId));
+  return {
+    held: [...held],
+    lost: leases.filter((lease) => !held.has(lease.runId)).map((lease) => lease.runId),
+    cancel: rows.filter((row) => row.cancelRequested).map((row) => row.runId),
+  };
+}
+
+/** Ends an attempt exactly once: a completion for a lease that is no longer held is refused. */
+export async function completeAttempt(deps: EngineDeps, lease: Lease, outcome: AttemptOutcome): Promise<OutcomeResult> {
+  const now = deps.clock.now();
+  const result = await deps.db.sql.begin(async (tx) => {
+    const execution = await executionsRelease(tx, lease);
+    if (!execution) return null;
+    return { execution, outcome: await applyAttemptOutcome(tx, execution, outcome, now) };
+  });
+  if (!result) throw leaseLost(lease);
+  // A slot was freed, and a retry may be queued: either way dequeuers should look again.
+  deps.notifier.queueChanged(result.execution.environmentId);
+  return result.outcome;
+}

@@ -1,0 +1,102 @@
+// Wake-ups for long-polling workers: "environment E has new work". Notifications are coalesced (one
+// NOTIFY per environment per flush, never one per row) and go through Postgres so that every server
+// process hears them. They are only hints: dequeuers also poll, so a lost notification costs
+// latency, never a run.
+import type { Sql } from "../db/client.ts";
+
+const channel = "ratchet_queue";
+
+type Listener = () => void;
+
+export class QueueNotifier {
+  readonly #sql: Sql;
+  readonly #listeners = new Map<string, Set<Listener>>();
+  #pending = new Set<string>();
+  #flushScheduled = false;
+  #unlisten: (() => Promise<void>) | null = null;
+
+  constructor(sql: Sql) {
+    this.#sql = sql;
+  }
+
+  #retry: NodeJS.Timeout | null = null;
+  #stopped = false;
+
+  /**
+   * Opens the dedicated LISTEN connection (postgres.js re-establishes it if it drops). When the
+   * database cannot be reached yet, it keeps trying in the background; polling covers the gap.
+   */
+  async start(): Promise<void> {
+    this.#stopped = false;
+    try {
+      const subscription = await this.#sql.listen(
+        channel,
+        (environmentId) => this.#wakeLocal(environmentId),
+        () => this.#wakeAll(),
+      );
+      this.#unlisten = () => subscription.unlisten();
+    } catch {
+      if (this.#stopped) return;
+      this.#retry = setTimeout(() => void this.start(), 2_000);
+      this.#retry.unref();
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#retry) clearTimeout(this.#retry);
+    await this.#unlisten?.().catch(() => {});
+    this.#unlisten = null;
+    this.#wakeAll();
+  }
+
+  /** Call after committing work for an environment. */
+  queueChanged(environmentId: string): void {
+    this.#wakeLocal(environmentId);
+    this.#pending.add(environmentId);
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => void this.#flush());
+  }
+
+  /** Resolves when the environment may have new work, or after `timeoutMs`. */
+  waitForWork(environmentId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      let listeners = this.#listeners.get(environmentId);
+      if (!listeners) {
+        listeners = new Set();
+        this.#listeners.set(environmentId, listeners);
+      }
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        listeners.delete(done);
+        if (listeners.size === 0) this.#listeners.delete(environmentId);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      signal?.addEventListener("abort", done, { once: true });
+      listeners.add(done);
+    });
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushScheduled = false;
+    const environments = [...this.#pending];
+    this.#pending = new Set();
+    if (environments.length === 0) return;
+    try {
+      await this.#sql`select pg_notify(${channel}, environment_id) from unnest(${environments}::text[]) as environment_id`;
+    } catch {
+      // A hint only: pollers pick the work up.
+    }
+  }
+
+  #wakeLocal(environmentId: string): void {
+    for (const listener of [...(this.#listeners.get(environmentId) ?? [])]) listener();
+  }
+
+  #wakeAll(): void {
+    for (const listeners of [...this.#listeners.values()]) for (const listener of [...listeners]) listener();
+  }
+}

@@ -1,0 +1,77 @@
+// A worker registers the tasks it can run (a "version"): their queues and limits, retry policies
+// and durations. Runs that were waiting for such a version are queued.
+import type { TransactionSql } from "../db/client.ts";
+import type { EnvironmentType } from "../db/tables.ts";
+import { queuesUpsertFromManifest } from "../storage/queues.ts";
+import { runsPromotePendingVersion } from "../storage/sweeps.ts";
+import { tasksReplaceForVersion, workerVersionsInsert, workerVersionsNextDevVersion } from "../storage/workers.ts";
+import type { RetryPolicy } from "./retry.ts";
+import type { EngineDeps } from "./trigger.ts";
+
+export interface TaskManifest {
+  id: string;
+  queue?: { name?: string; concurrencyLimit?: number | null };
+  retry?: RetryPolicy;
+  maxDuration?: number;
+  machine?: string;
+  ttl?: string | number;
+  triggerSource?: "STANDARD" | "SCHEDULED";
+  filePath?: string;
+  exportName?: string;
+}
+
+export interface WorkerManifest {
+  version?: string;
+  sdkVersion?: string;
+  tasks: TaskManifest[];
+  queues?: Array<{ name: string; concurrencyLimit?: number | null }>;
+}
+
+export async function registerWorkerVersion(
+  deps: EngineDeps,
+  environment: { environmentId: string; environmentType: EnvironmentType },
+  manifest: WorkerManifest,
+): Promise<{ version: string; promoted: number }> {
+  const now = deps.clock.now();
+  const result = await deps.db.sql.begin(async (tx: TransactionSql) => {
+    const day = now.toISOString().slice(0, 10).replaceAll("-", "");
+    const version = manifest.version ?? (await workerVersionsNextDevVersion(tx, environment.environmentId, day));
+    const versionId = await workerVersionsInsert(tx, { environmentId: environment.environmentId, version, sdkVersion: manifest.sdkVersion ?? null }, now);
+    for (const queue of manifest.queues ?? []) {
+      await queuesUpsertFromManifest(tx, { environmentId: environment.environmentId, name: queue.name, type: "custom", concurrencyLimit: queue.concurrencyLimit ?? null }, now);
+    }
+    const tasks = [];
+    for (const task of manifest.tasks) {
+      const queueName = task.queue?.name ?? `task/${task.id}`;
+      const declared = manifest.queues?.some((queue) => queue.name === queueName);
+      if (!declared) {
+        await queuesUpsertFromManifest(
+          tx,
+          {
+            environmentId: environment.environmentId,
+            name: queueName,
+            type: task.queue?.name ? "custom" : "task",
+            concurrencyLimit: task.queue?.concurrencyLimit ?? null,
+          },
+          now,
+        );
+      }
+      tasks.push({
+        slug: task.id,
+        queueName,
+        retry: task.retry ?? null,
+        maxDurationS: task.maxDuration ?? null,
+        machine: task.machine ?? null,
+        ttl: task.ttl === undefined ? null : String(task.ttl),
+        triggerSource: task.triggerSource ?? "STANDARD",
+        filePath: task.filePath ?? null,
+        exportName: task.exportName ?? null,
+      });
+    }
+    await tasksReplaceForVersion(tx, versionId, environment.environmentId, tasks);
+    const promoted = await runsPromotePendingVersion(tx, environment.environmentId, now);
+    return { version, promoted };
+  });
+  if (result.promoted > 0) deps.notifier.queueChanged(environment.environmentId);
+  return result;
+}

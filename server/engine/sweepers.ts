@@ -1,0 +1,87 @@
+// The engine's periodic work: delayed runs come due, TTLs expire, lost leases and overrun deadlines
+// end their attempts. Every sweep is safe to run in several server processes at once. Tests call
+// sweepOnce() with an injected clock instead of waiting for the timer.
+import type { Logger } from "pino";
+import { executionsTakeExpired } from "../storage/executions.ts";
+import { runsExpireTtl, runsPromoteDue } from "../storage/sweeps.ts";
+import { applyAttemptOutcome } from "./attempt-outcome.ts";
+import type { EngineSettings } from "./settings.ts";
+import type { EngineDeps } from "./trigger.ts";
+
+export interface SweepResult {
+  promoted: number;
+  expired: number;
+  leasesLost: number;
+}
+
+export async function sweepOnce(deps: EngineDeps, settings: EngineSettings): Promise<SweepResult> {
+  const now = deps.clock.now();
+  const environments = await deps.db.sql.begin((tx) => runsPromoteDue(tx, now, settings.sweepBatchSize));
+  for (const environmentId of environments) deps.notifier.queueChanged(environmentId);
+
+  const expired = await deps.db.sql.begin((tx) => runsExpireTtl(tx, now, settings.sweepBatchSize));
+
+  const lost = await deps.db.sql.begin(async (tx) => {
+    const executions = await executionsTakeExpired(tx, now, settings.sweepBatchSize);
+    for (const execution of executions) {
+      const outcome = await applyAttemptOutcome(
+        tx,
+        execution,
+        execution.timedOut
+          ? {
+              kind: "failure",
+              status: "TIMED_OUT",
+              error: { type: "INTERNAL_ERROR", code: "MAX_DURATION_EXCEEDED", message: "The run exceeded its maxDuration" },
+            }
+          : {
+              kind: "failure",
+              status: "FAILED",
+              error: {
+                type: "INTERNAL_ERROR",
+                code: "TASK_RUN_STALLED_EXECUTING",
+                message: "The worker stopped sending heartbeats (worker lost)",
+              },
+            },
+        now,
+      );
+      if (outcome.requeued) deps.notifier.queueChanged(execution.environmentId);
+    }
+    return executions;
+  });
+  for (const environmentId of new Set(lost.map((execution) => execution.environmentId))) deps.notifier.queueChanged(environmentId);
+  return { promoted: environments.length, expired, leasesLost: lost.length };
+}
+
+/** Runs sweepOnce on a timer until stopped. */
+export class Sweeper {
+  #timer: NodeJS.Timeout | null = null;
+  #running: Promise<void> | null = null;
+  readonly #deps: EngineDeps;
+  readonly #settings: EngineSettings;
+  readonly #logger: Logger;
+
+  constructor(deps: EngineDeps, settings: EngineSettings, logger: Logger) {
+    this.#deps = deps;
+    this.#settings = settings;
+    this.#logger = logger;
+  }
+
+  start(): void {
+    const tick = () => {
+      this.#running = sweepOnce(this.#deps, this.#settings)
+        .then(() => undefined)
+        .catch((error: unknown) => this.#logger.warn({ err: error }, "sweep failed; retrying next tick"))
+        .finally(() => {
+          this.#running = null;
+          if (this.#timer !== null) this.#timer = setTimeout(tick, this.#settings.sweepIntervalMs);
+        });
+    };
+    this.#timer = setTimeout(tick, this.#settings.sweepIntervalMs);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    await this.#running;
+  }
+}

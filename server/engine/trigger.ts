@@ -1,0 +1,247 @@
+// Creating runs: idempotency, debounce, delay, TTL, priority and queue resolution, written in one
+// transaction so a run is either fully created (with its queue entry) or not at all.
+import type { Clock } from "../clock.ts";
+import type { Db, TransactionSql } from "../db/client.ts";
+import type { EnvironmentType } from "../db/tables.ts";
+import { ApiError } from "../errors.ts";
+import { fromPublicId, uuidv7 } from "../ids.ts";
+import type { TriggerOptions } from "../api/trigger-schema.ts";
+import { limits } from "../api/limits.ts";
+import { queuesFindByName } from "../storage/queues.ts";
+import {
+  queueEntriesInsert,
+  runsClearIdempotencyKey,
+  runsFindById,
+  runsFindByIdempotencyKey,
+  runsFindDebounced,
+  runsInsert,
+  runsUpdateDebounced,
+  type RunRow,
+} from "../storage/runs.ts";
+import { tasksFindCurrent } from "../storage/workers.ts";
+import { parseDurationMs, resolveDelay } from "./durations.ts";
+import type { QueueNotifier } from "./notifier.ts";
+import { idempotencyClearingStatuses, type RunStatus } from "./run-status.ts";
+
+export interface EngineDeps {
+  db: Db;
+  clock: Clock;
+  notifier: QueueNotifier;
+}
+
+export interface TriggerEnvironment {
+  environmentId: string;
+  environmentType: EnvironmentType;
+}
+
+export interface TriggerRequest {
+  taskIdentifier: string;
+  payload: unknown;
+  options: TriggerOptions;
+  /** The `idempotency-key` header, which wins over options.idempotencyKey. */
+  idempotencyKeyHeader?: string;
+  idempotencyKeyTtlHeader?: string;
+  batch?: { id: string; index: number };
+  triggerFunction?: string;
+  replayedFromId?: string;
+  /** Field prefix for error messages, e.g. "items[3]." in a batch. */
+  fieldPrefix?: string;
+}
+
+export interface TriggerResult {
+  runId: string;
+  isCached: boolean;
+  /** The environment to wake once the transaction commits, when the run is queued now. */
+  queued: boolean;
+}
+
+const defaultIdempotencyTtlMs = 30 * 24 * 3_600_000;
+const devDefaultTtl = "10m";
+
+function jsonText(value: unknown): string | null {
+  return value === undefined ? null : JSON.stringify(value);
+}
+
+function invalid(field: string, message: string): ApiError {
+  return new ApiError("VALIDATION_FAILED", `${field}: ${message}`);
+}
+
+/** Checks sizes before any database work; throws 413 or 400 naming the field. */
+export function checkTriggerLimits(request: TriggerRequest): void {
+  const prefix = request.fieldPrefix ?? "";
+  const payload = jsonText(request.payload);
+  if (payload !== null && Buffer.byteLength(payload) > limits.payloadBytes) {
+    throw new ApiError(
+      "PAYLOAD_TOO_LARGE",
+      `${prefix}payload is ${Buffer.byteLength(payload)} bytes; the limit is ${limits.payloadBytes} bytes (3 MB)`,
+    );
+  }
+  const metadata = jsonText(request.options.metadata);
+  if (metadata !== null && Buffer.byteLength(metadata) > limits.metadataBytes) {
+    throw new ApiError(
+      "PAYLOAD_TOO_LARGE",
+      `${prefix}options.metadata is ${Buffer.byteLength(metadata)} bytes; the limit is ${limits.metadataBytes} bytes (256 KB)`,
+    );
+  }
+  const key = request.idempotencyKeyHeader;
+  if (key !== undefined && key.length > limits.idempotencyKeyLength) {
+    throw invalid("headers.idempotency-key", `at most ${limits.idempotencyKeyLength} characters`);
+  }
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: string }).code === "23505";
+}
+
+/** Triggers one run in its own transaction and wakes dequeuers when it is runnable. */
+export async function triggerRun(deps: EngineDeps, environment: TriggerEnvironment, request: TriggerRequest): Promise<TriggerResult> {
+  checkTriggerLimits(request);
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const result = await deps.db.sql.begin((tx) => triggerRunInTransaction(tx, deps.clock, environment, request));
+      if (result.queued) deps.notifier.queueChanged(environment.environmentId);
+      return result;
+    } catch (error) {
+      // Two triggers raced for the same idempotency or debounce key: the second sees the first now.
+      if (isUniqueViolation(error) && attempt < 2) continue;
+      throw error;
+    }
+  }
+}
+
+export async function triggerRunInTransaction(
+  tx: TransactionSql,
+  clock: Clock,
+  environment: TriggerEnvironment,
+  request: TriggerRequest,
+): Promise<TriggerResult> {
+  const now = clock.now();
+  const { options, taskIdentifier } = request;
+  const field = (name: string) => `${request.fieldPrefix ?? ""}${name}`;
+  const environmentId = environment.environmentId;
+
+  const idempotencyKey = request.idempotencyKeyHeader ?? options.idempotencyKey ?? null;
+  let idempotencyKeyExpiresAt: Date | null = null;
+  if (idempotencyKey !== null) {
+    const ttlText = options.idempotencyKeyTTL ?? request.idempotencyKeyTtlHeader;
+    const ttlMs = ttlText === undefined ? defaultIdempotencyTtlMs : parseDurationMs(ttlText);
+    if (ttlMs === null) throw invalid(field("options.idempotencyKeyTTL"), "is not a duration");
+    idempotencyKeyExpiresAt = new Date(now.getTime() + ttlMs);
+    const existing = await runsFindByIdempotencyKey(tx, environmentId, taskIdentifier, idempotencyKey);
+    if (existing) {
+      const expired = existing.idempotencyKeyExpiresAt !== null && existing.idempotencyKeyExpiresAt <= now;
+      if (!expired && !idempotencyClearingStatuses.has(existing.status)) {
+        return { runId: existing.id, isCached: true, queued: false };
+      }
+      await runsClearIdempotencyKey(tx, existing.id, now);
+    }
+  }
+
+  const payload = jsonText(request.payload);
+  const payloadType = options.payloadType ?? "application/json";
+  const metadata = jsonText(options.metadata);
+  const tags = options.tags ?? [];
+  const machine = typeof options.machine === "string" ? options.machine : (options.machine?.preset ?? null);
+
+  if (options.debounce) {
+    const debounce = options.debounce;
+    const delayMs = parseDurationMs(debounce.delay);
+    if (delayMs === null || delayMs < 1000) throw invalid(field("options.debounce.delay"), "must be a duration of at least 1s");
+    const maxDelayMs = debounce.maxDelay === undefined ? null : parseDurationMs(debounce.maxDelay);
+    if (maxDelayMs === null && debounce.maxDelay !== undefined) throw invalid(field("options.debounce.maxDelay"), "is not a duration");
+    const existing = await runsFindDebounced(tx, environmentId, taskIdentifier, debounce.key);
+    if (existing) {
+      let delayUntil = new Date(now.getTime() + delayMs);
+      if (existing.debounceMaxUntil && delayUntil > existing.debounceMaxUntil) delayUntil = existing.debounceMaxUntil;
+      const trailing = debounce.mode === "trailing";
+      await runsUpdateDebounced(
+        tx,
+        existing.id,
+        trailing
+          ? { delayUntil, payload, payloadType, metadata, tags, maxAttempts: options.maxAttempts ?? null, maxDurationS: options.maxDuration ?? null, machine }
+          : { delayUntil },
+        now,
+      );
+      return { runId: existing.id, isCached: true, queued: false };
+    }
+  }
+
+  let parent: RunRow | null = null;
+  if (options.parentRunId !== undefined) {
+    const parentId = fromPublicId("run", options.parentRunId);
+    parent = parentId ? await runsFindById(tx, environmentId, parentId) : null;
+    if (!parent) throw invalid(field("options.parentRunId"), `no run ${options.parentRunId} in this environment`);
+  }
+
+  let delayUntil: Date | null = null;
+  if (options.debounce) {
+    delayUntil = new Date(now.getTime() + parseDurationMs(options.debounce.delay)!);
+  } else if (options.delay !== undefined) {
+    delayUntil = resolveDelay(options.delay, now);
+    if (delayUntil === null) throw invalid(field("options.delay"), 'must be a duration like "10m" or an ISO date');
+    if (delayUntil <= now) delayUntil = null;
+  }
+
+  const task = await tasksFindCurrent(tx, environmentId, taskIdentifier, options.lockToVersion);
+  const requestedQueue = typeof options.queue === "string" ? options.queue : options.queue?.name;
+  const queueName = requestedQueue ?? task?.queueName ?? `task/${taskIdentifier}`;
+  const queue = task ? await queuesFindByName(tx, environmentId, queueName) : null;
+
+  const ttl = options.ttl ?? task?.ttl ?? (environment.environmentType === "dev" ? devDefaultTtl : null);
+  const ttlMs = ttl === null ? null : parseDurationMs(ttl);
+  if (ttl !== null && ttlMs === null) throw invalid(field("options.ttl"), 'must be a duration like "10m" or a number of seconds');
+  const ttlText = ttlMs === null || ttlMs === 0 ? null : String(ttl);
+
+  const status: RunStatus = delayUntil !== null ? "DELAYED" : task && queue ? "QUEUED" : "PENDING_VERSION";
+  const priorityMs = Math.round((options.priority ?? 0) * 1000);
+  const id = uuidv7(now);
+  const queuedAt = status === "QUEUED" ? now : null;
+
+  await runsInsert(tx, {
+    id,
+    environmentId,
+    taskIdentifier,
+    queueName,
+    concurrencyKey: options.concurrencyKey ?? null,
+    status,
+    payload,
+    payloadType,
+    metadata,
+    metadataType: options.metadataType ?? "application/json",
+    tags,
+    idempotencyKey,
+    idempotencyKeyExpiresAt,
+    maxAttempts: options.maxAttempts ?? null,
+    maxDurationS: options.maxDuration ?? null,
+    machine,
+    priorityMs,
+    ttl: ttlText,
+    ttlExpiresAt: status === "QUEUED" && ttlText !== null ? new Date(now.getTime() + ttlMs!) : null,
+    delayUntil,
+    queuedAt,
+    lockToVersion: options.lockToVersion ?? null,
+    parentRunId: parent?.id ?? null,
+    rootRunId: parent ? (parent.rootRunId ?? parent.id) : null,
+    depth: parent ? parent.depth + 1 : 0,
+    batchId: request.batch?.id ?? null,
+    batchIndex: request.batch?.index ?? null,
+    isTest: options.test ?? false,
+    debounceKey: options.debounce?.key ?? null,
+    debounceMaxUntil:
+      options.debounce?.maxDelay !== undefined ? new Date(now.getTime() + parseDurationMs(options.debounce.maxDelay)!) : null,
+    replayedFromId: request.replayedFromId ?? null,
+    triggerFunction: request.triggerFunction ?? "trigger",
+    now,
+  });
+  if (status === "QUEUED" && queue) {
+    await queueEntriesInsert(tx, {
+      runId: id,
+      environmentId,
+      queueId: queue.id,
+      concurrencyKey: options.concurrencyKey ?? null,
+      sortKey: new Date(now.getTime() - priorityMs),
+      availableAt: now,
+    });
+  }
+  return { runId: id, isCached: false, queued: status === "QUEUED" };
+}

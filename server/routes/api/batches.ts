@@ -1,0 +1,232 @@
+// Batches: the two-phase streaming API (POST /api/v3/batches, then NDJSON items) that Trigger.dev's
+// SDK uses, the one-request POST /api/v2/tasks/batch, and retrieval. Items are deduplicated by
+// index, so a client may resend the whole stream; a bad item is recorded with its index and the
+// others are created.
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { AppContext } from "../../app-context.ts";
+import { limits } from "../../api/limits.ts";
+import { taskIdentifierSchema, triggerOptionsSchema } from "../../api/trigger-schema.ts";
+import { triggerRun } from "../../engine/trigger.ts";
+import { ApiError } from "../../errors.ts";
+import { fromPublicId, toPublicId, uuidv7 } from "../../ids.ts";
+import { batchesCreate, batchesFind, batchesRecordProgress, batchesRunIds, type BatchRow } from "../../storage/batches.ts";
+import type { AuthenticatedEnvironment } from "../../storage/api-keys.ts";
+
+const itemSchema = z.object({
+  index: z.number().int().min(0).max(limits.batchItems - 1),
+  task: taskIdentifierSchema,
+  payload: z.unknown().optional(),
+  context: z.unknown().optional(),
+  options: triggerOptionsSchema.optional(),
+});
+
+type BatchItem = z.infer<typeof itemSchema>;
+
+/** Creates the runs of a batch's items; returns how many were new and how many already existed. */
+async function createItems(
+  context: AppContext,
+  environment: AuthenticatedEnvironment,
+  batch: BatchRow,
+  items: Array<{ index: number; item: BatchItem | null; error?: string }>,
+): Promise<{ accepted: number; deduplicated: number; errors: BatchRow["errors"] }> {
+  const existing = new Set((await batchesRunIds(context.db.sql, batch.id)).map((row) => row.index));
+  let accepted = 0;
+  let deduplicated = 0;
+  const errors: BatchRow["errors"] = [];
+  for (const { index, item, error } of items) {
+    if (existing.has(index)) {
+      deduplicated += 1;
+      continue;
+    }
+    if (!item) {
+      errors.push({ index, taskIdentifier: "unknown", error: error ?? "invalid item", errorCode: "VALIDATION_FAILED" });
+      continue;
+    }
+    try {
+      await triggerRun(context.engine, environment, {
+        taskIdentifier: item.task,
+        payload: item.payload,
+        options: item.options ?? {},
+        batch: { id: batch.id, index },
+        triggerFunction: "batchTrigger",
+        fieldPrefix: `items[${index}].`,
+      });
+      existing.add(index);
+      accepted += 1;
+    } catch (caught) {
+      if ((caught as { code?: string }).code === "23505") {
+        deduplicated += 1;
+        continue;
+      }
+      if (!(caught instanceof ApiError)) throw caught;
+      errors.push({ index, taskIdentifier: item.task, error: caught.message, errorCode: caught.code });
+    }
+  }
+  return { accepted, deduplicated, errors };
+}
+
+function batchIdOrNotFound(publicId: string): string {
+  const id = fromPublicId("batch", publicId);
+  if (!id) throw new ApiError("NOT_FOUND", `No batch ${publicId}`);
+  return id;
+}
+
+export async function batchRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
+  const routes = app.withTypeProvider<ZodTypeProvider>();
+
+  app.addContentTypeParser("application/x-ndjson", { parseAs: "string", bodyLimit: 64 * 1024 * 1024 }, (_request, body, done) => {
+    done(null, body);
+  });
+
+  routes.post(
+    "/api/v3/batches",
+    {
+      schema: {
+        body: z.object({
+          runCount: z.number().int().min(1).max(limits.batchItems, `a batch holds at most ${limits.batchItems} items`),
+          taskIdentifiers: z.array(z.string()).optional(),
+          parentRunId: z.string().max(64).optional(),
+          resumeParentOnCompletion: z.boolean().optional(),
+          idempotencyKey: z.string().min(1).max(limits.idempotencyKeyLength).optional(),
+        }).loose(),
+      },
+    },
+    async (request) => {
+      const now = context.clock.now();
+      const parentRunId = request.body.parentRunId ? fromPublicId("run", request.body.parentRunId) : null;
+      const { batch, created } = await batchesCreate(
+        context.db.sql,
+        {
+          id: uuidv7(now),
+          environmentId: request.environment.environmentId,
+          runCount: request.body.runCount,
+          idempotencyKey: request.body.idempotencyKey ?? null,
+          parentRunId,
+          resumeParentOnCompletion: request.body.resumeParentOnCompletion ?? false,
+        },
+        now,
+      );
+      return {
+        id: toPublicId("batch", batch.id),
+        runCount: batch.runCount,
+        isCached: !created,
+        ...(batch.idempotencyKey ? { idempotencyKey: batch.idempotencyKey } : {}),
+      };
+    },
+  );
+
+  routes.post(
+    "/api/v3/batches/:batchId/items",
+    { schema: { params: z.object({ batchId: z.string().min(1).max(64) }) }, bodyLimit: 64 * 1024 * 1024 },
+    async (request) => {
+      const environment = request.environment;
+      const batch = await batchesFind(context.db.sql, environment.environmentId, batchIdOrNotFound(request.params.batchId));
+      if (!batch) throw new ApiError("NOT_FOUND", `No batch ${request.params.batchId}`);
+      if (typeof request.body !== "string") {
+        throw new ApiError("UNSUPPORTED_MEDIA_TYPE", "Send the items as NDJSON (Content-Type: application/x-ndjson)");
+      }
+      const items: Array<{ index: number; item: BatchItem | null; error?: string }> = [];
+      const lines = request.body.split("\n");
+      for (const [lineIndex, line] of lines.entries()) {
+        if (line.trim() === "") continue;
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(line);
+        } catch {
+          throw new ApiError("INVALID_JSON", `line ${lineIndex + 1}: not valid JSON`);
+        }
+        const result = itemSchema.safeParse(parsed);
+        if (result.success) {
+          if (result.data.index >= batch.runCount) {
+            throw new ApiError("VALIDATION_FAILED", `line ${lineIndex + 1}: index ${result.data.index} is beyond the batch's runCount (${batch.runCount})`);
+          }
+          items.push({ index: result.data.index, item: result.data });
+        } else {
+          const index = (parsed as { index?: unknown })?.index;
+          if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index >= batch.runCount) {
+            throw new ApiError("VALIDATION_FAILED", `line ${lineIndex + 1}: an item needs an integer index below ${batch.runCount}`);
+          }
+          const issue = result.error.issues[0];
+          items.push({ index, item: null, error: `items[${index}].${issue?.path.join(".")}: ${issue?.message}` });
+        }
+      }
+      const outcome = await createItems(context, environment, batch, items);
+      const updated = await batchesRecordProgress(context.db.sql, batch.id, outcome.errors, context.clock.now());
+      return {
+        id: toPublicId("batch", batch.id),
+        itemsAccepted: outcome.accepted,
+        itemsDeduplicated: outcome.deduplicated,
+        sealed: updated.sealed,
+        enqueuedCount: outcome.accepted,
+        expectedCount: batch.runCount,
+      };
+    },
+  );
+
+  routes.post(
+    "/api/v2/tasks/batch",
+    {
+      schema: {
+        body: z.object({
+          items: z
+            .array(z.object({ task: taskIdentifierSchema, payload: z.unknown().optional(), context: z.unknown().optional(), options: triggerOptionsSchema.optional() }))
+            .min(1)
+            .max(limits.batchItems, `a batch holds at most ${limits.batchItems} items`),
+          parentRunId: z.string().max(64).optional(),
+          resumeParentOnCompletion: z.boolean().optional(),
+        }),
+      },
+    },
+    async (request) => {
+      const now = context.clock.now();
+      const { batch } = await batchesCreate(
+        context.db.sql,
+        { id: uuidv7(now), environmentId: request.environment.environmentId, runCount: request.body.items.length, idempotencyKey: null, parentRunId: null, resumeParentOnCompletion: false },
+        now,
+      );
+      const outcome = await createItems(
+        context,
+        request.environment,
+        batch,
+        request.body.items.map((item, index) => ({ index, item: { ...item, index } })),
+      );
+      await batchesRecordProgress(context.db.sql, batch.id, outcome.errors, context.clock.now());
+      return { id: toPublicId("batch", batch.id), runCount: batch.runCount };
+    },
+  );
+
+  const retrieve = async (environmentId: string, publicId: string) => {
+    const batch = await batchesFind(context.db.sql, environmentId, batchIdOrNotFound(publicId));
+    if (!batch) throw new ApiError("NOT_FOUND", `No batch ${publicId}`);
+    const runs = await batchesRunIds(context.db.sql, batch.id);
+    return {
+      batch,
+      common: {
+        id: toPublicId("batch", batch.id),
+        status: batch.status,
+        ...(batch.idempotencyKey ? { idempotencyKey: batch.idempotencyKey } : {}),
+        createdAt: batch.createdAt.toISOString(),
+        updatedAt: batch.updatedAt.toISOString(),
+        runCount: batch.runCount,
+        runs: runs.map((run) => toPublicId("run", run.id)),
+      },
+    };
+  };
+
+  const batchParams = z.object({ batchId: z.string().min(1).max(64) });
+  routes.get("/api/v1/batches/:batchId", { schema: { params: batchParams } }, async (request) => {
+    return (await retrieve(request.environment.environmentId, request.params.batchId)).common;
+  });
+  routes.get("/api/v2/batches/:batchId", { schema: { params: batchParams } }, async (request) => {
+    const { batch, common } = await retrieve(request.environment.environmentId, request.params.batchId);
+    return {
+      ...common,
+      processing: {
+        ...(batch.sealed ? { completedAt: batch.updatedAt.toISOString() } : {}),
+        errors: batch.errors,
+      },
+    };
+  });
+}

@@ -1,0 +1,241 @@
+// Runs: retrieve, list, cancel, replay, reschedule, tags, metadata, result; idempotency key reset.
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { AppContext } from "../../app-context.ts";
+import { limits } from "../../api/limits.ts";
+import { decodePacket } from "../../api/packets.ts";
+import { listRunItem, retrieveRunResponse } from "../../api/run-presenter.ts";
+import { tagsSchema, taskIdentifierSchema } from "../../api/trigger-schema.ts";
+import { parseDurationMs } from "../../engine/durations.ts";
+import { applyMetadataOperations, type MetadataOperation } from "../../engine/metadata.ts";
+import { addTags, cancelRun, findRunOrNotFound, replayRun, rescheduleRun, setMetadata } from "../../engine/run-actions.ts";
+import { runStatuses, type RunStatus } from "../../engine/run-status.ts";
+import { ApiError } from "../../errors.ts";
+import { fromPublicId, toPublicId } from "../../ids.ts";
+import { runsList } from "../../storage/run-list.ts";
+import { runsFindRelated, runsResetIdempotencyKey } from "../../storage/runs.ts";
+
+const runParams = z.object({ runId: z.string().min(1).max(64) });
+
+const csv = z
+  .string()
+  .max(4096)
+  .transform((value) => value.split(",").map((part) => part.trim()).filter(Boolean));
+
+const listQuery = z
+  .object({
+    "filter[status]": csv
+      .pipe(z.array(z.enum(runStatuses, { message: `must be one of ${runStatuses.join(", ")}` })))
+      .optional(),
+    "filter[taskIdentifier]": csv.optional(),
+    "filter[version]": csv.optional(),
+    "filter[tag]": csv.optional(),
+    "filter[batch]": z.string().max(64).optional(),
+    "filter[queue]": csv.optional(),
+    "filter[isTest]": z.enum(["true", "false"]).optional(),
+    "filter[createdAt][from]": z.coerce.number().int().nonnegative().optional(),
+    "filter[createdAt][to]": z.coerce.number().int().nonnegative().optional(),
+    "filter[createdAt][period]": z.string().regex(/^\d+[smhdw]$/, 'must look like "1h" or "7d"').optional(),
+    "page[size]": z.coerce.number().int().min(1).max(limits.pageSizeMax).optional(),
+    "page[after]": z.string().max(64).optional(),
+    "page[before]": z.string().max(64).optional(),
+  })
+  .loose();
+
+const metadataOperation = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("update"), value: z.record(z.string(), z.unknown()) }),
+  z.object({ type: z.literal("set"), key: z.string().min(1), value: z.unknown() }),
+  z.object({ type: z.literal("delete"), key: z.string().min(1) }),
+  z.object({ type: z.literal("append"), key: z.string().min(1), value: z.unknown() }),
+  z.object({ type: z.literal("remove"), key: z.string().min(1), value: z.unknown() }),
+  z.object({ type: z.literal("increment"), key: z.string().min(1), value: z.number() }),
+]);
+
+function cursorId(cursor: string | undefined, field: string): string | undefined {
+  if (cursor === undefined) return undefined;
+  const id = fromPublicId("run", cursor);
+  if (!id) throw new ApiError("VALIDATION_FAILED", `query.${field}: not a run id`);
+  return id;
+}
+
+/** The lowest (or highest) UUIDv7 of a millisecond: bounds for runs created in a time range. */
+function idAt(ms: number, upper = false): string {
+  const hex = Math.max(0, Math.min(ms, 2 ** 48 - 1)).toString(16).padStart(12, "0");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${upper ? "ffff-ffff-ffffffffffff" : "0000-0000-000000000000"}`;
+}
+
+export async function runRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
+  const routes = app.withTypeProvider<ZodTypeProvider>();
+  const { engine } = context;
+
+  routes.get("/api/v3/runs/:runId", { schema: { params: runParams } }, async (request) => {
+    const environmentId = request.environment.environmentId;
+    const run = await findRunOrNotFound(engine, environmentId, request.params.runId);
+    return retrieveRunResponse(run, await runsFindRelated(context.db.sql, environmentId, run));
+  });
+
+  routes.get("/api/v1/runs", { schema: { querystring: listQuery } }, async (request) => {
+    const query = request.query;
+    const environment = request.environment;
+    const now = context.clock.now().getTime();
+    const periodMs = query["filter[createdAt][period]"] ? parseDurationMs(query["filter[createdAt][period]"]) : null;
+    const from = query["filter[createdAt][from]"] ?? (periodMs !== null ? now - periodMs : undefined);
+    const to = query["filter[createdAt][to]"];
+    let batchId: string | undefined;
+    if (query["filter[batch]"]) {
+      batchId = fromPublicId("batch", query["filter[batch]"]) ?? undefined;
+      if (!batchId) throw new ApiError("VALIDATION_FAILED", "query.filter[batch]: not a batch id");
+    }
+    const size = query["page[size]"] ?? limits.pageSizeDefault;
+    const after = cursorId(query["page[after]"], "page[after]");
+    const before = cursorId(query["page[before]"], "page[before]");
+    const rows = await runsList(
+      context.db.kysely,
+      environment.environmentId,
+      {
+        statuses: query["filter[status]"] as RunStatus[] | undefined,
+        taskIdentifiers: query["filter[taskIdentifier]"],
+        versions: query["filter[version]"],
+        tags: query["filter[tag]"],
+        batchId,
+        queues: query["filter[queue]"],
+        isTest: query["filter[isTest]"] === undefined ? undefined : query["filter[isTest]"] === "true",
+        createdFromId: from === undefined ? undefined : idAt(from),
+        createdToId: to === undefined ? undefined : idAt(to, true),
+      },
+      { size, after, before },
+    );
+    const hasMore = rows.length > size;
+    const page = before && !after ? (hasMore ? rows.slice(1) : rows) : rows.slice(0, size);
+    const first = page[0];
+    const last = page.at(-1);
+    const pagination: Record<string, string> = {};
+    // Newest first: "next" goes to older runs, "previous" to newer ones.
+    if (last && (before && !after ? true : hasMore)) pagination.next = toPublicId("run", last.id);
+    if (first && (after || (before && hasMore))) pagination.previous = toPublicId("run", first.id);
+    const env = { id: environment.environmentId, slug: environment.environmentSlug };
+    return { data: page.map((run) => listRunItem(run, env)), pagination };
+  });
+
+  routes.post("/api/v2/runs/:runId/cancel", { schema: { params: runParams } }, async (request) => {
+    await cancelRun(engine, request.environment.environmentId, request.params.runId);
+    return { id: request.params.runId };
+  });
+
+  const replayBody = z
+    .object({
+      payload: z.unknown().optional(),
+      payloadType: z.enum(["application/json", "application/super+json"]).optional(),
+      metadata: z.record(z.string(), z.unknown()).optional(),
+      tags: tagsSchema.optional(),
+      queue: z.string().min(1).max(256).optional(),
+      concurrencyKey: z.union([z.string(), z.number()]).transform(String).optional(),
+      machine: z.string().max(32).optional(),
+      delay: z.string().max(64).optional(),
+      ttl: z.union([z.string().max(64), z.number().int().nonnegative()]).optional(),
+      idempotencyKey: z.string().min(1).max(limits.idempotencyKeyLength).optional(),
+      idempotencyKeyTTL: z.string().regex(/^\d+[smhdw]$/).optional(),
+      maxAttempts: z.number().int().min(1).max(250).optional(),
+      maxDuration: z.number().int().min(5).optional(),
+      priority: z.number().optional(),
+    })
+    .strict()
+    .nullish();
+
+  routes.post("/api/v1/runs/:runId/replay", { schema: { params: runParams, body: replayBody } }, async (request) => {
+    const id = await replayRun(engine, request.environment, request.params.runId, request.body ?? {});
+    return { id: toPublicId("run", id) };
+  });
+
+  routes.post(
+    "/api/v1/runs/:runId/reschedule",
+    { schema: { params: runParams, body: z.object({ delay: z.string().min(1).max(64) }) } },
+    async (request) => {
+      const environmentId = request.environment.environmentId;
+      await rescheduleRun(engine, environmentId, request.params.runId, request.body.delay);
+      const run = await findRunOrNotFound(engine, environmentId, request.params.runId);
+      return retrieveRunResponse(run, await runsFindRelated(context.db.sql, environmentId, run));
+    },
+  );
+
+  routes.post(
+    "/api/v1/runs/:runId/tags",
+    { schema: { params: runParams, body: z.object({ tags: tagsSchema }) } },
+    async (request) => {
+      await addTags(engine, request.environment.environmentId, request.params.runId, request.body.tags);
+      return { message: `Added ${request.body.tags.length} tags` };
+    },
+  );
+
+  routes.get("/api/v1/runs/:runId/metadata", { schema: { params: runParams } }, async (request) => {
+    const run = await findRunOrNotFound(engine, request.environment.environmentId, request.params.runId);
+    const metadata = decodePacket(run.metadata, run.metadataType);
+    return { metadata: metadata !== null && typeof metadata === "object" ? metadata : {} };
+  });
+
+  routes.put(
+    "/api/v1/runs/:runId/metadata",
+    {
+      schema: {
+        params: runParams,
+        body: z
+          .object({
+            metadata: z.record(z.string(), z.unknown()).optional(),
+            operations: z.array(metadataOperation).max(1000).optional(),
+            parentOperations: z.array(metadataOperation).max(1000).optional(),
+            rootOperations: z.array(metadataOperation).max(1000).optional(),
+          })
+          .loose(),
+      },
+    },
+    async (request) => {
+      const environmentId = request.environment.environmentId;
+      const run = await findRunOrNotFound(engine, environmentId, request.params.runId);
+      const current = decodePacket(run.metadata, run.metadataType);
+      const base = request.body.metadata ?? (current !== null && typeof current === "object" ? (current as Record<string, unknown>) : {});
+      const next = applyMetadataOperations(base, (request.body.operations ?? []) as MetadataOperation[]);
+      await setMetadata(engine, environmentId, request.params.runId, next);
+      return { metadata: next };
+    },
+  );
+
+  routes.get("/api/v1/runs/:runId/result", { schema: { params: runParams } }, async (request) => {
+    const run = await findRunOrNotFound(engine, request.environment.environmentId, request.params.runId);
+    const id = toPublicId("run", run.id);
+    if (run.status === "COMPLETED") {
+      const output = run.output === null || run.output === undefined ? undefined : run.outputType === "application/super+json" && typeof run.output === "string" ? run.output : JSON.stringify(run.output);
+      return { ok: true, id, output, outputType: run.outputType ?? "application/json", taskIdentifier: run.taskIdentifier };
+    }
+    if (["CANCELED", "FAILED", "CRASHED", "SYSTEM_FAILURE", "EXPIRED", "TIMED_OUT"].includes(run.status)) {
+      const stored = (run.error ?? { message: run.status }) as Record<string, unknown>;
+      const error =
+        stored.type === "BUILT_IN_ERROR"
+          ? { type: "BUILT_IN_ERROR", name: String(stored.name ?? "Error"), message: String(stored.message ?? ""), stackTrace: String(stored.stackTrace ?? "") }
+          : { type: "STRING_ERROR", raw: String(stored.message ?? stored.raw ?? run.status) };
+      return { ok: false, id, error, taskIdentifier: run.taskIdentifier };
+    }
+    throw new ApiError("NOT_FOUND", `Run ${id} has not finished yet`);
+  });
+
+  routes.post(
+    "/api/v1/idempotencyKeys/:key/reset",
+    {
+      schema: {
+        params: z.object({ key: z.string().min(1).max(limits.idempotencyKeyLength) }),
+        body: z.object({ taskIdentifier: taskIdentifierSchema }),
+      },
+    },
+    async (request) => {
+      const count = await runsResetIdempotencyKey(
+        context.db.sql,
+        request.environment.environmentId,
+        request.body.taskIdentifier,
+        request.params.key,
+        context.clock.now(),
+      );
+      if (count === 0) throw new ApiError("NOT_FOUND", `No run of ${request.body.taskIdentifier} holds that idempotency key`);
+      return { id: request.params.key };
+    },
+  );
+}

@@ -1,0 +1,195 @@
+// The worker protocol (/engine/v1): register a version, dequeue (long-poll), start, heartbeat,
+// complete. Workers authenticate with their environment's secret key. See docs/protocol.md.
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
+import type { AppContext } from "../../app-context.ts";
+import { decodePacket } from "../../api/packets.ts";
+import { taskIdentifierSchema } from "../../api/trigger-schema.ts";
+import type { AttemptOutcome } from "../../engine/attempt-outcome.ts";
+import { completeAttempt, dequeue, heartbeat, startAttempt } from "../../engine/execution.ts";
+import { registerWorkerVersion } from "../../engine/register.ts";
+import { retryPolicySchema } from "../../engine/retry.ts";
+import { ApiError } from "../../errors.ts";
+import { fromPublicId, toPublicId } from "../../ids.ts";
+import { requireSecretKey } from "../../auth/authenticate.ts";
+
+const workerId = z.string().min(1).max(128);
+
+const leaseSchema = z.object({ runId: z.string().min(1).max(64), attemptNumber: z.number().int().min(1) });
+
+function runUuid(publicId: string): string {
+  const id = fromPublicId("run", publicId);
+  if (!id) throw new ApiError("NOT_FOUND", `No run ${publicId}`);
+  return id;
+}
+
+const manifestSchema = z.object({
+  version: z.string().min(1).max(64).optional(),
+  sdkVersion: z.string().max(64).optional(),
+  tasks: z
+    .array(
+      z.object({
+        id: taskIdentifierSchema,
+        queue: z.object({ name: z.string().min(1).max(256).optional(), concurrencyLimit: z.number().int().min(0).max(100_000).nullable().optional() }).optional(),
+        retry: retryPolicySchema.optional(),
+        maxDuration: z.number().int().min(5).optional(),
+        machine: z.string().max(32).optional(),
+        ttl: z.union([z.string().max(64), z.number().int().nonnegative()]).optional(),
+        triggerSource: z.enum(["STANDARD", "SCHEDULED"]).optional(),
+        filePath: z.string().max(1024).optional(),
+        exportName: z.string().max(256).optional(),
+      }),
+    )
+    .max(10_000),
+  queues: z.array(z.object({ name: z.string().min(1).max(256), concurrencyLimit: z.number().int().min(0).max(100_000).nullable().optional() })).max(10_000).optional(),
+});
+
+const errorSchema = z
+  .object({
+    type: z.string().max(64).optional(),
+    name: z.string().max(1024).optional(),
+    message: z.string().max(100_000).optional(),
+    stackTrace: z.string().max(100_000).optional(),
+    code: z.string().max(128).optional(),
+    raw: z.string().max(100_000).optional(),
+  })
+  .loose();
+
+const completionSchema = z.object({
+  runId: z.string().min(1).max(64),
+  attemptNumber: z.number().int().min(1),
+  ok: z.boolean(),
+  output: z.unknown().optional(),
+  outputType: z.string().max(64).optional(),
+  error: errorSchema.optional(),
+  /** How the attempt failed: FAILED is retried by policy, the others never are. */
+  status: z.enum(["FAILED", "CRASHED", "TIMED_OUT", "SYSTEM_FAILURE", "CANCELED"]).optional(),
+  skipRetrying: z.boolean().optional(),
+  retryDelayMs: z.number().int().min(0).max(365 * 86_400_000).optional(),
+});
+
+function outcomeOf(completion: z.infer<typeof completionSchema>): AttemptOutcome {
+  if (completion.ok) {
+    return {
+      kind: "success",
+      output: completion.output === undefined ? null : JSON.stringify(completion.output),
+      outputType: completion.outputType ?? "application/json",
+    };
+  }
+  if (completion.status === "CANCELED") return { kind: "canceled" };
+  const error = completion.error ?? {};
+  return {
+    kind: "failure",
+    status: completion.status ?? "FAILED",
+    error: { ...error, message: error.message ?? error.raw ?? "Unknown error" },
+    skipRetrying: completion.skipRetrying,
+    retryDelayMs: completion.retryDelayMs,
+  };
+}
+
+export async function engineRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
+  app.addHook("preHandler", requireSecretKey(context.db, context.clock));
+  const routes = app.withTypeProvider<ZodTypeProvider>();
+  const { engine, settings } = context;
+
+  routes.post("/engine/v1/worker/register", { schema: { body: manifestSchema } }, async (request) => {
+    const result = await registerWorkerVersion(engine, request.environment, request.body);
+    return { version: result.version, queuedPendingRuns: result.promoted };
+  });
+
+  routes.post(
+    "/engine/v1/dequeue",
+    {
+      schema: {
+        body: z.object({ workerId, maxRuns: z.number().int().min(1).max(100).default(10), waitSeconds: z.number().min(0).max(30).default(0) }),
+      },
+    },
+    async (request) => {
+      const abort = new AbortController();
+      request.raw.once("close", () => abort.abort());
+      const runs = await dequeue(engine, settings, {
+        environmentId: request.environment.environmentId,
+        workerId: request.body.workerId,
+        max: request.body.maxRuns,
+        waitMs: request.body.waitSeconds * 1000,
+        signal: abort.signal,
+      });
+      return {
+        runs: runs.map(({ run, attemptNumber }) => ({
+          id: toPublicId("run", run.id),
+          attemptNumber,
+          taskIdentifier: run.taskIdentifier,
+          payload: run.payload ?? undefined,
+          payloadType: run.payloadType,
+          metadata: decodePacket(run.metadata, run.metadataType) ?? undefined,
+          tags: run.tags,
+          queue: run.queueName,
+          concurrencyKey: run.concurrencyKey ?? undefined,
+          idempotencyKey: run.idempotencyKey ?? undefined,
+          maxAttempts: run.maxAttempts ?? undefined,
+          retry: run.retry ?? undefined,
+          maxDuration: run.maxDurationS ?? undefined,
+          machine: run.machine ?? undefined,
+          version: run.workerVersion ?? undefined,
+          isTest: run.isTest,
+          createdAt: run.createdAt.toISOString(),
+          startedAt: (run.startedAt ?? engine.clock.now()).toISOString(),
+          parentRunId: run.parentRunId ? toPublicId("run", run.parentRunId) : undefined,
+          rootRunId: run.rootRunId ? toPublicId("run", run.rootRunId) : undefined,
+          batchId: run.batchId ? toPublicId("batch", run.batchId) : undefined,
+          depth: run.depth,
+        })),
+      };
+    },
+  );
+
+  routes.post(
+    "/engine/v1/runs/:runId/attempts/:attemptNumber/start",
+    {
+      schema: {
+        params: z.object({ runId: z.string().min(1).max(64), attemptNumber: z.coerce.number().int().min(1) }),
+        body: z.object({ workerId }),
+      },
+    },
+    async (request) => {
+      await startAttempt(engine, settings, { runId: runUuid(request.params.runId), attemptNumber: request.params.attemptNumber, workerId: request.body.workerId });
+      return { ok: true };
+    },
+  );
+
+  routes.post(
+    "/engine/v1/heartbeat",
+    { schema: { body: z.object({ workerId, runs: z.array(leaseSchema).max(1000) }) } },
+    async (request) => {
+      const leases = request.body.runs.map((lease) => ({ runId: runUuid(lease.runId), attemptNumber: lease.attemptNumber }));
+      const result = await heartbeat(engine, settings, request.body.workerId, leases);
+      return {
+        lost: result.lost.map((id) => toPublicId("run", id)),
+        cancel: result.cancel.map((id) => toPublicId("run", id)),
+      };
+    },
+  );
+
+  routes.post(
+    "/engine/v1/complete",
+    { schema: { body: z.object({ workerId, completions: z.array(completionSchema).min(1).max(100) }) } },
+    async (request) => {
+      const results = [];
+      for (const completion of request.body.completions) {
+        try {
+          const outcome = await completeAttempt(
+            engine,
+            { runId: runUuid(completion.runId), attemptNumber: completion.attemptNumber, workerId: request.body.workerId },
+            outcomeOf(completion),
+          );
+          results.push({ runId: completion.runId, accepted: true, status: outcome.status, retryAt: outcome.retryAt?.toISOString() });
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          results.push({ runId: completion.runId, accepted: false, error: error.message, code: error.code });
+        }
+      }
+      return { results };
+    },
+  );
+}

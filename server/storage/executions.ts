@@ -1,0 +1,109 @@
+// Named queries for executions (runs holding a slot, with their leases) and attempts.
+import type { Sql, TransactionSql } from "../db/client.ts";
+import type { ExecutionRow } from "../engine/attempt-outcome.ts";
+
+type Queryable = Sql | TransactionSql;
+
+const executionColumns = `run_id as "runId", environment_id as "environmentId", queue_id as "queueId",
+  concurrency_key as "concurrencyKey", attempt_number as "attemptNumber", worker_id as "workerId"`;
+
+/** Claims up to `max` runs of an environment (see ratchet.dequeue_runs in sql/0002_runs.sql). */
+export async function executionsDequeue(
+  tx: Queryable,
+  request: { environmentId: string; workerId: string; max: number; leaseSeconds: number; now: Date },
+): Promise<Array<{ runId: string; attemptNumber: number }>> {
+  return tx<Array<{ runId: string; attemptNumber: number }>>`
+    select run_id as "runId", attempt_number as "attemptNumber"
+    from ratchet.dequeue_runs(${request.environmentId}, ${request.workerId}, ${request.max}, ${request.leaseSeconds}, ${request.now})`;
+}
+
+/** Fixes the run's retry policy and limits from the task the worker registered, at its first dequeue. */
+export async function runsLockToTask(
+  tx: Queryable,
+  runIds: string[],
+  environmentId: string,
+  now: Date,
+): Promise<void> {
+  await tx`
+    update ratchet.runs r set
+      retry = coalesce(r.retry, t.retry),
+      max_duration_s = coalesce(r.max_duration_s, t.max_duration_s),
+      machine = coalesce(r.machine, t.machine),
+      worker_version = coalesce(r.worker_version, t.version),
+      updated_at = ${now}
+    from (
+      select distinct on (t.slug) t.slug, t.retry, t.max_duration_s, t.machine, v.version
+      from ratchet.tasks t join ratchet.worker_versions v on v.id = t.worker_version_id
+      where t.environment_id = ${environmentId}
+      order by t.slug, v.created_at desc, v.id desc
+    ) t
+    where r.id = any(${runIds}::uuid[]) and t.slug = r.task_identifier`;
+}
+
+/** Marks an attempt as started; false when the worker no longer holds the lease. */
+export async function executionsStart(
+  sql: Sql,
+  lease: { runId: string; attemptNumber: number; workerId: string },
+  now: Date,
+  deadlineGraceSeconds: number,
+): Promise<boolean> {
+  return sql.begin(async (tx) => {
+    const rows = await tx`
+      update ratchet.executions x set started_at = coalesce(x.started_at, ${now}),
+        deadline_at = case when r.max_duration_s is null then null
+          else ${now}::timestamptz + make_interval(secs => r.max_duration_s + ${deadlineGraceSeconds}) end
+      from ratchet.runs r
+      where x.run_id = ${lease.runId} and x.attempt_number = ${lease.attemptNumber} and x.worker_id = ${lease.workerId}
+        and r.id = x.run_id
+      returning x.run_id`;
+    if (rows.length === 0) return false;
+    await tx`update ratchet.runs set status = 'EXECUTING', started_at = coalesce(started_at, ${now}), updated_at = ${now}
+      where id = ${lease.runId} and status = 'DEQUEUED'`;
+    await tx`update ratchet.attempts set started_at = coalesce(started_at, ${now})
+      where run_id = ${lease.runId} and number = ${lease.attemptNumber}`;
+    return true;
+  });
+}
+
+/** Extends the leases a worker still holds; returns which it holds and which of those were canceled. */
+export async function executionsHeartbeat(
+  sql: Sql,
+  workerId: string,
+  leases: Array<{ runId: string; attemptNumber: number }>,
+  leaseUntil: Date,
+): Promise<Array<{ runId: string; cancelRequested: boolean }>> {
+  if (leases.length === 0) return [];
+  return sql<Array<{ runId: string; cancelRequested: boolean }>>`
+    update ratchet.executions x set lease_expires_at = ${leaseUntil}
+    from unnest(${leases.map((lease) => lease.runId)}::uuid[], ${leases.map((lease) => lease.attemptNumber)}::int[]) as l(run_id, attempt_number),
+      ratchet.runs r
+    where x.run_id = l.run_id and x.attempt_number = l.attempt_number and x.worker_id = ${workerId} and r.id = x.run_id
+    returning x.run_id as "runId", r.cancel_requested_at is not null as "cancelRequested"`;
+}
+
+/** Removes the execution of a lease the worker holds; null when it does not hold it any more. */
+export async function executionsRelease(
+  tx: TransactionSql,
+  lease: { runId: string; attemptNumber: number; workerId: string },
+): Promise<ExecutionRow | null> {
+  const [row] = await tx<ExecutionRow[]>`
+    delete from ratchet.executions
+    where run_id = ${lease.runId} and attempt_number = ${lease.attemptNumber} and worker_id = ${lease.workerId}
+    returning ${tx.unsafe(executionColumns)}`;
+  return row ?? null;
+}
+
+/** Claims executions whose lease or deadline has passed (SKIP LOCKED: safe with several servers). */
+export async function executionsTakeExpired(
+  tx: TransactionSql,
+  now: Date,
+  limit: number,
+): Promise<Array<ExecutionRow & { timedOut: boolean }>> {
+  return tx<Array<ExecutionRow & { timedOut: boolean }>>`
+    delete from ratchet.executions x
+    where x.run_id in (
+      select run_id from ratchet.executions
+      where lease_expires_at <= ${now} or deadline_at <= ${now}
+      order by lease_expires_at limit ${limit} for update skip locked)
+    returning ${tx.unsafe(executionColumns.replaceAll("run_id", "x.run_id"))}, coalesce(x.deadline_at <= ${now}, false) as "timedOut"`;
+}

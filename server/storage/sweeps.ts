@@ -1,0 +1,86 @@
+// Named queries for the engine's periodic sweeps. Each takes its rows with SKIP LOCKED, so any
+// number of server processes may sweep at once without doing the same work twice.
+import type { TransactionSql } from "../db/client.ts";
+
+/**
+ * Moves DELAYED runs whose time has come into their queue (or to PENDING_VERSION when no registered
+ * version has the task or its queue). The TTL clock starts when a run is first queued.
+ */
+export async function runsPromoteDue(tx: TransactionSql, now: Date, limit: number): Promise<string[]> {
+  const rows = await tx<{ environmentId: string; queued: boolean }[]>`
+    with due as (
+      select r.id, r.environment_id, r.task_identifier, r.queue_name, r.concurrency_key, r.priority_ms, r.delay_until, r.ttl
+      from ratchet.runs r
+      where r.status = 'DELAYED' and r.delay_until <= ${now}
+      order by r.delay_until limit ${limit} for update skip locked
+    ), resolved as (
+      select d.*, q.id as queue_id,
+        exists (select 1 from ratchet.tasks t where t.environment_id = d.environment_id and t.slug = d.task_identifier) as task_known
+      from due d left join ratchet.queues q on q.environment_id = d.environment_id and q.name = d.queue_name
+    ), updated as (
+      update ratchet.runs r set
+        status = case when s.task_known and s.queue_id is not null then 'QUEUED' else 'PENDING_VERSION' end,
+        queued_at = case when s.task_known and s.queue_id is not null then ${now}::timestamptz else null end,
+        ttl_expires_at = case when s.ttl is not null and s.task_known and s.queue_id is not null
+          then ${now}::timestamptz + (s.ttl_ms * interval '1 millisecond') else null end,
+        debounce_key = null,
+        updated_at = ${now}
+      from (select resolved.*, ratchet.duration_ms(resolved.ttl) as ttl_ms from resolved) s
+      where r.id = s.id
+      returning r.id, r.environment_id, r.status
+    ), entries as (
+      insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at)
+      select s.id, s.environment_id, s.queue_id, coalesce(s.concurrency_key, ''),
+        s.delay_until - (s.priority_ms * interval '1 millisecond'), ${now}
+      from resolved s join updated u on u.id = s.id where u.status = 'QUEUED'
+      on conflict (run_id) do nothing
+    )
+    select distinct environment_id as "environmentId", status = 'QUEUED' as queued from updated`;
+  return rows.filter((row) => row.queued).map((row) => row.environmentId);
+}
+
+/** Expires runs not started before their TTL: queue entry first, then the run (the dequeue's lock order). */
+export async function runsExpireTtl(tx: TransactionSql, now: Date, limit: number): Promise<number> {
+  const due = await tx<{ id: string }[]>`
+    select id from ratchet.runs
+    where status in ('QUEUED', 'PENDING_VERSION') and ttl_expires_at <= ${now}
+    order by ttl_expires_at limit ${limit}`;
+  if (due.length === 0) return 0;
+  const ids = due.map((row) => row.id);
+  const removed = await tx<{ runId: string }[]>`
+    delete from ratchet.queue_entries where run_id in (
+      select run_id from ratchet.queue_entries where run_id = any(${ids}::uuid[]) for update skip locked)
+    returning run_id as "runId"`;
+  const expired = await tx`
+    update ratchet.runs set status = 'EXPIRED', expired_at = ${now}, finished_at = ${now}, updated_at = ${now},
+      error = ${tx.json({ type: "STRING_ERROR", message: "Run expired: it was not started before its TTL" })}
+    where (id = any(${removed.map((row) => row.runId)}::uuid[]) and status = 'QUEUED')
+       or (id = any(${ids}::uuid[]) and status = 'PENDING_VERSION' and ttl_expires_at <= ${now})
+    returning id`;
+  return expired.length;
+}
+
+/** Queues PENDING_VERSION runs whose task and queue a newly registered version provides. */
+export async function runsPromotePendingVersion(tx: TransactionSql, environmentId: string, now: Date): Promise<number> {
+  const rows = await tx`
+    with ready as (
+      select r.id, r.concurrency_key, r.priority_ms, r.created_at, r.ttl, q.id as queue_id
+      from ratchet.runs r
+      join ratchet.queues q on q.environment_id = r.environment_id and q.name = r.queue_name
+      where r.environment_id = ${environmentId} and r.status = 'PENDING_VERSION'
+        and exists (select 1 from ratchet.tasks t where t.environment_id = r.environment_id and t.slug = r.task_identifier)
+      for update of r skip locked
+    ), updated as (
+      update ratchet.runs r set status = 'QUEUED', queued_at = ${now}, updated_at = ${now},
+        ttl_expires_at = case when s.ttl is null then null
+          else ${now}::timestamptz + (ratchet.duration_ms(s.ttl) * interval '1 millisecond') end
+      from ready s where r.id = s.id
+      returning r.id
+    )
+    insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at)
+    select s.id, ${environmentId}, s.queue_id, coalesce(s.concurrency_key, ''), s.created_at - (s.priority_ms * interval '1 millisecond'), ${now}
+    from ready s join updated u on u.id = s.id
+    on conflict (run_id) do nothing
+    returning run_id`;
+  return rows.length;
+}

@@ -1,0 +1,345 @@
+import assert from "node:assert/strict";
+import { after, before, beforeEach, describe, test } from "node:test";
+import { ManualClock } from "../server/clock.ts";
+import { sweepOnce } from "../server/engine/sweepers.ts";
+import { createTestApp, type TestApp } from "./helpers/app.ts";
+import { ApiClient } from "./helpers/engine.ts";
+
+describe("run engine", () => {
+  let t: TestApp;
+  let api: ApiClient;
+  const clock = new ManualClock("2026-03-01T12:00:00.000Z");
+  const sweep = () => sweepOnce(t.app.ratchet.engine, t.app.ratchet.settings);
+
+  before(async () => {
+    t = await createTestApp({ clock });
+    api = new ApiClient(t.app, await t.key("prod"));
+  });
+  after(() => t.close());
+  beforeEach(() => clock.advance(60_000));
+
+  test("trigger → dequeue → start → complete, and the run shows its output", async () => {
+    await api.register([{ id: "hello" }]);
+    const { id, isCached } = await api.trigger("hello", { name: "Ada" }, { tags: ["user:1"] });
+    assert.match(id, /^run_[0-9a-z]{26}$/);
+    assert.equal(isCached, false);
+    assert.equal((await api.retrieve(id)).status, "QUEUED");
+
+    const [run] = await api.dequeue("w1");
+    assert.equal(run?.id, id);
+    assert.deepEqual(run?.payload, { name: "Ada" });
+    assert.equal((await api.retrieve(id)).status, "DEQUEUED");
+    await api.start("w1", run!);
+    assert.equal((await api.retrieve(id)).status, "EXECUTING");
+    const result = await api.complete("w1", run!, { ok: true, output: { greeting: "hi Ada" } });
+    assert.equal(result.status, "COMPLETED");
+
+    const retrieved = await api.retrieve(id);
+    assert.equal(retrieved.status, "COMPLETED");
+    assert.deepEqual(retrieved.output, { greeting: "hi Ada" });
+    assert.deepEqual(retrieved.payload, { name: "Ada" });
+    assert.equal(retrieved.isCompleted, true);
+    assert.equal(retrieved.isSuccess, true);
+    assert.deepEqual(retrieved.tags, ["user:1"]);
+    assert.equal(retrieved.attemptCount, 1);
+    assert.deepEqual(retrieved.relatedRuns, {});
+  });
+
+  test("a completion for a lease that is no longer held is rejected, so no run completes twice", async () => {
+    await api.register([{ id: "once" }]);
+    const { id } = await api.trigger("once", {});
+    const [run] = await api.dequeue("w1");
+    assert.equal(run?.id, id);
+    const first = await api.complete("w1", run!, { ok: true, output: 1 });
+    assert.equal(first.accepted, true);
+    const second = await api.complete("w1", run!, { ok: true, output: 2 });
+    assert.equal(second.accepted, false);
+    assert.equal(second.code, "CONFLICT");
+    assert.deepEqual((await api.retrieve(id)).output, 1);
+    const wrongWorker = await api.request("POST", `/engine/v1/runs/${id}/attempts/1/start`, { workerId: "w2" });
+    assert.equal(wrongWorker.status, 409);
+    assert.equal(wrongWorker.headers["x-should-retry"], "false");
+  });
+
+  test("a task no version has waits PENDING_VERSION and is queued when a version registers it", async () => {
+    const { id } = await api.trigger("later-task", { n: 1 });
+    assert.equal((await api.retrieve(id)).status, "PENDING_VERSION");
+    assert.deepEqual(await api.dequeue("w1"), []);
+    const registered = await api.register([{ id: "later-task" }]);
+    assert.equal(registered.queuedPendingRuns, 1);
+    assert.equal((await api.retrieve(id)).status, "QUEUED");
+    const [run] = await api.dequeue("w1");
+    assert.equal(run?.id, id);
+    await api.complete("w1", run!, { ok: true });
+  });
+
+  test("the same idempotency key returns the existing run until its TTL passes or it is reset", async () => {
+    await api.register([{ id: "idem" }]);
+    const first = await api.trigger("idem", { a: 1 }, { idempotencyKey: "k1", idempotencyKeyTTL: "10m" });
+    const again = await api.trigger("idem", { a: 2 }, { idempotencyKey: "k1" });
+    assert.equal(again.id, first.id);
+    assert.equal(again.isCached, true);
+    const byHeader = await api.ok("POST", "/api/v1/tasks/idem/trigger", { payload: {} }, { "idempotency-key": "k1" });
+    assert.equal(byHeader.id, first.id);
+
+    clock.advance(11 * 60_000);
+    const afterTtl = await api.trigger("idem", { a: 3 }, { idempotencyKey: "k1", idempotencyKeyTTL: "10m" });
+    assert.notEqual(afterTtl.id, first.id);
+    assert.equal(afterTtl.isCached, false);
+
+    await api.ok("POST", "/api/v1/idempotencyKeys/k1/reset", { taskIdentifier: "idem" });
+    const afterReset = await api.trigger("idem", { a: 4 }, { idempotencyKey: "k1" });
+    assert.notEqual(afterReset.id, afterTtl.id);
+    const unknown = await api.request("POST", "/api/v1/idempotencyKeys/nope/reset", { taskIdentifier: "idem" });
+    assert.equal(unknown.status, 404);
+    for (const run of await api.dequeue("w1", 100)) await api.complete("w1", run, { ok: true });
+  });
+
+  test("a delayed run waits until the clock passes its delay, then can be rescheduled no more", async () => {
+    await api.register([{ id: "delayed" }]);
+    const { id } = await api.trigger("delayed", {}, { delay: "1h" });
+    const run = await api.retrieve(id);
+    assert.equal(run.status, "DELAYED");
+    assert.equal(run.delayedUntil, new Date(clock.now().getTime() + 3_600_000).toISOString());
+    const rescheduled = await api.ok("POST", `/api/v1/runs/${id}/reschedule`, { delay: "2h" });
+    assert.equal(rescheduled.delayedUntil, new Date(clock.now().getTime() + 7_200_000).toISOString());
+
+    clock.advance(3_600_000);
+    await sweep();
+    assert.equal((await api.retrieve(id)).status, "DELAYED");
+    clock.advance(3_600_000);
+    await sweep();
+    assert.equal((await api.retrieve(id)).status, "QUEUED");
+    const refused = await api.request("POST", `/api/v1/runs/${id}/reschedule`, { delay: "1h" });
+    assert.equal(refused.status, 422);
+    const [dequeued] = await api.dequeue("w1");
+    assert.equal(dequeued?.id, id);
+    await api.complete("w1", dequeued!, { ok: true });
+  });
+
+  test("a run not started within its TTL expires", async () => {
+    await api.register([{ id: "ttl" }]);
+    const { id } = await api.trigger("ttl", {}, { ttl: "5m" });
+    clock.advance(4 * 60_000);
+    await sweep();
+    assert.equal((await api.retrieve(id)).status, "QUEUED");
+    clock.advance(2 * 60_000);
+    await sweep();
+    const run = await api.retrieve(id);
+    assert.equal(run.status, "EXPIRED");
+    assert.equal(run.isCompleted, true);
+    assert.deepEqual(await api.dequeue("w1"), []);
+  });
+
+  test("a failed attempt is retried with Trigger.dev's backoff, then fails for good", async () => {
+    await api.register([{ id: "flaky", retry: { maxAttempts: 3, minTimeoutInMs: 1000, factor: 2, randomize: false } }]);
+    const { id } = await api.trigger("flaky", {});
+    const fail = { ok: false, error: { type: "BUILT_IN_ERROR", name: "Error", message: "boom", stackTrace: "Error: boom" } };
+
+    let [run] = await api.dequeue("w1");
+    let result = await api.complete("w1", run!, fail);
+    assert.equal(result.status, "QUEUED");
+    assert.equal(result.retryAt, new Date(clock.now().getTime() + 1000).toISOString());
+    assert.deepEqual(await api.dequeue("w1"), [], "not before the backoff");
+    clock.advance(1000);
+    [run] = await api.dequeue("w1");
+    assert.equal(run?.attemptNumber, 2);
+    result = await api.complete("w1", run!, fail);
+    assert.equal(result.retryAt, new Date(clock.now().getTime() + 2000).toISOString());
+    clock.advance(2000);
+    [run] = await api.dequeue("w1");
+    assert.equal(run?.attemptNumber, 3);
+    result = await api.complete("w1", run!, fail);
+    assert.equal(result.status, "FAILED");
+    const retrieved = await api.retrieve(id);
+    assert.equal(retrieved.status, "FAILED");
+    assert.equal(retrieved.isFailed, true);
+    assert.equal(retrieved.attemptCount, 3);
+    assert.deepEqual(retrieved.error, { message: "boom", name: "Error", stackTrace: "Error: boom" });
+  });
+
+  test("skipRetrying (AbortTaskRunError) and a crash end the run at once", async () => {
+    await api.register([{ id: "fatal", retry: { maxAttempts: 5 } }]);
+    const aborted = await api.trigger("fatal", {});
+    let [run] = await api.dequeue("w1");
+    assert.equal((await api.complete("w1", run!, { ok: false, skipRetrying: true, error: { message: "no" } })).status, "FAILED");
+    assert.equal((await api.retrieve(aborted.id)).status, "FAILED");
+
+    const crashed = await api.trigger("fatal", {});
+    [run] = await api.dequeue("w1");
+    const result = await api.complete("w1", run!, { ok: false, status: "CRASHED", error: { message: "exit 1", code: "TASK_PROCESS_EXITED_WITH_NON_ZERO_CODE" } });
+    assert.equal(result.status, "CRASHED");
+    assert.equal((await api.retrieve(crashed.id)).status, "CRASHED");
+  });
+
+  test("a lease that is not renewed is lost: the attempt fails as 'worker lost' and is retried", async () => {
+    await api.register([{ id: "lease", retry: { maxAttempts: 2, minTimeoutInMs: 0, randomize: false } }]);
+    const { id } = await api.trigger("lease", {});
+    const [run] = await api.dequeue("w-gone");
+    await api.start("w-gone", run!);
+    clock.advance(30_000);
+    const beat = await api.ok("POST", "/engine/v1/heartbeat", { workerId: "w-gone", runs: [{ runId: id, attemptNumber: 1 }] });
+    assert.deepEqual(beat.lost, []);
+    clock.advance(59_000);
+    await sweep();
+    assert.equal((await api.retrieve(id)).status, "EXECUTING", "the heartbeat extended the lease");
+    clock.advance(2_000);
+    const swept = await sweep();
+    assert.equal(swept.leasesLost, 1);
+    assert.equal((await api.retrieve(id)).status, "QUEUED");
+    const late = await api.complete("w-gone", run!, { ok: true });
+    assert.equal(late.accepted, false, "the lost worker cannot complete the run");
+    const [retry] = await api.dequeue("w2");
+    assert.equal(retry?.attemptNumber, 2);
+    await api.complete("w2", retry!, { ok: true });
+    assert.equal((await api.retrieve(id)).status, "COMPLETED");
+  });
+
+  test("maxDuration: an attempt past its deadline ends TIMED_OUT and is not retried", async () => {
+    await api.register([{ id: "slow", maxDuration: 10, retry: { maxAttempts: 5 } }]);
+    const { id } = await api.trigger("slow", {});
+    const [run] = await api.dequeue("w1");
+    await api.start("w1", run!);
+    clock.advance(20_000);
+    await api.ok("POST", "/engine/v1/heartbeat", { workerId: "w1", runs: [{ runId: id, attemptNumber: 1 }] });
+    clock.advance(10_000);
+    await sweep();
+    const timedOut = await api.retrieve(id);
+    assert.equal(timedOut.status, "TIMED_OUT");
+    assert.equal(timedOut.attemptCount, 1);
+  });
+
+  test("cancel: a queued run at once; an executing run through its worker", async () => {
+    await api.register([{ id: "cancel-me" }]);
+    const queued = await api.trigger("cancel-me", {});
+    await api.ok("POST", `/api/v2/runs/${queued.id}/cancel`);
+    assert.equal((await api.retrieve(queued.id)).status, "CANCELED");
+    assert.deepEqual(await api.dequeue("w1"), []);
+
+    const executing = await api.trigger("cancel-me", {});
+    const [run] = await api.dequeue("w1");
+    await api.start("w1", run!);
+    await api.ok("POST", `/api/v2/runs/${executing.id}/cancel`);
+    const beat = await api.ok("POST", "/engine/v1/heartbeat", { workerId: "w1", runs: [{ runId: executing.id, attemptNumber: 1 }] });
+    assert.deepEqual(beat.cancel, [executing.id]);
+    await api.complete("w1", run!, { ok: false, status: "CANCELED" });
+    const canceled = await api.retrieve(executing.id);
+    assert.equal(canceled.status, "CANCELED");
+    assert.equal(canceled.isCancelled, true);
+  });
+
+  test("replay creates a new run with the same task, payload and options", async () => {
+    await api.register([{ id: "replay-me" }]);
+    const original = await api.trigger("replay-me", { x: 1 }, { tags: ["a"], concurrencyKey: "ck" });
+    const replay = await api.ok("POST", `/api/v1/runs/${original.id}/replay`);
+    assert.notEqual(replay.id, original.id);
+    const run = await api.retrieve(replay.id);
+    assert.deepEqual(run.payload, { x: 1 });
+    assert.deepEqual(run.tags, ["a"]);
+    assert.equal(run.concurrencyKey, "ck");
+    for (const dequeued of await api.dequeue("w1", 100)) await api.complete("w1", dequeued, { ok: true });
+  });
+
+  test("debounce collapses triggers into one run; trailing keeps the last payload, never past maxDelay", async () => {
+    await api.register([{ id: "debounced" }]);
+    const debounce = { key: "user-1", delay: "10s", mode: "trailing", maxDelay: "25s" };
+    const first = await api.trigger("debounced", { v: 1 }, { debounce });
+    const start = clock.now().getTime();
+    clock.advance(8_000);
+    const second = await api.trigger("debounced", { v: 2 }, { debounce });
+    assert.equal(second.id, first.id);
+    clock.advance(8_000);
+    await api.trigger("debounced", { v: 3 }, { debounce });
+    clock.advance(8_000);
+    await api.trigger("debounced", { v: 4 }, { debounce });
+    const run = await api.retrieve(first.id);
+    assert.equal(run.status, "DELAYED");
+    assert.deepEqual(run.payload, { v: 4 });
+    assert.equal(run.delayedUntil, new Date(start + 25_000).toISOString(), "capped at maxDelay");
+    clock.advance(2_000);
+    await sweep();
+    assert.equal((await api.retrieve(first.id)).status, "QUEUED");
+    const fresh = await api.trigger("debounced", { v: 5 }, { debounce });
+    assert.notEqual(fresh.id, first.id, "a new debounce window starts once the run is queued");
+    await api.ok("POST", `/api/v2/runs/${fresh.id}/cancel`);
+    for (const dequeued of await api.dequeue("w1", 100)) await api.complete("w1", dequeued, { ok: true });
+  });
+
+  test("priority gives a head start in seconds", async () => {
+    await api.register([{ id: "prio" }]);
+    const low = await api.trigger("prio", { p: "low" });
+    clock.advance(5_000);
+    const high = await api.trigger("prio", { p: "high" }, { priority: 10 });
+    const runs = await api.dequeue("w1", 2);
+    assert.deepEqual(runs.map((run) => run.id), [high.id, low.id]);
+    for (const run of runs) await api.complete("w1", run, { ok: true });
+  });
+
+  test("queue and concurrency-key limits are exact, and each key gets the queue's limit", async () => {
+    await api.register([{ id: "limited", queue: { concurrencyLimit: 2 } }]);
+    for (let i = 0; i < 4; i += 1) await api.trigger("limited", { i });
+    for (let i = 0; i < 3; i += 1) await api.trigger("limited", { i }, { concurrencyKey: "tenant-a" });
+    for (let i = 0; i < 3; i += 1) await api.trigger("limited", { i }, { concurrencyKey: "tenant-b" });
+    const runs = await api.dequeue("w1", 100);
+    assert.equal(runs.length, 6, "2 without a key + 2 for tenant-a + 2 for tenant-b");
+    assert.deepEqual(await api.dequeue("w1", 100), []);
+    await api.complete("w1", runs[0]!, { ok: true });
+    assert.equal((await api.dequeue("w1", 100)).length, 1);
+    const queue = await api.ok("GET", "/api/v1/queues/limited?type=task");
+    assert.equal(queue.name, "task/limited");
+    assert.equal(queue.concurrencyLimit, 2);
+    assert.equal(queue.running, 6);
+    assert.equal(queue.queued, 3);
+
+    await api.ok("POST", "/api/v1/queues/task%252Flimited/pause", { type: "custom", action: "pause" });
+    const leftover = await api.ok("POST", "/engine/v1/dequeue", { workerId: "w1", maxRuns: 100 });
+    assert.deepEqual(leftover.runs, []);
+    const resumed = await api.ok("POST", "/api/v1/queues/limited/pause", { type: "task", action: "resume" });
+    assert.equal(resumed.paused, false);
+    const overridden = await api.ok("POST", "/api/v1/queues/limited/concurrency/override", { type: "task", concurrencyLimit: 0 });
+    assert.equal(overridden.concurrency.override, 0);
+    await api.ok("POST", "/api/v1/queues/limited/concurrency/reset", { type: "task" });
+    const list = await api.ok("GET", "/api/v1/queues");
+    assert.ok(list.data.some((item: { name: string }) => item.name === "task/limited"));
+  });
+
+  test("bad input gets a 4xx naming the field, and nothing is written", async () => {
+    await api.register([{ id: "strict" }]);
+    const [before] = await t.database.db.sql<{ count: number }[]>`select count(*)::int as count from ratchet.runs`;
+    const tooManyTags = await api.request("POST", "/api/v1/tasks/strict/trigger", { payload: {}, options: { tags: Array.from({ length: 11 }, (_, i) => `t${i}`) } });
+    assert.equal(tooManyTags.status, 400);
+    assert.match(tooManyTags.body.error, /options\.tags/);
+    const longTag = await api.request("POST", "/api/v1/tasks/strict/trigger", { payload: {}, options: { tags: ["x".repeat(128)] } });
+    assert.equal(longTag.status, 400);
+    const bigPayload = await api.request("POST", "/api/v1/tasks/strict/trigger", { payload: "x".repeat(3 * 1024 * 1024 + 10) });
+    assert.equal(bigPayload.status, 413);
+    assert.match(bigPayload.body.error, /payload is \d+ bytes/);
+    const bigMetadata = await api.request("POST", "/api/v1/tasks/strict/trigger", { payload: {}, options: { metadata: { blob: "x".repeat(300_000) } } });
+    assert.equal(bigMetadata.status, 413);
+    const badDelay = await api.request("POST", "/api/v1/tasks/strict/trigger", { payload: {}, options: { delay: "soon" } });
+    assert.equal(badDelay.status, 400);
+    assert.match(badDelay.body.error, /options\.delay/);
+    const badKey = await api.request("POST", "/api/v1/tasks/strict/trigger", { payload: {}, options: { idempotencyKey: "k".repeat(2049) } });
+    assert.equal(badKey.status, 400);
+    const badPage = await api.request("GET", "/api/v1/runs?page[size]=101");
+    assert.equal(badPage.status, 400);
+    assert.match(badPage.body.error, /page\[size\]/);
+    const badStatus = await api.request("GET", "/api/v1/runs?filter[status]=RUNNING");
+    assert.equal(badStatus.status, 400);
+    const [afterCount] = await t.database.db.sql<{ count: number }[]>`select count(*)::int as count from ratchet.runs`;
+    assert.equal(afterCount?.count, before?.count);
+    const notFound = await api.request("GET", "/api/v3/runs/run_00000000000000000000000000");
+    assert.equal(notFound.status, 404);
+  });
+
+  test("an empty JSON body is accepted where no body is needed, as the SDK sends one", async () => {
+    const { id } = await api.trigger("empty-body-task", {});
+    const response = await t.app.inject({
+      method: "POST",
+      url: `/api/v2/runs/${id}/cancel`,
+      headers: { authorization: `Bearer ${api.key}`, "content-type": "application/json" },
+      payload: "",
+    });
+    assert.equal(response.statusCode, 200);
+  });
+});
