@@ -318,9 +318,11 @@ begin
       limit v_take
     ), removed as (
       delete from ratchet.queue_entries qe using chosen c where qe.run_id = c.run_id
-      returning qe.run_id, qe.concurrency_key
+      returning qe.run_id, qe.concurrency_key, qe.sort_key
     )
-    select array_agg(removed.run_id), array_agg(removed.concurrency_key) into v_ids, v_keys from removed;
+    select array_agg(removed.run_id order by removed.sort_key, removed.run_id),
+      array_agg(removed.concurrency_key order by removed.sort_key, removed.run_id)
+    into v_ids, v_keys from removed;
 
     update ratchet.queues set last_served_at = p_now where id = v_queue.id;
     continue when v_ids is null;
@@ -343,7 +345,7 @@ begin
       insert into ratchet.attempts (run_id, number, status, worker_id, created_at)
       select l.run_id, l.attempt_number, 'EXECUTING', p_worker_id, p_now from leased l
     )
-    select l.run_id, l.attempt_number from leased l;
+    select l.run_id, l.attempt_number from leased l order by array_position(v_ids, l.run_id);
 
     v_remaining := v_remaining - v_taken;
     v_env_running := v_env_running + v_taken;

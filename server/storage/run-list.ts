@@ -1,5 +1,5 @@
 // The run list: filters assembled with Kysely, keyset pagination on the time-ordered run id.
-import type { Kysely } from "kysely";
+import { sql, type Kysely } from "kysely";
 import type { Database } from "../db/tables.ts";
 import type { RunStatus } from "../engine/run-status.ts";
 import type { RunRow } from "./runs.ts";
@@ -38,7 +38,7 @@ export async function runsList(db: Kysely<Database>, environmentId: string, filt
   if (filters.statuses?.length) query = query.where("status", "in", filters.statuses);
   if (filters.taskIdentifiers?.length) query = query.where("task_identifier", "in", filters.taskIdentifiers);
   if (filters.versions?.length) query = query.where("worker_version", "in", filters.versions);
-  if (filters.tags?.length) query = query.where("tags", "&&", filters.tags as never);
+  if (filters.tags?.length) query = query.where(sql<boolean>`tags && ${sql.val(filters.tags)}::text[]`);
   if (filters.batchId) query = query.where("batch_id", "=", filters.batchId);
   if (filters.queues?.length) query = query.where("queue_name", "in", filters.queues);
   if (filters.isTest !== undefined) query = query.where("is_test", "=", filters.isTest);

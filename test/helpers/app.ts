@@ -27,7 +27,8 @@ export async function createTestApp(options: { clock?: Clock; sweeper?: boolean 
     config,
     db: database.db,
     clock: options.clock,
-    logger: pino({ level: "silent" }),
+    // RATCHET_TEST_LOG=debug shows the app's log while debugging a test.
+    logger: pino({ level: process.env.RATCHET_TEST_LOG ?? "silent" }),
     sweeper: options.sweeper ?? false,
   });
   await app.ready();
