@@ -234,9 +234,14 @@ begin
   for v_queue in
     select q.id, coalesce(q.concurrency_override, q.concurrency_limit) as queue_limit
     from ratchet.queues q
+    -- A lateral probe rather than EXISTS: the planner turns EXISTS into a hash semi-join that reads
+    -- every queue entry. Ordered by the dequeue index, the probe is a short index scan per queue.
+    cross join lateral (
+      select 1 from ratchet.queue_entries qe
+      where qe.queue_id = q.id and qe.available_at <= p_now
+      order by qe.queue_id, qe.sort_key
+      limit 1) as has_work
     where q.environment_id = p_environment_id and not q.paused
-      and exists (
-        select 1 from ratchet.queue_entries qe where qe.queue_id = q.id and qe.available_at <= p_now)
     order by q.last_served_at nulls first, q.id
     limit 200
   loop

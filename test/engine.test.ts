@@ -342,4 +342,76 @@ describe("run engine", () => {
     });
     assert.equal(response.statusCode, 200);
   });
+
+  test("a streamed batch creates good items, reports bad ones by index, and deduplicates a resend", async () => {
+    await api.register([{ id: "batched" }]);
+    const created = await api.ok("POST", "/api/v3/batches", { runCount: 3 });
+    assert.equal(created.isCached, false);
+    const ndjson = [
+      { index: 0, task: "batched", payload: { i: 0 } },
+      { index: 1, task: "batched", payload: { i: 1 }, options: { tags: Array.from({ length: 11 }, (_, i) => `t${i}`) } },
+      { index: 2, task: "batched", payload: { i: 2 } },
+    ]
+      .map((item) => JSON.stringify(item))
+      .join("\n");
+    const send = (body: string) =>
+      t.app.inject({
+        method: "POST",
+        url: `/api/v3/batches/${created.id}/items`,
+        headers: { authorization: `Bearer ${api.key}`, "content-type": "application/x-ndjson" },
+        payload: body,
+      });
+    const first = (await send(ndjson)).json();
+    assert.equal(first.itemsAccepted, 2);
+    assert.equal(first.sealed, true);
+    const again = (await send(ndjson)).json();
+    assert.equal(again.itemsAccepted, 0);
+    assert.equal(again.itemsDeduplicated, 2);
+    const batch = await api.ok("GET", `/api/v2/batches/${created.id}`);
+    assert.equal(batch.status, "PARTIAL_FAILED");
+    assert.equal(batch.runs.length, 2);
+    assert.equal(batch.processing.errors.length, 1);
+    assert.equal(batch.processing.errors[0].index, 1);
+    assert.match(batch.processing.errors[0].error, /tags/);
+
+    const malformed = await send(`${JSON.stringify({ index: 0, task: "batched" })}\n{not json`);
+    assert.equal(malformed.statusCode, 400);
+    assert.match(malformed.json().error, /line 2/);
+    const tooBig = await api.request("POST", "/api/v3/batches", { runCount: 1001 });
+    assert.equal(tooBig.status, 400);
+    assert.match(tooBig.body.error, /runCount/);
+    const cached = await api.ok("POST", "/api/v3/batches", { runCount: 1, idempotencyKey: "b1" });
+    const cachedAgain = await api.ok("POST", "/api/v3/batches", { runCount: 1, idempotencyKey: "b1" });
+    assert.equal(cachedAgain.id, cached.id);
+    assert.equal(cachedAgain.isCached, true);
+    for (const run of await api.dequeue("w1", 100)) await api.complete("w1", run, { ok: true });
+  });
+
+  test("the run list filters by status, task, tag and time, and pages both ways", async () => {
+    await api.register([{ id: "listed" }]);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i += 1) {
+      ids.push((await api.trigger("listed", { i }, { tags: i % 2 === 0 ? ["even"] : ["odd"] })).id);
+      clock.advance(1000);
+    }
+    const even = await api.ok("GET", "/api/v1/runs?filter[taskIdentifier]=listed&filter[tag]=even");
+    assert.deepEqual(even.data.map((run: { id: string }) => run.id), [ids[4], ids[2], ids[0]]);
+    const page1 = await api.ok("GET", "/api/v1/runs?filter[taskIdentifier]=listed&page[size]=2");
+    assert.deepEqual(page1.data.map((run: { id: string }) => run.id), [ids[4], ids[3]]);
+    assert.equal(page1.pagination.previous, undefined);
+    const page2 = await api.ok("GET", `/api/v1/runs?filter[taskIdentifier]=listed&page[size]=2&page[after]=${page1.pagination.next}`);
+    assert.deepEqual(page2.data.map((run: { id: string }) => run.id), [ids[2], ids[1]]);
+    const back = await api.ok("GET", `/api/v1/runs?filter[taskIdentifier]=listed&page[size]=2&page[before]=${page2.pagination.previous}`);
+    assert.deepEqual(back.data.map((run: { id: string }) => run.id), [ids[4], ids[3]]);
+    const queued = await api.ok("GET", "/api/v1/runs?filter[taskIdentifier]=listed&filter[status]=QUEUED,COMPLETED");
+    assert.equal(queued.data.length, 5);
+    const none = await api.ok("GET", "/api/v1/runs?filter[taskIdentifier]=listed&filter[status]=FAILED");
+    assert.deepEqual(none.data, []);
+    const from = clock.now().getTime() - 2500;
+    const recent = await api.ok("GET", `/api/v1/runs?filter[taskIdentifier]=listed&filter[createdAt][from]=${from}`);
+    assert.deepEqual(recent.data.map((run: { id: string }) => run.id), [ids[4], ids[3]]);
+    const injected = await api.ok("GET", "/api/v1/runs?filter[tag]=' or 1=1 --&filter[taskIdentifier]=listed");
+    assert.deepEqual(injected.data, [], "filters are parameters, never SQL");
+    for (const run of await api.dequeue("w1", 100)) await api.complete("w1", run, { ok: true });
+  });
 });
