@@ -14,6 +14,7 @@ import { engineRoutes } from "./routes/engine/index.ts";
 import { QueueNotifier } from "./engine/notifier.ts";
 import { defaultEngineSettings, type EngineSettings } from "./engine/settings.ts";
 import { Sweeper } from "./engine/sweepers.ts";
+import { EventPartitionMaintainer } from "./engine/events-maintenance.ts";
 import type { Logger } from "pino";
 
 declare module "fastify" {
@@ -55,13 +56,19 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   applyHttpConventions(app);
 
   const sweeper = options.sweeper === false ? null : new Sweeper(engine, settings, app.log as unknown as Logger);
+  const partitions =
+    options.sweeper === false
+      ? null
+      : new EventPartitionMaintainer(engine, { retentionDays: options.config.eventsRetentionDays }, app.log as unknown as Logger);
   app.decorate("ratchet", context);
   app.addHook("onReady", async () => {
     await notifier.start();
     sweeper?.start();
+    partitions?.start();
   });
   app.addHook("onClose", async () => {
     await sweeper?.stop();
+    await partitions?.stop();
     await notifier.stop();
   });
 

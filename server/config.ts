@@ -14,6 +14,7 @@ export const configDefaults = {
   RATCHET_EMBEDDED_PG_PORT: 54320,
   RATCHET_DB_POOL_SIZE: 10,
   RATCHET_SHUTDOWN_TIMEOUT_MS: 10_000,
+  RATCHET_EVENTS_RETENTION_DAYS: 30,
 } as const;
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -37,6 +38,12 @@ const configSchema = z.object({
     .int()
     .min(0)
     .default(configDefaults.RATCHET_SHUTDOWN_TIMEOUT_MS),
+  RATCHET_EVENTS_RETENTION_DAYS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(3650)
+    .default(configDefaults.RATCHET_EVENTS_RETENTION_DAYS),
 });
 
 /**
@@ -62,6 +69,8 @@ export interface Config {
   embeddedPgPort: number;
   dbPoolSize: number;
   shutdownTimeoutMs: number;
+  /** Days of run events (logs and spans) kept; older day partitions are dropped. */
+  eventsRetentionDays: number;
 }
 
 export class ConfigError extends Error {
@@ -107,5 +116,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     embeddedPgPort: values.RATCHET_EMBEDDED_PG_PORT,
     dbPoolSize: values.RATCHET_DB_POOL_SIZE,
     shutdownTimeoutMs: values.RATCHET_SHUTDOWN_TIMEOUT_MS,
+    eventsRetentionDays: values.RATCHET_EVENTS_RETENTION_DAYS,
   };
 }

@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events
 
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
@@ -51,6 +51,22 @@ create table ratchet.environments (
   paused boolean default false not null,
   created_at timestamp with time zone default now() not null
 );
+
+create table ratchet.events (
+  id uuid default gen_random_uuid() not null,
+  environment_id uuid not null,
+  run_id uuid not null,
+  attempt_number integer not null,
+  seq integer not null,
+  time timestamp with time zone not null,
+  kind text not null,
+  level text not null,
+  message text not null,
+  attributes jsonb,
+  span_id text,
+  parent_span_id text,
+  duration_ms double precision
+) partition by RANGE ("time");
 
 create table ratchet.executions (
   run_id uuid not null,
@@ -198,6 +214,13 @@ alter table ratchet.environments add constraint environments_type_check CHECK (t
 alter table ratchet.environments add constraint environments_project_id_fkey FOREIGN KEY (project_id) REFERENCES ratchet.projects(id) ON DELETE CASCADE;
 alter table ratchet.environments add constraint environments_pkey PRIMARY KEY (id);
 alter table ratchet.environments add constraint environments_project_id_type_key UNIQUE (project_id, type);
+alter table ratchet.events add constraint events_attempt_number_check CHECK (attempt_number >= 1);
+alter table ratchet.events add constraint events_duration_ms_check CHECK (duration_ms >= 0::double precision);
+alter table ratchet.events add constraint events_kind_check CHECK (kind = ANY (ARRAY['log'::text, 'span'::text]));
+alter table ratchet.events add constraint events_level_check CHECK (level = ANY (ARRAY['trace'::text, 'debug'::text, 'log'::text, 'info'::text, 'warn'::text, 'error'::text]));
+alter table ratchet.events add constraint events_message_check CHECK (octet_length(message) <= 65536);
+alter table ratchet.events add constraint events_seq_check CHECK (seq >= 0);
+alter table ratchet.events add constraint events_pkey PRIMARY KEY (run_id, "time", attempt_number, seq);
 alter table ratchet.executions add constraint executions_pkey PRIMARY KEY (run_id);
 alter table ratchet.migrations add constraint migrations_pkey PRIMARY KEY (id);
 alter table ratchet.organizations add constraint organizations_name_check CHECK (length(name) >= 1 AND length(name) <= 200);
@@ -372,4 +395,77 @@ AS $function$
       from regexp_matches(p_text, '(\d+)([wdhms])', 'g') as m)
     else null
   end
+$function$;
+
+CREATE OR REPLACE FUNCTION ratchet.events_drop_partitions_before(p_before date)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_name text;
+  v_dropped integer := 0;
+begin
+  if p_before is null then
+    return 0;
+  end if;
+  perform pg_advisory_xact_lock(7245110202);
+  for v_name in
+    select c.relname
+    from pg_inherits inh join pg_class c on c.oid = inh.inhrelid
+    where inh.inhparent = 'ratchet.events'::regclass
+      and c.relnamespace = 'ratchet'::regnamespace
+      and c.relname ~ '^events_[0-9]{8}$'
+      -- Fixed-width YYYYMMDD names compare as their dates do.
+      and c.relname < 'events_' || to_char(p_before, 'YYYYMMDD')
+    order by c.relname
+  loop
+    execute format('drop table ratchet.%I', v_name);
+    v_dropped := v_dropped + 1;
+  end loop;
+  return v_dropped;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION ratchet.events_ensure_partitions(p_from date, p_days integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_day date;
+  v_name text;
+  v_attached boolean;
+  v_created integer := 0;
+begin
+  if p_from is null or p_days is null or p_days < 1 then
+    return 0;
+  end if;
+  if p_days > 3660 then
+    raise exception 'events_ensure_partitions: % days is more than ten years of partitions', p_days;
+  end if;
+  perform pg_advisory_xact_lock(7245110202);
+  for v_offset in 0 .. p_days - 1 loop
+    v_day := p_from + v_offset;
+    v_name := 'events_' || to_char(v_day, 'YYYYMMDD');
+    -- A catalog query rather than to_regclass: it reads a fresh snapshot, so a partition that another
+    -- session committed while this one waited for the lock is seen.
+    select exists (select 1 from pg_inherits inh where inh.inhrelid = c.oid and inh.inhparent = 'ratchet.events'::regclass)
+    into v_attached
+    from pg_class c
+    where c.relnamespace = 'ratchet'::regnamespace and c.relname = v_name;
+    if found then
+      if not v_attached then
+        raise exception 'ratchet.% exists but is not a partition of ratchet.events', v_name
+          using hint = 'Attach it (ALTER TABLE ratchet.events ATTACH PARTITION …) or rename it.';
+      end if;
+      continue;
+    end if;
+    execute format(
+      'create table if not exists ratchet.%I partition of ratchet.events for values from (%L) to (%L)',
+      v_name,
+      to_char(v_day, 'YYYY-MM-DD') || ' 00:00:00+00',
+      to_char(v_day + 1, 'YYYY-MM-DD') || ' 00:00:00+00');
+    v_created := v_created + 1;
+  end loop;
+  return v_created;
+end;
 $function$;

@@ -17,6 +17,10 @@ Commands:
          [--project <ref>] [--name <name>]
   keys list [--project <ref>]   List keys (never the keys themselves)
   keys revoke <key_id | key>    Revoke a key at once
+  dev [--config f] [--concurrency n]
+                                Run this folder's task files against a server, reloading on change
+  worker [--config f] [--concurrency n] [--shutdown-grace s]
+                                Run the task files for staging or production (no watcher)
   db-dump [--out <file>]        Write the schema of a freshly migrated database (sql/schema.sql)
 
 The database is DATABASE_URL, or the embedded Postgres under RATCHET_DATA_DIR (default .ratchet).
@@ -32,6 +36,10 @@ async function main(argv: string[]): Promise<number> {
     const { runServer } = await import("../main.ts");
     await runServer();
     return -1;
+  }
+  if (command === "dev" || command === "worker") {
+    const { workerCommand } = await import("../../worker/cli.ts");
+    return workerCommand(command, rest);
   }
   const config = loadConfig();
   switch (command) {
@@ -49,12 +57,17 @@ async function main(argv: string[]): Promise<number> {
 }
 
 const expected = [ConfigError, EmbeddedPostgresError, MigrationError, KeyIssueError, UsageError];
+const expectedNames = new Set(["WorkerUsageError", "ProjectError", "IndexError", "ConfigurationError"]);
 
 try {
   const code = await main(process.argv.slice(2));
   if (code >= 0) process.exit(code);
 } catch (error) {
-  if (expected.some((type) => error instanceof type) || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+  if (
+    expected.some((type) => error instanceof type) ||
+    expectedNames.has((error as Error)?.name) ||
+    (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")
+  ) {
     console.error((error as Error).message);
     process.exit(2);
   }

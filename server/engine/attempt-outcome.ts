@@ -41,6 +41,18 @@ export interface OutcomeResult {
   /** Set when the run went back to the queue: the environment has work again. */
   requeued: boolean;
   retryAt: Date | null;
+  /** Set when the retry stays with the same worker: the attempt it should run next. */
+  nextAttemptNumber?: number;
+}
+
+export interface OutcomeOptions {
+  /**
+   * A retry due within this many ms stays with the worker that ran the attempt, keeping its
+   * concurrency slot (as Trigger.dev retries short delays in the same process). Longer delays go back
+   * to the queue.
+   */
+  retryInPlaceWithinMs?: number;
+  leaseSeconds?: number;
 }
 
 interface RunForOutcome {
@@ -59,6 +71,7 @@ export async function applyAttemptOutcome(
   execution: ExecutionRow,
   outcome: AttemptOutcome,
   now: Date,
+  options: OutcomeOptions = {},
 ): Promise<OutcomeResult> {
   const [run] = await tx<RunForOutcome[]>`
     select status, retry, max_attempts as "maxAttempts", queued_at as "queuedAt", priority_ms as "priorityMs",
@@ -92,6 +105,21 @@ export async function applyAttemptOutcome(
     const maxAttempts = maxAttemptsFor(run.retry, run.maxAttempts);
     const policyDelay = nextRetryDelayMs(run.retry, execution.attemptNumber, maxAttempts);
     const delay = policyDelay === null ? null : (outcome.retryDelayMs ?? policyDelay);
+    if (delay !== null && options.retryInPlaceWithinMs !== undefined && delay <= options.retryInPlaceWithinMs) {
+      const retryAt = new Date(now.getTime() + delay);
+      const next = execution.attemptNumber + 1;
+      await tx`
+        update ratchet.runs set attempt_count = ${next}, error = ${tx.json(outcome.error as never)}, updated_at = ${now}
+        where id = ${execution.runId}`;
+      await tx`
+        insert into ratchet.executions (run_id, environment_id, queue_id, concurrency_key, attempt_number, worker_id, lease_expires_at)
+        values (${execution.runId}, ${execution.environmentId}, ${execution.queueId}, ${execution.concurrencyKey}, ${next},
+          ${execution.workerId}, ${new Date(retryAt.getTime() + (options.leaseSeconds ?? 60) * 1000)})`;
+      await tx`
+        insert into ratchet.attempts (run_id, number, status, worker_id, created_at)
+        values (${execution.runId}, ${next}, 'EXECUTING', ${execution.workerId}, ${now})`;
+      return { status: run.status, requeued: false, retryAt, nextAttemptNumber: next };
+    }
     if (delay !== null) {
       const retryAt = new Date(now.getTime() + delay);
       await tx`

@@ -1,8 +1,15 @@
 // The worker side of a run's life: dequeue (long-poll), start, heartbeat, complete.
 import { ApiError } from "../errors.ts";
-import { executionsDequeue, executionsHeartbeat, executionsRelease, executionsStart, runsLockToTask } from "../storage/executions.ts";
+import {
+  executionsDequeue,
+  executionsHandBack,
+  executionsHeartbeat,
+  executionsRelease,
+  executionsStart,
+  runsLockToTask,
+} from "../storage/executions.ts";
 import { runsFindByIds, type RunRow } from "../storage/runs.ts";
-import { applyAttemptOutcome, type AttemptOutcome, type OutcomeResult } from "./attempt-outcome.ts";
+import { applyAttemptOutcome, type AttemptOutcome, type OutcomeOptions, type OutcomeResult } from "./attempt-outcome.ts";
 import type { EngineSettings } from "./settings.ts";
 import type { EngineDeps } from "./trigger.ts";
 
@@ -50,6 +57,8 @@ export async function dequeue(
 ): Promise<DequeuedRun[]> {
   const deadline = Date.now() + Math.min(request.waitMs, settings.maxDequeueWaitMs);
   for (;;) {
+    // A worker that went away must not be handed runs it will never see.
+    if (request.signal?.aborted) return [];
     const runs = await dequeueOnce(deps, settings, request);
     const remaining = deadline - Date.now();
     if (runs.length > 0 || remaining <= 0 || request.signal?.aborted) return runs;
@@ -68,32 +77,66 @@ export async function startAttempt(deps: EngineDeps, settings: EngineSettings, l
   if (!(await executionsStart(deps.db.sql, lease, deps.clock.now(), settings.deadlineGraceSeconds))) throw leaseLost(lease);
 }
 
+/**
+ * Extends the leases a worker holds and tells it which of its runs were canceled. With `waitMs` it
+ * long-polls: it answers at once when a run in hand is canceled, else after `waitMs`, so a worker
+ * hears of a cancel within milliseconds without heartbeating often.
+ */
 export async function heartbeat(
   deps: EngineDeps,
   settings: EngineSettings,
-  workerId: string,
-  leases: Array<{ runId: string; attemptNumber: number }>,
+  request: { environmentId: string; workerId: string; leases: Array<{ runId: string; attemptNumber: number }>; waitMs?: number; signal?: AbortSignal },
 ): Promise<{ held: string[]; lost: string[]; cancel: string[] }> {
-  const until = new Date(deps.clock.now().getTime() + settings.leaseSeconds * 1000);
-  const rows = await executionsHeartbeat(deps.db.sql, workerId, leases, until);
+  const extend = () =>
+    executionsHeartbeat(
+      deps.db.sql,
+      request.workerId,
+      request.leases.map((lease) => lease.runId),
+      new Date(deps.clock.now().getTime() + settings.leaseSeconds * 1000),
+    );
+  let rows = await extend();
+  const deadline = Date.now() + Math.min(request.waitMs ?? 0, settings.maxDequeueWaitMs);
+  while (rows.length > 0 && !rows.some((row) => row.cancelRequested) && Date.now() < deadline && !request.signal?.aborted) {
+    await deps.notifier.waitForWork(request.environmentId, Math.min(deadline - Date.now(), settings.dequeuePollMs), request.signal);
+    rows = await extend();
+  }
   const held = new Set(rows.map((row) => row.runId));
   return {
     held: [...held],
-    lost: leases.filter((lease) => !held.has(lease.runId)).map((lease) => lease.runId),
+    lost: request.leases.filter((lease) => !held.has(lease.runId)).map((lease) => lease.runId),
     cancel: rows.filter((row) => row.cancelRequested).map((row) => row.runId),
   };
 }
 
 /** Ends an attempt exactly once: a completion for a lease that is no longer held is refused. */
-export async function completeAttempt(deps: EngineDeps, lease: Lease, outcome: AttemptOutcome): Promise<OutcomeResult> {
+export async function completeAttempt(
+  deps: EngineDeps,
+  lease: Lease,
+  outcome: AttemptOutcome,
+  options: OutcomeOptions = {},
+): Promise<OutcomeResult> {
   const now = deps.clock.now();
   const result = await deps.db.sql.begin(async (tx) => {
     const execution = await executionsRelease(tx, lease);
     if (!execution) return null;
-    return { execution, outcome: await applyAttemptOutcome(tx, execution, outcome, now) };
+    return { execution, outcome: await applyAttemptOutcome(tx, execution, outcome, now, options) };
   });
   if (!result) throw leaseLost(lease);
   // A slot was freed, and a retry may be queued: either way dequeuers should look again.
   deps.notifier.queueChanged(result.execution.environmentId);
   return result.outcome;
+}
+
+/** Returns runs a stopping worker will not finish to the queue, without using up an attempt. */
+export async function handBack(deps: EngineDeps, workerId: string, leases: Array<{ runId: string; attemptNumber: number }>): Promise<number> {
+  const now = deps.clock.now();
+  let returned = 0;
+  for (const lease of leases) {
+    const environmentId = await deps.db.sql.begin((tx) => executionsHandBack(tx, { ...lease, workerId }, now));
+    if (environmentId) {
+      returned += 1;
+      deps.notifier.queueChanged(environmentId);
+    }
+  }
+  return returned;
 }

@@ -50,6 +50,8 @@ export async function cancelRun(deps: EngineDeps, environmentId: string, publicI
       await runsFinish(tx, id, "CANCELED", canceledError, now);
     }
   });
+  // Wakes the environment's long-polling heartbeats, so the worker holding the run hears at once.
+  deps.notifier.queueChanged(environmentId);
 }
 
 function parsedJson(text: unknown): unknown {

@@ -65,19 +65,22 @@ export async function executionsStart(
   });
 }
 
-/** Extends the leases a worker still holds; returns which it holds and which of those were canceled. */
+/**
+ * Extends the leases a worker still holds; returns which runs it holds and which of those were
+ * canceled. A lease belongs to the run and the worker: a retry in place moves it to the next attempt
+ * without the worker losing it.
+ */
 export async function executionsHeartbeat(
   sql: Sql,
   workerId: string,
-  leases: Array<{ runId: string; attemptNumber: number }>,
+  runIds: string[],
   leaseUntil: Date,
 ): Promise<Array<{ runId: string; cancelRequested: boolean }>> {
-  if (leases.length === 0) return [];
+  if (runIds.length === 0) return [];
   return sql<Array<{ runId: string; cancelRequested: boolean }>>`
-    update ratchet.executions x set lease_expires_at = ${leaseUntil}
-    from unnest(${leases.map((lease) => lease.runId)}::uuid[], ${leases.map((lease) => lease.attemptNumber)}::int[]) as l(run_id, attempt_number),
-      ratchet.runs r
-    where x.run_id = l.run_id and x.attempt_number = l.attempt_number and x.worker_id = ${workerId} and r.id = x.run_id
+    update ratchet.executions x set lease_expires_at = greatest(x.lease_expires_at, ${leaseUntil})
+    from ratchet.runs r
+    where x.run_id = any(${runIds}::uuid[]) and x.worker_id = ${workerId} and r.id = x.run_id
     returning x.run_id as "runId", r.cancel_requested_at is not null as "cancelRequested"`;
 }
 
@@ -106,4 +109,35 @@ export async function executionsTakeExpired(
       where lease_expires_at <= ${now} or deadline_at <= ${now}
       order by lease_expires_at limit ${limit} for update skip locked)
     returning ${tx.unsafe(executionColumns.replaceAll("run_id", "x.run_id"))}, coalesce(x.deadline_at <= ${now}, false) as "timedOut"`;
+}
+
+/**
+ * A worker that shuts down hands back a run it has not finished: the attempt is forgotten (it does
+ * not count against maxAttempts) and the run goes back to its place in the queue.
+ */
+export async function executionsHandBack(
+  tx: TransactionSql,
+  lease: { runId: string; attemptNumber: number; workerId: string },
+  now: Date,
+): Promise<string | null> {
+  const [execution] = await tx<Array<{ environmentId: string; queueId: string; concurrencyKey: string }>>`
+    delete from ratchet.executions
+    where run_id = ${lease.runId} and attempt_number = ${lease.attemptNumber} and worker_id = ${lease.workerId}
+    returning environment_id as "environmentId", queue_id as "queueId", concurrency_key as "concurrencyKey"`;
+  if (!execution) return null;
+  await tx`delete from ratchet.attempts where run_id = ${lease.runId} and number = ${lease.attemptNumber}`;
+  const [run] = await tx<Array<{ sortKey: Date; canceled: boolean }>>`
+    update ratchet.runs set status = 'QUEUED', attempt_count = attempt_count - 1, updated_at = ${now}
+    where id = ${lease.runId}
+    returning coalesce(queued_at, created_at) - (priority_ms * interval '1 millisecond') as "sortKey",
+      cancel_requested_at is not null as canceled`;
+  if (run?.canceled) {
+    await tx`update ratchet.runs set status = 'CANCELED', finished_at = ${now}, updated_at = ${now} where id = ${lease.runId}`;
+    return null;
+  }
+  await tx`
+    insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at)
+    values (${lease.runId}, ${execution.environmentId}, ${execution.queueId}, ${execution.concurrencyKey}, ${run!.sortKey}, ${now})
+    on conflict (run_id) do nothing`;
+  return execution.environmentId;
 }

@@ -7,12 +7,13 @@ import type { AppContext } from "../../app-context.ts";
 import { decodePacket } from "../../api/packets.ts";
 import { taskIdentifierSchema } from "../../api/trigger-schema.ts";
 import type { AttemptOutcome } from "../../engine/attempt-outcome.ts";
-import { completeAttempt, dequeue, heartbeat, startAttempt } from "../../engine/execution.ts";
+import { completeAttempt, dequeue, handBack, heartbeat, startAttempt } from "../../engine/execution.ts";
 import { registerWorkerVersion } from "../../engine/register.ts";
 import { retryPolicySchema } from "../../engine/retry.ts";
 import { ApiError } from "../../errors.ts";
 import { fromPublicId, toPublicId } from "../../ids.ts";
 import { requireSecretKey } from "../../auth/authenticate.ts";
+import { eventRoutes } from "./events.ts";
 
 const workerId = z.string().min(1).max(128);
 
@@ -67,6 +68,8 @@ const completionSchema = z.object({
   status: z.enum(["FAILED", "CRASHED", "TIMED_OUT", "SYSTEM_FAILURE", "CANCELED"]).optional(),
   skipRetrying: z.boolean().optional(),
   retryDelayMs: z.number().int().min(0).max(365 * 86_400_000).optional(),
+  /** Keep the slot and retry in this worker when the retry is due within this many ms (≤ 5 min). */
+  retryInPlaceWithinMs: z.number().int().min(0).max(300_000).optional(),
 });
 
 function outcomeOf(completion: z.infer<typeof completionSchema>): AttemptOutcome {
@@ -92,6 +95,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
   app.addHook("preHandler", requireSecretKey(context.db, context.clock));
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const { engine, settings } = context;
+  await app.register(async (scope) => eventRoutes(scope, context));
 
   routes.post("/engine/v1/worker/register", { schema: { body: manifestSchema } }, async (request) => {
     const result = await registerWorkerVersion(engine, request.environment, request.body);
@@ -160,14 +164,31 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
 
   routes.post(
     "/engine/v1/heartbeat",
-    { schema: { body: z.object({ workerId, runs: z.array(leaseSchema).max(1000) }) } },
+    { schema: { body: z.object({ workerId, runs: z.array(leaseSchema).max(1000), waitSeconds: z.number().min(0).max(30).default(0) }) } },
     async (request) => {
       const leases = request.body.runs.map((lease) => ({ runId: runUuid(lease.runId), attemptNumber: lease.attemptNumber }));
-      const result = await heartbeat(engine, settings, request.body.workerId, leases);
+      const abort = new AbortController();
+      request.raw.once("close", () => abort.abort());
+      const result = await heartbeat(engine, settings, {
+        environmentId: request.environment.environmentId,
+        workerId: request.body.workerId,
+        leases,
+        waitMs: request.body.waitSeconds * 1000,
+        signal: abort.signal,
+      });
       return {
         lost: result.lost.map((id) => toPublicId("run", id)),
         cancel: result.cancel.map((id) => toPublicId("run", id)),
       };
+    },
+  );
+
+  routes.post(
+    "/engine/v1/release",
+    { schema: { body: z.object({ workerId, runs: z.array(leaseSchema).max(1000) }) } },
+    async (request) => {
+      const leases = request.body.runs.map((lease) => ({ runId: runUuid(lease.runId), attemptNumber: lease.attemptNumber }));
+      return { released: await handBack(engine, request.body.workerId, leases) };
     },
   );
 
@@ -182,8 +203,15 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
             engine,
             { runId: runUuid(completion.runId), attemptNumber: completion.attemptNumber, workerId: request.body.workerId },
             outcomeOf(completion),
+            { retryInPlaceWithinMs: completion.retryInPlaceWithinMs, leaseSeconds: settings.leaseSeconds },
           );
-          results.push({ runId: completion.runId, accepted: true, status: outcome.status, retryAt: outcome.retryAt?.toISOString() });
+          results.push({
+            runId: completion.runId,
+            accepted: true,
+            status: outcome.status,
+            retryAt: outcome.retryAt?.toISOString(),
+            nextAttemptNumber: outcome.nextAttemptNumber,
+          });
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
           results.push({ runId: completion.runId, accepted: false, error: error.message, code: error.code });

@@ -1,0 +1,18 @@
+// ratchet.config.ts (or trigger.config.ts): where the task files are and the project's defaults.
+import type { RetryOptions } from "./task.ts";
+
+export interface ProjectConfig {
+  /** The project's ref (proj_…); informational: the secret key decides the environment. */
+  project?: string;
+  /** Folders holding task files, relative to the config file. Default: ["trigger"]. */
+  dirs?: string[];
+  retries?: { default?: RetryOptions };
+  /** Default maxDuration in seconds for tasks that set none. */
+  maxDuration?: number;
+  /** How many attempts one worker runs at once. Default 10. */
+  concurrency?: number;
+}
+
+export function defineConfig(config: ProjectConfig): ProjectConfig {
+  return config;
+}

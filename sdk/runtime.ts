@@ -1,0 +1,62 @@
+// The run a piece of code is executing in, if any. The worker sets it before an attempt starts and
+// clears it after. Kept on globalThis so that every copy of the SDK in a process shares it.
+
+export interface TaskContext {
+  run: {
+    id: string;
+    tags: string[];
+    isTest: boolean;
+    createdAt: Date;
+    startedAt: Date;
+    idempotencyKey?: string;
+    maxAttempts?: number;
+    maxDuration?: number;
+    version?: string;
+    concurrencyKey?: string;
+    batchId?: string;
+    parentRunId?: string;
+    rootRunId?: string;
+    depth: number;
+  };
+  attempt: { number: number; startedAt: Date };
+  task: { id: string; filePath: string; exportName: string };
+  queue: { name: string };
+  environment: { id: string; slug: string; type: string };
+  project: { ref: string };
+  machine?: { name: string };
+}
+
+export interface RunEvent {
+  kind: "log" | "span";
+  level: "trace" | "debug" | "log" | "info" | "warn" | "error";
+  message: string;
+  attributes?: Record<string, unknown>;
+  time: string;
+  /** Order within the attempt; a span takes its number when it starts, so it sorts before its children. */
+  seq: number;
+  spanId?: string;
+  parentSpanId?: string;
+  durationMs?: number;
+}
+
+export interface TaskRuntime {
+  ctx: TaskContext;
+  signal: AbortSignal;
+  emit(event: RunEvent): void;
+  nextSeq(): number;
+  metadata: Record<string, unknown>;
+  pendingMetadataOperations: Array<Record<string, unknown>>;
+  /** The span the code is inside, for logger.trace nesting. */
+  currentSpanId?: string;
+}
+
+const key = Symbol.for("ratchet.sdk.runtime");
+type Global = typeof globalThis & { [key]?: TaskRuntime | null };
+
+export function currentRuntime(): TaskRuntime | null {
+  return (globalThis as Global)[key] ?? null;
+}
+
+export function setRuntime(runtime: TaskRuntime | null): void {
+  (globalThis as Global)[key] = runtime;
+}

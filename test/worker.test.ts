@@ -1,0 +1,229 @@
+// End to end: a listening Ratchet, the real `ratchet dev` worker as a child process running the
+// TypeScript task files of test/fixtures/project, and runs triggered over HTTP.
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { createTestApp, type TestApp } from "./helpers/app.ts";
+import { childEnv, projectRoot } from "./helpers/server-process.ts";
+
+const finalStatuses = new Set(["COMPLETED", "FAILED", "CRASHED", "CANCELED", "TIMED_OUT", "EXPIRED", "SYSTEM_FAILURE"]);
+
+interface Worker {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves when the worker's output matches. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
+  stop(): Promise<number | null>;
+}
+
+function startWorker(cwd: string, env: Record<string, string>, mode: "dev" | "worker" = "dev"): Worker {
+  const child = spawn(process.execPath, [join(projectRoot, "bin/ratchet.js"), mode, "--shutdown-grace", "5"], {
+    cwd,
+    env: childEnv(env),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  const waiters: Array<{ pattern: RegExp; resolve: () => void }> = [];
+  const onData = (chunk: Buffer) => {
+    output += chunk.toString();
+    for (const waiter of [...waiters]) {
+      if (waiter.pattern.test(output)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    }
+  };
+  child.stdout.on("data", onData);
+  child.stderr.on("data", onData);
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return {
+    child,
+    output: () => output,
+    waitFor(pattern, timeoutMs = 60_000) {
+      if (pattern.test(output)) return Promise.resolve();
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`worker output never matched ${pattern}:\n${output}`)), timeoutMs);
+        waiters.push({ pattern, resolve: () => (clearTimeout(timer), resolve()) });
+        void exited.then(() => reject(new Error(`the worker exited before ${pattern}:\n${output}`)));
+      });
+    },
+    async stop() {
+      child.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
+
+describe("the worker runs TypeScript tasks end to end", () => {
+  let t: TestApp;
+  let url: string;
+  let key: string;
+  let worker: Worker;
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const api = async (method: string, path: string, body?: unknown): Promise<any> => {
+    const response = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = await response.json();
+    assert.ok(response.ok, `${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  const trigger = async (task: string, payload: unknown, options: Record<string, unknown> = {}): Promise<string> =>
+    (await api("POST", `/api/v1/tasks/${task}/trigger`, { payload, options })).id;
+  const waitForRun = async (id: string, statuses = finalStatuses, timeoutMs = 60_000) => {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const run = await api("GET", `/api/v3/runs/${id}`);
+      if (statuses.has(run.status)) return run;
+      if (Date.now() > deadline) throw new Error(`run ${id} is still ${run.status}:\n${worker.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  };
+
+  before(async () => {
+    t = await createTestApp({ sweeper: true });
+    key = await t.key("dev");
+    url = await t.app.listen({ port: 0, host: "127.0.0.1" });
+    worker = startWorker(join(projectRoot, "test/fixtures/project"), { RATCHET_API_URL: url, RATCHET_SECRET_KEY: key });
+    await worker.waitFor(/tasks registered as version/);
+  });
+  after(async () => {
+    await worker.stop();
+    await t.close();
+  });
+
+  test("a triggered run executes and its output can be retrieved", async () => {
+    const id = await trigger("hello", { name: "Ada" });
+    const run = await waitForRun(id);
+    assert.equal(run.status, "COMPLETED", worker.output());
+    assert.deepEqual(run.output, { greeting: "Hello, Ada!", attempt: 1, when: "2026-05-01T00:00:00.000Z" });
+    await worker.waitFor(new RegExp(`COMPLETED\\s+hello\\s+${id}`));
+  });
+
+  test("a task that throws is retried with backoff until it succeeds", async () => {
+    const run = await waitForRun(await trigger("flaky", {}));
+    assert.equal(run.status, "COMPLETED");
+    assert.equal(run.attemptCount, 3);
+    assert.deepEqual(run.output, { succeededOn: 3 });
+  });
+
+  test("AbortTaskRunError fails the run without a retry", async () => {
+    const run = await waitForRun(await trigger("aborts", {}));
+    assert.equal(run.status, "FAILED");
+    assert.equal(run.attemptCount, 1);
+    assert.equal(run.error.name, "AbortTaskRunError");
+    assert.equal(run.error.message, "this input can never work");
+  });
+
+  test("process.exit in one run ends it CRASHED while a concurrent run is unharmed", async () => {
+    const blocker = await trigger("waits-for-cancel", {});
+    await waitForRun(blocker, new Set(["EXECUTING"]));
+    const crashed = await trigger("crashes", {});
+    const crashedRun = await waitForRun(crashed);
+    assert.equal(crashedRun.status, "CRASHED");
+    assert.equal(crashedRun.attemptCount, 1, "a crash is not retried");
+    assert.equal((await api("GET", `/api/v3/runs/${blocker}`)).status, "EXECUTING", "the other run is still going");
+    const after = await waitForRun(await trigger("hello", { name: "after the crash" }));
+    assert.equal(after.status, "COMPLETED");
+    await api("POST", `/api/v2/runs/${blocker}/cancel`);
+    assert.equal((await waitForRun(blocker)).status, "CANCELED");
+  });
+
+  test("canceling a running run aborts its signal and runs onCancel", async () => {
+    const id = await trigger("waits-for-cancel", {});
+    await waitForRun(id, new Set(["EXECUTING"]));
+    await api("POST", `/api/v2/runs/${id}/cancel`);
+    const run = await waitForRun(id);
+    assert.equal(run.status, "CANCELED");
+    const { events } = await api("GET", `/api/v1/runs/${id}/events`);
+    const messages = events.map((event: { message: string }) => event.message);
+    assert.deepEqual(messages, ["started", "signal aborted", "cancel hook ran"]);
+  });
+
+  test("a run past its maxDuration ends TIMED_OUT", async () => {
+    const run = await waitForRun(await trigger("overruns", {}));
+    assert.equal(run.status, "TIMED_OUT");
+    assert.equal(run.attemptCount, 1);
+  });
+
+  test("a task's logs and spans are stored and come back in order", async () => {
+    const id = await trigger("logs", {});
+    const run = await waitForRun(id);
+    assert.equal(run.status, "COMPLETED");
+    assert.equal(run.output, "done");
+    assert.deepEqual(run.metadata, { progress: 1, count: 3 });
+    const { events } = await api("GET", `/api/v1/runs/${id}/events`);
+    const lines = events.map((event: { kind: string; level: string; message: string }) => `${event.kind}:${event.level}:${event.message}`);
+    assert.deepEqual(lines, ["log:info:one", "log:warn:two", "span:info:work", "log:debug:inside the span", "log:error:three"]);
+    const span = events.find((event: { kind: string }) => event.kind === "span");
+    const inner = events.find((event: { message: string }) => event.message === "inside the span");
+    assert.equal(inner.parentSpanId, span.spanId);
+    assert.equal(typeof span.durationMs, "number");
+  });
+
+  test("a task file written for @trigger.dev/sdk runs unmodified", async () => {
+    const run = await waitForRun(await trigger("trigger-dev-task", { n: 21 }));
+    assert.equal(run.status, "COMPLETED");
+    assert.deepEqual(run.output, { doubled: 42 });
+    const typed = await waitForRun(await trigger("schema-task", { n: 1 }));
+    assert.equal(typed.output, 2);
+    const rejected = await waitForRun(await trigger("schema-task", { n: "one" }));
+    assert.equal(rejected.status, "FAILED");
+    assert.equal(rejected.attemptCount, 1, "a payload the schema rejects is not retried");
+  });
+});
+
+describe("ratchet dev reloads changed task files", () => {
+  test("editing a task file makes the next run use the new code, and SIGTERM stops cleanly", async () => {
+    const t = await createTestApp({ sweeper: true });
+    const key = await t.key("dev");
+    const url = await t.app.listen({ port: 0, host: "127.0.0.1" });
+    // Inside the repository, so the bundle finds node_modules as a user's project would.
+    const dir = join(projectRoot, ".ratchet", "test-projects", randomBytes(6).toString("hex"));
+    await mkdir(dir, { recursive: true });
+    await cp(join(projectRoot, "test/fixtures/project/ratchet.config.ts"), join(dir, "ratchet.config.ts"));
+    await mkdir(join(dir, "trigger"));
+    const file = join(dir, "trigger", "greet.ts");
+    const source = (word: string) =>
+      `import { task } from "ratchet/sdk";\nexport const greet = task({ id: "greet", run: async () => "${word}" });\n`;
+    await writeFile(file, source("first"));
+    const worker = startWorker(dir, { RATCHET_API_URL: url, RATCHET_SECRET_KEY: key });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const call = async (method: string, path: string, body?: unknown): Promise<any> => {
+      const response = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return response.json();
+    };
+    const runToEnd = async () => {
+      const { id } = await call("POST", "/api/v1/tasks/greet/trigger", { payload: {} });
+      for (;;) {
+        const run = await call("GET", `/api/v3/runs/${id}`);
+        if (finalStatuses.has(run.status)) return run;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    try {
+      await worker.waitFor(/1 tasks registered as version (\S+)/);
+      assert.equal((await runToEnd()).output, "first");
+      await writeFile(file, source("second"));
+      await worker.waitFor(/files changed; 1 tasks registered/);
+      const second = await runToEnd();
+      assert.equal(second.output, "second");
+      assert.match(await readFile(file, "utf8"), /second/);
+      assert.equal(await worker.stop(), 0);
+    } finally {
+      worker.child.kill("SIGKILL");
+      await t.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,384 @@
+// The worker's run loop: dequeue as many runs as there are free slots (long-poll), run each attempt
+// in a child process from the pool, send heartbeats for everything in hand, pass on cancellations,
+// ship the run's logs, and report each outcome. Short retries stay in this worker; long ones go back
+// to the queue.
+import { apiRequest } from "../sdk/api-client.ts";
+import type { RunEvent, TaskContext } from "../sdk/runtime.ts";
+import type { AttemptOutcome, AttemptPool, AttemptProcess } from "./attempt-process.ts";
+
+export interface DequeuedRun {
+  id: string;
+  attemptNumber: number;
+  taskIdentifier: string;
+  payload: unknown;
+  payloadType: string;
+  metadata?: Record<string, unknown>;
+  tags: string[];
+  queue: string;
+  concurrencyKey?: string;
+  idempotencyKey?: string;
+  maxAttempts?: number;
+  retry?: { maxAttempts?: number };
+  maxDuration?: number;
+  machine?: string;
+  version?: string;
+  isTest: boolean;
+  createdAt: string;
+  startedAt: string;
+  parentRunId?: string;
+  rootRunId?: string;
+  batchId?: string;
+  depth: number;
+}
+
+export interface WorkerVersion {
+  version: string;
+  bundle: string;
+  pool: AttemptPool;
+}
+
+export interface RunReport {
+  runId: string;
+  taskIdentifier: string;
+  attemptNumber: number;
+  status: string;
+  durationMs: number;
+}
+
+export interface ControllerOptions {
+  workerId: string;
+  concurrency: number;
+  environment: { id: string; slug: string; type: string };
+  projectRef: string;
+  /** Retries due within this many ms run again here, keeping the slot. */
+  retryInPlaceWithinMs?: number;
+  heartbeatIntervalMs?: number;
+  dequeueWaitSeconds?: number;
+  onRunReport?: (report: RunReport) => void;
+  log?: (message: string) => void;
+}
+
+interface InFlight {
+  run: DequeuedRun;
+  attemptNumber: number;
+  version: WorkerVersion;
+  process: AttemptProcess | null;
+  lost: boolean;
+  handedBack: boolean;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The default maxAttempts the server applies (engine/retry.ts), so hooks know a failure is final. */
+function maxAttemptsOf(run: DequeuedRun): number {
+  if (run.maxAttempts !== undefined) return run.maxAttempts;
+  if (!run.retry) return 1;
+  return run.retry.maxAttempts ?? 3;
+}
+
+export class WorkerController {
+  readonly #options: ControllerOptions;
+  #version: WorkerVersion | null = null;
+  readonly #retired = new Set<WorkerVersion>();
+  readonly #inFlight = new Map<string, InFlight>();
+  #stopping = false;
+  #dequeueAbort: AbortController | null = null;
+  #slotFreed: (() => void) | null = null;
+  #heartbeatAbort: AbortController | null = null;
+  #heartbeats: Promise<void> | null = null;
+  #loop: Promise<void> | null = null;
+  #stopped = false;
+
+  constructor(options: ControllerOptions) {
+    this.#options = options;
+  }
+
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
+  /** New runs use this version; runs in flight finish on the one they started with. */
+  setVersion(version: WorkerVersion): void {
+    if (this.#version) this.#retired.add(this.#version);
+    this.#version = version;
+    void this.#closeRetiredPools();
+  }
+
+  start(): void {
+    this.#loop = this.#run();
+    this.#heartbeats = this.#heartbeatLoop();
+  }
+
+  /** Stops taking runs, lets those in hand finish for up to `graceMs`, then hands the rest back. */
+  async stop(graceMs: number): Promise<void> {
+    this.#stopping = true;
+    this.#dequeueAbort?.abort();
+    this.#wake();
+    await this.#loop;
+    const deadline = Date.now() + graceMs;
+    while (this.#inFlight.size > 0 && Date.now() < deadline) await sleep(50);
+    const remaining = [...this.#inFlight.values()];
+    if (remaining.length > 0) {
+      for (const entry of remaining) entry.handedBack = true;
+      await apiRequest("POST", "/engine/v1/release", {
+        body: { workerId: this.#options.workerId, runs: remaining.map((entry) => ({ runId: entry.run.id, attemptNumber: entry.attemptNumber })) },
+      }).catch((error: unknown) => this.#log(`could not hand back runs: ${(error as Error).message}`));
+      await Promise.all(remaining.map((entry) => entry.process?.stop()));
+    }
+    this.#stopped = true;
+    this.#heartbeatAbort?.abort();
+    await this.#heartbeats;
+    await Promise.all([this.#version, ...this.#retired].map((version) => version?.pool.close()));
+  }
+
+  #log(message: string): void {
+    this.#options.log?.(message);
+  }
+
+  #wake(): void {
+    this.#slotFreed?.();
+    this.#slotFreed = null;
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopping) {
+      const free = this.#options.concurrency - this.#inFlight.size;
+      if (free <= 0 || !this.#version) {
+        await new Promise<void>((resolve) => (this.#slotFreed = resolve));
+        continue;
+      }
+      this.#dequeueAbort = new AbortController();
+      try {
+        const { runs } = await apiRequest<{ runs: DequeuedRun[] }>("POST", "/engine/v1/dequeue", {
+          body: { workerId: this.#options.workerId, maxRuns: free, waitSeconds: this.#options.dequeueWaitSeconds ?? 20 },
+          signal: this.#dequeueAbort.signal,
+        });
+        for (const run of runs) this.#startRun(run, this.#version);
+      } catch (error) {
+        if (this.#stopping) break;
+        this.#log(`dequeue failed: ${(error as Error).message}; retrying`);
+        await sleep(1000);
+      }
+    }
+  }
+
+  #startRun(run: DequeuedRun, version: WorkerVersion): void {
+    const entry: InFlight = { run, attemptNumber: run.attemptNumber, version, process: null, lost: false, handedBack: false };
+    this.#inFlight.set(run.id, entry);
+    this.#execute(entry)
+      .catch((error: unknown) => this.#log(`run ${run.id} failed in the worker: ${(error as Error)?.stack ?? String(error)}`))
+      .finally(() => {
+        this.#inFlight.delete(run.id);
+        this.#wake();
+        void this.#closeRetiredPools();
+      });
+  }
+
+  async #execute(entry: InFlight): Promise<void> {
+    const { run } = entry;
+    const { workerId } = this.#options;
+    const started = Date.now();
+    await apiRequest("POST", `/engine/v1/runs/${run.id}/attempts/${entry.attemptNumber}/start`, { body: { workerId } });
+    for (;;) {
+      const process = entry.version.pool.acquire();
+      entry.process = process;
+      const shipper = new EventShipper(run.id, entry.attemptNumber, workerId, (message) => this.#log(message));
+      const outcome = await process.run(
+        {
+          type: "execute",
+          bundle: entry.version.bundle,
+          taskId: run.taskIdentifier,
+          payload: run.payload,
+          payloadType: run.payloadType,
+          ctx: this.#context(run, entry.attemptNumber),
+          metadata: run.metadata ?? {},
+          maxAttempts: maxAttemptsOf(run),
+          maxDuration: run.maxDuration,
+        },
+        (events) => shipper.add(events),
+      );
+      await shipper.close();
+      entry.process = null;
+      await entry.version.pool.release(process, outcome.kind !== "finished");
+      if (entry.lost || entry.handedBack) return;
+      const completion = this.#completion(entry, outcome);
+      const { results } = await apiRequest<{ results: Array<{ accepted: boolean; status?: string; retryAt?: string; nextAttemptNumber?: number; error?: string }> }>(
+        "POST",
+        "/engine/v1/complete",
+        { body: { workerId, completions: [completion] } },
+      );
+      const result = results[0]!;
+      if (!result.accepted) {
+        this.#log(`run ${run.id}: the server refused the outcome (${result.error})`);
+        return;
+      }
+      if (result.nextAttemptNumber !== undefined && !this.#stopping) {
+        this.#options.onRunReport?.({ runId: run.id, taskIdentifier: run.taskIdentifier, attemptNumber: entry.attemptNumber, status: "RETRYING", durationMs: Date.now() - started });
+        await sleep(Math.max(0, new Date(result.retryAt!).getTime() - Date.now()));
+        entry.attemptNumber = result.nextAttemptNumber;
+        await apiRequest("POST", `/engine/v1/runs/${run.id}/attempts/${entry.attemptNumber}/start`, { body: { workerId } });
+        continue;
+      }
+      this.#options.onRunReport?.({
+        runId: run.id,
+        taskIdentifier: run.taskIdentifier,
+        attemptNumber: entry.attemptNumber,
+        status: result.status ?? "UNKNOWN",
+        durationMs: Date.now() - started,
+      });
+      return;
+    }
+  }
+
+  #completion(entry: InFlight, outcome: AttemptOutcome): Record<string, unknown> {
+    const base = { runId: entry.run.id, attemptNumber: entry.attemptNumber };
+    switch (outcome.kind) {
+      case "finished": {
+        const result = outcome.result;
+        if (result.ok) return { ...base, ok: true, output: result.output, outputType: result.outputType };
+        return {
+          ...base,
+          ok: false,
+          status: "FAILED",
+          error: result.error,
+          skipRetrying: result.skipRetrying,
+          retryDelayMs: result.retryDelayMs,
+          retryInPlaceWithinMs: result.final ? undefined : (this.#options.retryInPlaceWithinMs ?? 30_000),
+        };
+      }
+      case "timed-out":
+        return { ...base, ok: false, status: "TIMED_OUT", error: { type: "INTERNAL_ERROR", code: "MAX_DURATION_EXCEEDED", message: `The run exceeded its maxDuration of ${entry.run.maxDuration} s` } };
+      case "canceled":
+        return { ...base, ok: false, status: "CANCELED" };
+      case "crashed": {
+        const code = outcome.signal === "SIGKILL" ? "TASK_PROCESS_SIGKILL_TIMEOUT" : outcome.signal === "SIGSEGV" ? "TASK_PROCESS_SIGSEGV" : outcome.code === 134 ? "TASK_PROCESS_MAYBE_OOM_KILLED" : "TASK_PROCESS_EXITED_WITH_NON_ZERO_CODE";
+        const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited with code ${outcome.code}`;
+        return { ...base, ok: false, status: "CRASHED", error: { type: "INTERNAL_ERROR", code, message: `The run's process ${how}` } };
+      }
+    }
+  }
+
+  #context(run: DequeuedRun, attemptNumber: number): TaskContext {
+    return {
+      run: {
+        id: run.id,
+        tags: run.tags,
+        isTest: run.isTest,
+        createdAt: new Date(run.createdAt),
+        startedAt: new Date(run.startedAt),
+        idempotencyKey: run.idempotencyKey,
+        maxAttempts: maxAttemptsOf(run),
+        maxDuration: run.maxDuration,
+        version: run.version,
+        concurrencyKey: run.concurrencyKey,
+        batchId: run.batchId,
+        parentRunId: run.parentRunId,
+        rootRunId: run.rootRunId,
+        depth: run.depth,
+      },
+      attempt: { number: attemptNumber, startedAt: new Date() },
+      task: { id: run.taskIdentifier, filePath: "", exportName: "" },
+      queue: { name: run.queue },
+      environment: this.#options.environment,
+      project: { ref: this.#options.projectRef },
+      machine: run.machine ? { name: run.machine } : undefined,
+    };
+  }
+
+  /**
+   * Keeps the leases of every run in hand alive. Each heartbeat long-polls for up to
+   * `heartbeatIntervalMs`, and returns at once when one of the runs is canceled.
+   */
+  async #heartbeatLoop(): Promise<void> {
+    while (!this.#stopped) {
+      if (this.#inFlight.size === 0) {
+        await sleep(100);
+        continue;
+      }
+      await this.#sendHeartbeat();
+    }
+  }
+
+  async #sendHeartbeat(): Promise<void> {
+    const entries = [...this.#inFlight.values()].filter((entry) => !entry.handedBack);
+    if (entries.length === 0) {
+      await sleep(100);
+      return;
+    }
+    this.#heartbeatAbort = new AbortController();
+    try {
+      const answer = await apiRequest<{ lost: string[]; cancel: string[] }>("POST", "/engine/v1/heartbeat", {
+        body: {
+          workerId: this.#options.workerId,
+          runs: entries.map((entry) => ({ runId: entry.run.id, attemptNumber: entry.attemptNumber })),
+          waitSeconds: (this.#options.heartbeatIntervalMs ?? 10_000) / 1000,
+        },
+        signal: this.#heartbeatAbort.signal,
+      });
+      for (const id of answer.cancel) this.#inFlight.get(id)?.process?.cancel();
+      const sent = new Map(entries.map((entry) => [entry.run.id, entry.attemptNumber]));
+      for (const id of answer.lost) {
+        const entry = this.#inFlight.get(id);
+        // A run that moved on to its next attempt (a retry in place) holds a new lease.
+        if (!entry || entry.attemptNumber !== sent.get(id)) continue;
+        entry.lost = true;
+        void entry.process?.stop();
+      }
+    } catch (error) {
+      if (this.#stopped) return;
+      this.#log(`heartbeat failed: ${(error as Error).message}`);
+      await sleep(1000);
+    }
+  }
+
+  async #closeRetiredPools(): Promise<void> {
+    for (const version of [...this.#retired]) {
+      if ([...this.#inFlight.values()].some((entry) => entry.version === version)) continue;
+      this.#retired.delete(version);
+      await version.pool.close();
+    }
+  }
+}
+
+/** Sends a run's logs and spans in order, in batches, while it runs and once more at the end. */
+class EventShipper {
+  readonly #runId: string;
+  readonly #attemptNumber: number;
+  readonly #workerId: string;
+  readonly #log: (message: string) => void;
+  #buffer: RunEvent[] = [];
+  #sending: Promise<void> = Promise.resolve();
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(runId: string, attemptNumber: number, workerId: string, log: (message: string) => void) {
+    this.#runId = runId;
+    this.#attemptNumber = attemptNumber;
+    this.#workerId = workerId;
+    this.#log = log;
+    this.#timer = setInterval(() => this.#flush(), 500);
+  }
+
+  add(events: RunEvent[]): void {
+    this.#buffer.push(...events);
+    if (this.#buffer.length >= 500) this.#flush();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#flush();
+    await this.#sending;
+  }
+
+  #flush(): void {
+    if (this.#buffer.length === 0) return;
+    const events = this.#buffer.splice(0, 1000);
+    this.#sending = this.#sending.then(() =>
+      apiRequest("POST", `/engine/v1/runs/${this.#runId}/events`, {
+        body: { workerId: this.#workerId, attemptNumber: this.#attemptNumber, events },
+      }).then(
+        () => undefined,
+        (error: unknown) => this.#log(`could not send logs of ${this.#runId}: ${(error as Error).message}`),
+      ),
+    );
+  }
+}

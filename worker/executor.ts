@@ -1,0 +1,146 @@
+// The child process that runs attempts. It loads one task bundle, then executes attempts one at a
+// time as the worker sends them. A crash here (process.exit, out of memory, a segfault) takes down
+// only this process: the worker reports the attempt CRASHED and forks a fresh one.
+import { executeAttempt } from "../sdk/execute.ts";
+import { metadata as metadataApi } from "../sdk/metadata.ts";
+import type { ProjectConfig } from "../sdk/project-config.ts";
+import { setRuntime, type RunEvent, type TaskRuntime } from "../sdk/runtime.ts";
+import { parsePacket, stringifyPacket } from "../sdk/serialization.ts";
+import { taskRegistry, type AnyTaskOptions } from "../sdk/task.ts";
+import { taskManifest } from "./manifest.ts";
+import type { ChildResult, ExecuteMessage, FromChild, ToChild } from "./messages.ts";
+
+const cancelHookTimeoutMs = 10_000;
+
+function send(message: FromChild): void {
+  process.send?.(message);
+}
+
+let loadedBundle: string | null = null;
+
+async function load(bundle: string): Promise<Map<AnyTaskOptions, { filePath: string; exportName: string }>> {
+  if (loadedBundle !== null && loadedBundle !== bundle) throw new Error("a child process runs one bundle only");
+  const module = (await import(bundle)) as { taskModules: Array<[string, Record<string, unknown>]> };
+  loadedBundle = bundle;
+  const locations = new Map<AnyTaskOptions, { filePath: string; exportName: string }>();
+  const byId = taskRegistry().tasks;
+  for (const [filePath, exports] of module.taskModules) {
+    for (const [exportName, value] of Object.entries(exports)) {
+      const id = (value as { id?: unknown } | null)?.id;
+      const options = typeof id === "string" ? byId.get(id) : undefined;
+      if (options && !locations.has(options)) locations.set(options, { filePath, exportName });
+    }
+  }
+  return locations;
+}
+
+async function index(bundle: string, config: ProjectConfig): Promise<void> {
+  try {
+    const locations = await load(bundle);
+    const registry = taskRegistry();
+    const tasks = [...registry.tasks.values()].map((options) => taskManifest(options, config, locations.get(options)));
+    send({ type: "manifest", tasks, queues: [...registry.queues.values()] });
+  } catch (error) {
+    send({ type: "index-error", message: (error as Error)?.stack ?? String(error) });
+  }
+}
+
+let current: { controller: AbortController } | null = null;
+
+async function execute(message: ExecuteMessage): Promise<ChildResult> {
+  await load(message.bundle);
+  const task = taskRegistry().tasks.get(message.taskId);
+  if (!task) {
+    return {
+      kind: "finished",
+      result: {
+        ok: false,
+        final: true,
+        skipRetrying: true,
+        error: { type: "BUILT_IN_ERROR", name: "Error", message: `This worker version has no task "${message.taskId}"` },
+      },
+    };
+  }
+  const controller = new AbortController();
+  current = { controller };
+  const events: RunEvent[] = [];
+  const flushEvents = () => {
+    if (events.length > 0) send({ type: "events", events: events.splice(0) });
+  };
+  let seq = 0;
+  const runtime: TaskRuntime = {
+    nextSeq: () => seq++,
+    ctx: message.ctx,
+    signal: controller.signal,
+    emit: (event) => {
+      events.push(event);
+      if (events.length >= 100) flushEvents();
+    },
+    metadata: message.metadata,
+    pendingMetadataOperations: [],
+  };
+  setRuntime(runtime);
+  const eventTimer = setInterval(flushEvents, 200);
+  const metadataTimer = setInterval(() => void metadataApi.flush().catch(() => {}), 1000);
+  try {
+    const payload = parsePacket(message.payload, message.payloadType);
+    const attempt = executeAttempt({ task, payload, ctx: message.ctx, signal: controller.signal, maxAttempts: message.maxAttempts });
+    const outcomes: Array<Promise<"timeout" | "canceled" | { done: Awaited<typeof attempt> }>> = [
+      attempt.then((done) => ({ done })),
+      new Promise((resolve) => controller.signal.addEventListener("abort", () => resolve("canceled"), { once: true })),
+    ];
+    let timer: NodeJS.Timeout | undefined;
+    if (message.maxDuration) outcomes.push(new Promise((resolve) => (timer = setTimeout(() => resolve("timeout"), message.maxDuration! * 1000))));
+    const winner = await Promise.race(outcomes);
+    clearTimeout(timer);
+    if (winner === "timeout") {
+      controller.abort(new Error("The run exceeded its maxDuration"));
+      return { kind: "timed-out" };
+    }
+    if (winner === "canceled") {
+      if (task.onCancel) {
+        await Promise.race([
+          Promise.resolve(task.onCancel(payload, { ctx: message.ctx, signal: controller.signal, runPromise: attempt.catch(() => undefined) })).catch(() => {}),
+          new Promise((resolve) => setTimeout(resolve, cancelHookTimeoutMs)),
+        ]);
+      }
+      return { kind: "canceled" };
+    }
+    const result = winner.done;
+    if (!result.ok) return { kind: "finished", result };
+    const packet = stringifyPacket(result.output);
+    return { kind: "finished", result: { ok: true, output: packet.data, outputType: packet.dataType } };
+  } finally {
+    clearInterval(eventTimer);
+    clearInterval(metadataTimer);
+    await metadataApi.flush().catch(() => {});
+    flushEvents();
+    setRuntime(null);
+    current = null;
+  }
+}
+
+if (process.argv[2] === "--index") {
+  await index(process.argv[3]!, JSON.parse(process.argv[4] ?? "{}") as ProjectConfig);
+  process.disconnect?.();
+} else {
+  process.on("message", (message: ToChild) => {
+    if (message.type === "cancel") {
+      current?.controller.abort(new Error("Run was canceled"));
+      return;
+    }
+    execute(message).then(
+      (result) => send({ type: "result", result }),
+      (error: unknown) =>
+        send({
+          type: "result",
+          result: {
+            kind: "finished",
+            result: { ok: false, final: false, skipRetrying: false, error: { type: "BUILT_IN_ERROR", name: "Error", message: (error as Error)?.message ?? String(error), stackTrace: (error as Error)?.stack } },
+          },
+        }),
+    );
+  });
+  // The worker disconnects when it no longer needs this process.
+  process.on("disconnect", () => process.exit(0));
+}
