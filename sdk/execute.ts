@@ -52,24 +52,26 @@ export async function executeAttempt(input: {
   maxAttempts: number;
 }): Promise<AttemptResult> {
   const { task, payload, ctx, signal } = input;
-  const params: { ctx: TaskContext; signal: AbortSignal; init?: unknown } = { ctx, signal };
+  const base = { ctx, payload, task: task.id as string, signal };
+  const hook: { init?: unknown } = {};
+  const params = () => ({ ...base, init: hook.init });
   let output: unknown;
   try {
     try {
       const body = async () => {
-        if (task.init) params.init = await task.init(payload, { ctx, signal });
-        if (ctx.attempt.number === 1 && task.onStart) await task.onStart(payload, params);
-        if (task.onStartAttempt) await task.onStartAttempt(payload, params);
-        output = await task.run(payload, params);
+        if (task.init) hook.init = await task.init(base);
+        if (ctx.attempt.number === 1 && task.onStart) await task.onStart(params());
+        if (task.onStartAttempt) await task.onStartAttempt(base);
+        output = await task.run(payload, { ctx, signal, init: hook.init });
       };
-      if (task.middleware) await task.middleware(payload, { ctx, signal, next: body });
+      if (task.middleware) await task.middleware({ ...base, next: body });
       else await body();
     } catch (thrown) {
       let error = thrown;
       let skipRetrying = nonRetryable.has((thrown as Error)?.name);
       let retryDelayMs: number | undefined;
       if (task.catchError) {
-        const decision: CatchErrorResult = await task.catchError(payload, { ...params, error });
+        const decision: CatchErrorResult = await task.catchError({ ...params(), error, retry: task.retry });
         if (decision?.skipRetrying) skipRetrying = true;
         if (decision?.retryAt) retryDelayMs = Math.max(0, decision.retryAt.getTime() - Date.now());
         if (decision?.retryDelayInMs !== undefined) retryDelayMs = decision.retryDelayInMs;
@@ -77,15 +79,15 @@ export async function executeAttempt(input: {
       }
       const final = skipRetrying || ctx.attempt.number >= input.maxAttempts;
       if (final) {
-        await quietly("onFailure", () => task.onFailure?.(payload, error, params));
-        await quietly("onComplete", () => task.onComplete?.(payload, { ok: false, error }, params));
+        await quietly("onFailure", () => task.onFailure?.({ ...params(), error }));
+        await quietly("onComplete", () => task.onComplete?.({ ...params(), result: { ok: false, error } }));
       }
       return { ok: false, error: serializeError(error), skipRetrying, retryDelayMs, final };
     }
-    await quietly("onSuccess", () => task.onSuccess?.(payload, output, params));
-    await quietly("onComplete", () => task.onComplete?.(payload, { ok: true, data: output }, params));
+    await quietly("onSuccess", () => task.onSuccess?.({ ...params(), output }));
+    await quietly("onComplete", () => task.onComplete?.({ ...params(), result: { ok: true, data: output } }));
     return { ok: true, output };
   } finally {
-    await quietly("cleanup", () => task.cleanup?.(payload, params));
+    await quietly("cleanup", () => task.cleanup?.(params()));
   }
 }

@@ -33,6 +33,16 @@ export type CatchErrorResult =
   | undefined
   | void;
 
+/** What every lifecycle hook receives (Trigger.dev v4 passes hooks one object). */
+export interface HookParams<TPayload, TInit = unknown> {
+  ctx: TaskContext;
+  payload: TPayload;
+  /** The task's id. */
+  task: string;
+  signal: AbortSignal;
+  init?: TInit;
+}
+
 export interface TaskOptions<TId extends string, TPayload, TOutput, TInit = unknown> {
   id: TId;
   description?: string;
@@ -42,16 +52,19 @@ export interface TaskOptions<TId extends string, TPayload, TOutput, TInit = unkn
   maxDuration?: number;
   ttl?: string | number;
   run: (payload: TPayload, params: RunParams<TInit>) => Promise<TOutput> | TOutput;
-  init?: (payload: TPayload, params: RunParams) => Promise<TInit> | TInit;
-  cleanup?: (payload: TPayload, params: RunParams<TInit>) => Promise<void> | void;
-  middleware?: (payload: TPayload, params: RunParams & { next: () => Promise<void> }) => Promise<void>;
-  onStart?: (payload: TPayload, params: RunParams<TInit>) => Promise<void> | void;
-  onStartAttempt?: (payload: TPayload, params: RunParams<TInit>) => Promise<void> | void;
-  onSuccess?: (payload: TPayload, output: TOutput, params: RunParams<TInit>) => Promise<void> | void;
-  onFailure?: (payload: TPayload, error: unknown, params: RunParams<TInit>) => Promise<void> | void;
-  onComplete?: (payload: TPayload, result: { ok: true; data: TOutput } | { ok: false; error: unknown }, params: RunParams<TInit>) => Promise<void> | void;
-  catchError?: (payload: TPayload, params: RunParams<TInit> & { error: unknown; retryAt?: Date; retryDelayInMs?: number }) => Promise<CatchErrorResult> | CatchErrorResult;
-  onCancel?: (payload: TPayload, params: RunParams<TInit> & { runPromise: Promise<unknown> }) => Promise<void> | void;
+  init?: (params: Omit<HookParams<TPayload>, "init">) => Promise<TInit> | TInit;
+  cleanup?: (params: HookParams<TPayload, TInit>) => Promise<void> | void;
+  middleware?: (params: Omit<HookParams<TPayload>, "init"> & { next: () => Promise<void> }) => Promise<void>;
+  /** Before the first attempt only (deprecated by Trigger.dev in favour of onStartAttempt). */
+  onStart?: (params: HookParams<TPayload, TInit>) => Promise<void> | void;
+  onStartAttempt?: (params: Omit<HookParams<TPayload>, "init">) => Promise<void> | void;
+  onSuccess?: (params: HookParams<TPayload, TInit> & { output: TOutput }) => Promise<void> | void;
+  onFailure?: (params: HookParams<TPayload, TInit> & { error: unknown }) => Promise<void> | void;
+  onComplete?: (params: HookParams<TPayload, TInit> & { result: { ok: true; data: TOutput } | { ok: false; error: unknown } }) => Promise<void> | void;
+  catchError?: (
+    params: HookParams<TPayload, TInit> & { error: unknown; retry?: RetryOptions; retryAt?: Date; retryDelayInMs?: number },
+  ) => Promise<CatchErrorResult> | CatchErrorResult;
+  onCancel?: (params: HookParams<TPayload, TInit> & { runPromise: Promise<unknown> }) => Promise<void> | void;
 }
 
 export interface Task<TId extends string, TPayload = unknown, TOutput = unknown> {

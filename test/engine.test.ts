@@ -414,4 +414,20 @@ describe("run engine", () => {
     assert.deepEqual(injected.data, [], "filters are parameters, never SQL");
     for (const run of await api.dequeue("w1", 100)) await api.complete("w1", run, { ok: true });
   });
+
+  test("a long-polling dequeue waits for work and wakes as soon as a run is triggered", async () => {
+    await api.register([{ id: "wake-me" }]);
+    const environmentId = (await api.ok("GET", "/api/v1/whoami")).environment.id;
+    let settled = false;
+    const pending = api.ok("POST", "/engine/v1/dequeue", { workerId: "w-wait", maxRuns: 1, waitSeconds: 30 }).then((body) => {
+      settled = true;
+      return body;
+    });
+    while (t.app.ratchet.notifier.waiting(environmentId) === 0) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(settled, false, "the request is waiting, not answering empty");
+    const { id } = await api.trigger("wake-me", {});
+    const { runs } = await pending;
+    assert.equal(runs[0]?.id, id);
+    await api.complete("w-wait", runs[0]!, { ok: true });
+  });
 });

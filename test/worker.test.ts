@@ -19,8 +19,8 @@ interface Worker {
   stop(): Promise<number | null>;
 }
 
-function startWorker(cwd: string, env: Record<string, string>, mode: "dev" | "worker" = "dev"): Worker {
-  const child = spawn(process.execPath, [join(projectRoot, "bin/ratchet.js"), mode, "--shutdown-grace", "5"], {
+function startWorker(cwd: string, env: Record<string, string>, mode: "dev" | "worker" = "dev", graceSeconds = "5"): Worker {
+  const child = spawn(process.execPath, [join(projectRoot, "bin/ratchet.js"), mode, "--shutdown-grace", graceSeconds], {
     cwd,
     env: childEnv(env),
     stdio: ["ignore", "pipe", "pipe"],
@@ -167,6 +167,39 @@ describe("the worker runs TypeScript tasks end to end", () => {
     assert.equal(typeof span.durationMs, "number");
   });
 
+  test("a run that outgrows its machine's memory ends CRASHED", async () => {
+    const run = await waitForRun(await trigger("hogs-memory", {}));
+    assert.equal(run.status, "CRASHED");
+    assert.match(run.error.message, /out of memory \(machine micro\)/);
+  });
+
+  test("lifecycle hooks run in Trigger.dev's order, across a retry", async () => {
+    const id = await trigger("hooks", {});
+    const run = await waitForRun(id);
+    assert.equal(run.status, "COMPLETED");
+    const { events } = await api("GET", `/api/v1/runs/${id}/events`);
+    assert.deepEqual(
+      events.map((event: { attemptNumber: number; message: string }) => `${event.attemptNumber}: ${event.message}`),
+      [
+        "1: middleware before",
+        "1: init",
+        "1: onStart",
+        "1: onStartAttempt 1",
+        '1: run 1 {"ready":true}',
+        "1: catchError first attempt fails",
+        "1: cleanup",
+        "2: middleware before",
+        "2: init",
+        "2: onStartAttempt 2",
+        '2: run 2 {"ready":true}',
+        "2: middleware after",
+        "2: onSuccess",
+        "2: onComplete",
+        "2: cleanup",
+      ],
+    );
+  });
+
   test("a task file written for @trigger.dev/sdk runs unmodified", async () => {
     const run = await waitForRun(await trigger("trigger-dev-task", { n: 21 }));
     assert.equal(run.status, "COMPLETED");
@@ -224,6 +257,40 @@ describe("ratchet dev reloads changed task files", () => {
       worker.child.kill("SIGKILL");
       await t.close();
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("ratchet worker on SIGTERM", () => {
+  test("hands back a run it cannot finish in its grace period, without spending an attempt", async () => {
+    const t = await createTestApp({ sweeper: true });
+    const key = await t.key("prod");
+    const url = await t.app.listen({ port: 0, host: "127.0.0.1" });
+    const worker = startWorker(join(projectRoot, "test/fixtures/project"), { RATCHET_API_URL: url, RATCHET_SECRET_KEY: key }, "worker", "1");
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const call = async (method: string, path: string, body?: unknown): Promise<any> => {
+      const response = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return response.json();
+    };
+    try {
+      await worker.waitFor(/tasks registered as version/);
+      const { id } = await call("POST", "/api/v1/tasks/waits-for-cancel/trigger", { payload: {} });
+      for (;;) {
+        if ((await call("GET", `/api/v3/runs/${id}`)).status === "EXECUTING") break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      assert.equal(await worker.stop(), 0);
+      const run = await call("GET", `/api/v3/runs/${id}`);
+      assert.equal(run.status, "QUEUED", "back in the queue for another worker");
+      assert.equal(run.attemptCount, 0, "the interrupted attempt does not count");
+      assert.match(worker.output(), /handing back/);
+    } finally {
+      worker.child.kill("SIGKILL");
+      await t.close();
     }
   });
 });

@@ -8,13 +8,30 @@ export const executorPath = fileURLToPath(new URL("./executor.ts", import.meta.u
 
 export type AttemptOutcome = ChildResult | { kind: "crashed"; code: number | null; signal: NodeJS.Signals | null };
 
+/** Heap limits of Trigger.dev's machine presets: a run that outgrows its machine ends CRASHED. */
+export const machineMemoryMb: Record<string, number> = {
+  micro: 256,
+  "small-1x": 512,
+  "small-2x": 1024,
+  "medium-1x": 2048,
+  "medium-2x": 4096,
+  "large-1x": 8192,
+  "large-2x": 16384,
+};
+
+export const defaultMachine = "small-1x";
+
 export class AttemptProcess {
   readonly child: ChildProcess;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   #alive = true;
 
-  constructor(env: NodeJS.ProcessEnv) {
-    this.child = fork(executorPath, [], { env, stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [] });
+  readonly machine: string;
+
+  constructor(env: NodeJS.ProcessEnv, machine: string) {
+    this.machine = machine;
+    const heapMb = machineMemoryMb[machine] ?? machineMemoryMb[defaultMachine]!;
+    this.child = fork(executorPath, [], { env, stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [`--max-old-space-size=${heapMb}`] });
     this.exited = new Promise((resolve) =>
       this.child.once("exit", (code, signal) => {
         this.#alive = false;
@@ -57,9 +74,9 @@ export class AttemptProcess {
   }
 }
 
-/** Warm processes for one bundle, up to `size` at once. */
+/** Warm processes for one bundle, kept per machine size. */
 export class AttemptPool {
-  readonly #idle: AttemptProcess[] = [];
+  readonly #idle = new Map<string, AttemptProcess[]>();
   readonly #all = new Set<AttemptProcess>();
   readonly #env: NodeJS.ProcessEnv;
 
@@ -67,12 +84,14 @@ export class AttemptPool {
     this.#env = env;
   }
 
-  acquire(): AttemptProcess {
-    while (this.#idle.length > 0) {
-      const process = this.#idle.pop()!;
+  acquire(machine: string = defaultMachine): AttemptProcess {
+    const size = machine in machineMemoryMb ? machine : defaultMachine;
+    const idle = this.#idle.get(size) ?? [];
+    while (idle.length > 0) {
+      const process = idle.pop()!;
       if (process.alive) return process;
     }
-    const process = new AttemptProcess(this.#env);
+    const process = new AttemptProcess(this.#env, size);
     this.#all.add(process);
     void process.exited.then(() => this.#all.delete(process));
     return process;
@@ -84,11 +103,13 @@ export class AttemptPool {
       await process.stop();
       return;
     }
-    this.#idle.push(process);
+    const idle = this.#idle.get(process.machine) ?? [];
+    idle.push(process);
+    this.#idle.set(process.machine, idle);
   }
 
   async close(): Promise<void> {
-    this.#idle.length = 0;
+    this.#idle.clear();
     await Promise.all([...this.#all].map((process) => process.stop()));
   }
 }

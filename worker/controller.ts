@@ -180,7 +180,7 @@ export class WorkerController {
     const started = Date.now();
     await apiRequest("POST", `/engine/v1/runs/${run.id}/attempts/${entry.attemptNumber}/start`, { body: { workerId } });
     for (;;) {
-      const process = entry.version.pool.acquire();
+      const process = entry.version.pool.acquire(run.machine);
       entry.process = process;
       const shipper = new EventShipper(run.id, entry.attemptNumber, workerId, (message) => this.#log(message));
       const outcome = await process.run(
@@ -251,8 +251,20 @@ export class WorkerController {
       case "canceled":
         return { ...base, ok: false, status: "CANCELED" };
       case "crashed": {
-        const code = outcome.signal === "SIGKILL" ? "TASK_PROCESS_SIGKILL_TIMEOUT" : outcome.signal === "SIGSEGV" ? "TASK_PROCESS_SIGSEGV" : outcome.code === 134 ? "TASK_PROCESS_MAYBE_OOM_KILLED" : "TASK_PROCESS_EXITED_WITH_NON_ZERO_CODE";
-        const how = outcome.signal ? `was killed by ${outcome.signal}` : `exited with code ${outcome.code}`;
+        // V8 aborts the process when the heap limit of the run's machine is reached.
+        const outOfMemory = outcome.signal === "SIGABRT" || outcome.code === 134;
+        const code = outOfMemory
+          ? "TASK_PROCESS_MAYBE_OOM_KILLED"
+          : outcome.signal === "SIGKILL"
+            ? "TASK_PROCESS_SIGKILL_TIMEOUT"
+            : outcome.signal === "SIGSEGV"
+              ? "TASK_PROCESS_SIGSEGV"
+              : "TASK_PROCESS_EXITED_WITH_NON_ZERO_CODE";
+        const how = outOfMemory
+          ? `ran out of memory (machine ${entry.run.machine ?? "small-1x"})`
+          : outcome.signal
+            ? `was killed by ${outcome.signal}`
+            : `exited with code ${outcome.code}`;
         return { ...base, ok: false, status: "CRASHED", error: { type: "INTERNAL_ERROR", code, message: `The run's process ${how}` } };
       }
     }

@@ -100,7 +100,9 @@ async function execute(message: ExecuteMessage): Promise<ChildResult> {
     if (winner === "canceled") {
       if (task.onCancel) {
         await Promise.race([
-          Promise.resolve(task.onCancel(payload, { ctx: message.ctx, signal: controller.signal, runPromise: attempt.catch(() => undefined) })).catch(() => {}),
+          Promise.resolve(
+            task.onCancel({ ctx: message.ctx, payload, task: message.taskId, signal: controller.signal, runPromise: attempt.catch(() => undefined) }),
+          ).catch(() => {}),
           new Promise((resolve) => setTimeout(resolve, cancelHookTimeoutMs)),
         ]);
       }

@@ -59,6 +59,11 @@ export class QueueNotifier {
     setImmediate(() => void this.#flush());
   }
 
+  /** How many requests are waiting on the environment (for metrics and tests). */
+  waiting(environmentId: string): number {
+    return this.#listeners.get(environmentId)?.size ?? 0;
+  }
+
   /** Resolves when the environment may have new work, or after `timeoutMs`. */
   waitForWork(environmentId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {

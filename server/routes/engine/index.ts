@@ -1,6 +1,6 @@
 // The worker protocol (/engine/v1): register a version, dequeue (long-poll), start, heartbeat,
 // complete. Workers authenticate with their environment's secret key. See docs/protocol.md.
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { AppContext } from "../../app-context.ts";
@@ -18,6 +18,18 @@ import { eventRoutes } from "./events.ts";
 const workerId = z.string().min(1).max(128);
 
 const leaseSchema = z.object({ runId: z.string().min(1).max(64), attemptNumber: z.number().int().min(1) });
+
+/**
+ * Aborts a long-poll when the client disconnects. (The request's own "close" event fires as soon as
+ * its body has been read; the response's fires when the connection goes away before we answer.)
+ */
+function abortWhenClientLeaves(reply: FastifyReply): AbortController {
+  const abort = new AbortController();
+  reply.raw.once("close", () => {
+    if (!reply.raw.writableFinished) abort.abort();
+  });
+  return abort;
+}
 
 function runUuid(publicId: string): string {
   const id = fromPublicId("run", publicId);
@@ -109,9 +121,8 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
         body: z.object({ workerId, maxRuns: z.number().int().min(1).max(100).default(10), waitSeconds: z.number().min(0).max(30).default(0) }),
       },
     },
-    async (request) => {
-      const abort = new AbortController();
-      request.raw.once("close", () => abort.abort());
+    async (request, reply) => {
+      const abort = abortWhenClientLeaves(reply);
       const runs = await dequeue(engine, settings, {
         environmentId: request.environment.environmentId,
         workerId: request.body.workerId,
@@ -165,10 +176,9 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
   routes.post(
     "/engine/v1/heartbeat",
     { schema: { body: z.object({ workerId, runs: z.array(leaseSchema).max(1000), waitSeconds: z.number().min(0).max(30).default(0) }) } },
-    async (request) => {
+    async (request, reply) => {
       const leases = request.body.runs.map((lease) => ({ runId: runUuid(lease.runId), attemptNumber: lease.attemptNumber }));
-      const abort = new AbortController();
-      request.raw.once("close", () => abort.abort());
+      const abort = abortWhenClientLeaves(reply);
       const result = await heartbeat(engine, settings, {
         environmentId: request.environment.environmentId,
         workerId: request.body.workerId,
