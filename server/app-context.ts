@@ -13,4 +13,6 @@ export interface AppContext {
   notifier: QueueNotifier;
   engine: EngineDeps;
   settings: EngineSettings;
+  /** Aborted when the server starts closing: long-polls answer at once so shutdown is not held up. */
+  closing: AbortSignal;
 }

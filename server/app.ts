@@ -42,7 +42,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const notifier = new QueueNotifier(options.db.sql);
   const settings = { ...defaultEngineSettings, ...options.settings };
   const engine = { db: options.db, clock, notifier };
-  const context: AppContext = { config: options.config, db: options.db, clock, notifier, engine, settings };
+  const closing = new AbortController();
+  const context: AppContext = { config: options.config, db: options.db, clock, notifier, engine, settings, closing: closing.signal };
   const app = Fastify({
     loggerInstance: options.logger ?? createLogger(options.config.logLevel),
     bodyLimit: bodyLimitBytes,
@@ -65,6 +66,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await notifier.start();
     sweeper?.start();
     partitions?.start();
+  });
+  // Runs before the server waits for in-flight requests: long-polling workers get their answer now.
+  app.addHook("preClose", async () => {
+    closing.abort();
   });
   app.addHook("onClose", async () => {
     await sweeper?.stop();

@@ -431,3 +431,22 @@ describe("run engine", () => {
     await api.complete("w-wait", runs[0]!, { ok: true });
   });
 });
+
+describe("shutdown", () => {
+  test("closing the server answers long-polling workers at once instead of waiting out their poll", async () => {
+    const t = await createTestApp();
+    const api = new ApiClient(t.app, await t.key("prod"));
+    await api.register([{ id: "idle" }]);
+    const environmentId = (await api.ok("GET", "/api/v1/whoami")).environment.id;
+    const polling = api.request("POST", "/engine/v1/dequeue", { workerId: "w-poll", maxRuns: 1, waitSeconds: 30 });
+    while (t.app.ratchet.notifier.waiting(environmentId) === 0) await new Promise((resolve) => setImmediate(resolve));
+    const started = Date.now();
+    const closed = t.app.close();
+    const answer = await polling;
+    await closed;
+    assert.equal(answer.status, 200);
+    assert.deepEqual(answer.body.runs, []);
+    assert.ok(Date.now() - started < 5_000, "the poll was cut short, not waited out (30 s)");
+    await t.database.drop();
+  });
+});

@@ -226,6 +226,10 @@ describe("ratchet dev reloads changed task files", () => {
     const source = (word: string) =>
       `import { task } from "ratchet/sdk";\nexport const greet = task({ id: "greet", run: async () => "${word}" });\n`;
     await writeFile(file, source("first"));
+    await writeFile(
+      join(dir, "trigger", "hold.ts"),
+      `import { task } from "ratchet/sdk";\nexport const hold = task({ id: "hold", run: (_p: unknown, { signal }) => new Promise((r) => signal.addEventListener("abort", r)) });\n`,
+    );
     const worker = startWorker(dir, { RATCHET_API_URL: url, RATCHET_SECRET_KEY: key });
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const call = async (method: string, path: string, body?: unknown): Promise<any> => {
@@ -245,12 +249,18 @@ describe("ratchet dev reloads changed task files", () => {
       }
     };
     try {
-      await worker.waitFor(/1 tasks registered as version (\S+)/);
+      await worker.waitFor(/2 tasks registered as version (\S+)/);
       assert.equal((await runToEnd()).output, "first");
+      const { id: held } = await call("POST", "/api/v1/tasks/hold/trigger", { payload: {} });
+      while ((await call("GET", `/api/v3/runs/${held}`)).status !== "EXECUTING") await new Promise((resolve) => setTimeout(resolve, 50));
       await writeFile(file, source("second"));
-      await worker.waitFor(/files changed; 1 tasks registered/);
+      await worker.waitFor(/files changed; 2 tasks registered/);
       const second = await runToEnd();
       assert.equal(second.output, "second");
+      assert.equal((await call("GET", `/api/v3/runs/${held}`)).status, "EXECUTING", "the run in flight survived the reload");
+      await call("POST", `/api/v2/runs/${held}/cancel`);
+      while (!(await call("GET", `/api/v3/runs/${held}`)).isCompleted) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal((await call("GET", `/api/v3/runs/${held}`)).status, "CANCELED", "and still answered to its cancel");
       assert.match(await readFile(file, "utf8"), /second/);
       assert.equal(await worker.stop(), 0);
     } finally {

@@ -23,12 +23,12 @@ const leaseSchema = z.object({ runId: z.string().min(1).max(64), attemptNumber: 
  * Aborts a long-poll when the client disconnects. (The request's own "close" event fires as soon as
  * its body has been read; the response's fires when the connection goes away before we answer.)
  */
-function abortWhenClientLeaves(reply: FastifyReply): AbortController {
+function abortWhenClientLeaves(reply: FastifyReply, closing: AbortSignal): { signal: AbortSignal } {
   const abort = new AbortController();
   reply.raw.once("close", () => {
     if (!reply.raw.writableFinished) abort.abort();
   });
-  return abort;
+  return { signal: AbortSignal.any([abort.signal, closing]) };
 }
 
 function runUuid(publicId: string): string {
@@ -122,7 +122,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
       },
     },
     async (request, reply) => {
-      const abort = abortWhenClientLeaves(reply);
+      const abort = abortWhenClientLeaves(reply, context.closing);
       const runs = await dequeue(engine, settings, {
         environmentId: request.environment.environmentId,
         workerId: request.body.workerId,
@@ -178,7 +178,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
     { schema: { body: z.object({ workerId, runs: z.array(leaseSchema).max(1000), waitSeconds: z.number().min(0).max(30).default(0) }) } },
     async (request, reply) => {
       const leases = request.body.runs.map((lease) => ({ runId: runUuid(lease.runId), attemptNumber: lease.attemptNumber }));
-      const abort = abortWhenClientLeaves(reply);
+      const abort = abortWhenClientLeaves(reply, context.closing);
       const result = await heartbeat(engine, settings, {
         environmentId: request.environment.environmentId,
         workerId: request.body.workerId,
