@@ -19,7 +19,7 @@ export type AttemptResult =
   | { ok: true; output: unknown }
   | { ok: false; error: SerializedTaskError; skipRetrying: boolean; retryDelayMs?: number; final: boolean };
 
-const nonRetryable = new Set(["AbortTaskRunError", "TaskPayloadParsedError"]);
+const nonRetryable = new Set(["AbortTaskRunError", "TaskPayloadParsedError", "JournalMismatchError"]);
 
 export function serializeError(error: unknown): SerializedTaskError {
   if (error instanceof Error) {

@@ -11,6 +11,8 @@ export interface ProjectConfig {
   maxDuration?: number;
   /** How many attempts one worker runs at once. Default 10. */
   concurrency?: number;
+  /** Waits up to this many ms keep the run's process; longer ones suspend it. Default 5000. */
+  waitInProcessMs?: number;
 }
 
 export function defineConfig(config: ProjectConfig): ProjectConfig {

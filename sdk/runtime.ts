@@ -48,6 +48,14 @@ export interface TaskRuntime {
   pendingMetadataOperations: Array<Record<string, unknown>>;
   /** The span the code is inside, for logger.trace nesting. */
   currentSpanId?: string;
+  /** The worker holding the run's lease (journal calls are made under it). */
+  workerId: string;
+  /** Position of the next journaled operation (waits, child triggers, steps) in this execution. */
+  nextJournalPosition(): number;
+  /** Waits up to this long stay in the process; longer ones suspend the run. */
+  waitInProcessMs: number;
+  /** The run was suspended on the server: this execution ends here, without an outcome. */
+  suspend(): void;
 }
 
 const key = Symbol.for("ratchet.sdk.runtime");

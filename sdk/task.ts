@@ -3,6 +3,7 @@
 import type { TaskContext } from "./runtime.ts";
 import { TaskPayloadParsedError } from "./errors.ts";
 import { batchTriggerTasks, triggerTask, type BatchHandle, type BatchItem, type RunHandle, type TriggerOptions } from "./trigger.ts";
+import { batchTriggerAndWaitTasks, triggerAndWaitTask, type TaskRunResult } from "./trigger-and-wait.ts";
 
 export interface RetryOptions {
   maxAttempts?: number;
@@ -71,6 +72,9 @@ export interface Task<TId extends string, TPayload = unknown, TOutput = unknown>
   id: TId;
   trigger(payload: TPayload, options?: TriggerOptions): Promise<RunHandle<TId>>;
   batchTrigger(items: Array<BatchItem<TPayload>>, options?: { idempotencyKey?: string }): Promise<BatchHandle>;
+  /** Inside a run: triggers and waits for the result (the parent suspends meanwhile). */
+  triggerAndWait(payload: TPayload, options?: TriggerOptions): Promise<TaskRunResult<TOutput>>;
+  batchTriggerAndWait(items: Array<BatchItem<TPayload>>): Promise<{ id: string; runs: Array<TaskRunResult<TOutput>> }>;
   /** Type-only marker: the output, for `typeof myTask` in application code. */
   readonly __output?: TOutput;
 }
@@ -106,6 +110,12 @@ export function task<TId extends string, TPayload = unknown, TOutput = unknown, 
     trigger: (payload, triggerOptions) => triggerTask(options.id, payload, triggerOptions),
     batchTrigger: (items, batchOptions) =>
       batchTriggerTasks(items.map((item) => ({ task: options.id, payload: item.payload, options: item.options })), batchOptions),
+    triggerAndWait: (payload, triggerOptions) => triggerAndWaitTask<Awaited<TOutput>>(options.id, payload, triggerOptions),
+    batchTriggerAndWait: (items) =>
+      batchTriggerAndWaitTasks<Awaited<TOutput>>(
+        `batchTriggerAndWait:${options.id}`,
+        items.map((item) => ({ task: options.id, payload: item.payload, options: item.options })),
+      ),
   };
 }
 

@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints
 
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
@@ -80,6 +80,25 @@ create table ratchet.executions (
   started_at timestamp with time zone
 );
 
+create table ratchet.instance (
+  id integer not null,
+  callback_secret bytea not null
+);
+
+create table ratchet.journal (
+  run_id uuid not null,
+  position integer not null,
+  kind text not null,
+  name text not null,
+  status text not null,
+  waitpoint_id uuid,
+  output json,
+  output_type text,
+  is_error boolean default false not null,
+  created_at timestamp with time zone not null,
+  completed_at timestamp with time zone
+);
+
 create table ratchet.migrations (
   id integer not null,
   name text not null,
@@ -123,6 +142,12 @@ create table ratchet.queues (
   last_served_at timestamp with time zone,
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null
+);
+
+create table ratchet.run_waitpoints (
+  run_id uuid not null,
+  waitpoint_id uuid not null,
+  created_at timestamp with time zone not null
 );
 
 create table ratchet.runs (
@@ -169,7 +194,8 @@ create table ratchet.runs (
   updated_at timestamp with time zone not null,
   started_at timestamp with time zone,
   finished_at timestamp with time zone,
-  expired_at timestamp with time zone
+  expired_at timestamp with time zone,
+  resuming boolean default false not null
 );
 
 create table ratchet.tasks (
@@ -185,6 +211,24 @@ create table ratchet.tasks (
   trigger_source text default 'STANDARD'::text not null,
   file_path text,
   export_name text
+);
+
+create table ratchet.waitpoints (
+  id uuid not null,
+  environment_id uuid not null,
+  type text not null,
+  status text default 'WAITING'::text not null,
+  completed_after timestamp with time zone,
+  idempotency_key text,
+  idempotency_key_expires_at timestamp with time zone,
+  tags text[] default '{}'::text[] not null,
+  output json,
+  output_type text,
+  output_is_error boolean default false not null,
+  completed_by_run_id uuid,
+  completed_by_batch_id uuid,
+  created_at timestamp with time zone not null,
+  completed_at timestamp with time zone
 );
 
 create table ratchet.worker_versions (
@@ -222,6 +266,15 @@ alter table ratchet.events add constraint events_message_check CHECK (octet_leng
 alter table ratchet.events add constraint events_seq_check CHECK (seq >= 0);
 alter table ratchet.events add constraint events_pkey PRIMARY KEY (run_id, "time", attempt_number, seq);
 alter table ratchet.executions add constraint executions_pkey PRIMARY KEY (run_id);
+alter table ratchet.instance add constraint instance_id_check CHECK (id = 1);
+alter table ratchet.instance add constraint instance_pkey PRIMARY KEY (id);
+alter table ratchet.journal add constraint journal_kind_check CHECK (kind = ANY (ARRAY['wait'::text, 'token'::text, 'step'::text, 'trigger'::text, 'batch'::text]));
+alter table ratchet.journal add constraint journal_name_check CHECK (length(name) >= 1 AND length(name) <= 300);
+alter table ratchet.journal add constraint journal_position_check CHECK ("position" >= 0 AND "position" <= 9999);
+alter table ratchet.journal add constraint journal_status_check CHECK (status = ANY (ARRAY['PENDING'::text, 'COMPLETED'::text]));
+alter table ratchet.journal add constraint journal_run_id_fkey FOREIGN KEY (run_id) REFERENCES ratchet.runs(id) ON DELETE CASCADE;
+alter table ratchet.journal add constraint journal_waitpoint_id_fkey FOREIGN KEY (waitpoint_id) REFERENCES ratchet.waitpoints(id) ON DELETE SET NULL;
+alter table ratchet.journal add constraint journal_pkey PRIMARY KEY (run_id, "position");
 alter table ratchet.migrations add constraint migrations_pkey PRIMARY KEY (id);
 alter table ratchet.organizations add constraint organizations_name_check CHECK (length(name) >= 1 AND length(name) <= 200);
 alter table ratchet.organizations add constraint organizations_slug_check CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'::text);
@@ -242,6 +295,9 @@ alter table ratchet.queues add constraint queues_type_check CHECK (type = ANY (A
 alter table ratchet.queues add constraint queues_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.queues add constraint queues_pkey PRIMARY KEY (id);
 alter table ratchet.queues add constraint queues_environment_id_name_key UNIQUE (environment_id, name);
+alter table ratchet.run_waitpoints add constraint run_waitpoints_run_id_fkey FOREIGN KEY (run_id) REFERENCES ratchet.runs(id) ON DELETE CASCADE;
+alter table ratchet.run_waitpoints add constraint run_waitpoints_waitpoint_id_fkey FOREIGN KEY (waitpoint_id) REFERENCES ratchet.waitpoints(id) ON DELETE CASCADE;
+alter table ratchet.run_waitpoints add constraint run_waitpoints_pkey PRIMARY KEY (run_id, waitpoint_id);
 alter table ratchet.runs add constraint runs_max_attempts_check CHECK (max_attempts >= 1 AND max_attempts <= 250);
 alter table ratchet.runs add constraint runs_max_duration_s_check CHECK (max_duration_s >= 5);
 alter table ratchet.runs add constraint runs_status_check CHECK (status = ANY (ARRAY['PENDING_VERSION'::text, 'DELAYED'::text, 'QUEUED'::text, 'DEQUEUED'::text, 'EXECUTING'::text, 'WAITING'::text, 'COMPLETED'::text, 'CANCELED'::text, 'FAILED'::text, 'CRASHED'::text, 'SYSTEM_FAILURE'::text, 'EXPIRED'::text, 'TIMED_OUT'::text]));
@@ -253,6 +309,10 @@ alter table ratchet.tasks add constraint tasks_environment_id_fkey FOREIGN KEY (
 alter table ratchet.tasks add constraint tasks_worker_version_id_fkey FOREIGN KEY (worker_version_id) REFERENCES ratchet.worker_versions(id) ON DELETE CASCADE;
 alter table ratchet.tasks add constraint tasks_pkey PRIMARY KEY (id);
 alter table ratchet.tasks add constraint tasks_worker_version_id_slug_key UNIQUE (worker_version_id, slug);
+alter table ratchet.waitpoints add constraint waitpoints_status_check CHECK (status = ANY (ARRAY['WAITING'::text, 'COMPLETED'::text, 'TIMED_OUT'::text]));
+alter table ratchet.waitpoints add constraint waitpoints_type_check CHECK (type = ANY (ARRAY['DATETIME'::text, 'MANUAL'::text, 'RUN'::text, 'BATCH'::text]));
+alter table ratchet.waitpoints add constraint waitpoints_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.waitpoints add constraint waitpoints_pkey PRIMARY KEY (id);
 alter table ratchet.worker_versions add constraint worker_versions_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.worker_versions add constraint worker_versions_pkey PRIMARY KEY (id);
 alter table ratchet.worker_versions add constraint worker_versions_environment_id_version_key UNIQUE (environment_id, version);
@@ -263,7 +323,9 @@ CREATE INDEX executions_deadline_idx ON ratchet.executions USING btree (deadline
 CREATE INDEX executions_environment_idx ON ratchet.executions USING btree (environment_id);
 CREATE INDEX executions_lease_idx ON ratchet.executions USING btree (lease_expires_at);
 CREATE INDEX executions_queue_idx ON ratchet.executions USING btree (queue_id, concurrency_key);
+CREATE INDEX journal_waitpoint_idx ON ratchet.journal USING btree (waitpoint_id) WHERE (waitpoint_id IS NOT NULL);
 CREATE INDEX queue_entries_dequeue_idx ON ratchet.queue_entries USING btree (queue_id, sort_key, run_id);
+CREATE INDEX run_waitpoints_waitpoint_idx ON ratchet.run_waitpoints USING btree (waitpoint_id);
 CREATE INDEX runs_batch_idx ON ratchet.runs USING btree (batch_id, batch_index) WHERE (batch_id IS NOT NULL);
 CREATE UNIQUE INDEX runs_batch_item_idx ON ratchet.runs USING btree (batch_id, batch_index) WHERE (batch_id IS NOT NULL);
 CREATE UNIQUE INDEX runs_debounce_idx ON ratchet.runs USING btree (environment_id, task_identifier, debounce_key) WHERE ((debounce_key IS NOT NULL) AND (status = 'DELAYED'::text));
@@ -277,6 +339,11 @@ CREATE INDEX runs_pending_version_idx ON ratchet.runs USING btree (environment_i
 CREATE INDEX runs_tags_idx ON ratchet.runs USING gin (tags);
 CREATE INDEX runs_ttl_idx ON ratchet.runs USING btree (ttl_expires_at) WHERE ((status = ANY (ARRAY['QUEUED'::text, 'PENDING_VERSION'::text])) AND (ttl_expires_at IS NOT NULL));
 CREATE INDEX tasks_environment_slug_idx ON ratchet.tasks USING btree (environment_id, slug);
+CREATE INDEX waitpoints_batch_idx ON ratchet.waitpoints USING btree (completed_by_batch_id) WHERE (completed_by_batch_id IS NOT NULL);
+CREATE INDEX waitpoints_due_idx ON ratchet.waitpoints USING btree (completed_after) WHERE ((status = 'WAITING'::text) AND (completed_after IS NOT NULL));
+CREATE INDEX waitpoints_environment_idx ON ratchet.waitpoints USING btree (environment_id, type, id DESC);
+CREATE UNIQUE INDEX waitpoints_idempotency_idx ON ratchet.waitpoints USING btree (environment_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+CREATE INDEX waitpoints_run_idx ON ratchet.waitpoints USING btree (completed_by_run_id) WHERE (completed_by_run_id IS NOT NULL);
 
 CREATE OR REPLACE FUNCTION ratchet.dequeue_runs(p_environment_id uuid, p_worker_id text, p_max integer, p_lease_seconds integer, p_now timestamp with time zone)
  RETURNS TABLE(run_id uuid, attempt_number integer)
@@ -359,7 +426,10 @@ begin
     return query
     with claimed as (
       update ratchet.runs r
-      set status = 'DEQUEUED', attempt_count = r.attempt_count + 1, updated_at = p_now
+      set status = 'DEQUEUED',
+        attempt_count = r.attempt_count + case when r.resuming then 0 else 1 end,
+        resuming = false,
+        updated_at = p_now
       where r.id = any (v_ids) and r.status = 'QUEUED'
       returning r.id, r.attempt_count, r.max_duration_s
     ), leased as (
@@ -372,6 +442,7 @@ begin
     ), attempted as (
       insert into ratchet.attempts (run_id, number, status, worker_id, created_at)
       select l.run_id, l.attempt_number, 'EXECUTING', p_worker_id, p_now from leased l
+      on conflict (run_id, number) do update set status = 'EXECUTING', worker_id = excluded.worker_id
     )
     select l.run_id, l.attempt_number from leased l order by array_position(v_ids, l.run_id);
 

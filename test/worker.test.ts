@@ -1,61 +1,15 @@
 // End to end: a listening Ratchet, the real `ratchet dev` worker as a child process running the
 // TypeScript task files of test/fixtures/project, and runs triggered over HTTP.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
-import { childEnv, projectRoot } from "./helpers/server-process.ts";
+import { projectRoot } from "./helpers/server-process.ts";
+import { startWorker, type Worker } from "./helpers/worker-process.ts";
 
 const finalStatuses = new Set(["COMPLETED", "FAILED", "CRASHED", "CANCELED", "TIMED_OUT", "EXPIRED", "SYSTEM_FAILURE"]);
-
-interface Worker {
-  child: ChildProcess;
-  output(): string;
-  /** Resolves when the worker's output matches. */
-  waitFor(pattern: RegExp, timeoutMs?: number): Promise<void>;
-  stop(): Promise<number | null>;
-}
-
-function startWorker(cwd: string, env: Record<string, string>, mode: "dev" | "worker" = "dev", graceSeconds = "5"): Worker {
-  const child = spawn(process.execPath, [join(projectRoot, "bin/ratchet.js"), mode, "--shutdown-grace", graceSeconds], {
-    cwd,
-    env: childEnv(env),
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let output = "";
-  const waiters: Array<{ pattern: RegExp; resolve: () => void }> = [];
-  const onData = (chunk: Buffer) => {
-    output += chunk.toString();
-    for (const waiter of [...waiters]) {
-      if (waiter.pattern.test(output)) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve();
-      }
-    }
-  };
-  child.stdout.on("data", onData);
-  child.stderr.on("data", onData);
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return {
-    child,
-    output: () => output,
-    waitFor(pattern, timeoutMs = 60_000) {
-      if (pattern.test(output)) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`worker output never matched ${pattern}:\n${output}`)), timeoutMs);
-        waiters.push({ pattern, resolve: () => (clearTimeout(timer), resolve()) });
-        void exited.then(() => reject(new Error(`the worker exited before ${pattern}:\n${output}`)));
-      });
-    },
-    async stop() {
-      child.kill("SIGTERM");
-      return exited;
-    },
-  };
-}
 
 describe("the worker runs TypeScript tasks end to end", () => {
   let t: TestApp;

@@ -63,6 +63,7 @@ export async function workerCommand(mode: "dev" | "worker", args: string[]): Pro
     concurrency,
     environment: whoami.environment,
     projectRef: whoami.project.ref,
+    waitInProcessMs: project.config.waitInProcessMs,
     onRunReport: (report) => console.log(reportLine(report, apiUrl)),
     log,
   });

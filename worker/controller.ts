@@ -52,6 +52,8 @@ export interface ControllerOptions {
   projectRef: string;
   /** Retries due within this many ms run again here, keeping the slot. */
   retryInPlaceWithinMs?: number;
+  /** Waits up to this long keep the process; longer ones suspend the run (default 5 s). */
+  waitInProcessMs?: number;
   heartbeatIntervalMs?: number;
   dequeueWaitSeconds?: number;
   onRunReport?: (report: RunReport) => void;
@@ -194,6 +196,8 @@ export class WorkerController {
           metadata: run.metadata ?? {},
           maxAttempts: maxAttemptsOf(run),
           maxDuration: run.maxDuration,
+          workerId,
+          waitInProcessMs: this.#options.waitInProcessMs ?? 5_000,
         },
         (events) => shipper.add(events),
       );
@@ -201,6 +205,10 @@ export class WorkerController {
       entry.process = null;
       await entry.version.pool.release(process, outcome.kind !== "finished");
       if (entry.lost || entry.handedBack) return;
+      if (outcome.kind === "suspended") {
+        this.#options.onRunReport?.({ runId: run.id, taskIdentifier: run.taskIdentifier, attemptNumber: entry.attemptNumber, status: "WAITING", durationMs: Date.now() - started });
+        return;
+      }
       const completion = this.#completion(entry, outcome);
       const { results } = await apiRequest<{ results: Array<{ accepted: boolean; status?: string; retryAt?: string; nextAttemptNumber?: number; error?: string }> }>(
         "POST",
@@ -250,6 +258,8 @@ export class WorkerController {
         return { ...base, ok: false, status: "TIMED_OUT", error: { type: "INTERNAL_ERROR", code: "MAX_DURATION_EXCEEDED", message: `The run exceeded its maxDuration of ${entry.run.maxDuration} s` } };
       case "canceled":
         return { ...base, ok: false, status: "CANCELED" };
+      case "suspended":
+        throw new Error("a suspended run has no outcome to report");
       case "crashed": {
         // V8 aborts the process when the heap limit of the run's machine is reached.
         const outOfMemory = outcome.signal === "SIGABRT" || outcome.code === 134;

@@ -68,8 +68,15 @@ async function execute(message: ExecuteMessage): Promise<ChildResult> {
     if (events.length > 0) send({ type: "events", events: events.splice(0) });
   };
   let seq = 0;
+  let journalPosition = 0;
+  let markSuspended: () => void = () => {};
+  const suspended = new Promise<"suspended">((resolve) => (markSuspended = () => resolve("suspended")));
   const runtime: TaskRuntime = {
     nextSeq: () => seq++,
+    workerId: message.workerId,
+    nextJournalPosition: () => journalPosition++,
+    waitInProcessMs: message.waitInProcessMs,
+    suspend: () => markSuspended(),
     ctx: message.ctx,
     signal: controller.signal,
     emit: (event) => {
@@ -85,14 +92,16 @@ async function execute(message: ExecuteMessage): Promise<ChildResult> {
   try {
     const payload = parsePacket(message.payload, message.payloadType);
     const attempt = executeAttempt({ task, payload, ctx: message.ctx, signal: controller.signal, maxAttempts: message.maxAttempts });
-    const outcomes: Array<Promise<"timeout" | "canceled" | { done: Awaited<typeof attempt> }>> = [
+    const outcomes: Array<Promise<"timeout" | "canceled" | "suspended" | { done: Awaited<typeof attempt> }>> = [
       attempt.then((done) => ({ done })),
+      suspended,
       new Promise((resolve) => controller.signal.addEventListener("abort", () => resolve("canceled"), { once: true })),
     ];
     let timer: NodeJS.Timeout | undefined;
     if (message.maxDuration) outcomes.push(new Promise((resolve) => (timer = setTimeout(() => resolve("timeout"), message.maxDuration! * 1000))));
     const winner = await Promise.race(outcomes);
     clearTimeout(timer);
+    if (winner === "suspended") return { kind: "suspended" };
     if (winner === "timeout") {
       controller.abort(new Error("The run exceeded its maxDuration"));
       return { kind: "timed-out" };

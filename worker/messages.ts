@@ -14,6 +14,9 @@ export interface ExecuteMessage {
   maxAttempts: number;
   /** Seconds; the attempt's signal aborts and the attempt ends TIMED_OUT when it passes. */
   maxDuration?: number;
+  workerId: string;
+  /** Waits up to this long stay in the process; longer ones suspend the run. */
+  waitInProcessMs: number;
 }
 
 export interface CancelMessage {
@@ -25,7 +28,9 @@ export type ToChild = ExecuteMessage | CancelMessage;
 export type ChildResult =
   | { kind: "finished"; result: Exclude<AttemptResult, { ok: true }> | { ok: true; output?: string; outputType: string } }
   | { kind: "timed-out" }
-  | { kind: "canceled" };
+  | { kind: "canceled" }
+  /** The run waits on the server now; it continues in a later execution. */
+  | { kind: "suspended" };
 
 export type FromChild =
   | { type: "events"; events: RunEvent[] }

@@ -3,6 +3,7 @@
 // inside the transaction that removed the run's execution row, so each attempt ends exactly once.
 import type { TransactionSql } from "../db/client.ts";
 import { maxAttemptsFor, nextRetryDelayMs } from "./retry.ts";
+import { completeWaitpointsForFinishedRun } from "./waitpoints.ts";
 import type { RunStatus } from "./run-status.ts";
 
 export interface ExecutionRow {
@@ -43,6 +44,8 @@ export interface OutcomeResult {
   retryAt: Date | null;
   /** Set when the retry stays with the same worker: the attempt it should run next. */
   nextAttemptNumber?: number;
+  /** Environments where runs waiting for this one were queued again. */
+  resumed?: string[];
 }
 
 export interface OutcomeOptions {
@@ -88,7 +91,8 @@ export async function applyAttemptOutcome(
       update ratchet.runs set status = ${status}, output = ${fields.output ?? null}::text::json, output_type = ${fields.outputType ?? null},
         error = ${fields.error ? tx.json(fields.error as never) : null}, finished_at = ${now}, updated_at = ${now}
       where id = ${execution.runId}`;
-    return { status, requeued: false, retryAt: null };
+    const resumed = await completeWaitpointsForFinishedRun(tx, execution.runId, now);
+    return { status, requeued: false, retryAt: null, resumed };
   };
 
   if (outcome.kind === "canceled" || run.cancelRequestedAt !== null) {

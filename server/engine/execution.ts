@@ -124,6 +124,7 @@ export async function completeAttempt(
   if (!result) throw leaseLost(lease);
   // A slot was freed, and a retry may be queued: either way dequeuers should look again.
   deps.notifier.queueChanged(result.execution.environmentId);
+  for (const environmentId of result.outcome.resumed ?? []) deps.notifier.queueChanged(environmentId);
   return result.outcome;
 }
 

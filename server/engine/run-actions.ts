@@ -13,6 +13,7 @@ import {
 } from "../storage/runs.ts";
 import { resolveDelay } from "./durations.ts";
 import { isFinal } from "./run-status.ts";
+import { completeWaitpointsForFinishedRun } from "./waitpoints.ts";
 import { triggerRun, type EngineDeps, type TriggerEnvironment } from "./trigger.ts";
 import type { TriggerOptions } from "../api/trigger-schema.ts";
 import { limits } from "../api/limits.ts";
@@ -38,18 +39,20 @@ const canceledError = { type: "STRING_ERROR", message: "Run was canceled" };
 export async function cancelRun(deps: EngineDeps, environmentId: string, publicId: string): Promise<void> {
   const id = runIdOrNotFound(publicId);
   const now = deps.clock.now();
-  await deps.db.sql.begin(async (tx) => {
+  const resumed = await deps.db.sql.begin(async (tx) => {
     // The queue entry first, then the run: the same lock order as dequeue.
     await queueEntriesDelete(tx, id);
     const run = await runsFindById(tx, environmentId, id, true);
     if (!run) throw new ApiError("NOT_FOUND", `No run ${publicId}`);
-    if (isFinal(run.status)) return;
+    if (isFinal(run.status)) return [];
     if (run.status === "DEQUEUED" || run.status === "EXECUTING") {
       await runsRequestCancel(tx, id, now);
-    } else {
-      await runsFinish(tx, id, "CANCELED", canceledError, now);
+      return [];
     }
+    await runsFinish(tx, id, "CANCELED", canceledError, now);
+    return completeWaitpointsForFinishedRun(tx, id, now);
   });
+  for (const resumedEnvironment of resumed) deps.notifier.queueChanged(resumedEnvironment);
   // Wakes the environment's long-polling heartbeats, so the worker holding the run hears at once.
   deps.notifier.queueChanged(environmentId);
 }

@@ -5,6 +5,8 @@ import type { Logger } from "pino";
 import { executionsTakeExpired } from "../storage/executions.ts";
 import { runsExpireTtl, runsPromoteDue } from "../storage/sweeps.ts";
 import { applyAttemptOutcome } from "./attempt-outcome.ts";
+import { completeWaitpoints, completeWaitpointsForFinishedRun } from "./waitpoints.ts";
+import { waitpointsTakeDue } from "../storage/waitpoints.ts";
 import type { EngineSettings } from "./settings.ts";
 import type { EngineDeps } from "./trigger.ts";
 
@@ -19,7 +21,30 @@ export async function sweepOnce(deps: EngineDeps, settings: EngineSettings): Pro
   const environments = await deps.db.sql.begin((tx) => runsPromoteDue(tx, now, settings.sweepBatchSize));
   for (const environmentId of environments) deps.notifier.queueChanged(environmentId);
 
-  const expired = await deps.db.sql.begin((tx) => runsExpireTtl(tx, now, settings.sweepBatchSize));
+  const expired = await deps.db.sql.begin(async (tx) => {
+    const ids = await runsExpireTtl(tx, now, settings.sweepBatchSize);
+    for (const runId of ids) {
+      for (const environmentId of await completeWaitpointsForFinishedRun(tx, runId, now)) deps.notifier.queueChanged(environmentId);
+    }
+    return ids.length;
+  });
+
+  // Waits whose time has come, and tokens past their timeout.
+  await deps.db.sql.begin(async (tx) => {
+    const due = await waitpointsTakeDue(tx, now, settings.sweepBatchSize);
+    const dates = due.filter((waitpoint) => waitpoint.type === "DATETIME").map((waitpoint) => waitpoint.id);
+    const tokens = due.filter((waitpoint) => waitpoint.type === "MANUAL").map((waitpoint) => waitpoint.id);
+    const environments = [
+      ...(await completeWaitpoints(tx, dates, { status: "COMPLETED", output: null, outputType: "application/json", isError: false }, now)),
+      ...(await completeWaitpoints(
+        tx,
+        tokens,
+        { status: "TIMED_OUT", output: JSON.stringify({ message: "The wait token timed out", name: "WaitpointTimeoutError" }), outputType: "application/json", isError: true },
+        now,
+      )),
+    ];
+    for (const environmentId of environments) deps.notifier.queueChanged(environmentId);
+  });
 
   const lost = await deps.db.sql.begin(async (tx) => {
     const executions = await executionsTakeExpired(tx, now, settings.sweepBatchSize);
@@ -45,6 +70,7 @@ export async function sweepOnce(deps: EngineDeps, settings: EngineSettings): Pro
         now,
       );
       if (outcome.requeued) deps.notifier.queueChanged(execution.environmentId);
+      for (const environmentId of outcome.resumed ?? []) deps.notifier.queueChanged(environmentId);
     }
     return executions;
   });

@@ -40,24 +40,24 @@ export async function runsPromoteDue(tx: TransactionSql, now: Date, limit: numbe
 }
 
 /** Expires runs not started before their TTL: queue entry first, then the run (the dequeue's lock order). */
-export async function runsExpireTtl(tx: TransactionSql, now: Date, limit: number): Promise<number> {
+export async function runsExpireTtl(tx: TransactionSql, now: Date, limit: number): Promise<string[]> {
   const due = await tx<{ id: string }[]>`
     select id from ratchet.runs
     where status in ('QUEUED', 'PENDING_VERSION') and ttl_expires_at <= ${now}
     order by ttl_expires_at limit ${limit}`;
-  if (due.length === 0) return 0;
+  if (due.length === 0) return [];
   const ids = due.map((row) => row.id);
   const removed = await tx<{ runId: string }[]>`
     delete from ratchet.queue_entries where run_id in (
       select run_id from ratchet.queue_entries where run_id = any(${ids}::uuid[]) for update skip locked)
     returning run_id as "runId"`;
-  const expired = await tx`
+  const expired = await tx<{ id: string }[]>`
     update ratchet.runs set status = 'EXPIRED', expired_at = ${now}, finished_at = ${now}, updated_at = ${now},
       error = ${tx.json({ type: "STRING_ERROR", message: "Run expired: it was not started before its TTL" })}
     where (id = any(${removed.map((row) => row.runId)}::uuid[]) and status = 'QUEUED')
        or (id = any(${ids}::uuid[]) and status = 'PENDING_VERSION' and ttl_expires_at <= ${now})
     returning id`;
-  return expired.length;
+  return expired.map((row) => row.id);
 }
 
 /** Queues PENDING_VERSION runs whose task and queue a newly registered version provides. */

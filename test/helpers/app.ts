@@ -4,6 +4,7 @@ import { pino } from "pino";
 import { buildApp } from "../../server/app.ts";
 import { issueSecretKey } from "../../server/auth/issue-key.ts";
 import type { Clock } from "../../server/clock.ts";
+import type { EngineSettings } from "../../server/engine/settings.ts";
 import { loadConfig, type Config } from "../../server/config.ts";
 import type { EnvironmentType } from "../../server/db/tables.ts";
 import { tenancyBootstrap, type ProjectRow } from "../../server/storage/tenancy.ts";
@@ -18,7 +19,7 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function createTestApp(options: { clock?: Clock; sweeper?: boolean } = {}): Promise<TestApp> {
+export async function createTestApp(options: { clock?: Clock; sweeper?: boolean; settings?: Partial<EngineSettings> } = {}): Promise<TestApp> {
   const database = await createTestDatabase();
   const config = loadConfig({ DATABASE_URL: database.url, RATCHET_LOG_LEVEL: "silent" });
   const project = await tenancyBootstrap(database.db.sql);
@@ -30,6 +31,7 @@ export async function createTestApp(options: { clock?: Clock; sweeper?: boolean 
     // RATCHET_TEST_LOG=debug shows the app's log while debugging a test.
     logger: pino({ level: process.env.RATCHET_TEST_LOG ?? "silent" }),
     sweeper: options.sweeper ?? false,
+    settings: options.settings,
   });
   await app.ready();
   return {

@@ -4,6 +4,7 @@ import type { AppContext } from "../../app-context.ts";
 import { requireSecretKey } from "../../auth/authenticate.ts";
 import { batchRoutes } from "./batches.ts";
 import { runEventRoutes } from "./events.ts";
+import { waitpointRoutes } from "./waitpoints.ts";
 import { queueRoutes } from "./queues.ts";
 import { runRoutes } from "./runs.ts";
 import { taskRoutes } from "./tasks.ts";
@@ -17,4 +18,5 @@ export async function apiRoutes(app: FastifyInstance, context: AppContext): Prom
   await app.register(async (scope) => batchRoutes(scope, context));
   await app.register(async (scope) => queueRoutes(scope, context));
   await app.register(async (scope) => runEventRoutes(scope, context));
+  await app.register(async (scope) => waitpointRoutes(scope, context));
 }

@@ -4,6 +4,7 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { AppContext } from "../../app-context.ts";
 import { limits } from "../../api/limits.ts";
+import { keysetPage, uuidAtMs } from "../../api/pagination.ts";
 import { decodePacket } from "../../api/packets.ts";
 import { listRunItem, retrieveRunResponse } from "../../api/run-presenter.ts";
 import { tagsSchema, taskIdentifierSchema } from "../../api/trigger-schema.ts";
@@ -59,12 +60,6 @@ function cursorId(cursor: string | undefined, field: string): string | undefined
   return id;
 }
 
-/** The lowest (or highest) UUIDv7 of a millisecond: bounds for runs created in a time range. */
-function idAt(ms: number, upper = false): string {
-  const hex = Math.max(0, Math.min(ms, 2 ** 48 - 1)).toString(16).padStart(12, "0");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${upper ? "ffff-ffff-ffffffffffff" : "0000-0000-000000000000"}`;
-}
-
 export async function runRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const { engine } = context;
@@ -101,19 +96,12 @@ export async function runRoutes(app: FastifyInstance, context: AppContext): Prom
         batchId,
         queues: query["filter[queue]"],
         isTest: query["filter[isTest]"] === undefined ? undefined : query["filter[isTest]"] === "true",
-        createdFromId: from === undefined ? undefined : idAt(from),
-        createdToId: to === undefined ? undefined : idAt(to, true),
+        createdFromId: from === undefined ? undefined : uuidAtMs(from),
+        createdToId: to === undefined ? undefined : uuidAtMs(to, true),
       },
       { size, after, before },
     );
-    const hasMore = rows.length > size;
-    const page = before && !after ? (hasMore ? rows.slice(1) : rows) : rows.slice(0, size);
-    const first = page[0];
-    const last = page.at(-1);
-    const pagination: Record<string, string> = {};
-    // Newest first: "next" goes to older runs, "previous" to newer ones.
-    if (last && (before && !after ? true : hasMore)) pagination.next = toPublicId("run", last.id);
-    if (first && (after || (before && hasMore))) pagination.previous = toPublicId("run", first.id);
+    const { page, pagination } = keysetPage(rows, { size, after, before }, (run) => toPublicId("run", run.id));
     const env = { id: environment.environmentId, slug: environment.environmentSlug };
     return { data: page.map((run) => listRunItem(run, env)), pagination };
   });

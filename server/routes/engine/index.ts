@@ -9,6 +9,7 @@ import { taskIdentifierSchema } from "../../api/trigger-schema.ts";
 import type { AttemptOutcome } from "../../engine/attempt-outcome.ts";
 import { completeAttempt, dequeue, handBack, heartbeat, startAttempt } from "../../engine/execution.ts";
 import { registerWorkerVersion } from "../../engine/register.ts";
+import { journalOperation, suspendRun, type JournalRequest, type WaitSpec } from "../../engine/durable.ts";
 import { retryPolicySchema } from "../../engine/retry.ts";
 import { ApiError } from "../../errors.ts";
 import { fromPublicId, toPublicId } from "../../ids.ts";
@@ -190,6 +191,73 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
         lost: result.lost.map((id) => toPublicId("run", id)),
         cancel: result.cancel.map((id) => toPublicId("run", id)),
       };
+    },
+  );
+
+  const journalBody = z.object({
+    workerId,
+    op: z.enum(["get", "record", "wait"]),
+    kind: z.enum(["wait", "token", "step", "trigger", "batch"]).optional(),
+    name: z.string().min(1).max(300).optional(),
+    output: z.string().max(4 * 1024 * 1024).nullable().optional(),
+    outputType: z.string().max(64).optional(),
+    isError: z.boolean().optional(),
+    wait: z
+      .discriminatedUnion("type", [
+        z.object({ type: z.literal("DATETIME"), date: z.iso.datetime({ offset: true }) }),
+        z.object({ type: z.literal("TOKEN"), tokenId: z.string().min(1).max(64) }),
+        z.object({ type: z.literal("RUN"), childRunId: z.string().min(1).max(64) }),
+        z.object({ type: z.literal("BATCH"), batchId: z.string().min(1).max(64) }),
+      ])
+      .optional(),
+  });
+
+  routes.post(
+    "/engine/v1/runs/:runId/journal/:position",
+    { schema: { params: z.object({ runId: z.string().min(1).max(64), position: z.coerce.number().int().min(0).max(9999) }), body: journalBody } },
+    async (request) => {
+      const body = request.body;
+      const lease = { runId: runUuid(request.params.runId), workerId: body.workerId };
+      const need = (field: "kind" | "name" | "wait") => {
+        if (body[field] === undefined) throw new ApiError("VALIDATION_FAILED", `body.${field}: required for op "${body.op}"`);
+      };
+      let operation: JournalRequest;
+      if (body.op === "get") operation = { op: "get" };
+      else if (body.op === "record") {
+        need("kind");
+        need("name");
+        operation = { op: "record", kind: body.kind!, name: body.name!, output: body.output ?? null, outputType: body.outputType ?? "application/json", isError: body.isError ?? false };
+      } else {
+        need("kind");
+        need("name");
+        need("wait");
+        const wait = body.wait!;
+        const id = (prefix: "wp" | "run" | "batch", value: string) => {
+          const uuid = fromPublicId(prefix, value);
+          if (!uuid) throw new ApiError("NOT_FOUND", `No ${prefix === "wp" ? "wait token" : prefix} ${value}`);
+          return uuid;
+        };
+        const spec: WaitSpec =
+          wait.type === "DATETIME"
+            ? { type: "DATETIME", date: new Date(wait.date) }
+            : wait.type === "TOKEN"
+              ? { type: "TOKEN", tokenId: id("wp", wait.tokenId) }
+              : wait.type === "RUN"
+                ? { type: "RUN", childRunId: id("run", wait.childRunId) }
+                : { type: "BATCH", batchId: id("batch", wait.batchId) };
+        operation = { op: "wait", kind: body.kind!, name: body.name!, wait: spec };
+      }
+      const entry = await journalOperation(engine, request.environment.environmentId, lease, request.params.position, operation);
+      return { entry: entry ?? null };
+    },
+  );
+
+  routes.post(
+    "/engine/v1/runs/:runId/suspend",
+    { schema: { params: z.object({ runId: z.string().min(1).max(64) }), body: z.object({ workerId }) } },
+    async (request) => {
+      const suspended = await suspendRun(engine, request.environment.environmentId, { runId: runUuid(request.params.runId), workerId: request.body.workerId });
+      return { suspended };
     },
   );
 

@@ -1,0 +1,184 @@
+// The journal of a run, as the SDK inside a task uses it: look up what an operation did before,
+// record a step's result, start a wait (on a date, a token, a child run or a batch), and suspend the
+// run while it waits so that it holds no process and no concurrency slot.
+import type { TransactionSql } from "../db/client.ts";
+import { ApiError } from "../errors.ts";
+import { uuidv7 } from "../ids.ts";
+import {
+  batchesResultsIfFinished,
+  journalGet,
+  journalInsert,
+  journalLength,
+  runsResultForWaitpoint,
+  runWaitpointsBlock,
+  waitpointsFind,
+  waitpointsInsert,
+  type JournalEntry,
+} from "../storage/waitpoints.ts";
+import { toPublicId } from "../ids.ts";
+import { completeWaitpoints } from "./waitpoints.ts";
+import { isFinal, type RunStatus } from "./run-status.ts";
+import type { EngineDeps } from "./trigger.ts";
+
+/** Entries a run's journal may hold: a run that keeps journaling past it is failed. */
+export const journalLimit = 10_000;
+
+export type WaitSpec =
+  | { type: "DATETIME"; date: Date }
+  | { type: "TOKEN"; tokenId: string }
+  | { type: "RUN"; childRunId: string }
+  | { type: "BATCH"; batchId: string };
+
+export type JournalRequest =
+  | { op: "get" }
+  | { op: "record"; kind: JournalEntry["kind"]; name: string; output: string | null; outputType: string; isError: boolean }
+  | { op: "wait"; kind: JournalEntry["kind"]; name: string; wait: WaitSpec };
+
+interface Lease {
+  runId: string;
+  workerId: string;
+}
+
+/** The run must be executing under this worker's lease; everything else is refused. */
+async function assertLeaseHeld(tx: TransactionSql, environmentId: string, lease: Lease): Promise<void> {
+  const [row] = await tx`
+    select 1 from ratchet.executions x join ratchet.runs r on r.id = x.run_id
+    where x.run_id = ${lease.runId} and x.worker_id = ${lease.workerId} and r.environment_id = ${environmentId}`;
+  if (!row) throw new ApiError("CONFLICT", "This worker does not hold the run (its lease expired or the run moved on)");
+}
+
+/** A pending DATETIME wait whose time has passed is completed on the spot, not at the next sweep. */
+async function settleDueDate(
+  tx: TransactionSql,
+  environmentId: string,
+  runId: string,
+  entry: JournalEntry,
+  now: Date,
+): Promise<{ entry: JournalEntry; resumed: string[] }> {
+  if (entry.status !== "PENDING" || !entry.waitpointId) return { entry, resumed: [] };
+  const waitpoint = await waitpointsFind(tx, environmentId, entry.waitpointId);
+  if (waitpoint?.type !== "DATETIME" || waitpoint.status !== "WAITING" || !waitpoint.completedAfter || waitpoint.completedAfter > now) {
+    return { entry, resumed: [] };
+  }
+  const resumed = await completeWaitpoints(tx, [waitpoint.id], { status: "COMPLETED", output: null, outputType: "application/json", isError: false }, now);
+  return { entry: (await journalGet(tx, runId, entry.position)) ?? entry, resumed };
+}
+
+async function createWaitpoint(tx: TransactionSql, environmentId: string, runId: string, wait: WaitSpec, now: Date): Promise<string> {
+  if (wait.type === "TOKEN") {
+    const token = await waitpointsFind(tx, environmentId, wait.tokenId);
+    if (!token || token.type !== "MANUAL") throw new ApiError("NOT_FOUND", `No wait token ${toPublicId("wp", wait.tokenId)}`);
+    return token.id;
+  }
+  const id = uuidv7(now);
+  if (wait.type === "DATETIME") {
+    await waitpointsInsert(tx, { id, environmentId, type: "DATETIME", completedAfter: wait.date }, now);
+    if (wait.date <= now) await completeWaitpoints(tx, [id], { status: "COMPLETED", output: null, outputType: "application/json", isError: false }, now);
+    return id;
+  }
+  if (wait.type === "RUN") {
+    const [child] = await tx<{ status: RunStatus; parentRunId: string | null }[]>`
+      select status, parent_run_id as "parentRunId" from ratchet.runs where id = ${wait.childRunId} and environment_id = ${environmentId}`;
+    if (!child) throw new ApiError("NOT_FOUND", `No run ${toPublicId("run", wait.childRunId)}`);
+    await waitpointsInsert(tx, { id, environmentId, type: "RUN", completedAfter: null, completedByRunId: wait.childRunId }, now);
+    if (isFinal(child.status)) {
+      const finished = await runsResultForWaitpoint(tx, wait.childRunId);
+      const result: Record<string, unknown> = { ...finished!.result, id: toPublicId("run", wait.childRunId) };
+      await completeWaitpoints(tx, [id], { status: "COMPLETED", output: JSON.stringify(result), outputType: "application/json", isError: result.ok !== true }, now);
+    }
+    return id;
+  }
+  await waitpointsInsert(tx, { id, environmentId, type: "BATCH", completedAfter: null, completedByBatchId: wait.batchId }, now);
+  const results = await batchesResultsIfFinished(tx, wait.batchId);
+  if (results) {
+    const items = results.map(({ runId: child, ...rest }) => ({ ...rest, id: toPublicId("run", child as string) }));
+    await completeWaitpoints(tx, [id], { status: "COMPLETED", output: JSON.stringify(items), outputType: "application/json", isError: false }, now);
+  }
+  void runId;
+  return id;
+}
+
+export async function journalOperation(
+  deps: EngineDeps,
+  environmentId: string,
+  lease: Lease,
+  position: number,
+  request: JournalRequest,
+): Promise<JournalEntry | null> {
+  const now = deps.clock.now();
+  const { entry, resumed } = await deps.db.sql.begin(async (tx) => {
+    await tx`select 1 from ratchet.runs where id = ${lease.runId} for update`;
+    await assertLeaseHeld(tx, environmentId, lease);
+    const existing = await journalGet(tx, lease.runId, position);
+    if (existing) return settleDueDate(tx, environmentId, lease.runId, existing, now);
+    if (request.op === "get") return { entry: null, resumed: [] };
+    if ((await journalLength(tx, lease.runId)) >= journalLimit) {
+      throw new ApiError("UNPROCESSABLE", `A run's journal holds at most ${journalLimit} operations`);
+    }
+    if (request.op === "record") {
+      const recorded = await journalInsert(
+        tx,
+        lease.runId,
+        {
+          position,
+          kind: request.kind,
+          name: request.name,
+          status: "COMPLETED",
+          waitpointId: null,
+          // The packet text (superjson) is kept as a JSON string, handed back exactly as sent.
+          output: request.output === null ? null : JSON.stringify(request.output),
+          outputType: request.outputType,
+          isError: request.isError,
+        },
+        now,
+      );
+      return { entry: recorded, resumed: [] };
+    }
+    const waitpointId = await createWaitpoint(tx, environmentId, lease.runId, request.wait, now);
+    const waitpoint = await waitpointsFind(tx, environmentId, waitpointId);
+    const done = waitpoint!.status !== "WAITING";
+    await journalInsert(
+      tx,
+      lease.runId,
+      {
+        position,
+        kind: request.kind,
+        name: request.name,
+        status: done ? "COMPLETED" : "PENDING",
+        waitpointId,
+        output: done && waitpoint!.output !== null && waitpoint!.output !== undefined ? JSON.stringify(waitpoint!.output) : null,
+        outputType: waitpoint!.outputType,
+        isError: waitpoint!.outputIsError,
+      },
+      now,
+    );
+    if (!done) await runWaitpointsBlock(tx, lease.runId, waitpointId, now);
+    return { entry: await journalGet(tx, lease.runId, position), resumed: [] as string[] };
+  });
+  for (const environment of resumed) deps.notifier.queueChanged(environment);
+  return entry;
+}
+
+/**
+ * Suspends a run that waits: its execution (and so its concurrency slot) is released and it is
+ * WAITING until its waitpoints complete. If they all completed meanwhile, nothing is suspended and
+ * the caller carries on.
+ */
+export async function suspendRun(deps: EngineDeps, environmentId: string, lease: Lease): Promise<boolean> {
+  const now = deps.clock.now();
+  const suspended = await deps.db.sql.begin(async (tx) => {
+    // The run's lock first: a waitpoint completing now waits for it, then sees WAITING and resumes.
+    await tx`select 1 from ratchet.runs where id = ${lease.runId} for update`;
+    await assertLeaseHeld(tx, environmentId, lease);
+    const [blocked] = await tx`
+      select 1 from ratchet.run_waitpoints rw join ratchet.waitpoints w on w.id = rw.waitpoint_id
+      where rw.run_id = ${lease.runId} and w.status = 'WAITING' limit 1`;
+    if (!blocked) return false;
+    await tx`delete from ratchet.executions where run_id = ${lease.runId} and worker_id = ${lease.workerId}`;
+    await tx`update ratchet.runs set status = 'WAITING', updated_at = ${now} where id = ${lease.runId}`;
+    return true;
+  });
+  // The slot is free for other runs.
+  if (suspended) deps.notifier.queueChanged(environmentId);
+  return suspended;
+}

@@ -1,0 +1,72 @@
+// Completing waitpoints, and what follows: the journal entries waiting on them get their results,
+// and runs no longer blocked by anything go back to the queue, ahead of new runs.
+import type { TransactionSql } from "../db/client.ts";
+import { toPublicId } from "../ids.ts";
+import {
+  batchesResultsIfFinished,
+  journalCompleteFromWaitpoints,
+  runsResultForWaitpoint,
+  runWaitpointsBlockedRuns,
+  runsResumeIfUnblocked,
+  waitpointsComplete,
+  waitpointsWaitingForBatch,
+  waitpointsWaitingForRun,
+} from "../storage/waitpoints.ts";
+
+export interface WaitpointResult {
+  status: "COMPLETED" | "TIMED_OUT";
+  output: string | null;
+  outputType: string;
+  isError: boolean;
+}
+
+/** Completes waitpoints and resumes what they blocked; returns environments with runs queued again. */
+export async function completeWaitpoints(tx: TransactionSql, ids: string[], result: WaitpointResult, now: Date): Promise<string[]> {
+  const completed = await waitpointsComplete(tx, ids, result, now);
+  if (completed.length === 0) return [];
+  await journalCompleteFromWaitpoints(tx, completed, now);
+  const environments = new Set<string>();
+  for (const runId of await runWaitpointsBlockedRuns(tx, completed)) {
+    const environmentId = await runsResumeIfUnblocked(tx, runId, now);
+    if (environmentId) environments.add(environmentId);
+  }
+  return [...environments];
+}
+
+function publicResult(result: Record<string, unknown>, runId: string): Record<string, unknown> {
+  return { ...result, id: toPublicId("run", runId) };
+}
+
+/**
+ * A run reached a final status: whoever waits for it (triggerAndWait) gets its result, and when it
+ * was the last of its batch to finish, whoever waits for the batch gets all of them, in order.
+ */
+export async function completeWaitpointsForFinishedRun(tx: TransactionSql, runId: string, now: Date): Promise<string[]> {
+  const finished = await runsResultForWaitpoint(tx, runId);
+  if (!finished) return [];
+  const environments: string[] = [];
+  const forRun = await waitpointsWaitingForRun(tx, runId);
+  if (forRun.length > 0) {
+    environments.push(
+      ...(await completeWaitpoints(
+        tx,
+        forRun,
+        { status: "COMPLETED", output: JSON.stringify(publicResult(finished.result, runId)), outputType: "application/json", isError: finished.result.ok !== true },
+        now,
+      )),
+    );
+  }
+  if (finished.batchId) {
+    const forBatch = await waitpointsWaitingForBatch(tx, finished.batchId);
+    if (forBatch.length > 0) {
+      const results = await batchesResultsIfFinished(tx, finished.batchId);
+      if (results) {
+        const items = results.map(({ runId: id, ...rest }) => publicResult(rest, id as string));
+        environments.push(
+          ...(await completeWaitpoints(tx, forBatch, { status: "COMPLETED", output: JSON.stringify(items), outputType: "application/json", isError: false }, now)),
+        );
+      }
+    }
+  }
+  return environments;
+}
