@@ -1,6 +1,8 @@
 // Durable execution end to end: the real worker runs tasks that wait, call children, keep steps,
 // and survive the worker being killed mid-run.
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -124,5 +126,66 @@ describe("durable execution with a real worker", () => {
     const run = await finished(id);
     assert.equal(run.status, "COMPLETED", worker.output());
     assert.deepEqual(run.output, { approved: true });
+  });
+});
+
+describe("a waiting run whose code changed under it", () => {
+  test("fails with a clear, non-retried error naming the operation that no longer lines up", async () => {
+    const t = await createTestApp({ sweeper: true });
+    const key = await t.key("dev");
+    const url = await t.app.listen({ port: 0, host: "127.0.0.1" });
+    const dir = join(projectRoot, ".ratchet", "test-projects", randomBytes(6).toString("hex"));
+    await mkdir(join(dir, "trigger"), { recursive: true });
+    await writeFile(join(dir, "ratchet.config.ts"), `export default { dirs: ["trigger"], waitInProcessMs: 100 };\n`);
+    const file = join(dir, "trigger", "approve.ts");
+    const version = (first: string) => `import { metadata, step, task, wait } from "ratchet/sdk";
+export const approve = task({
+  id: "approve",
+  retry: { maxAttempts: 3 },
+  run: async () => {
+    ${first}
+    const token = await wait.createToken({ timeout: "1h" });
+    metadata.set("tokenId", token.id);
+    await metadata.flush();
+    await wait.forToken(token);
+    return "finished";
+  },
+});
+`;
+    await writeFile(file, version(""));
+    const worker = startWorker(dir, { RATCHET_API_URL: url, RATCHET_SECRET_KEY: key });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const call = async (method: string, path: string, body?: unknown): Promise<any> => {
+      const response = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return response.json();
+    };
+    try {
+      await worker.waitFor(/1 tasks registered as version/);
+      const { id } = await call("POST", "/api/v1/tasks/approve/trigger", { payload: {} });
+      let run = await call("GET", `/api/v3/runs/${id}`);
+      while (!(run.status === "WAITING" && run.metadata?.tokenId)) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        run = await call("GET", `/api/v3/runs/${id}`);
+      }
+      await writeFile(file, version(`await step.run("new-first-step", () => 1);`));
+      await worker.waitFor(/files changed; 1 tasks registered/);
+      await call("POST", `/api/v1/waitpoints/tokens/${run.metadata.tokenId}/complete`, { data: {} });
+      while (!run.isCompleted) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        run = await call("GET", `/api/v3/runs/${id}`);
+      }
+      assert.equal(run.status, "FAILED", worker.output());
+      assert.equal(run.error.name, "JournalMismatchError");
+      assert.match(run.error.message, /Operation 0 of this run was token "wait.createToken", but the task now performs step "step:new-first-step"/);
+      assert.equal(run.attemptCount, 1, "not retried");
+    } finally {
+      await worker.stop();
+      await t.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
