@@ -16,6 +16,8 @@ export { idempotencyKeys } from "./idempotency.ts";
 export { wait, WaitpointTimeoutError } from "./wait.ts";
 export type { WaitpointToken, WaitResult } from "./wait.ts";
 export { step } from "./step.ts";
+export { schedules } from "./schedules.ts";
+export type { ScheduledTaskPayload, ScheduleObject } from "./schedules.ts";
 export { SubtaskUnwrapError } from "./trigger-and-wait.ts";
 export type { TaskRunResult } from "./trigger-and-wait.ts";
 export { JournalMismatchError } from "./journal.ts";

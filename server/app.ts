@@ -12,6 +12,7 @@ import { apiRoutes } from "./routes/api/index.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { engineRoutes } from "./routes/engine/index.ts";
 import { callbackRoutes } from "./routes/callbacks.ts";
+import { timezoneRoutes } from "./routes/timezones.ts";
 import { QueueNotifier } from "./engine/notifier.ts";
 import { defaultEngineSettings, type EngineSettings } from "./engine/settings.ts";
 import { Sweeper } from "./engine/sweepers.ts";
@@ -82,5 +83,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(async (scope) => apiRoutes(scope, context));
   await app.register(async (scope) => engineRoutes(scope, context));
   await app.register(async (scope) => callbackRoutes(scope, context));
+  await app.register(timezoneRoutes);
   return app;
 }

@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules
 
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
@@ -49,7 +49,8 @@ create table ratchet.environments (
   slug text not null,
   concurrency_limit integer default 100 not null,
   paused boolean default false not null,
-  created_at timestamp with time zone default now() not null
+  created_at timestamp with time zone default now() not null,
+  worker_seen_at timestamp with time zone
 );
 
 create table ratchet.events (
@@ -195,7 +196,25 @@ create table ratchet.runs (
   started_at timestamp with time zone,
   finished_at timestamp with time zone,
   expired_at timestamp with time zone,
-  resuming boolean default false not null
+  resuming boolean default false not null,
+  schedule_id uuid
+);
+
+create table ratchet.schedules (
+  id uuid not null,
+  project_id uuid not null,
+  environment_id uuid not null,
+  type text not null,
+  task_identifier text not null,
+  cron text not null,
+  timezone text default 'UTC'::text not null,
+  deduplication_key text,
+  external_id text,
+  active boolean default true not null,
+  next_run_at timestamp with time zone,
+  last_run_at timestamp with time zone,
+  created_at timestamp with time zone not null,
+  updated_at timestamp with time zone not null
 );
 
 create table ratchet.tasks (
@@ -304,6 +323,13 @@ alter table ratchet.runs add constraint runs_status_check CHECK (status = ANY (A
 alter table ratchet.runs add constraint runs_task_identifier_check CHECK (length(task_identifier) >= 1 AND length(task_identifier) <= 256);
 alter table ratchet.runs add constraint runs_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.runs add constraint runs_pkey PRIMARY KEY (id);
+alter table ratchet.schedules add constraint schedules_cron_check CHECK (length(cron) >= 1 AND length(cron) <= 200);
+alter table ratchet.schedules add constraint schedules_deduplication_key_check CHECK (length(deduplication_key) <= 256);
+alter table ratchet.schedules add constraint schedules_external_id_check CHECK (length(external_id) <= 256);
+alter table ratchet.schedules add constraint schedules_type_check CHECK (type = ANY (ARRAY['DECLARATIVE'::text, 'IMPERATIVE'::text]));
+alter table ratchet.schedules add constraint schedules_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.schedules add constraint schedules_project_id_fkey FOREIGN KEY (project_id) REFERENCES ratchet.projects(id) ON DELETE CASCADE;
+alter table ratchet.schedules add constraint schedules_pkey PRIMARY KEY (id);
 alter table ratchet.tasks add constraint tasks_trigger_source_check CHECK (trigger_source = ANY (ARRAY['STANDARD'::text, 'SCHEDULED'::text]));
 alter table ratchet.tasks add constraint tasks_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.tasks add constraint tasks_worker_version_id_fkey FOREIGN KEY (worker_version_id) REFERENCES ratchet.worker_versions(id) ON DELETE CASCADE;
@@ -336,8 +362,13 @@ CREATE INDEX runs_environment_task_idx ON ratchet.runs USING btree (environment_
 CREATE UNIQUE INDEX runs_idempotency_idx ON ratchet.runs USING btree (environment_id, task_identifier, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 CREATE INDEX runs_parent_idx ON ratchet.runs USING btree (parent_run_id) WHERE (parent_run_id IS NOT NULL);
 CREATE INDEX runs_pending_version_idx ON ratchet.runs USING btree (environment_id, task_identifier) WHERE (status = 'PENDING_VERSION'::text);
+CREATE INDEX runs_schedule_idx ON ratchet.runs USING btree (schedule_id, id DESC) WHERE (schedule_id IS NOT NULL);
 CREATE INDEX runs_tags_idx ON ratchet.runs USING gin (tags);
 CREATE INDEX runs_ttl_idx ON ratchet.runs USING btree (ttl_expires_at) WHERE ((status = ANY (ARRAY['QUEUED'::text, 'PENDING_VERSION'::text])) AND (ttl_expires_at IS NOT NULL));
+CREATE UNIQUE INDEX schedules_declarative_idx ON ratchet.schedules USING btree (environment_id, task_identifier) WHERE (type = 'DECLARATIVE'::text);
+CREATE UNIQUE INDEX schedules_deduplication_idx ON ratchet.schedules USING btree (project_id, deduplication_key) WHERE (deduplication_key IS NOT NULL);
+CREATE INDEX schedules_due_idx ON ratchet.schedules USING btree (next_run_at) WHERE active;
+CREATE INDEX schedules_environment_idx ON ratchet.schedules USING btree (environment_id, id);
 CREATE INDEX tasks_environment_slug_idx ON ratchet.tasks USING btree (environment_id, slug);
 CREATE INDEX waitpoints_batch_idx ON ratchet.waitpoints USING btree (completed_by_batch_id) WHERE (completed_by_batch_id IS NOT NULL);
 CREATE INDEX waitpoints_due_idx ON ratchet.waitpoints USING btree (completed_after) WHERE ((status = 'WAITING'::text) AND (completed_after IS NOT NULL));

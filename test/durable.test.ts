@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { ManualClock } from "../server/clock.ts";
+import { fromPublicId } from "../server/ids.ts";
 import { sweepOnce } from "../server/engine/sweepers.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
@@ -195,4 +196,40 @@ describe("durable execution", () => {
     assert.deepEqual(await api.ok("POST", `/engine/v1/runs/${parent.id}/suspend`, { workerId: "w1" }), { suspended: false });
     await api.complete("w1", resumed!, { ok: true });
   });
+
+  test("children of a batch finishing at the same moment still resume the parent waiting for them", async () => {
+    for (let round = 0; round < 3; round += 1) {
+      const parent = await api.trigger("durable", { round });
+      const [parentRun] = await api.dequeue("w1");
+      assert.equal(parentRun?.id, parent.id);
+      await api.start("w1", parentRun!);
+      const batch = await api.ok("POST", "/api/v2/tasks/batch", {
+        items: Array.from({ length: 30 }, (_, n) => ({ task: "durable", payload: { n }, options: { parentRunId: parent.id } })),
+      });
+      const children = await api.dequeue("w2", 100);
+      assert.equal(children.length, 30);
+      // The wait is recorded while the children finish, all at once, on separate connections.
+      await Promise.all([
+        journal(parent.id, 0, { op: "wait", kind: "batch", name: "batchTriggerAndWait:durable", wait: { type: "BATCH", batchId: batch.id } }),
+        ...children.map((child) => api.complete("w2", child, { ok: true, output: child.payload })),
+      ]);
+      const [waitpoint] = await t.database.db.sql<{ status: string }[]>`
+        select w.status from ratchet.journal j join ratchet.waitpoints w on w.id = j.waitpoint_id
+        where j.run_id = ${fromPublicIdOrThrow(parent.id)} and j.position = 0`;
+      assert.equal(waitpoint?.status, "COMPLETED", "the batch's wait completed: no wake-up was lost");
+      const entry = (await journal(parent.id, 0, { op: "get" })).entry;
+      assert.equal(entry.status, "COMPLETED");
+      assert.deepEqual(
+        entry.output.map((item: { ok: boolean }) => item.ok),
+        Array.from({ length: 30 }, () => true),
+      );
+      await api.complete("w1", parentRun!, { ok: true });
+    }
+  });
 });
+
+function fromPublicIdOrThrow(id: string): string {
+  const uuid = fromPublicId("run", id);
+  if (!uuid) throw new Error(`not a run id: ${id}`);
+  return uuid;
+}

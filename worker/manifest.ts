@@ -1,6 +1,7 @@
 // What a worker tells the server it can run: built from the task registry after loading the bundle.
 import type { ProjectConfig } from "../sdk/project-config.ts";
 import type { AnyTaskOptions, Queue, RetryOptions } from "../sdk/task.ts";
+import { declaredSchedule } from "../sdk/schedules.ts";
 
 export interface TaskManifest {
   id: string;
@@ -11,6 +12,7 @@ export interface TaskManifest {
   ttl?: string | number;
   filePath?: string;
   exportName?: string;
+  schedule?: { cron: string; timezone: string };
 }
 
 export function taskManifest(options: AnyTaskOptions, config: ProjectConfig, location?: { filePath: string; exportName: string }): TaskManifest {
@@ -25,5 +27,6 @@ export function taskManifest(options: AnyTaskOptions, config: ProjectConfig, loc
     ttl: options.ttl,
     filePath: location?.filePath,
     exportName: location?.exportName,
+    schedule: declaredSchedule(options),
   };
 }

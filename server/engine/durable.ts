@@ -5,7 +5,9 @@ import type { TransactionSql } from "../db/client.ts";
 import { ApiError } from "../errors.ts";
 import { uuidv7 } from "../ids.ts";
 import {
+  batchesLock,
   batchesResultsIfFinished,
+  journalCompleteFromWaitpoints,
   journalGet,
   journalInsert,
   journalLength,
@@ -47,7 +49,10 @@ async function assertLeaseHeld(tx: TransactionSql, environmentId: string, lease:
   if (!row) throw new ApiError("CONFLICT", "This worker does not hold the run (its lease expired or the run moved on)");
 }
 
-/** A pending DATETIME wait whose time has passed is completed on the spot, not at the next sweep. */
+/**
+ * Brings a PENDING entry up to date: a DATETIME wait whose time has passed is completed on the spot
+ * (not at the next sweep), and an entry whose waitpoint already completed gets its result.
+ */
 async function settleDueDate(
   tx: TransactionSql,
   environmentId: string,
@@ -57,7 +62,11 @@ async function settleDueDate(
 ): Promise<{ entry: JournalEntry; resumed: string[] }> {
   if (entry.status !== "PENDING" || !entry.waitpointId) return { entry, resumed: [] };
   const waitpoint = await waitpointsFind(tx, environmentId, entry.waitpointId);
-  if (waitpoint?.type !== "DATETIME" || waitpoint.status !== "WAITING" || !waitpoint.completedAfter || waitpoint.completedAfter > now) {
+  if (waitpoint && waitpoint.status !== "WAITING") {
+    await journalCompleteFromWaitpoints(tx, [waitpoint.id], now);
+    return { entry: (await journalGet(tx, runId, entry.position)) ?? entry, resumed: [] };
+  }
+  if (waitpoint?.type !== "DATETIME" || !waitpoint.completedAfter || waitpoint.completedAfter > now) {
     return { entry, resumed: [] };
   }
   const resumed = await completeWaitpoints(tx, [waitpoint.id], { status: "COMPLETED", output: null, outputType: "application/json", isError: false }, now);
@@ -66,7 +75,9 @@ async function settleDueDate(
 
 async function createWaitpoint(tx: TransactionSql, environmentId: string, runId: string, wait: WaitSpec, now: Date): Promise<string> {
   if (wait.type === "TOKEN") {
-    const token = await waitpointsFind(tx, environmentId, wait.tokenId);
+    // Locked, so a completion racing with this wait either lands first (seen here) or after (and
+    // then finds this run's journal entry and edge).
+    const token = await waitpointsFind(tx, environmentId, wait.tokenId, true);
     if (!token || token.type !== "MANUAL") throw new ApiError("NOT_FOUND", `No wait token ${toPublicId("wp", wait.tokenId)}`);
     return token.id;
   }
@@ -77,8 +88,11 @@ async function createWaitpoint(tx: TransactionSql, environmentId: string, runId:
     return id;
   }
   if (wait.type === "RUN") {
+    // The child's row lock orders this against the child finishing: either we see it finished, or it
+    // sees this waitpoint when it does.
     const [child] = await tx<{ status: RunStatus; parentRunId: string | null }[]>`
-      select status, parent_run_id as "parentRunId" from ratchet.runs where id = ${wait.childRunId} and environment_id = ${environmentId}`;
+      select status, parent_run_id as "parentRunId" from ratchet.runs
+      where id = ${wait.childRunId} and environment_id = ${environmentId} for update`;
     if (!child) throw new ApiError("NOT_FOUND", `No run ${toPublicId("run", wait.childRunId)}`);
     await waitpointsInsert(tx, { id, environmentId, type: "RUN", completedAfter: null, completedByRunId: wait.childRunId }, now);
     if (isFinal(child.status)) {
@@ -88,6 +102,8 @@ async function createWaitpoint(tx: TransactionSql, environmentId: string, runId:
     }
     return id;
   }
+  // Likewise the batch's row lock, taken by every child of the batch as it finishes.
+  await batchesLock(tx, wait.batchId);
   await waitpointsInsert(tx, { id, environmentId, type: "BATCH", completedAfter: null, completedByBatchId: wait.batchId }, now);
   const results = await batchesResultsIfFinished(tx, wait.batchId);
   if (results) {

@@ -9,6 +9,7 @@ import {
   runsLockToTask,
 } from "../storage/executions.ts";
 import { runsFindByIds, type RunRow } from "../storage/runs.ts";
+import { environmentsTouchWorkerSeen } from "../storage/schedules.ts";
 import { applyAttemptOutcome, type AttemptOutcome, type OutcomeOptions, type OutcomeResult } from "./attempt-outcome.ts";
 import type { EngineSettings } from "./settings.ts";
 import type { EngineDeps } from "./trigger.ts";
@@ -56,6 +57,7 @@ export async function dequeue(
   request: { environmentId: string; workerId: string; max: number; waitMs: number; signal?: AbortSignal },
 ): Promise<DequeuedRun[]> {
   const deadline = Date.now() + Math.min(request.waitMs, settings.maxDequeueWaitMs);
+  await environmentsTouchWorkerSeen(deps.db.sql, request.environmentId, deps.clock.now());
   for (;;) {
     // A worker that went away must not be handed runs it will never see.
     if (request.signal?.aborted) return [];

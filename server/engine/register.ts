@@ -7,6 +7,7 @@ import { runsPromotePendingVersion } from "../storage/sweeps.ts";
 import { tasksReplaceForVersion, workerVersionsInsert, workerVersionsNextDevVersion } from "../storage/workers.ts";
 import type { RetryPolicy } from "./retry.ts";
 import type { EngineDeps } from "./trigger.ts";
+import { syncDeclarativeSchedules } from "./schedules.ts";
 
 export interface TaskManifest {
   id: string;
@@ -18,6 +19,8 @@ export interface TaskManifest {
   triggerSource?: "STANDARD" | "SCHEDULED";
   filePath?: string;
   exportName?: string;
+  /** schedules.task(): the cron it runs on. */
+  schedule?: { cron: string; timezone?: string };
 }
 
 export interface WorkerManifest {
@@ -29,7 +32,7 @@ export interface WorkerManifest {
 
 export async function registerWorkerVersion(
   deps: EngineDeps,
-  environment: { environmentId: string; environmentType: EnvironmentType },
+  environment: { environmentId: string; environmentType: EnvironmentType; projectId: string },
   manifest: WorkerManifest,
 ): Promise<{ version: string; promoted: number }> {
   const now = deps.clock.now();
@@ -63,12 +66,18 @@ export async function registerWorkerVersion(
         maxDurationS: task.maxDuration ?? null,
         machine: task.machine ?? null,
         ttl: task.ttl === undefined ? null : String(task.ttl),
-        triggerSource: task.triggerSource ?? "STANDARD",
+        triggerSource: task.schedule ? "SCHEDULED" : (task.triggerSource ?? "STANDARD"),
         filePath: task.filePath ?? null,
         exportName: task.exportName ?? null,
       });
     }
     await tasksReplaceForVersion(tx, versionId, environment.environmentId, tasks);
+    await syncDeclarativeSchedules(
+      tx,
+      environment,
+      manifest.tasks.filter((task) => task.schedule).map((task) => ({ id: task.id, cron: task.schedule!.cron, timezone: task.schedule!.timezone ?? "UTC" })),
+      now,
+    );
     const promoted = await runsPromotePendingVersion(tx, environment.environmentId, now);
     return { version, promoted };
   });

@@ -6,6 +6,7 @@ import { executionsTakeExpired } from "../storage/executions.ts";
 import { runsExpireTtl, runsPromoteDue } from "../storage/sweeps.ts";
 import { applyAttemptOutcome } from "./attempt-outcome.ts";
 import { completeWaitpoints, completeWaitpointsForFinishedRun } from "./waitpoints.ts";
+import { fireDueSchedules } from "./schedules.ts";
 import { waitpointsTakeDue } from "../storage/waitpoints.ts";
 import type { EngineSettings } from "./settings.ts";
 import type { EngineDeps } from "./trigger.ts";
@@ -14,6 +15,8 @@ export interface SweepResult {
   promoted: number;
   expired: number;
   leasesLost: number;
+  /** Scheduled runs fired. */
+  scheduled: number;
 }
 
 export async function sweepOnce(deps: EngineDeps, settings: EngineSettings): Promise<SweepResult> {
@@ -75,7 +78,8 @@ export async function sweepOnce(deps: EngineDeps, settings: EngineSettings): Pro
     return executions;
   });
   for (const environmentId of new Set(lost.map((execution) => execution.environmentId))) deps.notifier.queueChanged(environmentId);
-  return { promoted: environments.length, expired, leasesLost: lost.length };
+  const scheduled = await fireDueSchedules(deps, settings.sweepBatchSize);
+  return { promoted: environments.length, expired, leasesLost: lost.length, scheduled };
 }
 
 /** Runs sweepOnce on a timer until stopped. */

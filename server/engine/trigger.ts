@@ -46,6 +46,7 @@ export interface TriggerRequest {
   replayedFromId?: string;
   /** Field prefix for error messages, e.g. "items[3]." in a batch. */
   fieldPrefix?: string;
+  scheduleId?: string;
 }
 
 export interface TriggerResult {
@@ -231,6 +232,7 @@ export async function triggerRunInTransaction(
       options.debounce?.maxDelay !== undefined ? new Date(now.getTime() + parseDurationMs(options.debounce.maxDelay)!) : null,
     replayedFromId: request.replayedFromId ?? null,
     triggerFunction: request.triggerFunction ?? "trigger",
+    scheduleId: request.scheduleId ?? null,
     now,
   });
   if (status === "QUEUED" && queue) {

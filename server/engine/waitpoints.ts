@@ -3,6 +3,7 @@
 import type { TransactionSql } from "../db/client.ts";
 import { toPublicId } from "../ids.ts";
 import {
+  batchesLock,
   batchesResultsIfFinished,
   journalCompleteFromWaitpoints,
   runsResultForWaitpoint,
@@ -57,6 +58,9 @@ export async function completeWaitpointsForFinishedRun(tx: TransactionSql, runId
     );
   }
   if (finished.batchId) {
+    // Children of one batch finish concurrently: the batch's row lock makes each "is everything
+    // done?" check see the others' commits, so the last one to finish always completes the wait.
+    await batchesLock(tx, finished.batchId);
     const forBatch = await waitpointsWaitingForBatch(tx, finished.batchId);
     if (forBatch.length > 0) {
       const results = await batchesResultsIfFinished(tx, finished.batchId);

@@ -45,6 +45,7 @@ export interface RunRow {
   cancelRequestedAt: Date | null;
   replayedFromId: string | null;
   triggerFunction: string;
+  scheduleId: string | null;
   createdAt: Date;
   updatedAt: Date;
   startedAt: Date | null;
@@ -63,7 +64,7 @@ export const runColumns = `
   error, parent_run_id as "parentRunId", root_run_id as "rootRunId", depth, batch_id as "batchId",
   batch_index as "batchIndex", is_test as "isTest", debounce_key as "debounceKey",
   debounce_max_until as "debounceMaxUntil", cancel_requested_at as "cancelRequestedAt",
-  replayed_from_id as "replayedFromId", trigger_function as "triggerFunction", created_at as "createdAt",
+  replayed_from_id as "replayedFromId", trigger_function as "triggerFunction", schedule_id as "scheduleId", created_at as "createdAt",
   updated_at as "updatedAt", started_at as "startedAt", finished_at as "finishedAt", expired_at as "expiredAt"`;
 
 export interface NewRun {
@@ -99,6 +100,7 @@ export interface NewRun {
   debounceMaxUntil: Date | null;
   replayedFromId: string | null;
   triggerFunction: string;
+  scheduleId?: string | null;
   now: Date;
 }
 
@@ -110,14 +112,14 @@ export async function runsInsert(tx: Queryable, run: NewRun): Promise<void> {
       metadata, metadata_type, tags, idempotency_key, idempotency_key_expires_at, max_attempts,
       max_duration_s, machine, priority_ms, ttl, ttl_expires_at, delay_until, queued_at, lock_to_version,
       parent_run_id, root_run_id, depth, batch_id, batch_index, is_test, debounce_key, debounce_max_until,
-      replayed_from_id, trigger_function, created_at, updated_at)
+      replayed_from_id, trigger_function, schedule_id, created_at, updated_at)
     values (
       ${run.id}, ${run.environmentId}, ${run.taskIdentifier}, ${run.queueName}, ${run.concurrencyKey}, ${run.status},
       ${run.payload}::text::json, ${run.payloadType}, ${run.metadata}::text::json, ${run.metadataType}, ${run.tags},
       ${run.idempotencyKey}, ${run.idempotencyKeyExpiresAt}, ${run.maxAttempts}, ${run.maxDurationS}, ${run.machine},
       ${run.priorityMs}, ${run.ttl}, ${run.ttlExpiresAt}, ${run.delayUntil}, ${run.queuedAt}, ${run.lockToVersion},
       ${run.parentRunId}, ${run.rootRunId}, ${run.depth}, ${run.batchId}, ${run.batchIndex}, ${run.isTest},
-      ${run.debounceKey}, ${run.debounceMaxUntil}, ${run.replayedFromId}, ${run.triggerFunction}, ${run.now}, ${run.now})`;
+      ${run.debounceKey}, ${run.debounceMaxUntil}, ${run.replayedFromId}, ${run.triggerFunction}, ${run.scheduleId ?? null}, ${run.now}, ${run.now})`;
 }
 
 export async function queueEntriesInsert(

@@ -273,3 +273,7 @@ export async function waitpointsListTokens(
     limit ${filters.size + 1}`;
   return ascending ? rows.reverse() : rows;
 }
+
+export async function batchesLock(tx: Queryable, batchId: string): Promise<void> {
+  await tx`select 1 from ratchet.batches where id = ${batchId} for update`;
+}

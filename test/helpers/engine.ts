@@ -11,7 +11,7 @@ export class ApiClient {
     this.key = key;
   }
 
-  async request(method: "GET" | "POST" | "PUT", url: string, body?: unknown, headers: Record<string, string> = {}) {
+  async request(method: "GET" | "POST" | "PUT" | "DELETE", url: string, body?: unknown, headers: Record<string, string> = {}) {
     const response = await this.app.inject({
       method,
       url,
@@ -21,7 +21,7 @@ export class ApiClient {
     return { status: response.statusCode, body: response.body ? response.json() : undefined, headers: response.headers };
   }
 
-  async ok(method: "GET" | "POST" | "PUT", url: string, body?: unknown, headers?: Record<string, string>) {
+  async ok(method: "GET" | "POST" | "PUT" | "DELETE", url: string, body?: unknown, headers?: Record<string, string>) {
     const response = await this.request(method, url, body, headers);
     assert.ok(response.status >= 200 && response.status < 300, `${method} ${url} → ${response.status} ${JSON.stringify(response.body)}`);
     return response.body;

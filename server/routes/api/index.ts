@@ -5,6 +5,7 @@ import { requireSecretKey } from "../../auth/authenticate.ts";
 import { batchRoutes } from "./batches.ts";
 import { runEventRoutes } from "./events.ts";
 import { waitpointRoutes } from "./waitpoints.ts";
+import { scheduleRoutes } from "./schedules.ts";
 import { queueRoutes } from "./queues.ts";
 import { runRoutes } from "./runs.ts";
 import { taskRoutes } from "./tasks.ts";
@@ -19,4 +20,5 @@ export async function apiRoutes(app: FastifyInstance, context: AppContext): Prom
   await app.register(async (scope) => queueRoutes(scope, context));
   await app.register(async (scope) => runEventRoutes(scope, context));
   await app.register(async (scope) => waitpointRoutes(scope, context));
+  await app.register(async (scope) => scheduleRoutes(scope, context));
 }

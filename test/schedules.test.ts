@@ -1,0 +1,190 @@
+// Schedules with an injected clock: time zones and daylight-saving changes, exactly once per tick
+// with two servers, one catch-up after downtime, declarative sync and dev presence.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { pino } from "pino";
+import { buildApp } from "../server/app.ts";
+import { ManualClock } from "../server/clock.ts";
+import { connect } from "../server/db/client.ts";
+import { fireDueSchedules } from "../server/engine/schedules.ts";
+import { fromPublicId } from "../server/ids.ts";
+import { createTestApp, type TestApp } from "./helpers/app.ts";
+import { ApiClient } from "./helpers/engine.ts";
+
+describe("schedules", () => {
+  let t: TestApp;
+  let api: ApiClient;
+  const clock = new ManualClock("2026-03-06T12:00:00.000Z");
+  const fire = () => fireDueSchedules(t.app.ratchet.engine, 1000);
+
+  /** Fires due ticks while moving the clock forward in steps, as the sweeper would. */
+  const runClock = async (until: string, stepMs: number) => {
+    const end = new Date(until).getTime();
+    while (clock.now().getTime() < end) {
+      clock.advance(stepMs);
+      await fire();
+    }
+  };
+  const firedTimestamps = async (scheduleId: string) => {
+    const rows = await t.database.db.sql<{ payload: { timestamp: string } }[]>`
+      select payload from ratchet.runs where schedule_id = ${fromPublicId("sched", scheduleId)!} order by id`;
+    return rows.map((row) => row.payload.timestamp);
+  };
+
+  before(async () => {
+    t = await createTestApp({ clock });
+    api = new ApiClient(t.app, await t.key("prod"));
+    await api.register([{ id: "report" }]);
+  });
+  after(() => t.close());
+
+  test("a daily 02:30 in New York fires once a day across spring-forward and fall-back", async () => {
+    clock.set("2026-03-06T12:00:00.000Z");
+    const schedule = await api.ok("POST", "/api/v1/schedules", { task: "report", cron: "30 2 * * *", timezone: "America/New_York", deduplicationKey: "ny-daily" });
+    assert.equal(schedule.nextRun, "2026-03-07T07:30:00.000Z", "02:30 EST is 07:30 UTC");
+    await runClock("2026-03-10T12:00:00.000Z", 3_600_000);
+    assert.deepEqual(await firedTimestamps(schedule.id), [
+      "2026-03-07T07:30:00.000Z",
+      "2026-03-08T07:00:00.000Z", // 02:30 does not exist on March 8: it fires at the jump, 03:00 EDT
+      "2026-03-09T06:30:00.000Z", // 02:30 EDT
+      "2026-03-10T06:30:00.000Z",
+    ]);
+    clock.set("2026-10-30T12:00:00.000Z");
+    await api.ok("POST", `/api/v1/schedules/${schedule.id}/deactivate`);
+    await api.ok("POST", `/api/v1/schedules/${schedule.id}/activate`);
+    await runClock("2026-11-03T12:00:00.000Z", 3_600_000);
+    const fall = (await firedTimestamps(schedule.id)).slice(4);
+    assert.deepEqual(fall, [
+      "2026-10-31T06:30:00.000Z", // 02:30 EDT
+      "2026-11-01T07:30:00.000Z", // 02:30 EST, once, on the day 01:00–02:00 repeats
+      "2026-11-02T07:30:00.000Z",
+      "2026-11-03T07:30:00.000Z",
+    ]);
+  });
+
+  test("hourly in London fires every hour exactly once across both changes", async () => {
+    for (const [start, end] of [["2026-03-28T22:00:00.000Z", "2026-03-29T06:00:00.000Z"], ["2026-10-24T22:00:00.000Z", "2026-10-25T06:00:00.000Z"]]) {
+      clock.set(start!);
+      const schedule = await api.ok("POST", "/api/v1/schedules", { task: "report", cron: "0 * * * *", timezone: "Europe/London", deduplicationKey: `london-${start}` });
+      await runClock(end!, 15 * 60_000);
+      const fired = (await firedTimestamps(schedule.id)).map((time) => new Date(time).getTime());
+      assert.equal(fired.length, 8, `eight hours between ${start} and ${end}`);
+      fired.forEach((time, index) => index > 0 && assert.equal(time - fired[index - 1]!, 3_600_000, "an hour apart, none missed, none twice"));
+      await api.ok("POST", `/api/v1/schedules/${schedule.id}/deactivate`);
+    }
+  });
+
+  test("two servers firing the same ticks at once never fire one twice", async () => {
+    clock.set("2026-05-01T00:00:00.000Z");
+    const second = connect({ url: t.database.url, poolSize: 5 });
+    const other = await buildApp({ config: t.config, db: second, clock, logger: pino({ level: "silent" }), sweeper: false });
+    await other.ready();
+    try {
+      const schedules = [];
+      for (let i = 0; i < 5; i += 1) {
+        schedules.push(await api.ok("POST", "/api/v1/schedules", { task: "report", cron: "*/5 * * * *", deduplicationKey: `race-${i}` }));
+      }
+      for (let step = 0; step < 24; step += 1) {
+        clock.advance(5 * 60_000);
+        await Promise.all([fire(), fireDueSchedules(other.ratchet.engine, 1000), fire(), fireDueSchedules(other.ratchet.engine, 1000)]);
+      }
+      for (const schedule of schedules) {
+        const fired = await firedTimestamps(schedule.id);
+        assert.equal(fired.length, 24);
+        assert.equal(new Set(fired).size, 24, "each tick fired once");
+        await api.ok("POST", `/api/v1/schedules/${schedule.id}/deactivate`);
+      }
+    } finally {
+      await other.close();
+      await second.close();
+    }
+  });
+
+  test("a one-day outage yields one catch-up run, then ticks resume on time", async () => {
+    clock.set("2026-06-01T00:00:00.000Z");
+    const schedule = await api.ok("POST", "/api/v1/schedules", { task: "report", cron: "0 * * * *", deduplicationKey: "outage" });
+    clock.set("2026-06-02T00:30:00.000Z");
+    await fire();
+    await fire();
+    assert.deepEqual(await firedTimestamps(schedule.id), ["2026-06-01T01:00:00.000Z"], "one catch-up, stamped with the first missed tick");
+    const after = await api.ok("GET", `/api/v1/schedules/${schedule.id}`);
+    assert.equal(after.nextRun, "2026-06-02T01:00:00.000Z");
+    clock.set("2026-06-02T01:00:00.000Z");
+    await fire();
+    assert.equal((await firedTimestamps(schedule.id)).length, 2);
+    await api.ok("POST", `/api/v1/schedules/${schedule.id}/deactivate`);
+  });
+
+  test("the payload carries the tick, the previous one and the next ten in the schedule's zone", async () => {
+    clock.set("2026-07-01T00:00:00.000Z");
+    const schedule = await api.ok("POST", "/api/v1/schedules", { task: "report", cron: "0 9 * * 1", timezone: "Asia/Tokyo", deduplicationKey: "tokyo", externalId: "user_7" });
+    await runClock("2026-07-14T00:00:00.000Z", 6 * 3_600_000);
+    const rows = await t.database.db.sql<{ payload: Record<string, unknown> }[]>`
+      select payload from ratchet.runs where schedule_id = ${fromPublicId("sched", schedule.id)!} order by id`;
+    assert.equal(rows.length, 2);
+    const second = rows[1]!.payload;
+    assert.equal(second.scheduleId, schedule.id);
+    assert.equal(second.type, "IMPERATIVE");
+    assert.equal(second.timestamp, "2026-07-13T00:00:00.000Z", "Monday 09:00 in Tokyo");
+    assert.equal(second.lastTimestamp, "2026-07-06T00:00:00.000Z");
+    assert.equal(second.externalId, "user_7");
+    assert.equal(second.timezone, "Asia/Tokyo");
+    const upcoming = second.upcoming as string[];
+    assert.equal(upcoming.length, 10);
+    upcoming.forEach((time, index) => assert.equal(time, new Date(Date.UTC(2026, 6, 20 + 7 * index)).toISOString()));
+    await api.ok("POST", `/api/v1/schedules/${schedule.id}/deactivate`);
+  });
+
+  test("a deactivated schedule stops firing; the same deduplication key updates it; bad input names the field", async () => {
+    clock.set("2026-08-01T00:00:00.000Z");
+    const schedule = await api.ok("POST", "/api/v1/schedules", { task: "report", cron: "*/10 * * * *", deduplicationKey: "pausable" });
+    const updated = await api.ok("POST", "/api/v1/schedules", { task: "report", cron: "*/30 * * * *", deduplicationKey: "pausable" });
+    assert.equal(updated.id, schedule.id, "creating again with the key updates");
+    assert.equal(updated.generator.expression, "*/30 * * * *");
+    assert.match(updated.generator.description, /30 minutes/);
+    const deactivated = await api.ok("POST", `/api/v1/schedules/${schedule.id}/deactivate`);
+    assert.equal(deactivated.active, false);
+    await runClock("2026-08-01T03:00:00.000Z", 10 * 60_000);
+    assert.deepEqual(await firedTimestamps(schedule.id), []);
+
+    const badCron = await api.request("POST", "/api/v1/schedules", { task: "report", cron: "61 * * * *", deduplicationKey: "bad" });
+    assert.equal(badCron.status, 400);
+    assert.match(badCron.body.error, /^body\.cron: /);
+    const sixFields = await api.request("POST", "/api/v1/schedules", { task: "report", cron: "0 0 * * * *", deduplicationKey: "bad" });
+    assert.match(sixFields.body.error, /five fields/);
+    const badZone = await api.request("POST", "/api/v1/schedules", { task: "report", cron: "0 * * * *", timezone: "Mars/Olympus", deduplicationKey: "bad" });
+    assert.equal(badZone.status, 400);
+    assert.match(badZone.body.error, /^body\.timezone: /);
+    const list = await api.ok("GET", "/api/v1/schedules?perPage=100");
+    assert.ok(list.data.some((item: { id: string }) => item.id === schedule.id));
+    const zones = await t.app.inject({ method: "GET", url: "/api/v1/timezones" });
+    assert.ok(zones.json().timezones.includes("America/New_York"));
+    await api.ok("DELETE", `/api/v1/schedules/${schedule.id}`);
+    assert.equal((await api.request("GET", `/api/v1/schedules/${schedule.id}`)).status, 404);
+  });
+
+  test("declarative schedules follow the registered code; dev ones fire only while a worker is connected", async () => {
+    const dev = new ApiClient(t.app, await t.key("dev"));
+    clock.set("2026-09-01T00:00:00.000Z");
+    await dev.register([{ id: "nightly", schedule: { cron: "0 3 * * *", timezone: "Europe/Paris" } }]);
+    let list = await dev.ok("GET", "/api/v1/schedules");
+    const declared = list.data.find((item: { task: string }) => item.task === "nightly");
+    assert.equal(declared.type, "DECLARATIVE");
+    assert.equal(declared.nextRun, "2026-09-01T01:00:00.000Z", "03:00 in Paris (CEST)");
+    const refused = await dev.request("DELETE", `/api/v1/schedules/${declared.id}`);
+    assert.equal(refused.status, 422, "declared in code, changed in code");
+
+    clock.set("2026-09-01T01:00:00.000Z");
+    await fire();
+    assert.deepEqual(await firedTimestamps(declared.id), [], "no dev worker connected: the tick passes");
+    await dev.ok("POST", "/engine/v1/dequeue", { workerId: "dev-worker", maxRuns: 1 });
+    clock.set("2026-09-02T01:00:00.000Z");
+    await dev.ok("POST", "/engine/v1/dequeue", { workerId: "dev-worker", maxRuns: 1 });
+    await fire();
+    assert.deepEqual(await firedTimestamps(declared.id), ["2026-09-02T01:00:00.000Z"]);
+
+    await dev.register([{ id: "other" }]);
+    list = await dev.ok("GET", "/api/v1/schedules");
+    assert.equal(list.data.some((item: { task: string }) => item.task === "nightly"), false, "removed with the task");
+  });
+});
