@@ -34,4 +34,10 @@ export default tseslint.config(
       eqeqeq: ["error", "always", { null: "ignore" }],
     },
   },
+,
+  {
+    // Browser scripts served to the dashboard.
+    files: ["views/static/**/*.js"],
+    languageOptions: { globals: { document: "readonly", window: "readonly", EventSource: "readonly" } },
+  },
 );

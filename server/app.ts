@@ -13,6 +13,7 @@ import { healthRoutes } from "./routes/health.ts";
 import { engineRoutes } from "./routes/engine/index.ts";
 import { callbackRoutes } from "./routes/callbacks.ts";
 import { timezoneRoutes } from "./routes/timezones.ts";
+import { dashboardRoutes } from "./routes/dashboard/index.ts";
 import { QueueNotifier } from "./engine/notifier.ts";
 import { defaultEngineSettings, type EngineSettings } from "./engine/settings.ts";
 import { Sweeper } from "./engine/sweepers.ts";
@@ -84,5 +85,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(async (scope) => engineRoutes(scope, context));
   await app.register(async (scope) => callbackRoutes(scope, context));
   await app.register(timezoneRoutes);
+  await app.register(async (scope) => dashboardRoutes(scope, context));
   return app;
 }

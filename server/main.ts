@@ -13,6 +13,7 @@ function banner(config: Config, server: RunningServer): string {
     "",
     `  Ratchet is running at ${server.url}`,
     `  Dashboard:        ${server.url}/`,
+    ...(server.setupLink ? [`  First sign-in:    ${server.setupLink}`, "                    (one-time link, valid 24 h: creates the first admin)"] : []),
     `  Database:         ${config.databaseUrl ? "DATABASE_URL" : `embedded Postgres in ${config.dataDir}/postgres`}`,
   ];
   if (server.firstDevKey) {

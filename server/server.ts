@@ -7,6 +7,7 @@ import { issueSecretKey } from "./auth/issue-key.ts";
 import type { Config } from "./config.ts";
 import { openDatabase, type OpenDatabase } from "./database.ts";
 import { tenancyBootstrap } from "./storage/tenancy.ts";
+import { firstSetupLink } from "./dashboard/sessions.ts";
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -14,6 +15,8 @@ export interface RunningServer {
   url: string;
   /** The dev key created on the very first start, when it could be shown to a person. */
   firstDevKey: string | null;
+  /** While nobody can sign in to the dashboard: a one-time link that creates the first admin. */
+  setupLink: string | null;
   stop(options?: { force?: boolean }): Promise<void>;
 }
 
@@ -37,6 +40,7 @@ export async function startServer(
         firstDevKey = (await issueSecretKey(database.db.sql, { environment: "dev", projectRef: project.ref, name: "first start" })).key;
       }
     }
+    const setupLink = await firstSetupLink(database.db, config.publicUrl, new Date());
     app = await buildApp({ config, db: database.db, logger });
     try {
       await app.listen({ port: config.port, host: config.host });
@@ -53,6 +57,7 @@ export async function startServer(
       database,
       url: config.publicUrl,
       firstDevKey,
+      setupLink,
       stop({ force = false } = {}) {
         if (force) {
           // A second signal: stop waiting for requests, but never leave Postgres behind.

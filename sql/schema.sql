@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users
 
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
@@ -104,6 +104,13 @@ create table ratchet.migrations (
   id integer not null,
   name text not null,
   applied_at timestamp with time zone default now() not null
+);
+
+create table ratchet.organization_members (
+  organization_id uuid not null,
+  user_id uuid not null,
+  role text not null,
+  created_at timestamp with time zone default now() not null
 );
 
 create table ratchet.organizations (
@@ -217,6 +224,20 @@ create table ratchet.schedules (
   updated_at timestamp with time zone not null
 );
 
+create table ratchet.sessions (
+  token_hash bytea not null,
+  user_id uuid not null,
+  created_at timestamp with time zone not null,
+  expires_at timestamp with time zone not null
+);
+
+create table ratchet.setup_tokens (
+  token_hash bytea not null,
+  created_at timestamp with time zone not null,
+  expires_at timestamp with time zone not null,
+  used_at timestamp with time zone
+);
+
 create table ratchet.tasks (
   id uuid default gen_random_uuid() not null,
   worker_version_id uuid not null,
@@ -230,6 +251,14 @@ create table ratchet.tasks (
   trigger_source text default 'STANDARD'::text not null,
   file_path text,
   export_name text
+);
+
+create table ratchet.users (
+  id uuid default gen_random_uuid() not null,
+  email text not null,
+  name text default ''::text not null,
+  password_hash text not null,
+  created_at timestamp with time zone default now() not null
 );
 
 create table ratchet.waitpoints (
@@ -295,6 +324,10 @@ alter table ratchet.journal add constraint journal_run_id_fkey FOREIGN KEY (run_
 alter table ratchet.journal add constraint journal_waitpoint_id_fkey FOREIGN KEY (waitpoint_id) REFERENCES ratchet.waitpoints(id) ON DELETE SET NULL;
 alter table ratchet.journal add constraint journal_pkey PRIMARY KEY (run_id, "position");
 alter table ratchet.migrations add constraint migrations_pkey PRIMARY KEY (id);
+alter table ratchet.organization_members add constraint organization_members_role_check CHECK (role = ANY (ARRAY['admin'::text, 'member'::text]));
+alter table ratchet.organization_members add constraint organization_members_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES ratchet.organizations(id) ON DELETE CASCADE;
+alter table ratchet.organization_members add constraint organization_members_user_id_fkey FOREIGN KEY (user_id) REFERENCES ratchet.users(id) ON DELETE CASCADE;
+alter table ratchet.organization_members add constraint organization_members_pkey PRIMARY KEY (organization_id, user_id);
 alter table ratchet.organizations add constraint organizations_name_check CHECK (length(name) >= 1 AND length(name) <= 200);
 alter table ratchet.organizations add constraint organizations_slug_check CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'::text);
 alter table ratchet.organizations add constraint organizations_pkey PRIMARY KEY (id);
@@ -330,11 +363,20 @@ alter table ratchet.schedules add constraint schedules_type_check CHECK (type = 
 alter table ratchet.schedules add constraint schedules_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.schedules add constraint schedules_project_id_fkey FOREIGN KEY (project_id) REFERENCES ratchet.projects(id) ON DELETE CASCADE;
 alter table ratchet.schedules add constraint schedules_pkey PRIMARY KEY (id);
+alter table ratchet.sessions add constraint sessions_token_hash_check CHECK (length(token_hash) = 32);
+alter table ratchet.sessions add constraint sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES ratchet.users(id) ON DELETE CASCADE;
+alter table ratchet.sessions add constraint sessions_pkey PRIMARY KEY (token_hash);
+alter table ratchet.setup_tokens add constraint setup_tokens_token_hash_check CHECK (length(token_hash) = 32);
+alter table ratchet.setup_tokens add constraint setup_tokens_pkey PRIMARY KEY (token_hash);
 alter table ratchet.tasks add constraint tasks_trigger_source_check CHECK (trigger_source = ANY (ARRAY['STANDARD'::text, 'SCHEDULED'::text]));
 alter table ratchet.tasks add constraint tasks_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.tasks add constraint tasks_worker_version_id_fkey FOREIGN KEY (worker_version_id) REFERENCES ratchet.worker_versions(id) ON DELETE CASCADE;
 alter table ratchet.tasks add constraint tasks_pkey PRIMARY KEY (id);
 alter table ratchet.tasks add constraint tasks_worker_version_id_slug_key UNIQUE (worker_version_id, slug);
+alter table ratchet.users add constraint users_email_check CHECK (email = lower(email) AND length(email) >= 3 AND length(email) <= 320);
+alter table ratchet.users add constraint users_name_check CHECK (length(name) <= 200);
+alter table ratchet.users add constraint users_pkey PRIMARY KEY (id);
+alter table ratchet.users add constraint users_email_key UNIQUE (email);
 alter table ratchet.waitpoints add constraint waitpoints_status_check CHECK (status = ANY (ARRAY['WAITING'::text, 'COMPLETED'::text, 'TIMED_OUT'::text]));
 alter table ratchet.waitpoints add constraint waitpoints_type_check CHECK (type = ANY (ARRAY['DATETIME'::text, 'MANUAL'::text, 'RUN'::text, 'BATCH'::text]));
 alter table ratchet.waitpoints add constraint waitpoints_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
@@ -369,6 +411,8 @@ CREATE UNIQUE INDEX schedules_declarative_idx ON ratchet.schedules USING btree (
 CREATE UNIQUE INDEX schedules_deduplication_idx ON ratchet.schedules USING btree (project_id, deduplication_key) WHERE (deduplication_key IS NOT NULL);
 CREATE INDEX schedules_due_idx ON ratchet.schedules USING btree (next_run_at) WHERE active;
 CREATE INDEX schedules_environment_idx ON ratchet.schedules USING btree (environment_id, id);
+CREATE INDEX sessions_expiry_idx ON ratchet.sessions USING btree (expires_at);
+CREATE INDEX sessions_user_idx ON ratchet.sessions USING btree (user_id);
 CREATE INDEX tasks_environment_slug_idx ON ratchet.tasks USING btree (environment_id, slug);
 CREATE INDEX waitpoints_batch_idx ON ratchet.waitpoints USING btree (completed_by_batch_id) WHERE (completed_by_batch_id IS NOT NULL);
 CREATE INDEX waitpoints_due_idx ON ratchet.waitpoints USING btree (completed_after) WHERE ((status = 'WAITING'::text) AND (completed_after IS NOT NULL));

@@ -63,6 +63,7 @@ export interface RunsTable {
   worker_version: string | null;
   batch_id: string | null;
   is_test: boolean;
+  idempotency_key: string | null;
   created_at: Date;
   [column: string]: unknown;
 }

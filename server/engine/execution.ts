@@ -43,6 +43,7 @@ export async function dequeueOnce(
     return rows;
   });
   if (claimed.length === 0) return [];
+  deps.notifier.runsChanged(request.environmentId);
   const runs = new Map((await runsFindByIds(deps.db.sql, request.environmentId, claimed.map((row) => row.runId))).map((run) => [run.id, run]));
   return claimed.flatMap((row) => {
     const run = runs.get(row.runId);
@@ -75,8 +76,9 @@ function leaseLost(lease: Lease): ApiError {
   );
 }
 
-export async function startAttempt(deps: EngineDeps, settings: EngineSettings, lease: Lease): Promise<void> {
+export async function startAttempt(deps: EngineDeps, settings: EngineSettings, lease: Lease & { environmentId?: string }): Promise<void> {
   if (!(await executionsStart(deps.db.sql, lease, deps.clock.now(), settings.deadlineGraceSeconds))) throw leaseLost(lease);
+  if (lease.environmentId) deps.notifier.runsChanged(lease.environmentId);
 }
 
 /**

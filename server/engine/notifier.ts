@@ -5,6 +5,8 @@
 import type { Sql } from "../db/client.ts";
 
 const channel = "ratchet_queue";
+/** Anything about an environment's runs changed: the dashboard's live views listen here. */
+const changesChannel = "ratchet_changes";
 
 type Listener = () => void;
 
@@ -12,6 +14,8 @@ export class QueueNotifier {
   readonly #sql: Sql;
   readonly #listeners = new Map<string, Set<Listener>>();
   #pending = new Set<string>();
+  #pendingChanges = new Set<string>();
+  readonly #changeListeners = new Map<string, Set<Listener>>();
   #flushScheduled = false;
   #unlisten: (() => Promise<void>) | null = null;
 
@@ -34,7 +38,11 @@ export class QueueNotifier {
         (environmentId) => this.#wakeLocal(environmentId),
         () => this.#wakeAll(),
       );
-      this.#unlisten = () => subscription.unlisten();
+      const changes = await this.#sql.listen(changesChannel, (environmentId) => this.#emitChange(environmentId));
+      this.#unlisten = async () => {
+        await subscription.unlisten();
+        await changes.unlisten();
+      };
     } catch {
       if (this.#stopped) return;
       this.#retry = setTimeout(() => void this.start(), 2_000);
@@ -50,10 +58,39 @@ export class QueueNotifier {
     this.#wakeAll();
   }
 
-  /** Call after committing work for an environment. */
+  /** Call after committing work for an environment: new runs, freed slots, resumed runs. */
   queueChanged(environmentId: string): void {
     this.#wakeLocal(environmentId);
     this.#pending.add(environmentId);
+    this.runsChanged(environmentId);
+  }
+
+  /** Call after runs of an environment changed in a way nobody needs to dequeue for (started, …). */
+  runsChanged(environmentId: string): void {
+    this.#emitChange(environmentId);
+    this.#pendingChanges.add(environmentId);
+    this.#scheduleFlush();
+  }
+
+  /** Calls `listener` (coalesced by the caller) whenever runs of the environment change. */
+  onChanges(environmentId: string, listener: Listener): () => void {
+    let listeners = this.#changeListeners.get(environmentId);
+    if (!listeners) {
+      listeners = new Set();
+      this.#changeListeners.set(environmentId, listeners);
+    }
+    listeners.add(listener);
+    return () => {
+      listeners.delete(listener);
+      if (listeners.size === 0) this.#changeListeners.delete(environmentId);
+    };
+  }
+
+  #emitChange(environmentId: string): void {
+    for (const listener of [...(this.#changeListeners.get(environmentId) ?? [])]) listener();
+  }
+
+  #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
     setImmediate(() => void this.#flush());
@@ -88,10 +125,18 @@ export class QueueNotifier {
   async #flush(): Promise<void> {
     this.#flushScheduled = false;
     const environments = [...this.#pending];
+    const changed = [...this.#pendingChanges];
     this.#pending = new Set();
-    if (environments.length === 0) return;
+    this.#pendingChanges = new Set();
+    if (environments.length === 0 && changed.length === 0) return;
     try {
-      await this.#sql`select pg_notify(${channel}, environment_id) from unnest(${environments}::text[]) as environment_id`;
+      await this.#sql`
+        select pg_notify(c.channel, c.environment_id)
+        from (
+          select ${channel} as channel, environment_id from unnest(${environments}::text[]) as environment_id
+          union all
+          select ${changesChannel}, environment_id from unnest(${changed}::text[]) as environment_id
+        ) c`;
     } catch {
       // A hint only: pollers pick the work up.
     }

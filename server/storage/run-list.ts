@@ -12,6 +12,7 @@ export interface RunListFilters {
   batchId?: string;
   queues?: string[];
   isTest?: boolean;
+  idempotencyKey?: string;
   /** Bounds as UUIDv7 ids, so the (environment_id, id) index also serves time ranges. */
   createdFromId?: string;
   createdToId?: string;
@@ -42,6 +43,7 @@ export async function runsList(db: Kysely<Database>, environmentId: string, filt
   if (filters.batchId) query = query.where("batch_id", "=", filters.batchId);
   if (filters.queues?.length) query = query.where("queue_name", "in", filters.queues);
   if (filters.isTest !== undefined) query = query.where("is_test", "=", filters.isTest);
+  if (filters.idempotencyKey) query = query.where("idempotency_key", "=", filters.idempotencyKey);
   if (filters.createdFromId) query = query.where("id", ">=", filters.createdFromId);
   if (filters.createdToId) query = query.where("id", "<=", filters.createdToId);
   if (page.after) query = query.where("id", "<", page.after);

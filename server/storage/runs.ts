@@ -253,3 +253,23 @@ export async function runsFindRelated(
     children,
   };
 }
+
+export interface AttemptRow {
+  number: number;
+  status: string;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  error: { message?: string } | null;
+}
+
+export async function attemptsList(sql: Sql, runId: string): Promise<AttemptRow[]> {
+  return sql<AttemptRow[]>`
+    select number, status, started_at as "startedAt", finished_at as "finishedAt", error
+    from ratchet.attempts where run_id = ${runId} order by number`;
+}
+
+export async function runsFindByIdempotencyKeyAnyTask(sql: Sql, environmentId: string, key: string): Promise<string | null> {
+  const [row] = await sql<{ id: string }[]>`
+    select id from ratchet.runs where environment_id = ${environmentId} and idempotency_key = ${key} order by id desc limit 1`;
+  return row?.id ?? null;
+}

@@ -170,7 +170,12 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
       },
     },
     async (request) => {
-      await startAttempt(engine, settings, { runId: runUuid(request.params.runId), attemptNumber: request.params.attemptNumber, workerId: request.body.workerId });
+      await startAttempt(engine, settings, {
+        runId: runUuid(request.params.runId),
+        attemptNumber: request.params.attemptNumber,
+        workerId: request.body.workerId,
+        environmentId: request.environment.environmentId,
+      });
       return { ok: true };
     },
   );

@@ -1,0 +1,77 @@
+// Sign-in pages: the one-time setup link that creates the first admin, sign in (rate-limited), sign out.
+import type { FastifyInstance, FastifyReply } from "fastify";
+import type { AppContext } from "../../app-context.ts";
+import { hashPassword, verifyPassword } from "../../dashboard/passwords.ts";
+import { hashSecret, newSecret, sessionCookie, sessionLifetimeMs } from "../../dashboard/sessions.ts";
+import { sessionsDelete, sessionsInsert, setupTokensConsume, setupTokensValid, usersFindByEmail, usersInsertAdmin } from "../../storage/users.ts";
+import { render } from "./render.ts";
+
+type Form = Record<string, string | undefined>;
+
+/** A local path to go back to after signing in; anything else goes home. */
+function safeNext(next: string | undefined): string {
+  return next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
+}
+
+export async function authPages(app: FastifyInstance, context: AppContext): Promise<void> {
+  const { db, clock } = context;
+  const secure = context.config.publicUrl.startsWith("https://");
+
+  const signIn = async (reply: FastifyReply, userId: string) => {
+    const token = newSecret();
+    const now = clock.now();
+    await sessionsInsert(db.sql, { tokenHash: hashSecret(token), userId, expiresAt: new Date(now.getTime() + sessionLifetimeMs) }, now);
+    void reply.setCookie(sessionCookie, token, { httpOnly: true, sameSite: "lax", secure, path: "/", maxAge: sessionLifetimeMs / 1000 });
+  };
+
+  app.get<{ Querystring: { token?: string } }>("/setup", async (request, reply) => {
+    const token = request.query.token ?? "";
+    if (!(await setupTokensValid(db.sql, hashSecret(token), clock.now()))) {
+      return reply.code(404).type("text/plain").send("This setup link is invalid, used or expired.");
+    }
+    return render(request, reply, "setup", { title: "Set up Ratchet", token });
+  });
+
+  app.post<{ Body: Form }>("/setup", { preHandler: app.csrfProtection }, async (request, reply) => {
+    const { token = "", email = "", password = "", name = "" } = request.body ?? {};
+    const fail = (error: string) => render(request, reply.code(400), "setup", { title: "Set up Ratchet", token, error });
+    if (!/^[^@\s]+@[^@\s]+$/.test(email)) return fail("Enter a valid email address.");
+    if (password.length < 10) return fail("The password needs at least 10 characters.");
+    const passwordHash = await hashPassword(password);
+    const userId = await db.sql.begin(async (tx) => {
+      if (!(await setupTokensConsume(tx, hashSecret(token), clock.now()))) return null;
+      return usersInsertAdmin(tx, { email, name: name.slice(0, 200), passwordHash });
+    });
+    if (!userId) return reply.code(404).type("text/plain").send("This setup link is invalid, used or expired.");
+    await signIn(reply, userId);
+    return reply.redirect("/", 303);
+  });
+
+  app.get<{ Querystring: { next?: string } }>("/login", async (request, reply) => {
+    if (request.user) return reply.redirect(safeNext(request.query.next));
+    return render(request, reply, "login", { title: "Sign in" });
+  });
+
+  app.post<{ Body: Form; Querystring: { next?: string } }>(
+    "/login",
+    { preHandler: app.csrfProtection, config: { rateLimit: { max: 10, timeWindow: "1 minute" } } },
+    async (request, reply) => {
+      const { email = "", password = "" } = request.body ?? {};
+      const user = await usersFindByEmail(db.sql, email);
+      // Verify against a dummy hash when the user does not exist, so timing does not reveal it.
+      const valid = user ? await verifyPassword(password, user.passwordHash) : (await verifyPassword(password, dummyHash), false);
+      if (!user || !valid) return render(request, reply.code(401), "login", { title: "Sign in", error: "Wrong email or password.", email });
+      await signIn(reply, user.id);
+      return reply.redirect(safeNext(request.query.next), 303);
+    },
+  );
+
+  app.post("/logout", { preHandler: app.csrfProtection }, async (request, reply) => {
+    const token = request.cookies[sessionCookie];
+    if (token) await sessionsDelete(db.sql, hashSecret(token));
+    void reply.clearCookie(sessionCookie, { path: "/" });
+    return reply.redirect("/login", 303);
+  });
+}
+
+const dummyHash = await hashPassword("not a real password");

@@ -1,0 +1,134 @@
+// The dashboard: server-rendered pages (eta, escaping on) with htmx served by Ratchet itself, signed
+// in with sessions in HttpOnly SameSite cookies, CSRF tokens on every form, and live updates by
+// Server-Sent Events fed from LISTEN/NOTIFY. Pages read and change data only through the engine
+// and the storage layer.
+import fastifyCookie from "@fastify/cookie";
+import fastifyCsrf from "@fastify/csrf-protection";
+import fastifyFormbody from "@fastify/formbody";
+import fastifyRateLimit from "@fastify/rate-limit";
+import fastifyView from "@fastify/view";
+import { Eta } from "eta";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { createHmac, randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { AppContext } from "../../app-context.ts";
+import { hashSecret, sessionCookie } from "../../dashboard/sessions.ts";
+import { ApiError } from "../../errors.ts";
+import { instanceCallbackSecret } from "../../storage/waitpoints.ts";
+import { environmentsForUser, sessionsFindUser, type SessionUser } from "../../storage/users.ts";
+import type { DashboardScope } from "./render.ts";
+import { authPages } from "./auth-pages.ts";
+import { environmentPages } from "./environment-pages.ts";
+import { runPages } from "./run-pages.ts";
+
+const viewsDir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "views");
+
+declare module "fastify" {
+  interface FastifyRequest {
+    user: SessionUser | null;
+  }
+}
+
+export async function dashboardRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
+  // Every server process signs cookies with the installation's secret, so any of them can check them.
+  // (If the database is unreachable while the app is built, a random secret keeps /readyz answering;
+  // the dashboard then only works with this process until it is restarted.)
+  const instanceSecret = await instanceCallbackSecret(context.db.sql).catch((error: unknown) => {
+    app.log.warn({ err: error }, "could not read the installation secret; dashboard cookies are signed with a temporary one");
+    return randomBytes(32);
+  });
+  const cookieSecret = createHmac("sha256", instanceSecret).update("dashboard cookies").digest("hex");
+  const secure = context.config.publicUrl.startsWith("https://");
+  await app.register(fastifyCookie, { secret: cookieSecret });
+  await app.register(fastifyFormbody);
+  await app.register(fastifyCsrf, {
+    sessionPlugin: "@fastify/cookie",
+    cookieKey: "ratchet_csrf",
+    cookieOpts: { signed: true, httpOnly: true, sameSite: "strict", path: "/", secure },
+    getToken: (request) => (request.body as { _csrf?: string } | undefined)?._csrf ?? (request.headers["x-csrf-token"] as string | undefined),
+  });
+  await app.register(fastifyRateLimit, { global: false });
+  await app.register(fastifyView, { engine: { eta: new Eta({ views: viewsDir, cache: true }) }, root: viewsDir });
+
+  const require = createRequire(import.meta.url);
+  const statics: Record<string, { path: string; type: string }> = {
+    "htmx.min.js": { path: require.resolve("htmx.org/dist/htmx.min.js"), type: "text/javascript" },
+    "live.js": { path: join(viewsDir, "static", "live.js"), type: "text/javascript" },
+    "app.css": { path: join(viewsDir, "static", "app.css"), type: "text/css" },
+  };
+  const cache = new Map<string, Buffer>();
+  app.get<{ Params: { file: string } }>("/static/:file", async (request, reply) => {
+    const file = statics[request.params.file];
+    if (!file) throw new ApiError("NOT_FOUND", "No such file");
+    let body = cache.get(file.path);
+    if (!body) {
+      body = await readFile(file.path);
+      cache.set(file.path, body);
+    }
+    return reply.type(file.type).header("cache-control", "public, max-age=3600").send(body);
+  });
+
+  app.decorateRequest("user", null);
+  app.addHook("preHandler", async (request) => {
+    const token = request.cookies[sessionCookie];
+    request.user = token ? await sessionsFindUser(context.db.sql, hashSecret(token), context.clock.now()) : null;
+  });
+
+  /** The environment a /p/:ref/:env page is about, if the signed-in user may see it. */
+  const scopeOf = async (request: FastifyRequest<{ Params: { ref: string; env: string } }>, reply: FastifyReply): Promise<DashboardScope | null> => {
+    if (!request.user) {
+      await reply.redirect(`/login?next=${encodeURIComponent(request.url)}`);
+      return null;
+    }
+    const environments = await environmentsForUser(context.db.sql, request.user.userId);
+    const environment = environments.find((candidate) => candidate.projectRef === request.params.ref && candidate.environmentType === request.params.env);
+    if (!environment) throw new ApiError("NOT_FOUND", "No such project or environment");
+    return { environment, environments, base: `/p/${environment.projectRef}/${environment.environmentType}` };
+  };
+
+  app.get("/", async (request, reply) => {
+    if (!request.user) return reply.redirect("/login");
+    const [first] = await environmentsForUser(context.db.sql, request.user.userId);
+    if (!first) throw new ApiError("FORBIDDEN", "You are not a member of any organization");
+    return reply.redirect(`/p/${first.projectRef}/${first.environmentType}/runs`);
+  });
+
+  app.get<{ Querystring: { to?: string } }>("/switch", async (request, reply) => {
+    const [ref, env] = String(request.query.to ?? "").split("/");
+    if (!ref || !env || !/^proj_[a-z0-9]+$/.test(ref) || !/^[a-z]+$/.test(env)) return reply.redirect("/");
+    return reply.redirect(`/p/${ref}/${env}/runs`);
+  });
+
+  // Live updates for the pages of one environment: "changed" events, at most four a second.
+  app.get<{ Params: { ref: string; env: string } }>("/p/:ref/:env/live", async (request, reply) => {
+    const scope = await scopeOf(request, reply);
+    if (!scope) return reply;
+    reply.hijack();
+    reply.raw.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive", "x-accel-buffering": "no" });
+    reply.raw.write(": connected\n\n");
+    let pending: NodeJS.Timeout | null = null;
+    const unsubscribe = context.notifier.onChanges(scope.environment.environmentId, () => {
+      pending ??= setTimeout(() => {
+        pending = null;
+        reply.raw.write("event: changed\ndata: {}\n\n");
+      }, 250);
+    });
+    const keepAlive = setInterval(() => reply.raw.write(": keep-alive\n\n"), 15_000);
+    const close = () => {
+      unsubscribe();
+      clearInterval(keepAlive);
+      if (pending) clearTimeout(pending);
+      reply.raw.end();
+    };
+    request.raw.socket.once("close", close);
+    context.closing.addEventListener("abort", close, { once: true });
+  });
+
+  await app.register(async (scope) => authPages(scope, context));
+  await app.register(async (scope) => runPages(scope, context, scopeOf));
+  await app.register(async (scope) => environmentPages(scope, context, scopeOf));
+}
+

@@ -1,0 +1,48 @@
+// Rendering dashboard pages, and what a page of one environment knows about where it is.
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { DashboardEnvironment } from "../../storage/users.ts";
+
+export interface DashboardScope {
+  environment: DashboardEnvironment;
+  environments: DashboardEnvironment[];
+  base: string;
+}
+
+const sections = [
+  ["runs", "Runs"],
+  ["tokens", "Wait tokens"],
+  ["queues", "Queues"],
+  ["keys", "API keys"],
+] as const;
+
+export function environmentLabel(environment: DashboardEnvironment): string {
+  return `${environment.projectName} · ${environment.environmentType}`;
+}
+
+/** Renders a page: the whole layout, or only the page for an htmx request (not boosted). */
+export async function render(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  template: string,
+  data: Record<string, unknown> & { title: string },
+  scope?: DashboardScope,
+  section?: string,
+): Promise<FastifyReply> {
+  const csrf = reply.generateCsrf();
+  const fragment = request.headers["hx-request"] === "true" && request.headers["hx-boosted"] !== "true";
+  const nav = scope
+    ? {
+        user: request.user?.email ?? "",
+        items: sections.map(([path, label]) => ({ href: `${scope.base}/${path}`, label, current: path === section })),
+        environments: scope.environments.map((environment) => ({
+          value: `${environment.projectRef}/${environment.environmentType}`,
+          label: environmentLabel(environment),
+          current: environment.environmentId === scope.environment.environmentId,
+        })),
+      }
+    : null;
+  void reply.header("cache-control", "no-store");
+  return reply.view(`pages/${template}.eta`, { ...data, csrf, nav, base: scope?.base ?? "" }, fragment ? {} : { layout: "layout.eta" });
+}
+
+export type ScopeOf = (request: FastifyRequest<{ Params: { ref: string; env: string } }>, reply: FastifyReply) => Promise<DashboardScope | null>;

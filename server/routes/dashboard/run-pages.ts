@@ -1,0 +1,182 @@
+// The runs list (filters, search, keyset pages, live) and a run's page (timeline, payload, output or
+// error, attempts, waits and steps, related runs, logs; cancel and replay).
+import type { FastifyInstance } from "fastify";
+import type { AppContext } from "../../app-context.ts";
+import { decodePacket } from "../../api/packets.ts";
+import { keysetPage, uuidAtMs } from "../../api/pagination.ts";
+import { serializedError } from "../../api/run-presenter.ts";
+import { parseDurationMs } from "../../engine/durations.ts";
+import { cancelRun, findRunOrNotFound, replayRun } from "../../engine/run-actions.ts";
+import { runStatuses, statusFlags, type RunStatus } from "../../engine/run-status.ts";
+import { fromPublicId, toPublicId } from "../../ids.ts";
+import { eventsListForRun } from "../../storage/events.ts";
+import { runsList } from "../../storage/run-list.ts";
+import { attemptsList, runsFindById, runsFindByIdempotencyKeyAnyTask, runsFindRelated, type RunRow } from "../../storage/runs.ts";
+import { journalList } from "../../storage/waitpoints.ts";
+import { tasksListCurrent } from "../../storage/workers.ts";
+import { render, type ScopeOf } from "./render.ts";
+
+type Params = { ref: string; env: string };
+type ListQuery = { status?: string; task?: string; tag?: string; queue?: string; period?: string; q?: string; after?: string; before?: string };
+
+const periods: Array<[string, string]> = [["1h", "Last hour"], ["1d", "Last day"], ["7d", "Last 7 days"], ["30d", "Last 30 days"]];
+
+function durationText(run: RunRow): string {
+  if (!run.startedAt) return "";
+  const ms = (run.finishedAt ?? new Date()).getTime() - run.startedAt.getTime();
+  return ms < 1000 ? `${ms} ms` : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`;
+}
+
+function pretty(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  return typeof value === "string" ? value : JSON.stringify(value, null, 2);
+}
+
+export async function runPages(app: FastifyInstance, context: AppContext, scopeOf: ScopeOf): Promise<void> {
+  const { db, engine } = context;
+
+  app.get<{ Params: Params; Querystring: ListQuery }>("/p/:ref/:env/runs", async (request, reply) => {
+    const scope = await scopeOf(request, reply);
+    if (!scope) return reply;
+    const query = request.query;
+    const environmentId = scope.environment.environmentId;
+    const q = query.q?.trim();
+    if (q) {
+      const byId = fromPublicId("run", q);
+      const found = byId ? await runsFindById(db.sql, environmentId, byId) : null;
+      const byKey = found ? found.id : await runsFindByIdempotencyKeyAnyTask(db.sql, environmentId, q);
+      if (byKey) return reply.redirect(`${scope.base}/runs/${toPublicId("run", byKey)}`);
+    }
+    const status = runStatuses.includes(query.status as RunStatus) ? (query.status as RunStatus) : undefined;
+    const periodMs = query.period ? parseDurationMs(query.period) : null;
+    const after = query.after ? (fromPublicId("run", query.after) ?? undefined) : undefined;
+    const before = query.before ? (fromPublicId("run", query.before) ?? undefined) : undefined;
+    const size = 50;
+    const rows = await runsList(
+      db.kysely,
+      environmentId,
+      {
+        statuses: status ? [status] : undefined,
+        taskIdentifiers: query.task ? [query.task] : undefined,
+        tags: query.tag ? [query.tag] : undefined,
+        queues: query.queue ? [query.queue] : undefined,
+        idempotencyKey: q || undefined,
+        createdFromId: periodMs !== null ? uuidAtMs(context.clock.now().getTime() - periodMs) : undefined,
+      },
+      { size, after, before },
+    );
+    const { page, pagination } = keysetPage(rows, { size, after, before }, (run) => toPublicId("run", run.id));
+    const filters = { status, task: query.task, tag: query.tag, queue: query.queue, period: query.period, q };
+    const link = (cursor: Record<string, string>) => {
+      const params = new URLSearchParams(Object.entries({ ...filters, ...cursor }).filter((entry): entry is [string, string] => Boolean(entry[1])));
+      return `${scope.base}/runs?${params.toString()}`;
+    };
+    return render(
+      request,
+      reply,
+      "runs",
+      {
+        title: "Runs",
+        statuses: runStatuses,
+        periods,
+        filters,
+        tasks: (await tasksListCurrent(db.sql, environmentId)).map((task) => task.slug),
+        runs: page.map((run) => ({
+          id: toPublicId("run", run.id),
+          taskIdentifier: run.taskIdentifier,
+          status: run.status,
+          createdAt: run.createdAt.toISOString(),
+          duration: durationText(run),
+          tags: run.tags,
+        })),
+        next: pagination.next ? link({ after: pagination.next }) : null,
+        previous: pagination.previous ? link({ before: pagination.previous }) : null,
+        liveUrl: `${scope.base}/live`,
+        selfUrl: request.url,
+      },
+      scope,
+      "runs",
+    );
+  });
+
+  app.get<{ Params: Params & { runId: string } }>("/p/:ref/:env/runs/:runId", async (request, reply) => {
+    const scope = await scopeOf(request, reply);
+    if (!scope) return reply;
+    const environmentId = scope.environment.environmentId;
+    const run = await findRunOrNotFound(engine, environmentId, request.params.runId);
+    const [related, attempts, journal, events] = await Promise.all([
+      runsFindRelated(db.sql, environmentId, run),
+      attemptsList(db.sql, run.id),
+      journalList(db.sql, run.id),
+      eventsListForRun(db.sql, environmentId, run.id, { limit: 2000 }),
+    ]);
+    const timeline = [
+      { label: "Created", at: run.createdAt.toISOString() },
+      ...(run.delayUntil ? [{ label: "Delayed until", at: run.delayUntil.toISOString() }] : []),
+      ...(run.startedAt ? [{ label: "Started", at: run.startedAt.toISOString() }] : []),
+      ...(run.finishedAt ? [{ label: run.status, at: run.finishedAt.toISOString() }] : []),
+    ];
+    const relatedRuns = [
+      ...(related.root && related.root.id !== related.parent?.id ? [{ role: "Root", run: related.root }] : []),
+      ...(related.parent ? [{ role: "Parent", run: related.parent }] : []),
+      ...related.children.map((child) => ({ role: "Child", run: child })),
+    ].map(({ role, run: other }) => ({ role, id: toPublicId("run", other.id), taskIdentifier: other.taskIdentifier, status: other.status }));
+    return render(
+      request,
+      reply,
+      "run",
+      {
+        title: `Run ${toPublicId("run", run.id)}`,
+        run: {
+          id: toPublicId("run", run.id),
+          status: run.status,
+          taskIdentifier: run.taskIdentifier,
+          queue: run.queueName,
+          attemptCount: run.attemptCount,
+          tags: run.tags,
+          isCompleted: statusFlags(run.status).isCompleted,
+          error: run.status === "COMPLETED" ? null : (serializedError(run.error) ?? null),
+        },
+        payload: pretty(decodePacket(run.payload, run.payloadType)) ?? "",
+        output: pretty(decodePacket(run.output, run.outputType)),
+        metadata: pretty(decodePacket(run.metadata, run.metadataType)),
+        timeline,
+        attempts: attempts.map((attempt) => ({
+          number: attempt.number,
+          status: attempt.status,
+          startedAt: attempt.startedAt?.toISOString(),
+          finishedAt: attempt.finishedAt?.toISOString(),
+          error: attempt.error?.message,
+        })),
+        journal,
+        related: relatedRuns,
+        events: events.map((event) => ({
+          time: event.time.toISOString(),
+          kind: event.kind,
+          level: event.level,
+          message: event.message,
+          attributes: event.attributes ?? undefined,
+          durationMs: event.durationMs ?? undefined,
+        })),
+        liveUrl: `${scope.base}/live`,
+        selfUrl: request.url,
+      },
+      scope,
+      "runs",
+    );
+  });
+
+  app.post<{ Params: Params & { runId: string } }>("/p/:ref/:env/runs/:runId/cancel", { preHandler: app.csrfProtection }, async (request, reply) => {
+    const scope = await scopeOf(request, reply);
+    if (!scope) return reply;
+    await cancelRun(engine, scope.environment.environmentId, request.params.runId);
+    return reply.redirect(`${scope.base}/runs/${request.params.runId}`, 303);
+  });
+
+  app.post<{ Params: Params & { runId: string } }>("/p/:ref/:env/runs/:runId/replay", { preHandler: app.csrfProtection }, async (request, reply) => {
+    const scope = await scopeOf(request, reply);
+    if (!scope) return reply;
+    const id = await replayRun(engine, scope.environment, request.params.runId, {});
+    return reply.redirect(`${scope.base}/runs/${toPublicId("run", id)}`, 303);
+  });
+}

@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { firstSetupLink } from "../server/dashboard/sessions.ts";
+import { createTestApp, type TestApp } from "./helpers/app.ts";
+import { Browser, signedInAdmin } from "./helpers/dashboard.ts";
+import { ApiClient } from "./helpers/engine.ts";
+
+describe("dashboard", () => {
+  let t: TestApp;
+  let browser: Browser;
+  let api: ApiClient;
+  let base: string;
+
+  before(async () => {
+    t = await createTestApp();
+    browser = await signedInAdmin(t.app, t.database.db);
+    api = new ApiClient(t.app, await t.key("prod"));
+    base = `/p/${t.project.ref}/prod`;
+    await api.register([{ id: "email" }, { id: "report" }]);
+  });
+  after(() => t.close());
+
+  test("the setup link works once and signs the first admin in", async () => {
+    const home = await browser.request("GET", "/");
+    assert.equal(home.statusCode, 302);
+    assert.match(home.headers.location as string, /^\/p\/proj_[a-z]+\/dev\/runs$/);
+    assert.equal(await firstSetupLink(t.database.db, "http://localhost", new Date()), null, "no setup link once someone can sign in");
+    const stranger = new Browser(t.app);
+    const reused = await stranger.request("GET", "/setup?token=not-a-token");
+    assert.equal(reused.statusCode, 404);
+  });
+
+  test("pages need a signed-in user", async () => {
+    const stranger = new Browser(t.app);
+    const response = await stranger.request("GET", `${base}/runs`);
+    assert.equal(response.statusCode, 302);
+    assert.match(response.headers.location as string, /^\/login\?next=/);
+  });
+
+  test("sign in with a wrong password is refused, the right one works, sign out ends the session", async () => {
+    const visitor = new Browser(t.app);
+    const { csrf } = await visitor.page("/login");
+    const wrong = await visitor.request("POST", "/login", { _csrf: csrf, email: "admin@example.com", password: "nope nope nope" });
+    assert.equal(wrong.statusCode, 401);
+    assert.match(wrong.body, /Wrong email or password/);
+    const right = await visitor.request("POST", "/login?next=/p/x", { _csrf: csrf, email: "Admin@Example.com", password: "correct horse battery" });
+    assert.equal(right.statusCode, 303);
+    assert.equal((await visitor.request("GET", `${base}/runs`)).statusCode, 200);
+    const out = await visitor.submit(`${base}/runs`, "/logout");
+    assert.equal(out.statusCode, 303);
+    assert.equal((await visitor.request("GET", `${base}/runs`)).statusCode, 302);
+  });
+
+  test("a form posted without its CSRF token is refused", async () => {
+    const { id } = await api.trigger("email", {});
+    const forged = await browser.request("POST", `${base}/runs/${id}/cancel`, { nothing: "here" });
+    assert.equal(forged.statusCode, 403);
+    assert.equal((await api.retrieve(id)).status, "QUEUED", "nothing happened");
+    const wrongToken = await browser.request("POST", `${base}/runs/${id}/cancel`, { _csrf: "forged" });
+    assert.equal(wrongToken.statusCode, 403);
+    const real = await browser.submit(`${base}/runs/${id}`, `${base}/runs/${id}/cancel`);
+    assert.equal(real.statusCode, 303);
+    assert.equal((await api.retrieve(id)).status, "CANCELED");
+  });
+
+  test("the runs list filters by status, task and tag, and escapes what users sent", async () => {
+    const hostile = `<script>alert("tag")</script>`;
+    const good = await api.trigger("email", { to: "<img src=x onerror=alert(1)>" }, { tags: [hostile] });
+    await api.trigger("report", {});
+    const all = await browser.page(`${base}/runs`);
+    assert.equal(all.response.statusCode, 200);
+    assert.equal(all.document.querySelectorAll("script:not([src])").length, 0, "no injected script element");
+    assert.ok(all.response.body.includes("&lt;script&gt;"), "the tag is shown as text");
+    const ids = (document: typeof all.document) => [...document.querySelectorAll("tr[data-run]")].map((row) => row.getAttribute("data-run"));
+    const byTask = await browser.page(`${base}/runs?task=email`);
+    assert.ok(ids(byTask.document).includes(good.id));
+    assert.ok(ids(byTask.document).every((id) => id !== null));
+    const reportOnly = await browser.page(`${base}/runs?task=report`);
+    assert.ok(!ids(reportOnly.document).includes(good.id));
+    const byTag = await browser.page(`${base}/runs?tag=${encodeURIComponent(hostile)}`);
+    assert.deepEqual(ids(byTag.document), [good.id]);
+    const byStatus = await browser.page(`${base}/runs?status=COMPLETED`);
+    assert.ok(!ids(byStatus.document).includes(good.id));
+    const search = await browser.request("GET", `${base}/runs?q=${good.id}`);
+    assert.equal(search.statusCode, 302);
+    assert.equal(search.headers.location, `${base}/runs/${good.id}`);
+
+    const detail = await browser.page(`${base}/runs/${good.id}`);
+    assert.equal(detail.document.querySelectorAll("img").length, 0, "the payload is escaped");
+    assert.ok(detail.response.body.includes("&lt;img src=x"));
+    const fragment = await browser.request("GET", `${base}/runs`, undefined, { "hx-request": "true" });
+    assert.ok(!fragment.body.includes("<html"), "htmx gets the page without the layout");
+    assert.ok(fragment.body.includes('id="runs"'));
+  });
+
+  test("a new API key is shown once, works, and can be revoked", async () => {
+    const created = await browser.submit(`${base}/keys`, `${base}/keys`, { name: "from the dashboard" });
+    assert.equal(created.statusCode, 200);
+    const key = /tr_prod_[A-Za-z0-9]{24}/.exec(created.body)?.[0];
+    assert.ok(key, "the key is on the page that created it");
+    assert.equal((await new ApiClient(t.app, key).request("GET", "/api/v1/whoami")).status, 200);
+    const later = await browser.page(`${base}/keys`);
+    assert.ok(!later.response.body.includes(key), "and never again");
+    const keyId = [...later.document.querySelectorAll("small")].map((node) => node.textContent).find((text) => text?.startsWith("key_"));
+    const row = [...later.document.querySelectorAll("tr")].find((tr) => tr.textContent?.includes("from the dashboard"));
+    const revokeAction = row?.querySelector("form")?.getAttribute("action");
+    assert.ok(keyId && revokeAction);
+    await browser.submit(`${base}/keys`, revokeAction);
+    assert.equal((await new ApiClient(t.app, key).request("GET", "/api/v1/whoami")).status, 401);
+  });
+
+  test("a wait token is completed by hand from the tokens page", async () => {
+    const token = await api.ok("POST", "/api/v1/waitpoints/tokens", { tags: ["needs-approval"] });
+    const page = await browser.page(`${base}/tokens`);
+    assert.ok(page.document.querySelector(`tr[data-token="${token.id}"]`));
+    const bad = await browser.submit(`${base}/tokens`, `${base}/tokens/${token.id}/complete`, { data: "{not json" });
+    assert.equal(bad.statusCode, 400);
+    const done = await browser.submit(`${base}/tokens`, `${base}/tokens/${token.id}/complete`, { data: '{"approved": true}' });
+    assert.equal(done.statusCode, 303);
+    const retrieved = await api.ok("GET", `/api/v1/waitpoints/tokens/${token.id}`);
+    assert.equal(retrieved.status, "COMPLETED");
+    assert.deepEqual(JSON.parse(retrieved.output), { approved: true });
+  });
+
+  test("queues can be paused and limited from the queues page", async () => {
+    const page = await browser.page(`${base}/queues`);
+    assert.ok(page.response.body.includes("task/email"));
+    await browser.submit(`${base}/queues`, `${base}/queues/${encodeURIComponent("task/email")}/pause`);
+    assert.equal((await api.ok("GET", "/api/v1/queues/email?type=task")).paused, true);
+    await browser.submit(`${base}/queues`, `${base}/queues/${encodeURIComponent("task/email")}/resume`);
+    await browser.submit(`${base}/queues`, `${base}/queues/${encodeURIComponent("task/email")}/limit`, { limit: "3" });
+    const queue = await api.ok("GET", "/api/v1/queues/email?type=task");
+    assert.equal(queue.paused, false);
+    assert.equal(queue.concurrencyLimit, 3);
+  });
+
+  test("sign-in attempts are rate-limited", async () => {
+    const visitor = new Browser(t.app);
+    const { csrf } = await visitor.page("/login");
+    let limited = false;
+    for (let attempt = 0; attempt < 12 && !limited; attempt += 1) {
+      const response = await visitor.request("POST", "/login", { _csrf: csrf, email: "x@example.com", password: "wrong wrong" });
+      limited = response.statusCode === 429;
+    }
+    assert.ok(limited, "the 11th attempt in a minute is refused");
+  });
+});
