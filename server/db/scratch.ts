@@ -8,7 +8,21 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { startEmbeddedPostgres, type EmbeddedPostgres } from "./embedded.ts";
 
+/** Ports this process already handed out: the OS may offer a just-closed probe port again. */
+const handedOut = new Set<number>();
+
+/** A free loopback port, never the same twice in one process. */
 export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await probePort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+}
+
+async function probePort(): Promise<number> {
   return new Promise((done, fail) => {
     const probe = createServer();
     probe.once("error", fail);
