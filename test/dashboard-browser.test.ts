@@ -1,0 +1,131 @@
+// The dashboard in a real browser (Debian's Chromium, driven by playwright-core): sign in, watch a run
+// go queued → executing → completed without reloading, cancel a run, complete a wait token by hand
+// and see its run resume, and a form posted without its CSRF token refused. Screenshots of the main
+// pages are saved in test-artifacts/.
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { firstSetupLink } from "../server/dashboard/sessions.ts";
+import { createTestApp, type TestApp } from "./helpers/app.ts";
+import { ApiClient } from "./helpers/engine.ts";
+import { projectRoot } from "./helpers/server-process.ts";
+
+const chromiumPath = process.env.RATCHET_CHROMIUM ?? "/usr/bin/chromium";
+const artifacts = join(projectRoot, "test-artifacts");
+
+describe("the dashboard in Chromium", () => {
+  let t: TestApp;
+  let api: ApiClient;
+  let url: string;
+  let browser: Browser;
+  let page: Page;
+  let base: string;
+
+  const shot = (name: string) => page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
+
+  before(async () => {
+    assert.ok(existsSync(chromiumPath), `Chromium is needed at ${chromiumPath} (apt-get install chromium; .ci/run installs it)`);
+    await mkdir(artifacts, { recursive: true });
+    t = await createTestApp({ sweeper: true });
+    api = new ApiClient(t.app, await t.key("prod"));
+    await api.register([{ id: "deliver" }, { id: "approve" }]);
+    url = await t.app.listen({ port: 0, host: "127.0.0.1" });
+    base = `${url}/p/${t.project.ref}/prod`;
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  });
+  after(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  test("the first admin signs up through the setup link, then signs out and in", async () => {
+    const link = await firstSetupLink(t.database.db, url, new Date());
+    await page.goto(link!);
+    await page.getByLabel("Name").fill("Ada");
+    await page.getByLabel("Email").fill("ada@example.com");
+    await page.getByLabel("Password (at least 10 characters)").fill("a long enough password");
+    await page.getByRole("button", { name: "Create and sign in" }).click();
+    await page.waitForURL(/\/runs$/);
+    await page.getByRole("button", { name: /Sign out/ }).click();
+    await page.waitForURL(/\/login$/);
+    await shot("sign-in");
+    await page.getByLabel("Email").fill("ada@example.com");
+    await page.getByLabel("Password").fill("a long enough password");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.waitForURL(/\/dev\/runs$/);
+  });
+
+  test("a run goes queued → executing → completed on the page without a reload", async () => {
+    await page.goto(`${base}/runs`);
+    const { id } = await api.trigger("deliver", { to: "ada@example.com" }, { tags: ["welcome"] });
+    const row = page.locator(`tr[data-run="${id}"]`);
+    await row.locator(".status", { hasText: "QUEUED" }).waitFor();
+    const [run] = await api.dequeue("browser-worker");
+    await api.start("browser-worker", run!);
+    await row.locator(".status", { hasText: "EXECUTING" }).waitFor();
+    await api.complete("browser-worker", run!, { ok: true, output: { delivered: true } });
+    await row.locator(".status", { hasText: "COMPLETED" }).waitFor();
+    await shot("runs");
+    await row.getByRole("link").click();
+    await page.getByRole("heading", { name: "Output" }).waitFor();
+    assert.match(await page.locator("pre").nth(1).innerText(), /"delivered": true/);
+    await shot("run");
+  });
+
+  test("a run is canceled from its page", async () => {
+    const { id } = await api.trigger("deliver", {});
+    await page.goto(`${base}/runs/${id}`);
+    await page.getByRole("button", { name: "Cancel run" }).click();
+    await page.locator("h1 .status", { hasText: "CANCELED" }).waitFor();
+    assert.equal((await api.retrieve(id)).status, "CANCELED");
+  });
+
+  test("a wait token completed by hand resumes the run waiting for it", async () => {
+    const { id } = await api.trigger("approve", {});
+    const [run] = await api.dequeue("browser-worker");
+    assert.equal(run?.id, id);
+    await api.start("browser-worker", run!);
+    const token = await api.ok("POST", "/api/v1/waitpoints/tokens", { tags: ["manager"] });
+    await api.ok("POST", `/engine/v1/runs/${id}/journal/0`, { workerId: "browser-worker", op: "wait", kind: "wait", name: "wait.forToken", wait: { type: "TOKEN", tokenId: token.id } });
+    await api.ok("POST", `/engine/v1/runs/${id}/suspend`, { workerId: "browser-worker" });
+    await page.goto(`${base}/runs/${id}`);
+    await page.locator("h1 .status", { hasText: "WAITING" }).waitFor();
+    await page.goto(`${base}/tokens`);
+    await shot("tokens");
+    const tokenRow = page.locator(`tr[data-token="${token.id}"]`);
+    await tokenRow.getByLabel("Output (JSON)").fill('{"approved": true}');
+    await tokenRow.getByRole("button", { name: "Complete" }).click();
+    await page.locator(`tr[data-token="${token.id}"] .status`, { hasText: "COMPLETED" }).waitFor();
+    assert.equal((await api.retrieve(id)).status, "QUEUED", "the run resumed");
+  });
+
+  test("a form posted without its CSRF token is refused", async () => {
+    const { id } = await api.trigger("deliver", {});
+    await page.goto(`${base}/runs/${id}`);
+    const status = await page.evaluate(async (action) => {
+      const response = await fetch(action, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "" });
+      return response.status;
+    }, `${base}/runs/${id}/cancel`);
+    assert.equal(status, 403);
+    assert.equal((await api.retrieve(id)).status, "QUEUED");
+  });
+
+  test("the pages read at phone width and are reachable by keyboard", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.goto(`${base}/queues`);
+    await shot("queues-phone");
+    await page.goto(`${base}/keys`);
+    await shot("keys");
+    await page.keyboard.press("Tab");
+    const focused = await page.evaluate(() => (globalThis as unknown as { document: { activeElement?: { tagName: string } } }).document.activeElement?.tagName);
+    assert.ok(["A", "SELECT", "BUTTON", "INPUT"].includes(focused ?? ""), `keyboard focus lands on a control (${focused})`);
+    await page.setViewportSize({ width: 1280, height: 800 });
+  });
+});
