@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fromPublicId } from "../server/ids.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
+import { httpApi, httpApiOk } from "./helpers/http-api.ts";
 import { projectRoot } from "./helpers/server-process.ts";
 import { startWorker, type Worker } from "./helpers/worker-process.ts";
 
@@ -23,17 +24,7 @@ describe("durable execution with a real worker", () => {
   const calls = new Map<string, number>();
   let onPause: (() => void) | null = null;
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const api = async (method: string, path: string, body?: unknown): Promise<any> => {
-    const response = await fetch(`${url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const json = await response.json();
-    assert.ok(response.ok, `${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
-    return json;
-  };
+  const api = httpApiOk(() => url, () => key);
   const trigger = async (task: string, payload: unknown) => (await api("POST", `/api/v1/tasks/${task}/trigger`, { payload })).id as string;
   const until = async (id: string, done: (run: { status: string; isCompleted: boolean; metadata?: Record<string, unknown> }) => boolean, timeoutMs = 60_000) => {
     const deadline = Date.now() + timeoutMs;
@@ -154,15 +145,7 @@ export const approve = task({
 `;
     await writeFile(file, version(""));
     const worker = startWorker(dir, { RATCHET_API_URL: url, RATCHET_SECRET_KEY: key });
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const call = async (method: string, path: string, body?: unknown): Promise<any> => {
-      const response = await fetch(`${url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return response.json();
-    };
+    const call = httpApi(() => url, () => key);
     try {
       await worker.waitFor(/1 tasks registered as version/);
       const { id } = await call("POST", "/api/v1/tasks/approve/trigger", { payload: {} });

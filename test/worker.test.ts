@@ -6,6 +6,7 @@ import { cp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
+import { httpApi, httpApiOk } from "./helpers/http-api.ts";
 import { projectRoot } from "./helpers/server-process.ts";
 import { startWorker, type Worker } from "./helpers/worker-process.ts";
 
@@ -17,17 +18,7 @@ describe("the worker runs TypeScript tasks end to end", () => {
   let key: string;
   let worker: Worker;
 
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const api = async (method: string, path: string, body?: unknown): Promise<any> => {
-    const response = await fetch(`${url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const json = await response.json();
-    assert.ok(response.ok, `${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
-    return json;
-  };
+  const api = httpApiOk(() => url, () => key);
   const trigger = async (task: string, payload: unknown, options: Record<string, unknown> = {}): Promise<string> =>
     (await api("POST", `/api/v1/tasks/${task}/trigger`, { payload, options })).id;
   const waitForRun = async (id: string, statuses = finalStatuses, timeoutMs = 60_000) => {
@@ -185,15 +176,7 @@ describe("ratchet dev reloads changed task files", () => {
       `import { task } from "ratchet/sdk";\nexport const hold = task({ id: "hold", run: (_p: unknown, { signal }) => new Promise((r) => signal.addEventListener("abort", r)) });\n`,
     );
     const worker = startWorker(dir, { RATCHET_API_URL: url, RATCHET_SECRET_KEY: key });
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const call = async (method: string, path: string, body?: unknown): Promise<any> => {
-      const response = await fetch(`${url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return response.json();
-    };
+    const call = httpApi(() => url, () => key);
     const runToEnd = async () => {
       const { id } = await call("POST", "/api/v1/tasks/greet/trigger", { payload: {} });
       for (;;) {
@@ -231,15 +214,7 @@ describe("ratchet worker on SIGTERM", () => {
     const key = await t.key("prod");
     const url = await t.app.listen({ port: 0, host: "127.0.0.1" });
     const worker = startWorker(join(projectRoot, "test/fixtures/project"), { RATCHET_API_URL: url, RATCHET_SECRET_KEY: key }, "worker", "1");
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const call = async (method: string, path: string, body?: unknown): Promise<any> => {
-      const response = await fetch(`${url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return response.json();
-    };
+    const call = httpApi(() => url, () => key);
     try {
       await worker.waitFor(/tasks registered as version/);
       const { id } = await call("POST", "/api/v1/tasks/waits-for-cancel/trigger", { payload: {} });
