@@ -34,7 +34,6 @@ export default tseslint.config(
       eqeqeq: ["error", "always", { null: "ignore" }],
     },
   },
-,
   {
     // Browser scripts served to the dashboard.
     files: ["views/static/**/*.js"],
