@@ -144,4 +144,32 @@ describe("dashboard", () => {
     }
     assert.ok(limited, "the 11th attempt in a minute is refused");
   });
+
+  test("tasks, batches and schedules have their pages; runs filter by batch and schedule", async () => {
+    const tasks = await browser.page(`${base}/tasks`);
+    assert.ok(tasks.response.body.includes(">email<"), "registered tasks are listed");
+
+    const batch = await api.ok("POST", "/api/v2/tasks/batch", { items: [{ task: "report", payload: { n: 1 } }, { task: "report", payload: { n: 2 } }] });
+    const batches = await browser.page(`${base}/batches`);
+    assert.ok(batches.response.body.includes(batch.id));
+    const inBatch = await browser.page(`${base}/runs?batch=${batch.id}`);
+    assert.equal(inBatch.document.querySelectorAll("tr[data-run]").length, 2);
+
+    const bad = await browser.submit(`${base}/schedules`, `${base}/schedules`, { task: "report", cron: "not a cron", timezone: "UTC", deduplicationKey: "bad" });
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.body, /body\.cron/);
+    const saved = await browser.submit(`${base}/schedules`, `${base}/schedules`, { task: "report", cron: "30 2 * * *", timezone: "America/New_York", deduplicationKey: "nightly" });
+    assert.equal(saved.statusCode, 303);
+    const page = await browser.page(`${base}/schedules`);
+    const row = page.document.querySelector("tr[data-schedule]");
+    assert.ok(row);
+    const upcoming = [...row.querySelectorAll(".upcoming li")].map((item) => item.textContent ?? "");
+    assert.equal(upcoming.length, 5, "next five fire times");
+    assert.ok(upcoming.every((time) => time.endsWith("02:30")), `shown in the schedule's zone: ${upcoming.join(", ")}`);
+    const scheduleId = row.getAttribute("data-schedule")!;
+    await browser.submit(`${base}/schedules`, `${base}/schedules/${scheduleId}/deactivate`);
+    assert.equal((await api.ok("GET", `/api/v1/schedules/${scheduleId}`)).active, false);
+    const bySchedule = await browser.page(`${base}/runs?schedule=${scheduleId}`);
+    assert.equal(bySchedule.document.querySelectorAll("tr[data-run]").length, 0);
+  });
 });

@@ -64,6 +64,7 @@ export interface RunsTable {
   batch_id: string | null;
   is_test: boolean;
   idempotency_key: string | null;
+  schedule_id: string | null;
   created_at: Date;
   [column: string]: unknown;
 }

@@ -67,3 +67,8 @@ export async function batchesRecordProgress(
     where id = ${id} returning ${sql.unsafe(batchColumns)}`;
   return sealed!;
 }
+
+export async function batchesList(sql: Sql, environmentId: string, limit: number): Promise<BatchRow[]> {
+  return sql<BatchRow[]>`
+    select ${sql.unsafe(batchColumns)} from ratchet.batches where environment_id = ${environmentId} order by id desc limit ${limit}`;
+}

@@ -13,6 +13,7 @@ export interface RunListFilters {
   queues?: string[];
   isTest?: boolean;
   idempotencyKey?: string;
+  scheduleId?: string;
   /** Bounds as UUIDv7 ids, so the (environment_id, id) index also serves time ranges. */
   createdFromId?: string;
   createdToId?: string;
@@ -44,6 +45,7 @@ export async function runsList(db: Kysely<Database>, environmentId: string, filt
   if (filters.queues?.length) query = query.where("queue_name", "in", filters.queues);
   if (filters.isTest !== undefined) query = query.where("is_test", "=", filters.isTest);
   if (filters.idempotencyKey) query = query.where("idempotency_key", "=", filters.idempotencyKey);
+  if (filters.scheduleId) query = query.where("schedule_id", "=", filters.scheduleId);
   if (filters.createdFromId) query = query.where("id", ">=", filters.createdFromId);
   if (filters.createdToId) query = query.where("id", "<=", filters.createdToId);
   if (page.after) query = query.where("id", "<", page.after);

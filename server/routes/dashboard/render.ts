@@ -10,6 +10,9 @@ export interface DashboardScope {
 
 const sections = [
   ["runs", "Runs"],
+  ["tasks", "Tasks"],
+  ["schedules", "Schedules"],
+  ["batches", "Batches"],
   ["tokens", "Wait tokens"],
   ["queues", "Queues"],
   ["keys", "API keys"],

@@ -17,7 +17,7 @@ import { tasksListCurrent } from "../../storage/workers.ts";
 import { render, type ScopeOf } from "./render.ts";
 
 type Params = { ref: string; env: string };
-type ListQuery = { status?: string; task?: string; tag?: string; queue?: string; period?: string; q?: string; after?: string; before?: string };
+type ListQuery = { status?: string; task?: string; tag?: string; queue?: string; period?: string; q?: string; batch?: string; schedule?: string; after?: string; before?: string };
 
 const periods: Array<[string, string]> = [["1h", "Last hour"], ["1d", "Last day"], ["7d", "Last 7 days"], ["30d", "Last 30 days"]];
 
@@ -61,12 +61,14 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
         tags: query.tag ? [query.tag] : undefined,
         queues: query.queue ? [query.queue] : undefined,
         idempotencyKey: q || undefined,
+        batchId: query.batch ? (fromPublicId("batch", query.batch) ?? "00000000-0000-0000-0000-000000000000") : undefined,
+        scheduleId: query.schedule ? (fromPublicId("sched", query.schedule) ?? "00000000-0000-0000-0000-000000000000") : undefined,
         createdFromId: periodMs !== null ? uuidAtMs(context.clock.now().getTime() - periodMs) : undefined,
       },
       { size, after, before },
     );
     const { page, pagination } = keysetPage(rows, { size, after, before }, (run) => toPublicId("run", run.id));
-    const filters = { status, task: query.task, tag: query.tag, queue: query.queue, period: query.period, q };
+    const filters = { status, task: query.task, tag: query.tag, queue: query.queue, period: query.period, q, batch: query.batch, schedule: query.schedule };
     const link = (cursor: Record<string, string>) => {
       const params = new URLSearchParams(Object.entries({ ...filters, ...cursor }).filter((entry): entry is [string, string] => Boolean(entry[1])));
       return `${scope.base}/runs?${params.toString()}`;

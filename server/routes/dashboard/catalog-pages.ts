@@ -1,0 +1,135 @@
+// Pages listing what an environment has: tasks, schedules (create, change, activate, deactivate, with
+// their next five fire times in their own zone) and batches.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { AppContext } from "../../app-context.ts";
+import { allTimezones, describeCron, nextTicks } from "../../engine/cron.ts";
+import { createSchedule, setScheduleActive } from "../../engine/schedules.ts";
+import { ApiError } from "../../errors.ts";
+import { toPublicId } from "../../ids.ts";
+import { batchesList } from "../../storage/batches.ts";
+import { schedulesList } from "../../storage/schedules.ts";
+import { tasksListCurrent } from "../../storage/workers.ts";
+import { render, type DashboardScope, type ScopeOf } from "./render.ts";
+
+type Params = { ref: string; env: string };
+
+function inZone(date: Date, timezone: string): string {
+  return new Intl.DateTimeFormat("en-GB", { timeZone: timezone, dateStyle: "medium", timeStyle: "short" }).format(date);
+}
+
+export async function catalogPages(app: FastifyInstance, context: AppContext, scopeOf: ScopeOf): Promise<void> {
+  const { db, engine, clock } = context;
+
+  app.get<{ Params: Params }>("/p/:ref/:env/tasks", async (request, reply) => {
+    const scope = await scopeOf(request, reply);
+    if (!scope) return reply;
+    const tasks = await tasksListCurrent(db.sql, scope.environment.environmentId);
+    return render(
+      request,
+      reply,
+      "tasks",
+      {
+        title: "Tasks",
+        tasks: tasks.map((task) => ({
+          ...task,
+          retry: task.retry ? `${task.retry.maxAttempts ?? 3} attempts` : null,
+          maxDuration: task.maxDurationS ? `${task.maxDurationS} s` : null,
+        })),
+      },
+      scope,
+      "tasks",
+    );
+  });
+
+  const schedulesPage = async (request: FastifyRequest, reply: FastifyReply, scope: DashboardScope, error?: string) => {
+    const { rows } = await schedulesList(db.sql, scope.environment.environmentId, { offset: 0, limit: 500 });
+    const now = clock.now();
+    return render(
+      request,
+      reply,
+      "schedules",
+      {
+        title: "Schedules",
+        error,
+        schedules: rows.map((schedule) => ({
+          id: toPublicId("sched", schedule.id),
+          type: schedule.type,
+          task: schedule.taskIdentifier,
+          cron: schedule.cron,
+          description: describeCron(schedule.cron),
+          timezone: schedule.timezone,
+          deduplicationKey: schedule.deduplicationKey,
+          active: schedule.active,
+          upcoming: schedule.active ? nextTicks(schedule.cron, schedule.timezone, now, 5).map((date) => inZone(date, schedule.timezone)) : [],
+        })),
+        tasks: (await tasksListCurrent(db.sql, scope.environment.environmentId)).map((task) => task.slug),
+        zones: allTimezones(),
+      },
+      scope,
+      "schedules",
+    );
+  };
+
+  app.get<{ Params: Params }>("/p/:ref/:env/schedules", async (request, reply) => {
+    const scope = await scopeOf(request, reply);
+    if (!scope) return reply;
+    return schedulesPage(request, reply, scope);
+  });
+
+  app.post<{ Params: Params; Body: Record<string, string | undefined> }>("/p/:ref/:env/schedules", { preHandler: app.csrfProtection }, async (request, reply) => {
+    const scope = await scopeOf(request, reply);
+    if (!scope) return reply;
+    const body = request.body ?? {};
+    const task = body.task?.trim() ?? "";
+    const deduplicationKey = body.deduplicationKey?.trim() ?? "";
+    if (!task || !deduplicationKey) return schedulesPage(request, reply.code(400), scope, "A task and a key are needed.");
+    try {
+      await createSchedule(engine, scope.environment, {
+        task,
+        cron: body.cron?.trim() ?? "",
+        timezone: body.timezone?.trim() || "UTC",
+        deduplicationKey,
+        externalId: body.externalId?.trim() || undefined,
+      });
+    } catch (error) {
+      if (error instanceof ApiError && error.statusCode < 500) return schedulesPage(request, reply.code(error.statusCode), scope, error.message);
+      throw error;
+    }
+    return reply.redirect(`${scope.base}/schedules`, 303);
+  });
+
+  app.post<{ Params: Params & { scheduleId: string; action: string } }>(
+    "/p/:ref/:env/schedules/:scheduleId/:action",
+    { preHandler: app.csrfProtection },
+    async (request, reply) => {
+      const scope = await scopeOf(request, reply);
+      if (!scope) return reply;
+      if (request.params.action !== "activate" && request.params.action !== "deactivate") throw new ApiError("NOT_FOUND", "No such action");
+      await setScheduleActive(engine, scope.environment.environmentId, request.params.scheduleId, request.params.action === "activate");
+      return reply.redirect(`${scope.base}/schedules`, 303);
+    },
+  );
+
+  app.get<{ Params: Params }>("/p/:ref/:env/batches", async (request, reply) => {
+    const scope = await scopeOf(request, reply);
+    if (!scope) return reply;
+    const batches = await batchesList(db.sql, scope.environment.environmentId, 200);
+    return render(
+      request,
+      reply,
+      "batches",
+      {
+        title: "Batches",
+        batches: batches.map((batch) => ({
+          id: toPublicId("batch", batch.id),
+          status: batch.status,
+          runCount: batch.runCount,
+          errors: batch.errors.length,
+          createdAt: batch.createdAt.toISOString().slice(0, 19).replace("T", " "),
+        })),
+      },
+      scope,
+      "batches",
+    );
+  });
+}
