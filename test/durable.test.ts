@@ -197,6 +197,27 @@ describe("durable execution", () => {
     await api.complete("w1", resumed!, { ok: true });
   });
 
+  test("a child canceled while its worker hands it back still resumes the parent waiting for it", async () => {
+    const parent = await api.trigger("durable", { role: "parent" });
+    const [parentRun] = await api.dequeue("w1");
+    await api.start("w1", parentRun!);
+    const child = await api.trigger("durable", { role: "child" }, { parentRunId: parent.id });
+    await journal(parent.id, 0, { op: "wait", kind: "trigger", name: "triggerAndWait:durable", wait: { type: "RUN", childRunId: child.id } });
+    await api.ok("POST", `/engine/v1/runs/${parent.id}/suspend`, { workerId: "w1" });
+    const [childRun] = await api.dequeue("w2");
+    await api.start("w2", childRun!);
+    await api.ok("POST", `/api/v2/runs/${child.id}/cancel`);
+    const released = await api.ok("POST", "/engine/v1/release", { workerId: "w2", runs: [{ runId: child.id, attemptNumber: 1 }] });
+    assert.equal(released.released, 0, "a canceled run is not handed back to the queue");
+    assert.equal((await api.retrieve(child.id)).status, "CANCELED");
+    assert.equal((await api.retrieve(parent.id)).status, "QUEUED", "the parent resumed with the child's result");
+    const [resumed] = await api.dequeue("w1");
+    await api.start("w1", resumed!);
+    const entry = (await journal(parent.id, 0, { op: "get" })).entry;
+    assert.equal(entry.output.status, "CANCELED");
+    await api.complete("w1", resumed!, { ok: true });
+  });
+
   test("children of a batch finishing at the same moment still resume the parent waiting for them", async () => {
     for (let round = 0; round < 3; round += 1) {
       const parent = await api.trigger("durable", { round });

@@ -11,6 +11,7 @@ import {
 import { runsFindByIds, type RunRow } from "../storage/runs.ts";
 import { environmentsTouchWorkerSeen } from "../storage/schedules.ts";
 import { applyAttemptOutcome, type AttemptOutcome, type OutcomeOptions, type OutcomeResult } from "./attempt-outcome.ts";
+import { completeWaitpointsForFinishedRun } from "./waitpoints.ts";
 import type { EngineSettings } from "./settings.ts";
 import type { EngineDeps } from "./trigger.ts";
 
@@ -137,11 +138,15 @@ export async function handBack(deps: EngineDeps, workerId: string, leases: Array
   const now = deps.clock.now();
   let returned = 0;
   for (const lease of leases) {
-    const environmentId = await deps.db.sql.begin((tx) => executionsHandBack(tx, { ...lease, workerId }, now));
-    if (environmentId) {
-      returned += 1;
-      deps.notifier.queueChanged(environmentId);
-    }
+    const result = await deps.db.sql.begin(async (tx) => {
+      const handedBack = await executionsHandBack(tx, { ...lease, workerId }, now);
+      // A run canceled meanwhile ends here: whoever waits for it gets its result.
+      const resumed = handedBack?.canceled ? await completeWaitpointsForFinishedRun(tx, lease.runId, now) : [];
+      return handedBack ? { ...handedBack, resumed } : null;
+    });
+    if (!result) continue;
+    if (!result.canceled) returned += 1;
+    for (const environmentId of [result.environmentId, ...result.resumed]) deps.notifier.queueChanged(environmentId);
   }
   return returned;
 }

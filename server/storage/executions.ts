@@ -119,7 +119,7 @@ export async function executionsHandBack(
   tx: TransactionSql,
   lease: { runId: string; attemptNumber: number; workerId: string },
   now: Date,
-): Promise<string | null> {
+): Promise<{ environmentId: string; canceled: boolean } | null> {
   const [execution] = await tx<Array<{ environmentId: string; queueId: string; concurrencyKey: string }>>`
     delete from ratchet.executions
     where run_id = ${lease.runId} and attempt_number = ${lease.attemptNumber} and worker_id = ${lease.workerId}
@@ -133,11 +133,11 @@ export async function executionsHandBack(
       cancel_requested_at is not null as canceled`;
   if (run?.canceled) {
     await tx`update ratchet.runs set status = 'CANCELED', finished_at = ${now}, updated_at = ${now} where id = ${lease.runId}`;
-    return null;
+    return { environmentId: execution.environmentId, canceled: true };
   }
   await tx`
     insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at)
     values (${lease.runId}, ${execution.environmentId}, ${execution.queueId}, ${execution.concurrencyKey}, ${run!.sortKey}, ${now})
     on conflict (run_id) do nothing`;
-  return execution.environmentId;
+  return { environmentId: execution.environmentId, canceled: false };
 }
