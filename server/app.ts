@@ -24,6 +24,8 @@ declare module "fastify" {
   interface FastifyInstance {
     /** The server's shared services, for tests and tools that hold the app. */
     ratchet: AppContext;
+    /** Every route the app registered (method and URL pattern). */
+    ratchetRoutes: Array<{ method: string; url: string }>;
   }
 }
 
@@ -58,6 +60,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
   });
   applyHttpConventions(app);
+  // Every route, as registered: the isolation tests walk them all.
+  const routes: Array<{ method: string; url: string }> = [];
+  app.addHook("onRoute", (route) => {
+    for (const method of [route.method].flat()) routes.push({ method: String(method), url: route.url });
+  });
 
   const sweeper = options.sweeper === false ? null : new Sweeper(engine, settings, app.log as unknown as Logger);
   const partitions =
@@ -65,6 +72,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       ? null
       : new EventPartitionMaintainer(engine, { retentionDays: options.config.eventsRetentionDays }, app.log as unknown as Logger);
   app.decorate("ratchet", context);
+  app.decorate("ratchetRoutes", routes);
   app.addHook("onReady", async () => {
     await notifier.start();
     sweeper?.start();
