@@ -85,8 +85,16 @@ describe("dashboard", () => {
     assert.equal(search.statusCode, 302);
     assert.equal(search.headers.location, `${base}/runs/${good.id}`);
 
+    await api.ok("POST", `/engine/v1/runs/${good.id}/events`, {
+      workerId: "w",
+      attemptNumber: 1,
+      events: [{ seq: 0, time: new Date().toISOString(), kind: "log", level: "info", message: "<script>alert('log')</script>", attributes: { html: "<b>bold</b>" } }],
+    });
     const detail = await browser.page(`${base}/runs/${good.id}`);
     assert.equal(detail.document.querySelectorAll("img").length, 0, "the payload is escaped");
+    assert.equal(detail.document.querySelectorAll("script:not([src])").length, 0, "log lines are escaped");
+    assert.equal(detail.document.querySelectorAll("b").length, 0, "log attributes are escaped");
+    assert.ok(detail.response.body.includes("&lt;script&gt;alert(&#39;log&#39;)"));
     assert.ok(detail.response.body.includes("&lt;img src=x"));
     const fragment = await browser.request("GET", `${base}/runs`, undefined, { "hx-request": "true" });
     assert.ok(!fragment.body.includes("<html"), "htmx gets the page without the layout");
