@@ -1,0 +1,3 @@
+import { defineConfig } from "ratchet/sdk";
+
+export default defineConfig({ dirs: ["trigger"] });
