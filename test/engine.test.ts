@@ -348,7 +348,7 @@ describe("run engine", () => {
     const created = await api.ok("POST", "/api/v3/batches", { runCount: 3 });
     assert.equal(created.isCached, false);
     const ndjson = [
-      { index: 0, task: "batched", payload: { i: 0 } },
+      { index: 0, task: "batched", payload: { i: 0 }, options: { tags: ["bulk-tag"], metadata: { step: 1 }, priority: 5, maxAttempts: 2, concurrencyKey: "ck-1" } },
       { index: 1, task: "batched", payload: { i: 1 }, options: { tags: Array.from({ length: 11 }, (_, i) => `t${i}`) } },
       { index: 2, task: "batched", payload: { i: 2 } },
     ]
@@ -371,6 +371,12 @@ describe("run engine", () => {
     assert.equal(batch.status, "PARTIAL_FAILED");
     assert.equal(batch.runs.length, 2);
     assert.equal(batch.processing.errors.length, 1);
+    const bulkRun = await api.retrieve(batch.runs[0]);
+    assert.deepEqual(bulkRun.payload, { i: 0 }, "items written in bulk keep their payload…");
+    assert.deepEqual(bulkRun.tags, ["bulk-tag"], "…tags…");
+    assert.deepEqual(bulkRun.metadata, { step: 1 }, "…metadata…");
+    assert.equal(bulkRun.concurrencyKey, "ck-1", "…and options");
+    assert.equal(bulkRun.batchId, created.id);
     assert.equal(batch.processing.errors[0].index, 1);
     assert.match(batch.processing.errors[0].error, /tags/);
 

@@ -10,6 +10,10 @@ import { limits } from "../api/limits.ts";
 import { queuesFindByName } from "../storage/queues.ts";
 import {
   queueEntriesInsert,
+  queueEntriesInsertMany,
+  runsInsertMany,
+  type NewQueueEntry,
+  type NewRun,
   runsClearIdempotencyKey,
   runsFindById,
   runsFindByIdempotencyKey,
@@ -110,11 +114,43 @@ export async function triggerRun(deps: EngineDeps, environment: TriggerEnvironme
   }
 }
 
+/**
+ * Collects the runs of a batch for one multi-row insert, and remembers task and queue lookups across
+ * its items. Items with an idempotency key or a debounce key are written at once instead, because a
+ * later item of the same batch must see them.
+ */
+export interface BulkTrigger {
+  runs: NewRun[];
+  entries: NewQueueEntry[];
+  lookups: Map<string, Promise<unknown>>;
+}
+
+export function newBulkTrigger(): BulkTrigger {
+  return { runs: [], entries: [], lookups: new Map() };
+}
+
+function remembered<T>(bulk: BulkTrigger | undefined, key: string, load: () => Promise<T>): Promise<T> {
+  if (!bulk) return load();
+  let value = bulk.lookups.get(key) as Promise<T> | undefined;
+  if (!value) {
+    value = load();
+    bulk.lookups.set(key, value);
+  }
+  return value;
+}
+
+/** Writes what a BulkTrigger collected. */
+export async function flushBulkTrigger(tx: TransactionSql, bulk: BulkTrigger): Promise<void> {
+  await runsInsertMany(tx, bulk.runs);
+  await queueEntriesInsertMany(tx, bulk.entries);
+}
+
 export async function triggerRunInTransaction(
   tx: TransactionSql,
   clock: Clock,
   environment: TriggerEnvironment,
   request: TriggerRequest,
+  bulk?: BulkTrigger,
 ): Promise<TriggerResult> {
   const now = clock.now();
   const { options, taskIdentifier } = request;
@@ -183,10 +219,12 @@ export async function triggerRunInTransaction(
     if (delayUntil <= now) delayUntil = null;
   }
 
-  const task = await tasksFindCurrent(tx, environmentId, taskIdentifier, options.lockToVersion);
+  const task = await remembered(bulk, `task\u0000${taskIdentifier}\u0000${options.lockToVersion ?? ""}`, () =>
+    tasksFindCurrent(tx, environmentId, taskIdentifier, options.lockToVersion),
+  );
   const requestedQueue = typeof options.queue === "string" ? options.queue : options.queue?.name;
   const queueName = requestedQueue ?? task?.queueName ?? `task/${taskIdentifier}`;
-  const queue = task ? await queuesFindByName(tx, environmentId, queueName) : null;
+  const queue = task ? await remembered(bulk, `queue\u0000${queueName}`, () => queuesFindByName(tx, environmentId, queueName)) : null;
 
   const ttl = options.ttl ?? task?.ttl ?? (environment.environmentType === "dev" ? devDefaultTtl : null);
   const ttlMs = ttl === null ? null : parseDurationMs(ttl);
@@ -198,7 +236,7 @@ export async function triggerRunInTransaction(
   const id = uuidv7(now);
   const queuedAt = status === "QUEUED" ? now : null;
 
-  await runsInsert(tx, {
+  const newRun: NewRun = {
     id,
     environmentId,
     taskIdentifier,
@@ -234,16 +272,17 @@ export async function triggerRunInTransaction(
     triggerFunction: request.triggerFunction ?? "trigger",
     scheduleId: request.scheduleId ?? null,
     now,
-  });
-  if (status === "QUEUED" && queue) {
-    await queueEntriesInsert(tx, {
-      runId: id,
-      environmentId,
-      queueId: queue.id,
-      concurrencyKey: options.concurrencyKey ?? null,
-      sortKey: new Date(now.getTime() - priorityMs),
-      availableAt: now,
-    });
+  };
+  const entry: NewQueueEntry | null =
+    status === "QUEUED" && queue
+      ? { runId: id, environmentId, queueId: queue.id, concurrencyKey: options.concurrencyKey ?? null, sortKey: new Date(now.getTime() - priorityMs), availableAt: now }
+      : null;
+  if (bulk && idempotencyKey === null && !options.debounce && request.replayedFromId === undefined) {
+    bulk.runs.push(newRun);
+    if (entry) bulk.entries.push(entry);
+  } else {
+    await runsInsert(tx, newRun);
+    if (entry) await queueEntriesInsert(tx, entry);
   }
   return { runId: id, isCached: false, queued: status === "QUEUED" };
 }

@@ -273,3 +273,61 @@ export async function runsFindByIdempotencyKeyAnyTask(sql: Sql, environmentId: s
     select id from ratchet.runs where environment_id = ${environmentId} and idempotency_key = ${key} order by id desc limit 1`;
   return row?.id ?? null;
 }
+
+export interface NewQueueEntry {
+  runId: string;
+  environmentId: string;
+  queueId: string;
+  concurrencyKey: string | null;
+  sortKey: Date;
+  availableAt: Date;
+}
+
+/** Inserts many runs in one statement (a batch's items), column arrays through unnest. */
+export async function runsInsertMany(tx: Queryable, runs: NewRun[]): Promise<void> {
+  if (runs.length === 0) return;
+  const column = <T>(pick: (run: NewRun) => T) => runs.map(pick);
+  // postgres.js sends a Date[] as one timestamp: dates travel as ISO text and are cast in SQL.
+  const dates = (pick: (run: NewRun) => Date | null) => runs.map((run) => pick(run)?.toISOString() ?? null);
+  // Likewise numbers and booleans: sent as text, cast in SQL.
+  const texts = (pick: (run: NewRun) => number | boolean | null) => runs.map((run) => {
+    const value = pick(run);
+    return value === null ? null : String(value);
+  });
+  await tx`
+    insert into ratchet.runs (
+      id, environment_id, task_identifier, queue_name, concurrency_key, status, payload, payload_type,
+      metadata, metadata_type, tags, max_attempts, max_duration_s, machine, priority_ms, ttl, ttl_expires_at,
+      delay_until, queued_at, lock_to_version, parent_run_id, root_run_id, depth, batch_id, batch_index, is_test,
+      trigger_function, schedule_id, created_at, updated_at)
+    select id, environment_id, task_identifier, queue_name, concurrency_key, status, payload::json, payload_type,
+      metadata::json, metadata_type, array(select jsonb_array_elements_text(tags::jsonb)), max_attempts, max_duration_s, machine,
+      priority_ms, ttl, ttl_expires_at, delay_until, queued_at, lock_to_version, parent_run_id, root_run_id, depth,
+      batch_id, batch_index, is_test, trigger_function, schedule_id, created_at, created_at
+    from unnest(
+      ${column((run) => run.id)}::uuid[], ${column((run) => run.environmentId)}::uuid[], ${column((run) => run.taskIdentifier)}::text[],
+      ${column((run) => run.queueName)}::text[], ${column((run) => run.concurrencyKey)}::text[], ${column((run) => run.status)}::text[],
+      ${column((run) => run.payload)}::text[], ${column((run) => run.payloadType)}::text[], ${column((run) => run.metadata)}::text[],
+      ${column((run) => run.metadataType)}::text[], ${column((run) => JSON.stringify(run.tags))}::text[], ${texts((run) => run.maxAttempts)}::text[]::int[],
+      ${texts((run) => run.maxDurationS)}::text[]::int[], ${column((run) => run.machine)}::text[], ${texts((run) => run.priorityMs)}::text[]::int[],
+      ${column((run) => run.ttl)}::text[], ${dates((run) => run.ttlExpiresAt)}::text[]::timestamptz[], ${dates((run) => run.delayUntil)}::text[]::timestamptz[],
+      ${dates((run) => run.queuedAt)}::text[]::timestamptz[], ${column((run) => run.lockToVersion)}::text[], ${column((run) => run.parentRunId)}::uuid[],
+      ${column((run) => run.rootRunId)}::uuid[], ${texts((run) => run.depth)}::text[]::int[], ${column((run) => run.batchId)}::uuid[],
+      ${texts((run) => run.batchIndex)}::text[]::int[], ${texts((run) => run.isTest)}::text[]::boolean[], ${column((run) => run.triggerFunction)}::text[],
+      ${column((run) => run.scheduleId ?? null)}::uuid[], ${dates((run) => run.now)}::text[]::timestamptz[]
+    ) as r(id, environment_id, task_identifier, queue_name, concurrency_key, status, payload, payload_type, metadata, metadata_type,
+      tags, max_attempts, max_duration_s, machine, priority_ms, ttl, ttl_expires_at, delay_until, queued_at, lock_to_version,
+      parent_run_id, root_run_id, depth, batch_id, batch_index, is_test, trigger_function, schedule_id, created_at)`;
+}
+
+export async function queueEntriesInsertMany(tx: Queryable, entries: NewQueueEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  await tx`
+    insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at)
+    select * from unnest(
+      ${entries.map((entry) => entry.runId)}::uuid[], ${entries.map((entry) => entry.environmentId)}::uuid[],
+      ${entries.map((entry) => entry.queueId)}::uuid[], ${entries.map((entry) => entry.concurrencyKey ?? "")}::text[],
+      ${entries.map((entry) => entry.sortKey.toISOString())}::text[]::timestamptz[],
+      ${entries.map((entry) => entry.availableAt.toISOString())}::text[]::timestamptz[])
+    on conflict (run_id) do nothing`;
+}

@@ -8,7 +8,14 @@ import { z } from "zod";
 import type { AppContext } from "../../app-context.ts";
 import { limits } from "../../api/limits.ts";
 import { taskIdentifierSchema, triggerOptionsSchema } from "../../api/trigger-schema.ts";
-import { triggerRun } from "../../engine/trigger.ts";
+import {
+  checkTriggerLimits,
+  flushBulkTrigger,
+  newBulkTrigger,
+  triggerRun,
+  triggerRunInTransaction,
+  type TriggerRequest,
+} from "../../engine/trigger.ts";
 import { ApiError } from "../../errors.ts";
 import { fromPublicId, toPublicId, uuidv7 } from "../../ids.ts";
 import { batchesCreate, batchesFind, batchesRecordProgress, batchesRunIds, type BatchRow } from "../../storage/batches.ts";
@@ -24,47 +31,111 @@ const itemSchema = z.object({
 
 type BatchItem = z.infer<typeof itemSchema>;
 
-/** Creates the runs of a batch's items; returns how many were new and how many already existed. */
+type ItemOutcome = { accepted: number; deduplicated: number; errors: BatchRow["errors"] };
+
+function itemRequest(batch: BatchRow, index: number, item: BatchItem): TriggerRequest {
+  return {
+    taskIdentifier: item.task,
+    payload: item.payload,
+    options: item.options ?? {},
+    batch: { id: batch.id, index },
+    triggerFunction: "batchTrigger",
+    fieldPrefix: `items[${index}].`,
+  };
+}
+
+/**
+ * Creates the runs of a batch's items in one transaction, most of them with one multi-row insert. A
+ * bad item is recorded with its index; the others are created. If a concurrent resend of the same
+ * items wins a race, the items are created one by one instead, which deduplicates them.
+ */
 async function createItems(
   context: AppContext,
   environment: AuthenticatedEnvironment,
   batch: BatchRow,
   items: Array<{ index: number; item: BatchItem | null; error?: string }>,
-): Promise<{ accepted: number; deduplicated: number; errors: BatchRow["errors"] }> {
+): Promise<ItemOutcome> {
+  try {
+    return await createItemsTogether(context, environment, batch, items);
+  } catch (error) {
+    if ((error as { code?: string }).code !== "23505") throw error;
+    return createItemsOneByOne(context, environment, batch, items);
+  }
+}
+
+async function createItemsTogether(
+  context: AppContext,
+  environment: AuthenticatedEnvironment,
+  batch: BatchRow,
+  items: Array<{ index: number; item: BatchItem | null; error?: string }>,
+): Promise<ItemOutcome> {
   const existing = new Set((await batchesRunIds(context.db.sql, batch.id)).map((row) => row.index));
-  let accepted = 0;
-  let deduplicated = 0;
-  const errors: BatchRow["errors"] = [];
+  const outcome: ItemOutcome = { accepted: 0, deduplicated: 0, errors: [] };
+  let queued = false;
+  await context.db.sql.begin(async (tx) => {
+    const bulk = newBulkTrigger();
+    for (const { index, item, error } of items) {
+      if (existing.has(index)) {
+        outcome.deduplicated += 1;
+        continue;
+      }
+      if (!item) {
+        outcome.errors.push({ index, taskIdentifier: "unknown", error: error ?? "invalid item", errorCode: "VALIDATION_FAILED" });
+        continue;
+      }
+      const request = itemRequest(batch, index, item);
+      try {
+        checkTriggerLimits(request);
+        // Items that look up earlier runs by key are written at once, in a savepoint of their own.
+        const immediate = item.options?.idempotencyKey !== undefined || item.options?.debounce !== undefined;
+        const result = immediate
+          ? await tx.savepoint((savepoint) => triggerRunInTransaction(savepoint, context.clock, environment, request))
+          : await triggerRunInTransaction(tx, context.clock, environment, request, bulk);
+        queued ||= result.queued;
+        existing.add(index);
+        outcome.accepted += 1;
+      } catch (caught) {
+        if (!(caught instanceof ApiError)) throw caught;
+        outcome.errors.push({ index, taskIdentifier: item.task, error: caught.message, errorCode: caught.code });
+      }
+    }
+    await flushBulkTrigger(tx, bulk);
+  });
+  if (queued) context.notifier.queueChanged(environment.environmentId);
+  return outcome;
+}
+
+async function createItemsOneByOne(
+  context: AppContext,
+  environment: AuthenticatedEnvironment,
+  batch: BatchRow,
+  items: Array<{ index: number; item: BatchItem | null; error?: string }>,
+): Promise<ItemOutcome> {
+  const existing = new Set((await batchesRunIds(context.db.sql, batch.id)).map((row) => row.index));
+  const outcome: ItemOutcome = { accepted: 0, deduplicated: 0, errors: [] };
   for (const { index, item, error } of items) {
     if (existing.has(index)) {
-      deduplicated += 1;
+      outcome.deduplicated += 1;
       continue;
     }
     if (!item) {
-      errors.push({ index, taskIdentifier: "unknown", error: error ?? "invalid item", errorCode: "VALIDATION_FAILED" });
+      outcome.errors.push({ index, taskIdentifier: "unknown", error: error ?? "invalid item", errorCode: "VALIDATION_FAILED" });
       continue;
     }
     try {
-      await triggerRun(context.engine, environment, {
-        taskIdentifier: item.task,
-        payload: item.payload,
-        options: item.options ?? {},
-        batch: { id: batch.id, index },
-        triggerFunction: "batchTrigger",
-        fieldPrefix: `items[${index}].`,
-      });
+      await triggerRun(context.engine, environment, itemRequest(batch, index, item));
       existing.add(index);
-      accepted += 1;
+      outcome.accepted += 1;
     } catch (caught) {
       if ((caught as { code?: string }).code === "23505") {
-        deduplicated += 1;
+        outcome.deduplicated += 1;
         continue;
       }
       if (!(caught instanceof ApiError)) throw caught;
-      errors.push({ index, taskIdentifier: item.task, error: caught.message, errorCode: caught.code });
+      outcome.errors.push({ index, taskIdentifier: item.task, error: caught.message, errorCode: caught.code });
     }
   }
-  return { accepted, deduplicated, errors };
+  return outcome;
 }
 
 function batchIdOrNotFound(publicId: string): string {
