@@ -15,6 +15,7 @@ export const configDefaults = {
   RATCHET_DB_POOL_SIZE: 10,
   RATCHET_SHUTDOWN_TIMEOUT_MS: 10_000,
   RATCHET_EVENTS_RETENTION_DAYS: 30,
+  RATCHET_LEASE_SECONDS: 60,
 } as const;
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -38,6 +39,7 @@ const configSchema = z.object({
     .int()
     .min(0)
     .default(configDefaults.RATCHET_SHUTDOWN_TIMEOUT_MS),
+  RATCHET_LEASE_SECONDS: z.coerce.number().int().min(2).max(3600).default(configDefaults.RATCHET_LEASE_SECONDS),
   RATCHET_EVENTS_RETENTION_DAYS: z.coerce
     .number()
     .int()
@@ -71,6 +73,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Days of run events (logs and spans) kept; older day partitions are dropped. */
   eventsRetentionDays: number;
+  /** How long a worker's claim on a run lasts without a heartbeat. */
+  leaseSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -117,5 +121,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dbPoolSize: values.RATCHET_DB_POOL_SIZE,
     shutdownTimeoutMs: values.RATCHET_SHUTDOWN_TIMEOUT_MS,
     eventsRetentionDays: values.RATCHET_EVENTS_RETENTION_DAYS,
+    leaseSeconds: values.RATCHET_LEASE_SECONDS,
   };
 }
