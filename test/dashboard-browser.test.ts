@@ -106,6 +106,29 @@ describe("the dashboard in Chromium", () => {
     assert.equal((await api.retrieve(id)).status, "QUEUED", "the run resumed");
   });
 
+  test("hostile payloads, tags and log lines are shown as text, never run", async () => {
+    let alerted = false;
+    page.on("dialog", (dialog) => {
+      alerted = true;
+      void dialog.dismiss();
+    });
+    const hostile = `<img src=x onerror="alert('xss')">`;
+    const { id } = await api.trigger("deliver", { html: hostile }, { tags: [`<script>alert('tag')</script>`] });
+    await api.ok("POST", `/engine/v1/runs/${id}/events`, {
+      workerId: "w",
+      attemptNumber: 1,
+      events: [{ seq: 0, time: new Date().toISOString(), kind: "log", level: "info", message: hostile }],
+    });
+    await page.goto(`${base}/runs`);
+    await page.locator(`tr[data-run="${id}"] .tag`).waitFor();
+    assert.equal(await page.locator(`tr[data-run="${id}"] .tag`).innerText(), `<script>alert('tag')</script>`);
+    await page.goto(`${base}/runs/${id}`);
+    await page.getByRole("heading", { name: "Logs" }).waitFor();
+    assert.ok((await page.locator(".logs").innerText()).includes(hostile), "the log line is text");
+    assert.equal(await page.locator("#run img").count(), 0);
+    assert.equal(alerted, false, "no script ran");
+  });
+
   test("a form posted without its CSRF token is refused", async () => {
     const { id } = await api.trigger("deliver", {});
     await page.goto(`${base}/runs/${id}`);
