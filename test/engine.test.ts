@@ -290,6 +290,8 @@ describe("run engine", () => {
     assert.equal(queue.concurrencyLimit, 2);
     assert.equal(queue.running, 6);
     assert.equal(queue.queued, 3);
+    assert.equal((await api.ok("GET", `/api/v1/queues/${queue.id}?type=id`)).name, "task/limited", "a queue can be addressed by id");
+    assert.equal((await api.request("GET", "/api/v1/queues/not-an-id?type=id")).status, 404);
 
     await api.ok("POST", "/api/v1/queues/task%252Flimited/pause", { type: "custom", action: "pause" });
     const leftover = await api.ok("POST", "/engine/v1/dequeue", { workerId: "w1", maxRuns: 100 });

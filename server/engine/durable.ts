@@ -73,7 +73,7 @@ async function settleDueDate(
   return { entry: (await journalGet(tx, runId, entry.position)) ?? entry, resumed };
 }
 
-async function createWaitpoint(tx: TransactionSql, environmentId: string, runId: string, wait: WaitSpec, now: Date): Promise<string> {
+async function createWaitpoint(tx: TransactionSql, environmentId: string, wait: WaitSpec, now: Date): Promise<string> {
   if (wait.type === "TOKEN") {
     // Locked, so a completion racing with this wait either lands first (seen here) or after (and
     // then finds this run's journal entry and edge).
@@ -110,7 +110,6 @@ async function createWaitpoint(tx: TransactionSql, environmentId: string, runId:
     const items = results.map(({ runId: child, ...rest }) => ({ ...rest, id: toPublicId("run", child as string) }));
     await completeWaitpoints(tx, [id], { status: "COMPLETED", output: JSON.stringify(items), outputType: "application/json", isError: false }, now);
   }
-  void runId;
   return id;
 }
 
@@ -150,7 +149,7 @@ export async function journalOperation(
       );
       return { entry: recorded, resumed: [] };
     }
-    const waitpointId = await createWaitpoint(tx, environmentId, lease.runId, request.wait, now);
+    const waitpointId = await createWaitpoint(tx, environmentId, request.wait, now);
     const waitpoint = await waitpointsFind(tx, environmentId, waitpointId);
     const done = waitpoint!.status !== "WAITING";
     await journalInsert(

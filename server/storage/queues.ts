@@ -78,3 +78,10 @@ export async function queuesSetOverride(sql: Sql, environmentId: string, name: s
     where environment_id = ${environmentId} and name = ${name} returning id`;
   return rows.length > 0;
 }
+
+export async function queuesFindWithCountsById(sql: Sql, environmentId: string, id: string): Promise<QueueWithCounts | null> {
+  if (!/^[0-9a-f-]{36}$/i.test(id)) return null;
+  const [row] = await sql<QueueWithCounts[]>`
+    select ${sql.unsafe(countsSelect)} from ratchet.queues q where q.environment_id = ${environmentId} and q.id = ${id}`;
+  return row ?? null;
+}

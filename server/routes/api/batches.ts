@@ -53,7 +53,7 @@ async function createItems(
   context: AppContext,
   environment: AuthenticatedEnvironment,
   batch: BatchRow,
-  items: Array<{ index: number; item: BatchItem | null; error?: string }>,
+  items: BatchItems,
 ): Promise<ItemOutcome> {
   try {
     return await createItemsTogether(context, environment, batch, items);
@@ -63,53 +63,18 @@ async function createItems(
   }
 }
 
-async function createItemsTogether(
-  context: AppContext,
-  environment: AuthenticatedEnvironment,
-  batch: BatchRow,
-  items: Array<{ index: number; item: BatchItem | null; error?: string }>,
-): Promise<ItemOutcome> {
-  const existing = new Set((await batchesRunIds(context.db.sql, batch.id)).map((row) => row.index));
-  const outcome: ItemOutcome = { accepted: 0, deduplicated: 0, errors: [] };
-  let queued = false;
-  await context.db.sql.begin(async (tx) => {
-    const bulk = newBulkTrigger();
-    for (const { index, item, error } of items) {
-      if (existing.has(index)) {
-        outcome.deduplicated += 1;
-        continue;
-      }
-      if (!item) {
-        outcome.errors.push({ index, taskIdentifier: "unknown", error: error ?? "invalid item", errorCode: "VALIDATION_FAILED" });
-        continue;
-      }
-      const request = itemRequest(batch, index, item);
-      try {
-        checkTriggerLimits(request);
-        // Items that look up earlier runs by key are written at once, in a savepoint of their own.
-        const immediate = item.options?.idempotencyKey !== undefined || item.options?.debounce !== undefined;
-        const result = immediate
-          ? await tx.savepoint((savepoint) => triggerRunInTransaction(savepoint, context.clock, environment, request))
-          : await triggerRunInTransaction(tx, context.clock, environment, request, bulk);
-        queued ||= result.queued;
-        existing.add(index);
-        outcome.accepted += 1;
-      } catch (caught) {
-        if (!(caught instanceof ApiError)) throw caught;
-        outcome.errors.push({ index, taskIdentifier: item.task, error: caught.message, errorCode: caught.code });
-      }
-    }
-    await flushBulkTrigger(tx, bulk);
-  });
-  if (queued) context.notifier.queueChanged(environment.environmentId);
-  return outcome;
-}
+type BatchItems = Array<{ index: number; item: BatchItem | null; error?: string }>;
 
-async function createItemsOneByOne(
+/**
+ * The bookkeeping both ways of creating items share: items whose index already has a run are
+ * deduplicated, invalid ones recorded by index, and `create` is called for the rest (it throws an
+ * ApiError for an item it refuses, or answers "duplicate" when another request created it first).
+ */
+async function eachNewItem(
   context: AppContext,
-  environment: AuthenticatedEnvironment,
   batch: BatchRow,
-  items: Array<{ index: number; item: BatchItem | null; error?: string }>,
+  items: BatchItems,
+  create: (index: number, item: BatchItem) => Promise<"created" | "duplicate">,
 ): Promise<ItemOutcome> {
   const existing = new Set((await batchesRunIds(context.db.sql, batch.id)).map((row) => row.index));
   const outcome: ItemOutcome = { accepted: 0, deduplicated: 0, errors: [] };
@@ -123,19 +88,57 @@ async function createItemsOneByOne(
       continue;
     }
     try {
-      await triggerRun(context.engine, environment, itemRequest(batch, index, item));
-      existing.add(index);
-      outcome.accepted += 1;
-    } catch (caught) {
-      if ((caught as { code?: string }).code === "23505") {
+      if ((await create(index, item)) === "duplicate") {
         outcome.deduplicated += 1;
         continue;
       }
+      existing.add(index);
+      outcome.accepted += 1;
+    } catch (caught) {
       if (!(caught instanceof ApiError)) throw caught;
       outcome.errors.push({ index, taskIdentifier: item.task, error: caught.message, errorCode: caught.code });
     }
   }
   return outcome;
+}
+
+async function createItemsTogether(
+  context: AppContext,
+  environment: AuthenticatedEnvironment,
+  batch: BatchRow,
+  items: BatchItems,
+): Promise<ItemOutcome> {
+  let queued = false;
+  const outcome = await context.db.sql.begin(async (tx) => {
+    const bulk = newBulkTrigger();
+    const result = await eachNewItem(context, batch, items, async (index, item) => {
+      const request = itemRequest(batch, index, item);
+      checkTriggerLimits(request);
+      // Items that look up earlier runs by key are written at once, in a savepoint of their own.
+      const immediate = item.options?.idempotencyKey !== undefined || item.options?.debounce !== undefined;
+      const triggered = immediate
+        ? await tx.savepoint((savepoint) => triggerRunInTransaction(savepoint, context.clock, environment, request))
+        : await triggerRunInTransaction(tx, context.clock, environment, request, bulk);
+      queued ||= triggered.queued;
+      return "created";
+    });
+    await flushBulkTrigger(tx, bulk);
+    return result;
+  });
+  if (queued) context.notifier.queueChanged(environment.environmentId);
+  return outcome;
+}
+
+function createItemsOneByOne(context: AppContext, environment: AuthenticatedEnvironment, batch: BatchRow, items: BatchItems): Promise<ItemOutcome> {
+  return eachNewItem(context, batch, items, async (index, item) => {
+    try {
+      await triggerRun(context.engine, environment, itemRequest(batch, index, item));
+      return "created";
+    } catch (caught) {
+      if ((caught as { code?: string }).code === "23505") return "duplicate";
+      throw caught;
+    }
+  });
 }
 
 function batchIdOrNotFound(publicId: string): string {

@@ -6,6 +6,7 @@ import type { AppContext } from "../../app-context.ts";
 import { ApiError } from "../../errors.ts";
 import {
   queuesFindWithCounts,
+  queuesFindWithCountsById,
   queuesListWithCounts,
   queuesSetOverride,
   queuesSetPaused,
@@ -47,13 +48,10 @@ export async function queueRoutes(app: FastifyInstance, context: AppContext): Pr
 
   const find = async (environmentId: string, raw: string, type: z.infer<typeof queueType>) => {
     const name = queueName(raw, type);
-    const queue = type === "id" ? await findById(environmentId, raw) : await queuesFindWithCounts(context.db.sql, environmentId, name);
+    const queue =
+      type === "id" ? await queuesFindWithCountsById(context.db.sql, environmentId, raw) : await queuesFindWithCounts(context.db.sql, environmentId, name);
     if (!queue) throw new ApiError("NOT_FOUND", `No queue ${name}`);
     return queue;
-  };
-  const findById = async (environmentId: string, id: string) => {
-    const { rows } = await queuesListWithCounts(context.db.sql, environmentId, { offset: 0, limit: 10_000 });
-    return rows.find((queue) => queue.id === id) ?? null;
   };
 
   routes.get(
