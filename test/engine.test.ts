@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { ManualClock } from "../server/clock.ts";
 import { sweepOnce } from "../server/engine/sweepers.ts";
+import { fromPublicId } from "../server/ids.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
 
@@ -192,6 +193,39 @@ describe("run engine", () => {
     const [retry] = await api.dequeue("w2");
     assert.equal(retry?.attemptNumber, 2);
     await api.complete("w2", retry!, { ok: true });
+    assert.equal((await api.retrieve(id)).status, "COMPLETED");
+  });
+
+  test("a heartbeat racing a retry in place does not report the new attempt's lease as lost", async () => {
+    await api.register([{ id: "racy", retry: { maxAttempts: 3, minTimeoutInMs: 10, randomize: false } }]);
+    const { id } = await api.trigger("racy", {});
+    const [run] = await api.dequeue("w1");
+    await api.start("w1", run!);
+    const sql = t.database.db.sql;
+    const waitingOnLocks = async (count: number) => {
+      for (;;) {
+        const [row] = await sql<[{ n: number }]>`
+          select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`;
+        if (row!.n >= count) return;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    // Hold the execution row so that the completion queues on it first and the heartbeat behind it:
+    // the heartbeat then sees the old row deleted by the completion's transaction.
+    let completion!: Promise<{ nextAttemptNumber?: number }>;
+    let beat!: Promise<{ lost: string[]; held: string[] }>;
+    await sql.begin(async (tx) => {
+      await tx`select 1 from ratchet.executions where run_id = ${fromPublicId("run", id)} for update`;
+      completion = api.complete("w1", run!, { ok: false, status: "FAILED", error: { message: "try again" }, retryInPlaceWithinMs: 1_000 });
+      await waitingOnLocks(1);
+      beat = api.ok("POST", "/engine/v1/heartbeat", { workerId: "w1", runs: [{ runId: id, attemptNumber: 1 }] });
+      await waitingOnLocks(2);
+    });
+    assert.equal((await completion).nextAttemptNumber, 2);
+    const answer = await beat;
+    assert.deepEqual(answer.lost, [], "the run is still held by w1, on its next attempt");
+    await api.start("w1", { id, attemptNumber: 2 });
+    await api.complete("w1", { id, attemptNumber: 2 }, { ok: true });
     assert.equal((await api.retrieve(id)).status, "COMPLETED");
   });
 

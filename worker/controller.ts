@@ -67,6 +67,13 @@ interface InFlight {
   process: AttemptProcess | null;
   lost: boolean;
   handedBack: boolean;
+  /**
+   * Bumped whenever a completion is answered. A heartbeat answer describes the lease as it was when
+   * the heartbeat was sent; once a completion has moved the run on (a retry in place gets a new
+   * lease), an older "lost" answer is stale and must not stop the new attempt.
+   */
+  leaseEpoch: number;
+  completing: boolean;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -165,7 +172,7 @@ export class WorkerController {
   }
 
   #startRun(run: DequeuedRun, version: WorkerVersion): void {
-    const entry: InFlight = { run, attemptNumber: run.attemptNumber, version, process: null, lost: false, handedBack: false };
+    const entry: InFlight = { run, attemptNumber: run.attemptNumber, version, process: null, lost: false, handedBack: false, leaseEpoch: 0, completing: false };
     this.#inFlight.set(run.id, entry);
     this.#execute(entry)
       .catch((error: unknown) => this.#log(`run ${run.id} failed in the worker: ${(error as Error)?.stack ?? String(error)}`))
@@ -210,11 +217,16 @@ export class WorkerController {
         return;
       }
       const completion = this.#completion(entry, outcome);
-      const { results } = await apiRequest<{ results: Array<{ accepted: boolean; status?: string; retryAt?: string; nextAttemptNumber?: number; error?: string }> }>(
-        "POST",
-        "/engine/v1/complete",
-        { body: { workerId, completions: [completion] } },
-      );
+      entry.completing = true;
+      let results: Array<{ accepted: boolean; status?: string; retryAt?: string; nextAttemptNumber?: number; error?: string }>;
+      try {
+        ({ results } = await apiRequest<{ results: typeof results }>("POST", "/engine/v1/complete", {
+          body: { workerId, completions: [completion] },
+        }));
+      } finally {
+        entry.leaseEpoch += 1;
+        entry.completing = false;
+      }
       const result = results[0]!;
       if (!result.accepted) {
         this.#log(`run ${run.id}: the server refused the outcome (${result.error})`);
@@ -224,6 +236,7 @@ export class WorkerController {
         this.#options.onRunReport?.({ runId: run.id, taskIdentifier: run.taskIdentifier, attemptNumber: entry.attemptNumber, status: "RETRYING", durationMs: Date.now() - started });
         await sleep(Math.max(0, new Date(result.retryAt!).getTime() - Date.now()));
         entry.attemptNumber = result.nextAttemptNumber;
+        if (entry.lost) return;
         await apiRequest("POST", `/engine/v1/runs/${run.id}/attempts/${entry.attemptNumber}/start`, { body: { workerId } });
         continue;
       }
@@ -328,6 +341,7 @@ export class WorkerController {
       return;
     }
     this.#heartbeatAbort = new AbortController();
+    const sentEpochs = new Map(entries.map((entry) => [entry.run.id, entry.leaseEpoch]));
     try {
       const answer = await apiRequest<{ lost: string[]; cancel: string[] }>("POST", "/engine/v1/heartbeat", {
         body: {
@@ -338,11 +352,10 @@ export class WorkerController {
         signal: this.#heartbeatAbort.signal,
       });
       for (const id of answer.cancel) this.#inFlight.get(id)?.process?.cancel();
-      const sent = new Map(entries.map((entry) => [entry.run.id, entry.attemptNumber]));
       for (const id of answer.lost) {
         const entry = this.#inFlight.get(id);
-        // A run that moved on to its next attempt (a retry in place) holds a new lease.
-        if (!entry || entry.attemptNumber !== sent.get(id)) continue;
+        // A run whose completion is under way or was answered since holds the lease the server says.
+        if (!entry || entry.completing || entry.leaseEpoch !== sentEpochs.get(id)) continue;
         entry.lost = true;
         void entry.process?.stop();
       }

@@ -105,6 +105,9 @@ export async function heartbeat(
     await deps.notifier.waitForWork(request.environmentId, Math.min(deadline - Date.now(), settings.dequeuePollMs), request.signal);
     rows = await extend();
   }
+  // A retry in place replaces the execution row in one transaction; a heartbeat that raced it saw
+  // the old row go and not the new one. A second look, with a fresh snapshot, settles it.
+  if (rows.length < request.leases.length) rows = await extend();
   const held = new Set(rows.map((row) => row.runId));
   return {
     held: [...held],
