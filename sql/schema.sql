@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast
 
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
@@ -419,6 +419,55 @@ CREATE INDEX waitpoints_due_idx ON ratchet.waitpoints USING btree (completed_aft
 CREATE INDEX waitpoints_environment_idx ON ratchet.waitpoints USING btree (environment_id, type, id DESC);
 CREATE UNIQUE INDEX waitpoints_idempotency_idx ON ratchet.waitpoints USING btree (environment_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 CREATE INDEX waitpoints_run_idx ON ratchet.waitpoints USING btree (completed_by_run_id) WHERE (completed_by_run_id IS NOT NULL);
+
+CREATE OR REPLACE FUNCTION ratchet.complete_attempt_fast(p_run_id uuid, p_attempt_number integer, p_worker_id text, p_output text, p_output_type text, p_now timestamp with time zone)
+ RETURNS TABLE(outcome text, environment_id uuid)
+ LANGUAGE plpgsql
+AS $function$
+#variable_conflict use_column
+declare
+  v_environment_id uuid;
+  v_cancel_requested_at timestamptz;
+  v_batch_id uuid;
+begin
+  select x.environment_id into v_environment_id from ratchet.executions x
+  where x.run_id = p_run_id and x.attempt_number = p_attempt_number and x.worker_id = p_worker_id
+  for update;
+  if not found then
+    return query select 'lost'::text, null::uuid;
+    return;
+  end if;
+
+  select r.cancel_requested_at, r.batch_id into v_cancel_requested_at, v_batch_id
+  from ratchet.runs r where r.id = p_run_id for update;
+  if not found or v_cancel_requested_at is not null then
+    return query select 'general'::text, v_environment_id;
+    return;
+  end if;
+  if exists (select 1 from ratchet.waitpoints w
+             where w.type = 'RUN' and w.completed_by_run_id = p_run_id and w.status = 'WAITING') then
+    return query select 'general'::text, v_environment_id;
+    return;
+  end if;
+  if v_batch_id is not null then
+    perform 1 from ratchet.batches b where b.id = v_batch_id for share;
+    if exists (select 1 from ratchet.waitpoints w
+               where w.type = 'BATCH' and w.completed_by_batch_id = v_batch_id and w.status = 'WAITING') then
+      return query select 'general'::text, v_environment_id;
+      return;
+    end if;
+  end if;
+
+  delete from ratchet.executions x
+  where x.run_id = p_run_id and x.attempt_number = p_attempt_number and x.worker_id = p_worker_id;
+  update ratchet.attempts a set status = 'COMPLETED', finished_at = p_now, error = null
+  where a.run_id = p_run_id and a.number = p_attempt_number;
+  update ratchet.runs r set status = 'COMPLETED', output = p_output::json, output_type = p_output_type,
+    error = null, finished_at = p_now, updated_at = p_now
+  where r.id = p_run_id;
+  return query select 'completed'::text, v_environment_id;
+end;
+$function$;
 
 CREATE OR REPLACE FUNCTION ratchet.dequeue_runs(p_environment_id uuid, p_worker_id text, p_max integer, p_lease_seconds integer, p_now timestamp with time zone)
  RETURNS TABLE(run_id uuid, attempt_number integer)

@@ -3,6 +3,7 @@
 // ship the run's logs, and report each outcome. Short retries stay in this worker; long ones go back
 // to the queue.
 import { apiRequest } from "../sdk/api-client.ts";
+import { CompletionSender, type CompletionResult } from "./completion-sender.ts";
 import type { RunEvent, TaskContext } from "../sdk/runtime.ts";
 import type { AttemptOutcome, AttemptPool, AttemptProcess } from "./attempt-process.ts";
 
@@ -87,6 +88,7 @@ function maxAttemptsOf(run: DequeuedRun): number {
 
 export class WorkerController {
   readonly #options: ControllerOptions;
+  readonly #completions: CompletionSender;
   #version: WorkerVersion | null = null;
   readonly #retired = new Set<WorkerVersion>();
   readonly #inFlight = new Map<string, InFlight>();
@@ -100,6 +102,7 @@ export class WorkerController {
 
   constructor(options: ControllerOptions) {
     this.#options = options;
+    this.#completions = new CompletionSender(options.workerId);
   }
 
   get inFlight(): number {
@@ -159,7 +162,7 @@ export class WorkerController {
       this.#dequeueAbort = new AbortController();
       try {
         const { runs } = await apiRequest<{ runs: DequeuedRun[] }>("POST", "/engine/v1/dequeue", {
-          body: { workerId: this.#options.workerId, maxRuns: free, waitSeconds: this.#options.dequeueWaitSeconds ?? 20 },
+          body: { workerId: this.#options.workerId, maxRuns: free, waitSeconds: this.#options.dequeueWaitSeconds ?? 20, start: true },
           signal: this.#dequeueAbort.signal,
         });
         for (const run of runs) this.#startRun(run, this.#version);
@@ -187,7 +190,7 @@ export class WorkerController {
     const { run } = entry;
     const { workerId } = this.#options;
     const started = Date.now();
-    await apiRequest("POST", `/engine/v1/runs/${run.id}/attempts/${entry.attemptNumber}/start`, { body: { workerId } });
+    // The dequeue started this attempt (start: true); only a retry in place calls start itself.
     for (;;) {
       const process = entry.version.pool.acquire(run.machine);
       entry.process = process;
@@ -218,16 +221,13 @@ export class WorkerController {
       }
       const completion = this.#completion(entry, outcome);
       entry.completing = true;
-      let results: Array<{ accepted: boolean; status?: string; retryAt?: string; nextAttemptNumber?: number; error?: string }>;
+      let result: CompletionResult;
       try {
-        ({ results } = await apiRequest<{ results: typeof results }>("POST", "/engine/v1/complete", {
-          body: { workerId, completions: [completion] },
-        }));
+        result = await this.#completions.send(completion);
       } finally {
         entry.leaseEpoch += 1;
         entry.completing = false;
       }
-      const result = results[0]!;
       if (!result.accepted) {
         this.#log(`run ${run.id}: the server refused the outcome (${result.error})`);
         return;

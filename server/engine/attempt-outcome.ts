@@ -3,6 +3,7 @@
 // inside the transaction that removed the run's execution row, so each attempt ends exactly once.
 import type { TransactionSql } from "../db/client.ts";
 import { maxAttemptsFor, nextRetryDelayMs } from "./retry.ts";
+import { runsLockForOutcome, type RunForOutcome } from "../storage/executions.ts";
 import { completeWaitpointsForFinishedRun } from "./waitpoints.ts";
 import type { RunStatus } from "./run-status.ts";
 
@@ -58,28 +59,22 @@ export interface OutcomeOptions {
   leaseSeconds?: number;
 }
 
-interface RunForOutcome {
-  status: RunStatus;
-  retry: Parameters<typeof maxAttemptsFor>[0];
-  maxAttempts: number | null;
-  queuedAt: Date | null;
-  priorityMs: number;
-  cancelRequestedAt: Date | null;
-}
 
 const canceledError: TaskRunError = { type: "STRING_ERROR", message: "Run was canceled", name: "Error" };
 
+/**
+ * `lockedRun` is the run as runsLockForOutcome read it, when the caller already asked for it in the
+ * same round trip as removing the execution.
+ */
 export async function applyAttemptOutcome(
   tx: TransactionSql,
   execution: ExecutionRow,
   outcome: AttemptOutcome,
   now: Date,
   options: OutcomeOptions = {},
+  lockedRun?: RunForOutcome | null,
 ): Promise<OutcomeResult> {
-  const [run] = await tx<RunForOutcome[]>`
-    select status, retry, max_attempts as "maxAttempts", queued_at as "queuedAt", priority_ms as "priorityMs",
-      cancel_requested_at as "cancelRequestedAt"
-    from ratchet.runs where id = ${execution.runId} for update`;
+  const run = lockedRun === undefined ? await runsLockForOutcome(tx, execution.runId) : lockedRun;
   if (!run) return { status: "SYSTEM_FAILURE", requeued: false, retryAt: null };
 
   const finishAttempt = (status: "COMPLETED" | "FAILED" | "CANCELED", error: TaskRunError | null) => tx`
@@ -91,17 +86,22 @@ export async function applyAttemptOutcome(
       update ratchet.runs set status = ${status}, output = ${fields.output ?? null}::text::json, output_type = ${fields.outputType ?? null},
         error = ${fields.error ? tx.json(fields.error as never) : null}, finished_at = ${now}, updated_at = ${now}
       where id = ${execution.runId}`;
-    const resumed = await completeWaitpointsForFinishedRun(tx, execution.runId, now);
+    const resumed = await completeWaitpointsForFinishedRun(tx, execution.runId, now, run.batchId);
     return { status, requeued: false, retryAt: null, resumed };
   };
+  // The attempt's and the run's updates go out together (pipelined): one round trip, not two.
+  const finishBoth = async (
+    attemptStatus: "COMPLETED" | "FAILED" | "CANCELED",
+    attemptError: TaskRunError | null,
+    status: RunStatus,
+    fields: Parameters<typeof finishRun>[1],
+  ) => (await Promise.all([finishAttempt(attemptStatus, attemptError), finishRun(status, fields)]))[1];
 
   if (outcome.kind === "canceled" || run.cancelRequestedAt !== null) {
-    await finishAttempt("CANCELED", canceledError);
-    return finishRun("CANCELED", { error: canceledError });
+    return finishBoth("CANCELED", canceledError, "CANCELED", { error: canceledError });
   }
   if (outcome.kind === "success") {
-    await finishAttempt("COMPLETED", null);
-    return finishRun("COMPLETED", { output: outcome.output, outputType: outcome.outputType });
+    return finishBoth("COMPLETED", null, "COMPLETED", { output: outcome.output, outputType: outcome.outputType });
   }
 
   await finishAttempt("FAILED", outcome.error);

@@ -4,8 +4,12 @@ import {
   executionsDequeue,
   executionsHandBack,
   executionsHeartbeat,
+  executionsHeld,
   executionsRelease,
   executionsStart,
+  executionsStartClaimed,
+  executionsCompleteFast,
+  runsLockForOutcome,
   runsLockToTask,
 } from "../storage/executions.ts";
 import { runsFindByIds, type RunRow } from "../storage/runs.ts";
@@ -29,10 +33,10 @@ export interface DequeuedRun {
 export async function dequeueOnce(
   deps: EngineDeps,
   settings: EngineSettings,
-  request: { environmentId: string; workerId: string; max: number },
+  request: { environmentId: string; workerId: string; max: number; start?: boolean },
 ): Promise<DequeuedRun[]> {
   const now = deps.clock.now();
-  const claimed = await deps.db.sql.begin(async (tx) => {
+  const { claimed, found } = await deps.db.sql.begin(async (tx) => {
     const rows = await executionsDequeue(tx, {
       environmentId: request.environmentId,
       workerId: request.workerId,
@@ -40,12 +44,19 @@ export async function dequeueOnce(
       leaseSeconds: settings.leaseSeconds,
       now,
     });
-    if (rows.length > 0) await runsLockToTask(tx, rows.map((row) => row.runId), request.environmentId, now);
-    return rows;
+    if (rows.length === 0) return { claimed: rows, found: [] };
+    const ids = rows.map((row) => row.runId);
+    // Sent together and run in order on the transaction's connection: one round trip.
+    const [, , runs] = await Promise.all([
+      runsLockToTask(tx, ids, request.environmentId, now),
+      request.start ? executionsStartClaimed(tx, rows, request.workerId, now, settings.deadlineGraceSeconds) : undefined,
+      runsFindByIds(tx, request.environmentId, ids),
+    ]);
+    return { claimed: rows, found: runs };
   });
   if (claimed.length === 0) return [];
   deps.notifier.runsChanged(request.environmentId);
-  const runs = new Map((await runsFindByIds(deps.db.sql, request.environmentId, claimed.map((row) => row.runId))).map((run) => [run.id, run]));
+  const runs = new Map(found.map((run) => [run.id, run]));
   return claimed.flatMap((row) => {
     const run = runs.get(row.runId);
     return run ? [{ run, attemptNumber: row.attemptNumber }] : [];
@@ -56,7 +67,7 @@ export async function dequeueOnce(
 export async function dequeue(
   deps: EngineDeps,
   settings: EngineSettings,
-  request: { environmentId: string; workerId: string; max: number; waitMs: number; signal?: AbortSignal },
+  request: { environmentId: string; workerId: string; max: number; start?: boolean; waitMs: number; signal?: AbortSignal },
 ): Promise<DequeuedRun[]> {
   const deadline = Date.now() + Math.min(request.waitMs, settings.maxDequeueWaitMs);
   await environmentsTouchWorkerSeen(deps.db.sql, request.environmentId, deps.clock.now());
@@ -101,9 +112,11 @@ export async function heartbeat(
     );
   let rows = await extend();
   const deadline = Date.now() + Math.min(request.waitMs ?? 0, settings.maxDequeueWaitMs);
+  // The lease was extended past the end of this wait; while waiting, only look (without writing,
+  // so that busy environments, which wake this loop at every change, do not contend on the rows).
   while (rows.length > 0 && !rows.some((row) => row.cancelRequested) && Date.now() < deadline && !request.signal?.aborted) {
     await deps.notifier.waitForWork(request.environmentId, Math.min(deadline - Date.now(), settings.dequeuePollMs), request.signal);
-    rows = await extend();
+    rows = await executionsHeld(deps.db.sql, request.workerId, request.leases.map((lease) => lease.runId));
   }
   // A retry in place replaces the execution row in one transaction; a heartbeat that raced it saw
   // the old row go and not the new one. A second look, with a fresh snapshot, settles it.
@@ -124,10 +137,19 @@ export async function completeAttempt(
   options: OutcomeOptions = {},
 ): Promise<OutcomeResult> {
   const now = deps.clock.now();
+  if (outcome.kind === "success") {
+    const fast = await executionsCompleteFast(deps.db.sql, lease, outcome, now);
+    if (fast.outcome === "lost") throw leaseLost(lease);
+    if (fast.outcome === "completed") {
+      deps.notifier.queueChanged(fast.environmentId!);
+      return { status: "COMPLETED", requeued: false, retryAt: null };
+    }
+  }
   const result = await deps.db.sql.begin(async (tx) => {
-    const execution = await executionsRelease(tx, lease);
+    // Both at once (pipelined): locking the run of a lease that turns out lost does no harm.
+    const [execution, run] = await Promise.all([executionsRelease(tx, lease), runsLockForOutcome(tx, lease.runId)]);
     if (!execution) return null;
-    return { execution, outcome: await applyAttemptOutcome(tx, execution, outcome, now, options) };
+    return { execution, outcome: await applyAttemptOutcome(tx, execution, outcome, now, options, run) };
   });
   if (!result) throw leaseLost(lease);
   // A slot was freed, and a retry may be queued: either way dequeuers should look again.

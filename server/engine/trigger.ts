@@ -281,8 +281,8 @@ export async function triggerRunInTransaction(
     bulk.runs.push(newRun);
     if (entry) bulk.entries.push(entry);
   } else {
-    await runsInsert(tx, newRun);
-    if (entry) await queueEntriesInsert(tx, entry);
+    // Pipelined: both go out at once and run in order.
+    await Promise.all([runsInsert(tx, newRun), entry ? queueEntriesInsert(tx, entry) : undefined]);
   }
   return { runId: id, isCached: false, queued: status === "QUEUED" };
 }

@@ -1,6 +1,8 @@
 // Named queries for executions (runs holding a slot, with their leases) and attempts.
 import type { Sql, TransactionSql } from "../db/client.ts";
 import type { ExecutionRow } from "../engine/attempt-outcome.ts";
+import type { RetryPolicy } from "../engine/retry.ts";
+import type { RunStatus } from "../engine/run-status.ts";
 
 type Queryable = Sql | TransactionSql;
 
@@ -38,6 +40,33 @@ export async function runsLockToTask(
       order by t.slug, v.created_at desc, v.id desc
     ) t
     where r.id = any(${runIds}::uuid[]) and t.slug = r.task_identifier`;
+}
+
+/**
+ * Starts the attempts just claimed, inside the dequeue's transaction (a worker that asks for it
+ * saves a start call per run). Runs after runsLockToTask, whose maxDuration sets the deadline.
+ */
+export async function executionsStartClaimed(
+  tx: Queryable,
+  claimed: Array<{ runId: string; attemptNumber: number }>,
+  workerId: string,
+  now: Date,
+  deadlineGraceSeconds: number,
+): Promise<void> {
+  await tx`
+    with started as (
+      update ratchet.executions x set started_at = coalesce(x.started_at, ${now}),
+        deadline_at = case when r.max_duration_s is null then null
+          else ${now}::timestamptz + make_interval(secs => r.max_duration_s + ${deadlineGraceSeconds}) end
+      from ratchet.runs r
+      where x.run_id = any(${claimed.map((row) => row.runId)}::uuid[]) and x.worker_id = ${workerId} and r.id = x.run_id
+      returning x.run_id, x.attempt_number
+    ), runs as (
+      update ratchet.runs set status = 'EXECUTING', started_at = coalesce(started_at, ${now}), updated_at = ${now}
+      where id in (select run_id from started) and status = 'DEQUEUED'
+    )
+    update ratchet.attempts a set started_at = coalesce(a.started_at, ${now})
+    from started s where a.run_id = s.run_id and a.number = s.attempt_number`;
 }
 
 /** Marks an attempt as started; false when the worker no longer holds the lease. */
@@ -82,6 +111,50 @@ export async function executionsHeartbeat(
     from ratchet.runs r
     where x.run_id = any(${runIds}::uuid[]) and x.worker_id = ${workerId} and r.id = x.run_id
     returning x.run_id as "runId", r.cancel_requested_at is not null as "cancelRequested"`;
+}
+
+/** The same answer as executionsHeartbeat without extending anything: a read, so it takes no row locks. */
+export async function executionsHeld(sql: Sql, workerId: string, runIds: string[]): Promise<Array<{ runId: string; cancelRequested: boolean }>> {
+  if (runIds.length === 0) return [];
+  return sql<Array<{ runId: string; cancelRequested: boolean }>>`
+    select x.run_id as "runId", r.cancel_requested_at is not null as "cancelRequested"
+    from ratchet.executions x join ratchet.runs r on r.id = x.run_id
+    where x.run_id = any(${runIds}::uuid[]) and x.worker_id = ${workerId}`;
+}
+
+export interface RunForOutcome {
+  status: RunStatus;
+  retry: RetryPolicy | null;
+  maxAttempts: number | null;
+  queuedAt: Date | null;
+  priorityMs: number;
+  cancelRequestedAt: Date | null;
+  batchId: string | null;
+}
+
+/** The run whose attempt is ending, locked for the rest of the transaction. */
+export async function runsLockForOutcome(tx: Queryable, runId: string): Promise<RunForOutcome | null> {
+  const [run] = await tx<RunForOutcome[]>`
+    select status, retry, max_attempts as "maxAttempts", queued_at as "queuedAt", priority_ms as "priorityMs",
+      cancel_requested_at as "cancelRequestedAt", batch_id as "batchId"
+    from ratchet.runs where id = ${runId} for update`;
+  return run ?? null;
+}
+
+/**
+ * Completes a successful attempt in one statement when nothing else has to happen (see
+ * sql/0007_complete_fast.sql); 'general' when the caller must take the general path.
+ */
+export async function executionsCompleteFast(
+  sql: Sql,
+  lease: { runId: string; attemptNumber: number; workerId: string },
+  output: { output: string | null; outputType: string },
+  now: Date,
+): Promise<{ outcome: "completed" | "general" | "lost"; environmentId: string | null }> {
+  const [row] = await sql<Array<{ outcome: "completed" | "general" | "lost"; environmentId: string | null }>>`
+    select outcome, environment_id as "environmentId"
+    from ratchet.complete_attempt_fast(${lease.runId}, ${lease.attemptNumber}, ${lease.workerId}, ${output.output}, ${output.outputType}, ${now})`;
+  return row!;
 }
 
 /** Removes the execution of a lease the worker holds; null when it does not hold it any more. */

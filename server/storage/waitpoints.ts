@@ -274,6 +274,16 @@ export async function waitpointsListTokens(
   return ascending ? rows.reverse() : rows;
 }
 
+/** Taken by a run waiting for a batch: it waits out every child finishing at that moment. */
 export async function batchesLock(tx: Queryable, batchId: string): Promise<void> {
   await tx`select 1 from ratchet.batches where id = ${batchId} for update`;
+}
+
+/**
+ * Taken by each child of a batch as it finishes. Children do not block one another, but a run
+ * starting to wait for the batch (batchesLock) either commits first, and the child then sees its
+ * waitpoint, or waits for the child, and then sees it finished.
+ */
+export async function batchesShareLock(tx: Queryable, batchId: string): Promise<void> {
+  await tx`select 1 from ratchet.batches where id = ${batchId} for share`;
 }

@@ -120,7 +120,13 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
     "/engine/v1/dequeue",
     {
       schema: {
-        body: z.object({ workerId, maxRuns: z.number().int().min(1).max(100).default(10), waitSeconds: z.number().min(0).max(30).default(0) }),
+        body: z.object({
+          workerId,
+          maxRuns: z.number().int().min(1).max(100).default(10),
+          waitSeconds: z.number().min(0).max(30).default(0),
+          // Start the attempts at once (EXECUTING), sparing a start call per run.
+          start: z.boolean().default(false),
+        }),
       },
     },
     async (request, reply) => {
@@ -129,6 +135,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
         environmentId: request.environment.environmentId,
         workerId: request.body.workerId,
         max: request.body.maxRuns,
+        start: request.body.start,
         waitMs: request.body.waitSeconds * 1000,
         signal: abort.signal,
       });
@@ -280,8 +287,8 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
     "/engine/v1/complete",
     { schema: { body: z.object({ workerId, completions: z.array(completionSchema).min(1).max(100) }) } },
     async (request) => {
-      const results = [];
-      for (const completion of request.body.completions) {
+      // Each completion is its own transaction; those of one request go at once, on several connections.
+      const results = await Promise.all(request.body.completions.map(async (completion) => {
         try {
           const outcome = await completeAttempt(
             engine,
@@ -289,18 +296,18 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
             outcomeOf(completion),
             { retryInPlaceWithinMs: completion.retryInPlaceWithinMs, leaseSeconds: settings.leaseSeconds },
           );
-          results.push({
+          return {
             runId: completion.runId,
             accepted: true,
             status: outcome.status,
             retryAt: outcome.retryAt?.toISOString(),
             nextAttemptNumber: outcome.nextAttemptNumber,
-          });
+          };
         } catch (error) {
           if (!(error instanceof ApiError)) throw error;
-          results.push({ runId: completion.runId, accepted: false, error: error.message, code: error.code });
+          return { runId: completion.runId, accepted: false, error: error.message, code: error.code };
         }
-      }
+      }));
       return { results };
     },
   );
