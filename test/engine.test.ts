@@ -262,6 +262,34 @@ describe("run engine", () => {
     assert.equal(canceled.isCancelled, true);
   });
 
+  test("a dequeue with start: true hands out runs already EXECUTING, with their maxDuration counting", async () => {
+    await api.register([{ id: "started-at-once", maxDuration: 30 }]);
+    const { id } = await api.trigger("started-at-once", {});
+    const { runs } = await api.ok("POST", "/engine/v1/dequeue", { workerId: "w1", maxRuns: 5, waitSeconds: 0, start: true });
+    assert.deepEqual(runs.map((run: { id: string }) => run.id), [id]);
+    const started = await api.retrieve(id);
+    assert.equal(started.status, "EXECUTING");
+    assert.equal(started.startedAt, clock.now().toISOString());
+    const [execution] = await t.database.db.sql<[{ deadline: Date }]>`
+      select deadline_at as deadline from ratchet.executions where run_id = ${fromPublicId("run", id)}`;
+    assert.equal(execution!.deadline.toISOString(), new Date(clock.now().getTime() + (30 + 15) * 1000).toISOString());
+    await api.complete("w1", runs[0], { ok: true, output: 1 });
+    assert.equal((await api.retrieve(id)).status, "COMPLETED");
+  });
+
+  test("a success reported after a cancel request still ends the run CANCELED", async () => {
+    await api.register([{ id: "late-success" }]);
+    const { id } = await api.trigger("late-success", {});
+    const [run] = await api.dequeue("w1");
+    await api.start("w1", run!);
+    await api.ok("POST", `/api/v2/runs/${id}/cancel`);
+    const result = await api.complete("w1", run!, { ok: true, output: { done: true } });
+    assert.equal(result.status, "CANCELED");
+    assert.equal((await api.retrieve(id)).status, "CANCELED");
+    const again = await api.complete("w1", run!, { ok: true });
+    assert.equal(again.accepted, false, "the attempt ended once");
+  });
+
   test("replay creates a new run with the same task, payload and options", async () => {
     await api.register([{ id: "replay-me" }]);
     const original = await api.trigger("replay-me", { x: 1 }, { tags: ["a"], concurrencyKey: "ck" });
