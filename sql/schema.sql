@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement
 
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
@@ -469,7 +469,7 @@ begin
 end;
 $function$;
 
-CREATE OR REPLACE FUNCTION ratchet.dequeue_runs(p_environment_id uuid, p_worker_id text, p_max integer, p_lease_seconds integer, p_now timestamp with time zone)
+CREATE OR REPLACE FUNCTION ratchet.dequeue_runs(p_environment_id uuid, p_worker_id text, p_max integer, p_lease_seconds integer, p_now timestamp with time zone, p_start boolean, p_deadline_grace_seconds integer)
  RETURNS TABLE(run_id uuid, attempt_number integer)
  LANGUAGE plpgsql
 AS $function$
@@ -548,25 +548,46 @@ begin
     v_taken := cardinality(v_ids);
 
     return query
-    with claimed as (
+    with task_settings as (
+      -- The newest registered version of each claimed run's task.
+      select r.id, t.retry, t.max_duration_s, t.machine, t.version
+      from ratchet.runs r
+      left join lateral (
+        select t.retry, t.max_duration_s, t.machine, v.version
+        from ratchet.tasks t join ratchet.worker_versions v on v.id = t.worker_version_id
+        where t.environment_id = p_environment_id and t.slug = r.task_identifier
+        order by v.created_at desc, v.id desc
+        limit 1) t on true
+      where r.id = any (v_ids)
+    ), claimed as (
       update ratchet.runs r
-      set status = 'DEQUEUED',
+      set status = case when p_start then 'EXECUTING' else 'DEQUEUED' end,
         attempt_count = r.attempt_count + case when r.resuming then 0 else 1 end,
         resuming = false,
+        started_at = case when p_start then coalesce(r.started_at, p_now) else r.started_at end,
+        retry = coalesce(r.retry, ts.retry),
+        max_duration_s = coalesce(r.max_duration_s, ts.max_duration_s),
+        machine = coalesce(r.machine, ts.machine),
+        worker_version = coalesce(r.worker_version, ts.version),
         updated_at = p_now
-      where r.id = any (v_ids) and r.status = 'QUEUED'
+      from task_settings ts
+      where r.id = ts.id and r.status = 'QUEUED'
       returning r.id, r.attempt_count, r.max_duration_s
     ), leased as (
       insert into ratchet.executions
-        (run_id, environment_id, queue_id, concurrency_key, attempt_number, worker_id, lease_expires_at, deadline_at)
+        (run_id, environment_id, queue_id, concurrency_key, attempt_number, worker_id, lease_expires_at, started_at, deadline_at)
       select c.id, p_environment_id, v_queue.id, k.concurrency_key, c.attempt_count, p_worker_id,
-        p_now + make_interval(secs => p_lease_seconds), null
+        p_now + make_interval(secs => p_lease_seconds),
+        case when p_start then p_now end,
+        case when p_start and c.max_duration_s is not null
+          then p_now + make_interval(secs => c.max_duration_s + p_deadline_grace_seconds) end
       from claimed c join unnest(v_ids, v_keys) as k(run_id, concurrency_key) on k.run_id = c.id
       returning ratchet.executions.run_id, ratchet.executions.attempt_number
     ), attempted as (
-      insert into ratchet.attempts (run_id, number, status, worker_id, created_at)
-      select l.run_id, l.attempt_number, 'EXECUTING', p_worker_id, p_now from leased l
-      on conflict (run_id, number) do update set status = 'EXECUTING', worker_id = excluded.worker_id
+      insert into ratchet.attempts (run_id, number, status, worker_id, created_at, started_at)
+      select l.run_id, l.attempt_number, 'EXECUTING', p_worker_id, p_now, case when p_start then p_now end from leased l
+      on conflict (run_id, number) do update set status = 'EXECUTING', worker_id = excluded.worker_id,
+        started_at = coalesce(ratchet.attempts.started_at, excluded.started_at)
     )
     select l.run_id, l.attempt_number from leased l order by array_position(v_ids, l.run_id);
 

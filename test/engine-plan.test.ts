@@ -47,7 +47,7 @@ describe("dequeue plan with a deep backlog", () => {
         await tx`set local auto_explain.log_min_duration = 0`;
         await tx`set local auto_explain.log_nested_statements = on`;
         await tx`set local client_min_messages = log`;
-        const claimed = await tx`select * from ratchet.dequeue_runs(${environmentId}, 'plan-worker', 10, 60, now())`;
+        const claimed = await tx`select * from ratchet.dequeue_runs(${environmentId}, 'plan-worker', 10, 60, now(), true, 15)`;
         assert.equal(claimed.length, 10);
       });
     } finally {

@@ -7,10 +7,8 @@ import {
   executionsHeld,
   executionsRelease,
   executionsStart,
-  executionsStartClaimed,
   executionsCompleteFast,
   runsLockForOutcome,
-  runsLockToTask,
 } from "../storage/executions.ts";
 import { runsFindByIds, type RunRow } from "../storage/runs.ts";
 import { environmentsTouchWorkerSeen } from "../storage/schedules.ts";
@@ -36,26 +34,19 @@ export async function dequeueOnce(
   request: { environmentId: string; workerId: string; max: number; start?: boolean },
 ): Promise<DequeuedRun[]> {
   const now = deps.clock.now();
-  const { claimed, found } = await deps.db.sql.begin(async (tx) => {
-    const rows = await executionsDequeue(tx, {
-      environmentId: request.environmentId,
-      workerId: request.workerId,
-      max: request.max,
-      leaseSeconds: settings.leaseSeconds,
-      now,
-    });
-    if (rows.length === 0) return { claimed: rows, found: [] };
-    const ids = rows.map((row) => row.runId);
-    // Sent together and run in order on the transaction's connection: one round trip.
-    const [, , runs] = await Promise.all([
-      runsLockToTask(tx, ids, request.environmentId, now),
-      request.start ? executionsStartClaimed(tx, rows, request.workerId, now, settings.deadlineGraceSeconds) : undefined,
-      runsFindByIds(tx, request.environmentId, ids),
-    ]);
-    return { claimed: rows, found: runs };
+  // One statement: atomic on its own, and one round trip.
+  const claimed = await executionsDequeue(deps.db.sql, {
+    environmentId: request.environmentId,
+    workerId: request.workerId,
+    max: request.max,
+    leaseSeconds: settings.leaseSeconds,
+    now,
+    start: request.start ?? false,
+    deadlineGraceSeconds: settings.deadlineGraceSeconds,
   });
   if (claimed.length === 0) return [];
   deps.notifier.runsChanged(request.environmentId);
+  const found = await runsFindByIds(deps.db.sql, request.environmentId, claimed.map((row) => row.runId));
   const runs = new Map(found.map((run) => [run.id, run]));
   return claimed.flatMap((row) => {
     const run = runs.get(row.runId);

@@ -1,17 +1,17 @@
 // Creating runs: idempotency, debounce, delay, TTL, priority and queue resolution, written in one
 // transaction so a run is either fully created (with its queue entry) or not at all.
 import type { Clock } from "../clock.ts";
-import type { Db, TransactionSql } from "../db/client.ts";
+import type { Db, Sql, TransactionSql } from "../db/client.ts";
 import type { EnvironmentType } from "../db/tables.ts";
 import { ApiError } from "../errors.ts";
 import { fromPublicId, uuidv7 } from "../ids.ts";
 import type { TriggerOptions } from "../api/trigger-schema.ts";
 import { limits } from "../api/limits.ts";
-import { queuesFindByName } from "../storage/queues.ts";
 import {
   queueEntriesInsert,
   queueEntriesInsertMany,
   runsInsertMany,
+  runsInsertManyWithEntries,
   type NewQueueEntry,
   type NewRun,
   runsClearIdempotencyKey,
@@ -22,7 +22,7 @@ import {
   runsUpdateDebounced,
   type RunRow,
 } from "../storage/runs.ts";
-import { tasksFindCurrent } from "../storage/workers.ts";
+import { tasksFindCurrentWithQueue } from "../storage/workers.ts";
 import { parseDurationMs, resolveDelay } from "./durations.ts";
 import type { QueueNotifier } from "./notifier.ts";
 import { idempotencyClearingStatuses, type RunStatus } from "./run-status.ts";
@@ -101,6 +101,15 @@ function isUniqueViolation(error: unknown): boolean {
 /** Triggers one run in its own transaction and wakes dequeuers when it is runnable. */
 export async function triggerRun(deps: EngineDeps, environment: TriggerEnvironment, request: TriggerRequest): Promise<TriggerResult> {
   checkTriggerLimits(request);
+  if (writesOnlyNewRows(request)) {
+    // Nothing to read-then-write under a lock: look the task and queue up, then write the run and
+    // its queue entry in one statement. Two round trips fewer than a transaction.
+    const bulk = newBulkTrigger();
+    const result = await triggerRunInTransaction(deps.db.sql, deps.clock, environment, request, bulk);
+    await runsInsertManyWithEntries(deps.db.sql, bulk.runs, bulk.entries);
+    if (result.queued) deps.notifier.queueChanged(environment.environmentId);
+    return result;
+  }
   for (let attempt = 0; ; attempt += 1) {
     try {
       const result = await deps.db.sql.begin((tx) => triggerRunInTransaction(tx, deps.clock, environment, request));
@@ -112,6 +121,11 @@ export async function triggerRun(deps: EngineDeps, environment: TriggerEnvironme
       throw error;
     }
   }
+}
+
+/** A trigger that only inserts: no idempotency or debounce key to look up and act on, not a replay. */
+function writesOnlyNewRows(request: TriggerRequest): boolean {
+  return (request.idempotencyKeyHeader ?? request.options.idempotencyKey ?? null) === null && !request.options.debounce && request.replayedFromId === undefined;
 }
 
 /**
@@ -146,7 +160,7 @@ export async function flushBulkTrigger(tx: TransactionSql, bulk: BulkTrigger): P
 }
 
 export async function triggerRunInTransaction(
-  tx: TransactionSql,
+  tx: TransactionSql | Sql,
   clock: Clock,
   environment: TriggerEnvironment,
   request: TriggerRequest,
@@ -219,12 +233,14 @@ export async function triggerRunInTransaction(
     if (delayUntil <= now) delayUntil = null;
   }
 
-  const task = await remembered(bulk, `task\u0000${taskIdentifier}\u0000${options.lockToVersion ?? ""}`, () =>
-    tasksFindCurrent(tx, environmentId, taskIdentifier, options.lockToVersion),
-  );
   const requestedQueue = typeof options.queue === "string" ? options.queue : options.queue?.name;
+  const found = await remembered(bulk, `task\u0000${taskIdentifier}\u0000${options.lockToVersion ?? ""}\u0000${requestedQueue ?? ""}`, () =>
+    tasksFindCurrentWithQueue(tx, environmentId, taskIdentifier, options.lockToVersion ?? null, requestedQueue ?? null),
+  );
+  const task = found?.task ?? null;
   const queueName = requestedQueue ?? task?.queueName ?? `task/${taskIdentifier}`;
-  const queue = task ? await remembered(bulk, `queue\u0000${queueName}`, () => queuesFindByName(tx, environmentId, queueName)) : null;
+  // A run goes to a queue only once a version declares its task (else it waits PENDING_VERSION).
+  const queue = task && found?.queueId ? { id: found.queueId } : null;
 
   const ttl = options.ttl ?? task?.ttl ?? (environment.environmentType === "dev" ? devDefaultTtl : null);
   const ttlMs = ttl === null ? null : parseDurationMs(ttl);

@@ -9,64 +9,18 @@ type Queryable = Sql | TransactionSql;
 const executionColumns = `run_id as "runId", environment_id as "environmentId", queue_id as "queueId",
   concurrency_key as "concurrencyKey", attempt_number as "attemptNumber", worker_id as "workerId"`;
 
-/** Claims up to `max` runs of an environment (see ratchet.dequeue_runs in sql/0002_runs.sql). */
-export async function executionsDequeue(
-  tx: Queryable,
-  request: { environmentId: string; workerId: string; max: number; leaseSeconds: number; now: Date },
-): Promise<Array<{ runId: string; attemptNumber: number }>> {
-  return tx<Array<{ runId: string; attemptNumber: number }>>`
-    select run_id as "runId", attempt_number as "attemptNumber"
-    from ratchet.dequeue_runs(${request.environmentId}, ${request.workerId}, ${request.max}, ${request.leaseSeconds}, ${request.now})`;
-}
-
-/** Fixes the run's retry policy and limits from the task the worker registered, at its first dequeue. */
-export async function runsLockToTask(
-  tx: Queryable,
-  runIds: string[],
-  environmentId: string,
-  now: Date,
-): Promise<void> {
-  await tx`
-    update ratchet.runs r set
-      retry = coalesce(r.retry, t.retry),
-      max_duration_s = coalesce(r.max_duration_s, t.max_duration_s),
-      machine = coalesce(r.machine, t.machine),
-      worker_version = coalesce(r.worker_version, t.version),
-      updated_at = ${now}
-    from (
-      select distinct on (t.slug) t.slug, t.retry, t.max_duration_s, t.machine, v.version
-      from ratchet.tasks t join ratchet.worker_versions v on v.id = t.worker_version_id
-      where t.environment_id = ${environmentId}
-      order by t.slug, v.created_at desc, v.id desc
-    ) t
-    where r.id = any(${runIds}::uuid[]) and t.slug = r.task_identifier`;
-}
-
 /**
- * Starts the attempts just claimed, inside the dequeue's transaction (a worker that asks for it
- * saves a start call per run). Runs after runsLockToTask, whose maxDuration sets the deadline.
+ * Claims up to `max` runs of an environment, in one statement (see ratchet.dequeue_runs in
+ * sql/0008_dequeue_in_one_statement.sql): fixes their task settings and, with `start`, starts them.
  */
-export async function executionsStartClaimed(
-  tx: Queryable,
-  claimed: Array<{ runId: string; attemptNumber: number }>,
-  workerId: string,
-  now: Date,
-  deadlineGraceSeconds: number,
-): Promise<void> {
-  await tx`
-    with started as (
-      update ratchet.executions x set started_at = coalesce(x.started_at, ${now}),
-        deadline_at = case when r.max_duration_s is null then null
-          else ${now}::timestamptz + make_interval(secs => r.max_duration_s + ${deadlineGraceSeconds}) end
-      from ratchet.runs r
-      where x.run_id = any(${claimed.map((row) => row.runId)}::uuid[]) and x.worker_id = ${workerId} and r.id = x.run_id
-      returning x.run_id, x.attempt_number
-    ), runs as (
-      update ratchet.runs set status = 'EXECUTING', started_at = coalesce(started_at, ${now}), updated_at = ${now}
-      where id in (select run_id from started) and status = 'DEQUEUED'
-    )
-    update ratchet.attempts a set started_at = coalesce(a.started_at, ${now})
-    from started s where a.run_id = s.run_id and a.number = s.attempt_number`;
+export async function executionsDequeue(
+  sql: Queryable,
+  request: { environmentId: string; workerId: string; max: number; leaseSeconds: number; now: Date; start: boolean; deadlineGraceSeconds: number },
+): Promise<Array<{ runId: string; attemptNumber: number }>> {
+  return sql<Array<{ runId: string; attemptNumber: number }>>`
+    select run_id as "runId", attempt_number as "attemptNumber"
+    from ratchet.dequeue_runs(${request.environmentId}, ${request.workerId}, ${request.max}, ${request.leaseSeconds}, ${request.now},
+      ${request.start}, ${request.deadlineGraceSeconds})`;
 }
 
 /** Marks an attempt as started; false when the worker no longer holds the lease. */

@@ -286,6 +286,20 @@ export interface NewQueueEntry {
 /** Inserts many runs in one statement (a batch's items), column arrays through unnest. */
 export async function runsInsertMany(tx: Queryable, runs: NewRun[]): Promise<void> {
   if (runs.length === 0) return;
+  await runsInsertStatement(tx, runs);
+}
+
+/**
+ * Runs and their queue entries in one statement: atomic without a transaction, and one round trip
+ * (the single-trigger path uses it).
+ */
+export async function runsInsertManyWithEntries(sql: Queryable, runs: NewRun[], entries: NewQueueEntry[]): Promise<void> {
+  if (entries.length === 0) return runsInsertMany(sql, runs);
+  await sql`with inserted as (${runsInsertStatement(sql, runs)}) ${queueEntriesInsertStatement(sql, entries)}`;
+}
+
+/** The multi-row insert of runs, as a fragment to await or to nest in a larger statement. */
+function runsInsertStatement(tx: Queryable, runs: NewRun[]) {
   const column = <T>(pick: (run: NewRun) => T) => runs.map(pick);
   // postgres.js sends a Date[] as one timestamp: dates travel as ISO text and are cast in SQL.
   const dates = (pick: (run: NewRun) => Date | null) => runs.map((run) => pick(run)?.toISOString() ?? null);
@@ -294,7 +308,7 @@ export async function runsInsertMany(tx: Queryable, runs: NewRun[]): Promise<voi
     const value = pick(run);
     return value === null ? null : String(value);
   });
-  await tx`
+  return tx`
     insert into ratchet.runs (
       id, environment_id, task_identifier, queue_name, concurrency_key, status, payload, payload_type,
       metadata, metadata_type, tags, max_attempts, max_duration_s, machine, priority_ms, ttl, ttl_expires_at,
@@ -322,7 +336,11 @@ export async function runsInsertMany(tx: Queryable, runs: NewRun[]): Promise<voi
 
 export async function queueEntriesInsertMany(tx: Queryable, entries: NewQueueEntry[]): Promise<void> {
   if (entries.length === 0) return;
-  await tx`
+  await queueEntriesInsertStatement(tx, entries);
+}
+
+function queueEntriesInsertStatement(tx: Queryable, entries: NewQueueEntry[]) {
+  return tx`
     insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at)
     select * from unnest(
       ${entries.map((entry) => entry.runId)}::uuid[], ${entries.map((entry) => entry.environmentId)}::uuid[],

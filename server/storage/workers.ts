@@ -62,6 +62,33 @@ export async function tasksFindCurrent(tx: Queryable, environmentId: string, slu
   return row ?? null;
 }
 
+/**
+ * The task (as tasksFindCurrent) and the id of the queue a run of it goes to, in one query: the
+ * requested queue, else the task's own.
+ */
+export async function tasksFindCurrentWithQueue(
+  tx: Queryable,
+  environmentId: string,
+  slug: string,
+  version: string | null,
+  requestedQueue: string | null,
+): Promise<{ task: TaskRow; queueId: string | null } | null> {
+  const [row] = await tx<Array<TaskRow & { queueId: string | null }>>`
+    select t.*, q.id as "queueId"
+    from (
+      select t.slug, t.queue_name as "queueName", t.retry, t.max_duration_s as "maxDurationS", t.machine, t.ttl,
+        t.trigger_source as "triggerSource", v.version
+      from ratchet.tasks t join ratchet.worker_versions v on v.id = t.worker_version_id
+      where t.environment_id = ${environmentId} and t.slug = ${slug}
+        and (${version}::text is null or v.version = ${version})
+      order by v.created_at desc, v.id desc limit 1
+    ) t
+    left join ratchet.queues q on q.environment_id = ${environmentId} and q.name = coalesce(${requestedQueue}::text, t."queueName")`;
+  if (!row) return null;
+  const { queueId, ...task } = row;
+  return { task, queueId };
+}
+
 export async function tasksListCurrent(sql: Sql, environmentId: string): Promise<TaskRow[]> {
   return sql<TaskRow[]>`
     select distinct on (t.slug) t.slug, t.queue_name as "queueName", t.retry, t.max_duration_s as "maxDurationS",
