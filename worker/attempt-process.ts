@@ -47,18 +47,28 @@ export class AttemptProcess {
   /** Runs one attempt; resolves with its outcome, or "crashed" if the process dies first. */
   run(message: ExecuteMessage, onEvents: (events: RunEvent[]) => void): Promise<AttemptOutcome> {
     return new Promise((resolve) => {
+      if (!this.#alive) {
+        void this.exited.then(({ code, signal }) => resolve({ kind: "crashed", code, signal }));
+        return;
+      }
+      // Listeners are removed when the attempt ends: a process runs many attempts in its life.
       const onMessage = (reply: FromChild) => {
         if (reply.type === "events") onEvents(reply.events);
         if (reply.type === "result") {
-          this.child.off("message", onMessage);
+          done();
           resolve(reply.result);
         }
       };
-      this.child.on("message", onMessage);
-      void this.exited.then(({ code, signal }) => {
-        this.child.off("message", onMessage);
+      const onExit = (code: number | null, signal: NodeJS.Signals | null) => {
+        done();
         resolve({ kind: "crashed", code, signal });
-      });
+      };
+      const done = () => {
+        this.child.off("message", onMessage);
+        this.child.off("exit", onExit);
+      };
+      this.child.on("message", onMessage);
+      this.child.once("exit", onExit);
       this.child.send(message);
     });
   }
