@@ -5,7 +5,6 @@
 // alternate A B C D A B C D over the rounds. Then, once each on a fresh database, fairness between
 // environments (bench/scenarios/fairness.ts).
 // Usage: npm run bench [-- --quick] [-- --rounds 3 --runs 20000 --samples 200] [-- --only <name>]
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { cpus, platform, release, totalmem } from "node:os";
@@ -14,18 +13,11 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { makeWorkerUtils } from "graphile-worker";
 import PgBoss from "pg-boss";
-import { pino } from "pino";
 import postgres from "postgres";
-import { buildApp } from "../server/app.ts";
-import { issueSecretKey } from "../server/auth/issue-key.ts";
-import { loadConfig } from "../server/config.ts";
-import { connect } from "../server/db/client.ts";
-import { migrate } from "../server/db/migrate.ts";
 import { createDatabase, dropDatabase, startScratchServer } from "../server/db/scratch.ts";
-import { tenancyBootstrap } from "../server/storage/tenancy.ts";
 import { findPostmaster, startCostMeter, type CostSample } from "./cost.ts";
 import { silentLogger, startGraphileRunner } from "./graphile.ts";
-import { pacedStarts, unwrapNumber } from "./ratchet-stack.ts";
+import { completedRuns, pacedStarts, startRatchetStack, unwrapNumber } from "./ratchet-stack.ts";
 import { graphileBacklog, ratchetBacklog, type BacklogResult } from "./scenarios/backlog.ts";
 import { graphileFairness, ratchetFairness, settleMs, type FairnessOptions, type FairnessResult } from "./scenarios/fairness.ts";
 import { steadyRate, type PacedStart, type PacedTarget } from "./scenarios/steady-rate.ts";
@@ -112,77 +104,19 @@ interface SystemSpec {
 // --- Ratchet: the HTTP server in this process, `ratchet worker` as a child process ---------------
 
 async function startRatchet(url: string): Promise<Harness> {
-  const db = connect({ url, poolSize: 10 });
-  const probe = postgres(url, { max: 2, onnotice: () => {} });
-  let app: Awaited<ReturnType<typeof buildApp>> | undefined;
-  let stopWorker: (() => Promise<void>) | undefined;
-  const close = async () => {
-    await stopWorker?.();
-    await app?.close();
-    await db.close();
-    await probe.end({ timeout: 5 });
-  };
+  const stack = await startRatchetStack(url, 1);
   try {
-    await migrate(db.sql);
-    const project = await tenancyBootstrap(db.sql);
-    if (!project) throw new Error("a fresh database already had a project");
-    const { key } = await issueSecretKey(db.sql, { environment: "prod", projectRef: project.ref });
-    await db.sql`update ratchet.environments set concurrency_limit = 1000`;
-    app = await buildApp({
-      config: loadConfig({ DATABASE_URL: url, RATCHET_LOG_LEVEL: "silent" }),
-      db,
-      logger: pino({ level: "silent" }),
-      sweeper: true,
-    });
-    const apiUrl = await app.listen({ port: 0, host: "127.0.0.1" });
-
-    const env: NodeJS.ProcessEnv = { ...process.env, RATCHET_API_URL: apiUrl, RATCHET_SECRET_KEY: key };
-    delete env.DATABASE_URL;
-    const child = spawn(process.execPath, [join(root, "bin/ratchet.js"), "worker", "--concurrency", String(concurrency)], {
-      cwd: join(root, "bench/project"),
-      env,
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let output = "";
-    const onData = (chunk: Buffer) => {
-      output = (output + chunk.toString()).slice(-20_000);
-    };
-    child.stdout.on("data", onData);
-    child.stderr.on("data", onData);
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    let gone = false;
-    void exited.then(() => (gone = true));
-    stopWorker = async () => {
-      if (gone) return;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-      await exited;
-      clearTimeout(timer);
-    };
-    await waitUntil("the Ratchet worker starting", async () => (gone ? "exited" : /tasks registered as version/.test(output)), (ok) => ok !== false, 60_000).then(
-      (state) => {
-        if (state === "exited") throw new Error(`the Ratchet worker exited:\n${output}`);
-      },
-    );
-
-    const api = async (path: string, body: unknown) => {
-      const response = await fetch(`${apiUrl}${path}`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
-        body: JSON.stringify(body),
-      });
-      if (!response.ok) throw new Error(`POST ${path}: ${response.status} ${await response.text()}`);
-      return (await response.json()) as { id: string };
-    };
+    const environment = stack.environments[0]!;
+    const worker = await stack.startWorker(environment, concurrency);
+    const { probe } = stack;
+    const api = (path: string, body: unknown) => stack.api(environment, path, body);
     const trigger = async (task: string, count: number) => {
       for (let sent = 0; sent < count; sent += batchSize) {
         const items = Array.from({ length: Math.min(batchSize, count - sent) }, () => ({ task, payload: {} }));
         await api("/api/v2/tasks/batch", { items });
       }
     };
-    const completed = async (task: string) =>
-      Number((await probe<{ n: string }[]>`select count(*) as n from ratchet.runs where task_identifier = ${task} and status = 'COMPLETED'`)[0]!.n);
-    const [environment] = await probe<{ id: string }[]>`select id from ratchet.environments where project_id = ${project.id} and type = 'prod'`;
+    const completed = (task: string) => completedRuns(probe, environment.id, task);
 
     return {
       enqueueNoops: (count) => trigger("noop", count),
@@ -190,11 +124,11 @@ async function startRatchet(url: string): Promise<Harness> {
       async latencySample() {
         const before = await completed("stamp");
         const enqueuedAt = Date.now();
-        await api("/api/v1/tasks/stamp/trigger", { payload: {} });
+        await stack.trigger(environment, "stamp", {});
         await waitUntil("a stamp run", () => completed("stamp"), (n) => n > before, 30_000, 5);
         const [row] = await probe<{ output: string | null }[]>`
           select output::text as output from ratchet.runs where task_identifier = 'stamp' and status = 'COMPLETED' order by id desc limit 1`;
-        return unwrapNumber(JSON.parse(row!.output ?? "null")) - enqueuedAt;
+        return unwrapNumber(row!.output) - enqueuedAt;
       },
       async limits(count) {
         let most = 0;
@@ -216,28 +150,24 @@ async function startRatchet(url: string): Promise<Harness> {
         return most;
       },
       paced: {
-        async enqueuePaced(t) {
-          await api("/api/v1/tasks/paced/trigger", { payload: { t } });
-        },
-        pacedStarts: (count) => pacedStarts(probe, environment!.id, count),
+        enqueuePaced: (t) => stack.trigger(environment, "paced", { t }),
+        pacedStarts: (count) => pacedStarts(probe, environment.id, count),
       },
-      costPids: [child.pid!],
+      costPids: [worker.pid],
       backlog: (options) =>
         ratchetBacklog(
           {
-            sql: db.sql,
+            sql: stack.db.sql,
             probe,
-            environmentId: environment!.id,
-            setQueuePaused: async (task, paused) => {
-              await api(`/api/v1/queues/${task}/pause`, { type: "task", action: paused ? "pause" : "resume" });
-            },
+            environmentId: environment.id,
+            setQueuePaused: (task, paused) => stack.setQueuePaused(environment, task, paused),
           },
           options,
         ),
-      close,
+      close: () => stack.close(),
     };
   } catch (error) {
-    await close();
+    await stack.close();
     throw error;
   }
 }
