@@ -3,6 +3,7 @@
 // inside the transaction that removed the run's execution row, so each attempt ends exactly once.
 import type { TransactionSql } from "../db/client.ts";
 import { maxAttemptsFor, nextRetryDelayMs } from "./retry.ts";
+import { attemptsFinish, runsFinish, runsRequeueForRetry, runsRetryInPlace } from "../storage/attempt-outcomes.ts";
 import { runsLockForOutcome, type RunForOutcome } from "../storage/executions.ts";
 import { completeWaitpointsForFinishedRun } from "./waitpoints.ts";
 import type { RunStatus } from "./run-status.ts";
@@ -77,15 +78,11 @@ export async function applyAttemptOutcome(
   const run = lockedRun === undefined ? await runsLockForOutcome(tx, execution.runId) : lockedRun;
   if (!run) return { status: "SYSTEM_FAILURE", requeued: false, retryAt: null };
 
-  const finishAttempt = (status: "COMPLETED" | "FAILED" | "CANCELED", error: TaskRunError | null) => tx`
-    update ratchet.attempts set status = ${status}, finished_at = ${now}, error = ${error === null ? null : tx.json(error as never)}
-    where run_id = ${execution.runId} and number = ${execution.attemptNumber}`;
+  const finishAttempt = (status: "COMPLETED" | "FAILED" | "CANCELED", error: TaskRunError | null) =>
+    attemptsFinish(tx, execution, status, error, now);
 
   const finishRun = async (status: RunStatus, fields: { output?: string | null; outputType?: string | null; error?: TaskRunError | null }) => {
-    await tx`
-      update ratchet.runs set status = ${status}, output = ${fields.output ?? null}::text::json, output_type = ${fields.outputType ?? null},
-        error = ${fields.error ? tx.json(fields.error as never) : null}, finished_at = ${now}, updated_at = ${now}
-      where id = ${execution.runId}`;
+    await runsFinish(tx, execution.runId, status, fields, now);
     const resumed = await completeWaitpointsForFinishedRun(tx, execution.runId, now, run.batchId);
     return { status, requeued: false, retryAt: null, resumed };
   };
@@ -112,29 +109,13 @@ export async function applyAttemptOutcome(
     if (delay !== null && options.retryInPlaceWithinMs !== undefined && delay <= options.retryInPlaceWithinMs) {
       const retryAt = new Date(now.getTime() + delay);
       const next = execution.attemptNumber + 1;
-      await tx`
-        update ratchet.runs set attempt_count = ${next}, error = ${tx.json(outcome.error as never)}, updated_at = ${now}
-        where id = ${execution.runId}`;
-      await tx`
-        insert into ratchet.executions (run_id, environment_id, queue_id, concurrency_key, attempt_number, worker_id, lease_expires_at)
-        values (${execution.runId}, ${execution.environmentId}, ${execution.queueId}, ${execution.concurrencyKey}, ${next},
-          ${execution.workerId}, ${new Date(retryAt.getTime() + (options.leaseSeconds ?? 60) * 1000)})`;
-      await tx`
-        insert into ratchet.attempts (run_id, number, status, worker_id, created_at)
-        values (${execution.runId}, ${next}, 'EXECUTING', ${execution.workerId}, ${now})`;
+      await runsRetryInPlace(tx, execution, next, outcome.error, new Date(retryAt.getTime() + (options.leaseSeconds ?? 60) * 1000), now);
       return { status: run.status, requeued: false, retryAt, nextAttemptNumber: next };
     }
     if (delay !== null) {
       const retryAt = new Date(now.getTime() + delay);
-      await tx`
-        update ratchet.runs set status = 'QUEUED', error = ${tx.json(outcome.error as never)}, updated_at = ${now}
-        where id = ${execution.runId}`;
       // A retry keeps the run's place in line: it goes ahead of runs queued after it.
-      await tx`
-        insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at)
-        values (${execution.runId}, ${execution.environmentId}, ${execution.queueId}, ${execution.concurrencyKey},
-          ${new Date((run.queuedAt ?? now).getTime() - run.priorityMs)}, ${retryAt})
-        on conflict (run_id) do nothing`;
+      await runsRequeueForRetry(tx, execution, outcome.error, new Date((run.queuedAt ?? now).getTime() - run.priorityMs), retryAt, now);
       return { status: "QUEUED", requeued: true, retryAt };
     }
   }

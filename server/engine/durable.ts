@@ -11,7 +11,12 @@ import {
   journalGet,
   journalInsert,
   journalLength,
+  executionsHeldBy,
+  runsLock,
+  runsLockChild,
   runsResultForWaitpoint,
+  runsSuspend,
+  runWaitpointsAnyWaiting,
   runWaitpointsBlock,
   waitpointsFind,
   waitpointsInsert,
@@ -43,10 +48,7 @@ interface Lease {
 
 /** The run must be executing under this worker's lease; everything else is refused. */
 async function assertLeaseHeld(tx: TransactionSql, environmentId: string, lease: Lease): Promise<void> {
-  const [row] = await tx`
-    select 1 from ratchet.executions x join ratchet.runs r on r.id = x.run_id
-    where x.run_id = ${lease.runId} and x.worker_id = ${lease.workerId} and r.environment_id = ${environmentId}`;
-  if (!row) throw new ApiError("CONFLICT", "This worker does not hold the run (its lease expired or the run moved on)");
+  if (!(await executionsHeldBy(tx, environmentId, lease))) throw new ApiError("CONFLICT", "This worker does not hold the run (its lease expired or the run moved on)");
 }
 
 /**
@@ -90,12 +92,10 @@ async function createWaitpoint(tx: TransactionSql, environmentId: string, wait: 
   if (wait.type === "RUN") {
     // The child's row lock orders this against the child finishing: either we see it finished, or it
     // sees this waitpoint when it does.
-    const [child] = await tx<{ status: RunStatus; parentRunId: string | null }[]>`
-      select status, parent_run_id as "parentRunId" from ratchet.runs
-      where id = ${wait.childRunId} and environment_id = ${environmentId} for update`;
+    const child = await runsLockChild(tx, environmentId, wait.childRunId);
     if (!child) throw new ApiError("NOT_FOUND", `No run ${toPublicId("run", wait.childRunId)}`);
     await waitpointsInsert(tx, { id, environmentId, type: "RUN", completedAfter: null, completedByRunId: wait.childRunId }, now);
-    if (isFinal(child.status)) {
+    if (isFinal(child.status as RunStatus)) {
       const finished = await runsResultForWaitpoint(tx, wait.childRunId);
       const result: Record<string, unknown> = { ...finished!.result, id: toPublicId("run", wait.childRunId) };
       await completeWaitpoints(tx, [id], { status: "COMPLETED", output: JSON.stringify(result), outputType: "application/json", isError: result.ok !== true }, now);
@@ -122,7 +122,7 @@ export async function journalOperation(
 ): Promise<JournalEntry | null> {
   const now = deps.clock.now();
   const { entry, resumed } = await deps.db.sql.begin(async (tx) => {
-    await tx`select 1 from ratchet.runs where id = ${lease.runId} for update`;
+    await runsLock(tx, lease.runId);
     await assertLeaseHeld(tx, environmentId, lease);
     const existing = await journalGet(tx, lease.runId, position);
     if (existing) return settleDueDate(tx, environmentId, lease.runId, existing, now);
@@ -183,14 +183,10 @@ export async function suspendRun(deps: EngineDeps, environmentId: string, lease:
   const now = deps.clock.now();
   const suspended = await deps.db.sql.begin(async (tx) => {
     // The run's lock first: a waitpoint completing now waits for it, then sees WAITING and resumes.
-    await tx`select 1 from ratchet.runs where id = ${lease.runId} for update`;
+    await runsLock(tx, lease.runId);
     await assertLeaseHeld(tx, environmentId, lease);
-    const [blocked] = await tx`
-      select 1 from ratchet.run_waitpoints rw join ratchet.waitpoints w on w.id = rw.waitpoint_id
-      where rw.run_id = ${lease.runId} and w.status = 'WAITING' limit 1`;
-    if (!blocked) return false;
-    await tx`delete from ratchet.executions where run_id = ${lease.runId} and worker_id = ${lease.workerId}`;
-    await tx`update ratchet.runs set status = 'WAITING', updated_at = ${now} where id = ${lease.runId}`;
+    if (!(await runWaitpointsAnyWaiting(tx, lease.runId))) return false;
+    await runsSuspend(tx, lease, now);
     return true;
   });
   // The slot is free for other runs.

@@ -3,6 +3,7 @@
 // process hears them. They are only hints: dequeuers also poll, so a lost notification costs
 // latency, never a run.
 import type { Sql } from "../db/client.ts";
+import { notifyEnvironments } from "../storage/notifications.ts";
 
 const channel = "ratchet_queue";
 /** Anything about an environment's runs changed: the dashboard's live views listen here. */
@@ -130,13 +131,10 @@ export class QueueNotifier {
     this.#pendingChanges = new Set();
     if (environments.length === 0 && changed.length === 0) return;
     try {
-      await this.#sql`
-        select pg_notify(c.channel, c.environment_id)
-        from (
-          select ${channel} as channel, environment_id from unnest(${environments}::text[]) as environment_id
-          union all
-          select ${changesChannel}, environment_id from unnest(${changed}::text[]) as environment_id
-        ) c`;
+      await notifyEnvironments(this.#sql, [
+        { channel, environmentIds: environments },
+        { channel: changesChannel, environmentIds: changed },
+      ]);
     } catch {
       // A hint only: pollers pick the work up.
     }
