@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { ManualClock } from "../server/clock.ts";
+import { dequeue } from "../server/engine/execution.ts";
 import { sweepOnce } from "../server/engine/sweepers.ts";
 import { fromPublicId } from "../server/ids.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
@@ -288,6 +289,45 @@ describe("run engine", () => {
     assert.equal((await api.retrieve(id)).status, "CANCELED");
     const again = await api.complete("w1", run!, { ok: true });
     assert.equal(again.accepted, false, "the attempt ended once");
+  });
+
+  test("runs claimed for a worker that hung up meanwhile go straight back to the queue", async () => {
+    await api.register([{ id: "hung-up" }]);
+    // A first, empty dequeue records that a worker was seen, so the next one goes straight to the claim.
+    assert.deepEqual(await api.dequeue("w-gone"), []);
+    const { id } = await api.trigger("hung-up", {});
+    const sql = t.database.db.sql;
+    const [environment] = await sql<[{ id: string }]>`
+      select environment_id as id from ratchet.runs where id = ${fromPublicId("run", id)}`;
+    const gone = new AbortController();
+    let claimed!: Promise<unknown[]>;
+    // Hold the environment's row so the claim waits; the worker leaves while it does.
+    await sql.begin(async (tx) => {
+      await tx`select 1 from ratchet.environments where id = ${environment!.id} for update`;
+      claimed = dequeue(t.app.ratchet.engine, t.app.ratchet.settings, {
+        environmentId: environment!.id,
+        workerId: "w-gone",
+        max: 5,
+        start: true,
+        waitMs: 0,
+        signal: gone.signal,
+      });
+      for (;;) {
+        const [row] = await sql<[{ n: number }]>`
+          select count(*)::int as n from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock'`;
+        if (row!.n >= 1) break;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      gone.abort();
+    });
+    assert.deepEqual(await claimed, [], "nothing is handed to a worker that is gone");
+    const run = await api.retrieve(id);
+    assert.equal(run.status, "QUEUED");
+    assert.equal(run.attemptCount, 0, "no attempt spent");
+    const [next] = await api.dequeue("w2");
+    assert.equal(next?.id, id);
+    assert.equal(next?.attemptNumber, 1);
+    await api.complete("w2", next!, { ok: true });
   });
 
   test("replay creates a new run with the same task, payload and options", async () => {

@@ -218,8 +218,10 @@ describe("ratchet worker on SIGTERM", () => {
     try {
       await worker.waitFor(/tasks registered as version/);
       const { id } = await call("POST", "/api/v1/tasks/waits-for-cancel/trigger", { payload: {} });
+      // Running in the worker's hands (its first log line has arrived), not merely claimed for it.
       for (;;) {
-        if ((await call("GET", `/api/v3/runs/${id}`)).status === "EXECUTING") break;
+        const { events } = await call("GET", `/api/v1/runs/${id}/events`);
+        if (events.some((event: { message: string }) => event.message === "started")) break;
         await new Promise((resolve) => setTimeout(resolve, 50));
       }
       assert.equal(await worker.stop(), 0);

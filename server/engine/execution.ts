@@ -66,6 +66,12 @@ export async function dequeue(
     // A worker that went away must not be handed runs it will never see.
     if (request.signal?.aborted) return [];
     const runs = await dequeueOnce(deps, settings, request);
+    if (runs.length > 0 && request.signal?.aborted) {
+      // The worker hung up (it is stopping) or this server is closing while these were claimed: the
+      // answer would reach nobody, so they go straight back to the queue, no attempt spent.
+      await handBack(deps, request.workerId, runs.map(({ run, attemptNumber }) => ({ runId: run.id, attemptNumber })));
+      return [];
+    }
     const remaining = deadline - Date.now();
     if (runs.length > 0 || remaining <= 0 || request.signal?.aborted) return runs;
     await deps.notifier.waitForWork(request.environmentId, Math.min(remaining, settings.dequeuePollMs), request.signal);
