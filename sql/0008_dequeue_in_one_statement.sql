@@ -6,6 +6,10 @@
 --   deadline plus p_deadline_grace_seconds), sparing the worker a start call per run.
 drop function ratchet.dequeue_runs(uuid, text, integer, integer, timestamptz);
 
+-- Whether the execution continues an attempt begun before a wait (a resumed run): handing such a run
+-- back must keep that attempt, not undo it as if it had just begun.
+alter table ratchet.executions add column resumed boolean not null default false;
+
 create function ratchet.dequeue_runs(
   p_environment_id uuid,
   p_worker_id text,
@@ -93,7 +97,7 @@ begin
     return query
     with task_settings as (
       -- The newest registered version of each claimed run's task.
-      select r.id, t.retry, t.max_duration_s, t.machine, t.version
+      select r.id, r.resuming, t.retry, t.max_duration_s, t.machine, t.version
       from ratchet.runs r
       left join lateral (
         select t.retry, t.max_duration_s, t.machine, v.version
@@ -115,15 +119,17 @@ begin
         updated_at = p_now
       from task_settings ts
       where r.id = ts.id and r.status = 'QUEUED'
-      returning r.id, r.attempt_count, r.max_duration_s
+      returning r.id, r.attempt_count, r.max_duration_s, ts.resuming
     ), leased as (
       insert into ratchet.executions
-        (run_id, environment_id, queue_id, concurrency_key, attempt_number, worker_id, lease_expires_at, started_at, deadline_at)
+        (run_id, environment_id, queue_id, concurrency_key, attempt_number, worker_id, lease_expires_at, started_at, deadline_at,
+         resumed)
       select c.id, p_environment_id, v_queue.id, k.concurrency_key, c.attempt_count, p_worker_id,
         p_now + make_interval(secs => p_lease_seconds),
         case when p_start then p_now end,
         case when p_start and c.max_duration_s is not null
-          then p_now + make_interval(secs => c.max_duration_s + p_deadline_grace_seconds) end
+          then p_now + make_interval(secs => c.max_duration_s + p_deadline_grace_seconds) end,
+        c.resuming
       from claimed c join unnest(v_ids, v_keys) as k(run_id, concurrency_key) on k.run_id = c.id
       returning ratchet.executions.run_id, ratchet.executions.attempt_number
     ), attempted as (

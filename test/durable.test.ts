@@ -72,6 +72,31 @@ describe("durable execution", () => {
     await api.complete("w1", run!, { ok: true });
   });
 
+  test("a resumed run handed back by a stopping worker keeps its attempt and continues it elsewhere", async () => {
+    const { id } = await api.trigger("durable", {});
+    const [run] = await api.dequeue("w1");
+    await api.start("w1", run!);
+    const firstStart = (await api.retrieve(id)).startedAt;
+    await journal(id, 0, { op: "wait", kind: "wait", name: "wait.for", wait: { type: "DATETIME", date: new Date(clock.now().getTime() + 60_000).toISOString() } });
+    assert.deepEqual(await api.ok("POST", `/engine/v1/runs/${id}/suspend`, { workerId: "w1" }), { suspended: true });
+    clock.advance(61_000);
+    await sweep();
+    const [resumed] = await api.dequeue("w2");
+    assert.equal(resumed?.attemptNumber, 1);
+    await api.ok("POST", "/engine/v1/release", { workerId: "w2", runs: [{ runId: id, attemptNumber: 1 }] });
+    const handedBack = await api.retrieve(id);
+    assert.equal(handedBack.status, "QUEUED");
+    assert.equal(handedBack.attemptCount, 1, "attempt 1 was under way before the wait and still is");
+    const [attempt] = await t.database.db.sql<[{ startedAt: Date }]>`
+      select started_at as "startedAt" from ratchet.attempts where run_id = ${fromPublicId("run", id)} and number = 1`;
+    assert.equal(attempt?.startedAt.toISOString(), firstStart, "the attempt's history is kept");
+    const [again] = await api.dequeue("w3");
+    assert.equal(again?.attemptNumber, 1, "the same attempt continues");
+    await api.start("w3", again!);
+    await api.complete("w3", again!, { ok: true });
+    assert.equal((await api.retrieve(id)).attemptCount, 1);
+  });
+
   test("1,000 runs waiting on tokens hold no slot, and completing one resumes exactly that run", async () => {
     const runIds: string[] = [];
     for (let offset = 0; offset < 1000; offset += 500) {

@@ -147,19 +147,24 @@ export async function executionsHandBack(
   lease: { runId: string; attemptNumber: number; workerId: string },
   now: Date,
 ): Promise<{ environmentId: string; canceled: boolean } | null> {
-  const [execution] = await tx<Array<{ environmentId: string; queueId: string; concurrencyKey: string }>>`
+  const [execution] = await tx<Array<{ environmentId: string; queueId: string; concurrencyKey: string; resumed: boolean }>>`
     delete from ratchet.executions
     where run_id = ${lease.runId} and attempt_number = ${lease.attemptNumber} and worker_id = ${lease.workerId}
-    returning environment_id as "environmentId", queue_id as "queueId", concurrency_key as "concurrencyKey"`;
+    returning environment_id as "environmentId", queue_id as "queueId", concurrency_key as "concurrencyKey", resumed`;
   if (!execution) return null;
-  await tx`delete from ratchet.attempts where run_id = ${lease.runId} and number = ${lease.attemptNumber}`;
+  // An attempt that just began is undone; one that was continuing after a wait stays, to be continued.
+  if (!execution.resumed) await tx`delete from ratchet.attempts where run_id = ${lease.runId} and number = ${lease.attemptNumber}`;
   const [run] = await tx<Array<{ sortKey: Date; canceled: boolean }>>`
-    update ratchet.runs set status = 'QUEUED', attempt_count = attempt_count - 1, updated_at = ${now}
+    update ratchet.runs set status = 'QUEUED', updated_at = ${now},
+      attempt_count = attempt_count - ${execution.resumed ? 0 : 1}, resuming = ${execution.resumed}
     where id = ${lease.runId}
     returning coalesce(queued_at, created_at) - (priority_ms * interval '1 millisecond') as "sortKey",
       cancel_requested_at is not null as canceled`;
   if (run?.canceled) {
-    await tx`update ratchet.runs set status = 'CANCELED', finished_at = ${now}, updated_at = ${now} where id = ${lease.runId}`;
+    await tx`update ratchet.runs set status = 'CANCELED', resuming = false, finished_at = ${now}, updated_at = ${now} where id = ${lease.runId}`;
+    if (execution.resumed) {
+      await tx`update ratchet.attempts set status = 'CANCELED', finished_at = ${now} where run_id = ${lease.runId} and number = ${lease.attemptNumber}`;
+    }
     return { environmentId: execution.environmentId, canceled: true };
   }
   await tx`
