@@ -83,7 +83,7 @@ export async function applyAttemptOutcome(
 
   const finishRun = async (status: RunStatus, fields: { output?: string | null; outputType?: string | null; error?: TaskRunError | null }) => {
     await runsFinish(tx, execution.runId, status, fields, now);
-    const resumed = await completeWaitpointsForFinishedRun(tx, execution.runId, now, run.batchId);
+    const resumed = await completeWaitpointsForFinishedRun(tx, execution.runId, now);
     return { status, requeued: false, retryAt: null, resumed };
   };
   // The attempt's and the run's updates go out together (pipelined): one round trip, not two.

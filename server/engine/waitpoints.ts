@@ -42,18 +42,9 @@ function publicResult(result: Record<string, unknown>, runId: string): Record<st
  * A run reached a final status: whoever waits for it (triggerAndWait) gets its result, and when it
  * was the last of its batch to finish, whoever waits for the batch gets all of them, in order.
  */
-export async function completeWaitpointsForFinishedRun(tx: TransactionSql, runId: string, now: Date, batchId?: string | null): Promise<string[]> {
-  // Sent together (pipelined on the transaction's connection, run in this order): a run nobody
-  // waits for, the common case, costs one round trip here.
-  const [finished, forRun, forBatch] = await Promise.all([
-    runsResultForWaitpoint(tx, runId),
-    waitpointsWaitingForRun(tx, runId),
-    // The share lock orders this against a run starting to wait for the batch. Children finishing
-    // together then queue on the waitpoint rows (locked FOR UPDATE), so each "is everything done?"
-    // check sees the commits before it and the last child to finish always completes the wait; a
-    // batch nobody waits for costs its children no waiting at all.
-    batchId ? Promise.all([batchesShareLock(tx, batchId), waitpointsWaitingForBatch(tx, batchId)]).then(([, ids]) => ids) : Promise.resolve([]),
-  ]);
+export async function completeWaitpointsForFinishedRun(tx: TransactionSql, runId: string, now: Date): Promise<string[]> {
+  // Sent together (pipelined on the transaction's connection): one round trip for a run nobody waits on.
+  const [finished, forRun] = await Promise.all([runsResultForWaitpoint(tx, runId), waitpointsWaitingForRun(tx, runId)]);
   if (!finished) return [];
   const environments: string[] = [];
   if (forRun.length > 0) {
@@ -66,19 +57,21 @@ export async function completeWaitpointsForFinishedRun(tx: TransactionSql, runId
       )),
     );
   }
-  const batch = finished.batchId;
-  if (batch && batchId === undefined) {
-    // The caller did not know the batch: look now, in order, as above.
-    await batchesShareLock(tx, batch);
-    forBatch.push(...(await waitpointsWaitingForBatch(tx, batch)));
-  }
-  if (batch && forBatch.length > 0) {
-    const results = await batchesResultsIfFinished(tx, batch);
-    if (results) {
-      const items = results.map(({ runId: id, ...rest }) => publicResult(rest, id as string));
-      environments.push(
-        ...(await completeWaitpoints(tx, forBatch, { status: "COMPLETED", output: JSON.stringify(items), outputType: "application/json", isError: false }, now)),
-      );
+  if (finished.batchId) {
+    // The share lock orders this against a run starting to wait for the batch (which takes it FOR
+    // UPDATE). Children finishing together then queue on the waitpoint rows (locked FOR UPDATE), so
+    // each "is everything done?" check sees the commits before it and the last child to finish always
+    // completes the wait; a batch nobody waits for costs its children no waiting at all. The lock
+    // runs before the read: both go out together and run in order.
+    const [, forBatch] = await Promise.all([batchesShareLock(tx, finished.batchId), waitpointsWaitingForBatch(tx, finished.batchId)]);
+    if (forBatch.length > 0) {
+      const results = await batchesResultsIfFinished(tx, finished.batchId);
+      if (results) {
+        const items = results.map(({ runId: id, ...rest }) => publicResult(rest, id as string));
+        environments.push(
+          ...(await completeWaitpoints(tx, forBatch, { status: "COMPLETED", output: JSON.stringify(items), outputType: "application/json", isError: false }, now)),
+        );
+      }
     }
   }
   return environments;

@@ -83,14 +83,13 @@ export interface RunForOutcome {
   queuedAt: Date | null;
   priorityMs: number;
   cancelRequestedAt: Date | null;
-  batchId: string | null;
 }
 
 /** The run whose attempt is ending, locked for the rest of the transaction. */
 export async function runsLockForOutcome(tx: Queryable, runId: string): Promise<RunForOutcome | null> {
   const [run] = await tx<RunForOutcome[]>`
     select status, retry, max_attempts as "maxAttempts", queued_at as "queuedAt", priority_ms as "priorityMs",
-      cancel_requested_at as "cancelRequestedAt", batch_id as "batchId"
+      cancel_requested_at as "cancelRequestedAt"
     from ratchet.runs where id = ${runId} for update`;
   return run ?? null;
 }
