@@ -22,12 +22,6 @@ export interface QueueWithCounts extends QueueRow {
 const queueColumns = `q.id, q.environment_id as "environmentId", q.name, q.type, q.concurrency_limit as "concurrencyLimit",
   q.concurrency_override as "concurrencyOverride", q.overridden_at as "overriddenAt", q.paused`;
 
-export async function queuesFindByName(tx: Queryable, environmentId: string, name: string): Promise<QueueRow | null> {
-  const [row] = await tx<QueueRow[]>`
-    select ${tx.unsafe(queueColumns)} from ratchet.queues q where q.environment_id = ${environmentId} and q.name = ${name}`;
-  return row ?? null;
-}
-
 /** Creates or updates a queue declared by a worker's manifest; the limit from code is refreshed. */
 export async function queuesUpsertFromManifest(
   tx: Queryable,

@@ -50,21 +50,9 @@ export async function tasksReplaceForVersion(
   }
 }
 
-/** The task as the newest registered version declares it (or the pinned version when given). */
-export async function tasksFindCurrent(tx: Queryable, environmentId: string, slug: string, version?: string | null): Promise<TaskRow | null> {
-  const [row] = await tx<TaskRow[]>`
-    select t.slug, t.queue_name as "queueName", t.retry, t.max_duration_s as "maxDurationS", t.machine, t.ttl,
-      t.trigger_source as "triggerSource", v.version
-    from ratchet.tasks t join ratchet.worker_versions v on v.id = t.worker_version_id
-    where t.environment_id = ${environmentId} and t.slug = ${slug}
-      and (${version ?? null}::text is null or v.version = ${version ?? null})
-    order by v.created_at desc, v.id desc limit 1`;
-  return row ?? null;
-}
-
 /**
- * The task (as tasksFindCurrent) and the id of the queue a run of it goes to, in one query: the
- * requested queue, else the task's own.
+ * The task as the newest registered version declares it (or the pinned version when given), and the
+ * id of the queue a run of it goes to, in one query: the requested queue, else the task's own.
  */
 export async function tasksFindCurrentWithQueue(
   tx: Queryable,
