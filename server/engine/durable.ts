@@ -11,11 +11,7 @@ import {
   journalGet,
   journalInsert,
   journalLength,
-  executionsHeldBy,
-  runsLock,
-  runsLockChild,
   runsResultForWaitpoint,
-  runsSuspend,
   runWaitpointsAnyWaiting,
   runWaitpointsBlock,
   waitpointsFind,
@@ -23,8 +19,10 @@ import {
   type JournalEntry,
 } from "../storage/waitpoints.ts";
 import { toPublicId } from "../ids.ts";
+import { executionsHeldBy, runsSuspend } from "../storage/executions.ts";
+import { runsLock, runsLockChild } from "../storage/runs.ts";
 import { completeWaitpoints } from "./waitpoints.ts";
-import { isFinal, type RunStatus } from "./run-status.ts";
+import { isFinal } from "./run-status.ts";
 import type { EngineDeps } from "./trigger.ts";
 
 /** Entries a run's journal may hold: a run that keeps journaling past it is failed. */
@@ -95,7 +93,7 @@ async function createWaitpoint(tx: TransactionSql, environmentId: string, wait: 
     const child = await runsLockChild(tx, environmentId, wait.childRunId);
     if (!child) throw new ApiError("NOT_FOUND", `No run ${toPublicId("run", wait.childRunId)}`);
     await waitpointsInsert(tx, { id, environmentId, type: "RUN", completedAfter: null, completedByRunId: wait.childRunId }, now);
-    if (isFinal(child.status as RunStatus)) {
+    if (isFinal(child.status)) {
       const finished = await runsResultForWaitpoint(tx, wait.childRunId);
       const result: Record<string, unknown> = { ...finished!.result, id: toPublicId("run", wait.childRunId) };
       await completeWaitpoints(tx, [id], { status: "COMPLETED", output: JSON.stringify(result), outputType: "application/json", isError: result.ok !== true }, now);

@@ -172,3 +172,19 @@ export async function executionsHandBack(
     on conflict (run_id) do nothing`;
   return { environmentId: execution.environmentId, canceled: false };
 }
+
+/** Whether the worker holds the run's execution, in this environment. */
+export async function executionsHeldBy(tx: Queryable, environmentId: string, lease: { runId: string; workerId: string }): Promise<boolean> {
+  const [row] = await tx`
+    select 1 from ratchet.executions x join ratchet.runs r on r.id = x.run_id
+    where x.run_id = ${lease.runId} and x.worker_id = ${lease.workerId} and r.environment_id = ${environmentId}`;
+  return row !== undefined;
+}
+
+/** Releases the run's execution (and so its slot) and marks it WAITING (pipelined). */
+export async function runsSuspend(tx: Queryable, lease: { runId: string; workerId: string }, now: Date): Promise<void> {
+  await Promise.all([
+    tx`delete from ratchet.executions where run_id = ${lease.runId} and worker_id = ${lease.workerId}`,
+    tx`update ratchet.runs set status = 'WAITING', updated_at = ${now} where id = ${lease.runId}`,
+  ]);
+}

@@ -349,3 +349,16 @@ function queueEntriesInsertStatement(tx: Queryable, entries: NewQueueEntry[]) {
       ${entries.map((entry) => entry.availableAt.toISOString())}::text[]::timestamptz[])
     on conflict (run_id) do nothing`;
 }
+
+/** Locks a run's row: what a run does to its own journal and waits happens one at a time. */
+export async function runsLock(tx: Queryable, runId: string): Promise<void> {
+  await tx`select 1 from ratchet.runs where id = ${runId} for update`;
+}
+
+/** A child run a parent is about to wait for, locked so its finishing and the wait are ordered. */
+export async function runsLockChild(tx: Queryable, environmentId: string, runId: string): Promise<{ status: RunStatus; parentRunId: string | null } | null> {
+  const [child] = await tx<{ status: RunStatus; parentRunId: string | null }[]>`
+    select status, parent_run_id as "parentRunId" from ratchet.runs
+    where id = ${runId} and environment_id = ${environmentId} for update`;
+  return child ?? null;
+}

@@ -288,38 +288,11 @@ export async function batchesShareLock(tx: Queryable, batchId: string): Promise<
   await tx`select 1 from ratchet.batches where id = ${batchId} for share`;
 }
 
-/** Locks a run's row: what a run does to its own journal and waits happens one at a time. */
-export async function runsLock(tx: Queryable, runId: string): Promise<void> {
-  await tx`select 1 from ratchet.runs where id = ${runId} for update`;
-}
 
-/** Whether the worker holds the run's execution, in this environment. */
-export async function executionsHeldBy(tx: Queryable, environmentId: string, lease: { runId: string; workerId: string }): Promise<boolean> {
-  const [row] = await tx`
-    select 1 from ratchet.executions x join ratchet.runs r on r.id = x.run_id
-    where x.run_id = ${lease.runId} and x.worker_id = ${lease.workerId} and r.environment_id = ${environmentId}`;
-  return row !== undefined;
-}
-
-/** A child run a parent is about to wait for, locked so its finishing and the wait are ordered. */
-export async function runsLockChild(tx: Queryable, environmentId: string, runId: string): Promise<{ status: string; parentRunId: string | null } | null> {
-  const [child] = await tx<{ status: string; parentRunId: string | null }[]>`
-    select status, parent_run_id as "parentRunId" from ratchet.runs
-    where id = ${runId} and environment_id = ${environmentId} for update`;
-  return child ?? null;
-}
 
 export async function runWaitpointsAnyWaiting(tx: Queryable, runId: string): Promise<boolean> {
   const [blocked] = await tx`
     select 1 from ratchet.run_waitpoints rw join ratchet.waitpoints w on w.id = rw.waitpoint_id
     where rw.run_id = ${runId} and w.status = 'WAITING' limit 1`;
   return blocked !== undefined;
-}
-
-/** Releases the run's execution (and so its slot) and marks it WAITING (pipelined). */
-export async function runsSuspend(tx: Queryable, lease: { runId: string; workerId: string }, now: Date): Promise<void> {
-  await Promise.all([
-    tx`delete from ratchet.executions where run_id = ${lease.runId} and worker_id = ${lease.workerId}`,
-    tx`update ratchet.runs set status = 'WAITING', updated_at = ${now} where id = ${lease.runId}`,
-  ]);
 }
