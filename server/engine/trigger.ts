@@ -1,5 +1,6 @@
-// Creating runs: idempotency, debounce, delay, TTL, priority and queue resolution, written in one
-// transaction so a run is either fully created (with its queue entry) or not at all.
+// Creating runs: idempotency, debounce, delay, TTL, priority and queue resolution. A run is either
+// fully created (with its queue entry) or not at all: in one transaction, or, when nothing needs to
+// be read and then written under a lock, in one statement.
 import type { Clock } from "../clock.ts";
 import type { Db, Sql, TransactionSql } from "../db/client.ts";
 import type { EnvironmentType } from "../db/tables.ts";
@@ -159,6 +160,11 @@ export async function flushBulkTrigger(tx: TransactionSql, bulk: BulkTrigger): P
   await queueEntriesInsertMany(tx, bulk.entries);
 }
 
+/**
+ * Resolves one run and writes it, or with `bulk` collects it for a later multi-row write. Outside a
+ * transaction (`tx` is the pool) only with `bulk` and a request for which writesOnlyNewRows holds:
+ * then it only reads.
+ */
 export async function triggerRunInTransaction(
   tx: TransactionSql | Sql,
   clock: Clock,
