@@ -31,20 +31,8 @@ export interface NewEvent {
   durationMs: number | null;
 }
 
-export interface EventRow {
-  id: string;
-  runId: string;
-  attemptNumber: number;
-  seq: number;
-  time: Date;
-  kind: EventKind;
-  level: EventLevel;
-  message: string;
-  attributes: Record<string, unknown> | null;
-  spanId: string | null;
-  parentSpanId: string | null;
-  durationMs: number | null;
-}
+/** A stored event: what was inserted, with its id, seen from its run (no environment). */
+export type EventRow = Omit<NewEvent, "environmentId"> & { id: string };
 
 const eventColumns = `
   id, run_id as "runId", attempt_number as "attemptNumber", seq, "time", kind, level, message, attributes,
