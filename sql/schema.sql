@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment
 
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
@@ -421,7 +421,7 @@ CREATE INDEX waitpoints_environment_idx ON ratchet.waitpoints USING btree (envir
 CREATE UNIQUE INDEX waitpoints_idempotency_idx ON ratchet.waitpoints USING btree (environment_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 CREATE INDEX waitpoints_run_idx ON ratchet.waitpoints USING btree (completed_by_run_id) WHERE (completed_by_run_id IS NOT NULL);
 
-CREATE OR REPLACE FUNCTION ratchet.complete_attempt_fast(p_run_id uuid, p_attempt_number integer, p_worker_id text, p_output text, p_output_type text, p_now timestamp with time zone)
+CREATE OR REPLACE FUNCTION ratchet.complete_attempt_fast(p_environment_id uuid, p_run_id uuid, p_attempt_number integer, p_worker_id text, p_output text, p_output_type text, p_now timestamp with time zone)
  RETURNS TABLE(outcome text, environment_id uuid)
  LANGUAGE plpgsql
 AS $function$
@@ -433,6 +433,7 @@ declare
 begin
   select x.environment_id into v_environment_id from ratchet.executions x
   where x.run_id = p_run_id and x.attempt_number = p_attempt_number and x.worker_id = p_worker_id
+    and x.environment_id = p_environment_id
   for update;
   if not found then
     return query select 'lost'::text, null::uuid;
@@ -440,7 +441,7 @@ begin
   end if;
 
   select r.cancel_requested_at, r.batch_id into v_cancel_requested_at, v_batch_id
-  from ratchet.runs r where r.id = p_run_id for update;
+  from ratchet.runs r where r.id = p_run_id and r.environment_id = p_environment_id for update;
   if not found or v_cancel_requested_at is not null then
     return query select 'general'::text, v_environment_id;
     return;
@@ -460,12 +461,13 @@ begin
   end if;
 
   delete from ratchet.executions x
-  where x.run_id = p_run_id and x.attempt_number = p_attempt_number and x.worker_id = p_worker_id;
+  where x.run_id = p_run_id and x.attempt_number = p_attempt_number and x.worker_id = p_worker_id
+    and x.environment_id = p_environment_id;
   update ratchet.attempts a set status = 'COMPLETED', finished_at = p_now, error = null
   where a.run_id = p_run_id and a.number = p_attempt_number;
   update ratchet.runs r set status = 'COMPLETED', output = p_output::json, output_type = p_output_type,
     error = null, finished_at = p_now, updated_at = p_now
-  where r.id = p_run_id;
+  where r.id = p_run_id and r.environment_id = p_environment_id;
   return query select 'completed'::text, v_environment_id;
 end;
 $function$;

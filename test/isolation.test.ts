@@ -4,11 +4,16 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { issueSecretKey } from "../server/auth/issue-key.ts";
+import { ManualClock } from "../server/clock.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
 
 interface Resources {
+  /** EXECUTING under the owner's worker, with a journal: a recorded step and a pending token wait. */
   run: string;
+  /** DEQUEUED to the owner's worker, not started yet. */
+  dequeued: string;
+  /** Finished: its one item completed with an output only the owner may read. */
   batch: string;
   token: string;
   schedule: string;
@@ -17,8 +22,15 @@ interface Resources {
 
 type Call = { method: string; url: string; body?: unknown; contentType?: string };
 
-/** How to call each route against environment A's resources, with a body that passes validation. */
-function callFor(method: string, url: string, r: Resources): Call | "public" | null {
+/** The owner's worker: intruders send its real id, as anyone reading the docs or a log could. */
+const holder = "owner-worker";
+
+/**
+ * How to call each route against environment A's resources, with a body that passes validation.
+ * Worker routes are called with the real holder's workerId, run ids, attempt numbers and waits on the
+ * owner's own batch, token and runs: only the key's environment tells the intruder apart.
+ */
+function callsFor(method: string, url: string, r: Resources): Call[] | "public" | null {
   const fill = (pattern: string) =>
     pattern
       .replace(":runId", r.run)
@@ -31,7 +43,60 @@ function callFor(method: string, url: string, r: Resources): Call | "public" | n
       .replace(":position", "0")
       .replace(":attemptNumber", "1");
   const key = `${method} ${url}`;
-  const lease = { workerId: "intruder", runs: [{ runId: r.run, attemptNumber: 1 }] };
+  const leases = [{ runId: r.run, attemptNumber: 1 }, { runId: r.dequeued, attemptNumber: 1 }];
+  const journal = (position: number, body: Record<string, unknown>): Call => ({
+    method,
+    url: `/engine/v1/runs/${r.run}/journal/${position}`,
+    body: { workerId: holder, ...body },
+  });
+  const wait = (type: string, field: string, id: string) => ({ op: "wait", kind: "wait", name: `stolen ${type}`, wait: { type, [field]: id } });
+  const worker: Record<string, Call[]> = {
+    "POST /engine/v1/runs/:runId/attempts/:attemptNumber/start": [r.dequeued, r.run].map((run) => ({
+      method,
+      url: `/engine/v1/runs/${run}/attempts/1/start`,
+      body: { workerId: holder },
+    })),
+    "POST /engine/v1/runs/:runId/journal/:position": [
+      journal(0, { op: "get" }),
+      journal(1, { op: "get" }),
+      journal(2, { op: "record", kind: "step", name: "forged", output: JSON.stringify({ json: "forged" }) }),
+      journal(2, wait("BATCH", "batchId", r.batch)),
+      journal(2, wait("TOKEN", "tokenId", r.token)),
+      journal(2, wait("RUN", "childRunId", r.dequeued)),
+      journal(2, { op: "wait", kind: "wait", name: "forged date", wait: { type: "DATETIME", date: new Date(0).toISOString() } }),
+    ],
+    "POST /engine/v1/runs/:runId/suspend": [{ method, url: fill(url), body: { workerId: holder } }],
+    "POST /engine/v1/runs/:runId/events": [{
+      method,
+      url: fill(url),
+      body: { workerId: holder, attemptNumber: 1, events: [{ seq: 0, time: new Date().toISOString(), kind: "log", level: "info", message: "intruder" }] },
+    }],
+    "POST /engine/v1/heartbeat": [
+      { method, url, body: { workerId: holder, runs: leases } },
+      { method, url, body: { workerId: holder, runs: leases, waitSeconds: 0.05 } },
+    ],
+    "POST /engine/v1/complete": [{
+      method,
+      url,
+      body: {
+        workerId: holder,
+        completions: [
+          { runId: r.run, attemptNumber: 1, ok: true, output: "stolen" },
+          { runId: r.dequeued, attemptNumber: 1, ok: false, error: { message: "forged" }, skipRetrying: true },
+        ],
+      },
+    }, {
+      method,
+      url,
+      body: { workerId: holder, completions: [{ runId: r.run, attemptNumber: 1, ok: false, status: "CANCELED" }, { runId: r.dequeued, attemptNumber: 1, ok: true }] },
+    }, {
+      method,
+      url,
+      body: { workerId: holder, completions: [{ runId: r.run, attemptNumber: 1, ok: false, error: { message: "retry me" }, retryInPlaceWithinMs: 300_000 }] },
+    }],
+    "POST /engine/v1/release": [{ method, url, body: { workerId: holder, runs: leases } }],
+  };
+  if (key in worker) return worker[key]!;
   const bodies: Record<string, unknown> = {
     "POST /api/v1/runs/:runId/reschedule": { delay: "1h" },
     "POST /api/v1/runs/:runId/tags": { tags: ["intruder"] },
@@ -42,17 +107,6 @@ function callFor(method: string, url: string, r: Resources): Call | "public" | n
     "POST /api/v1/queues/:queue/concurrency/reset": { type: "task" },
     "POST /api/v1/waitpoints/tokens/:tokenId/complete": { data: { intruder: true } },
     "PUT /api/v1/schedules/:scheduleId": { task: "owned", cron: "0 * * * *" },
-    "POST /engine/v1/runs/:runId/attempts/:attemptNumber/start": { workerId: "intruder" },
-    "POST /engine/v1/runs/:runId/journal/:position": { workerId: "intruder", op: "get" },
-    "POST /engine/v1/runs/:runId/suspend": { workerId: "intruder" },
-    "POST /engine/v1/runs/:runId/events": {
-      workerId: "intruder",
-      attemptNumber: 1,
-      events: [{ seq: 0, time: new Date().toISOString(), kind: "log", level: "info", message: "intruder" }],
-    },
-    "POST /engine/v1/heartbeat": lease,
-    "POST /engine/v1/complete": { workerId: "intruder", completions: [{ runId: r.run, attemptNumber: 1, ok: true, output: "stolen" }] },
-    "POST /engine/v1/release": lease,
   };
   if (url === "/api/v1/timezones" || url.includes("/callback/")) return "public";
   // Routes that act in the caller's own environment only (create, list, dequeue, register).
@@ -72,23 +126,49 @@ function callFor(method: string, url: string, r: Resources): Call | "public" | n
   ]);
   if (own.has(key)) return null;
   if (key === "POST /api/v3/batches/:batchId/items") {
-    return { method, url: fill(url), body: `${JSON.stringify({ index: 0, task: "owned", payload: {} })}\n`, contentType: "application/x-ndjson" };
+    return [{ method, url: fill(url), body: `${JSON.stringify({ index: 0, task: "owned", payload: {} })}\n`, contentType: "application/x-ndjson" }];
   }
   if (method === "GET" || method === "DELETE" || key in bodies || /\/(cancel|replay|activate|deactivate)$/.test(url)) {
-    return { method, url: fill(url), body: bodies[key] };
+    return [{ method, url: fill(url), body: bodies[key] }];
   }
   throw new Error(`no isolation check for ${key}: add it to test/isolation.test.ts`);
 }
 
+/** Every row of the environment's runs and what hangs off them, for before/after comparisons. */
+async function environmentState(sql: TestApp["database"]["db"]["sql"], environmentId: string): Promise<string> {
+  const [state] = await sql<{ state: unknown }[]>`
+    select jsonb_build_object(
+      'runs', (select jsonb_agg(to_jsonb(r) order by r.id) from ratchet.runs r where r.environment_id = ${environmentId}),
+      'executions', (select jsonb_agg(to_jsonb(x) order by x.run_id) from ratchet.executions x where x.environment_id = ${environmentId}),
+      'attempts', (select jsonb_agg(to_jsonb(a) order by a.run_id, a.number) from ratchet.attempts a
+        join ratchet.runs r on r.id = a.run_id where r.environment_id = ${environmentId}),
+      'journal', (select jsonb_agg(to_jsonb(j) order by j.run_id, j.position) from ratchet.journal j
+        join ratchet.runs r on r.id = j.run_id where r.environment_id = ${environmentId}),
+      'queueEntries', (select jsonb_agg(to_jsonb(q) order by q.run_id) from ratchet.queue_entries q where q.environment_id = ${environmentId}),
+      'waitpoints', (select jsonb_agg(to_jsonb(w) order by w.id) from ratchet.waitpoints w where w.environment_id = ${environmentId}),
+      'runWaitpoints', (select jsonb_agg(to_jsonb(rw) order by rw.run_id, rw.waitpoint_id) from ratchet.run_waitpoints rw
+        join ratchet.runs r on r.id = rw.run_id where r.environment_id = ${environmentId}),
+      'batches', (select jsonb_agg(to_jsonb(b) order by b.id) from ratchet.batches b where b.environment_id = ${environmentId}),
+      'queues', (select jsonb_agg(to_jsonb(q) order by q.id) from ratchet.queues q where q.environment_id = ${environmentId}),
+      'schedules', (select jsonb_agg(to_jsonb(s) order by s.id) from ratchet.schedules s where s.environment_id = ${environmentId}),
+      'events', (select count(*) from ratchet.events e where e.environment_id = ${environmentId})
+    ) as state`;
+  return JSON.stringify(state!.state);
+}
+
 describe("tenant isolation", () => {
+  // Moved forward before the attacks, so that a forged heartbeat would visibly extend the lease.
+  const clock = new ManualClock(new Date());
   let t: TestApp;
   let owner: ApiClient;
+  let ownerEnvironmentId: string;
   let others: Array<[string, ApiClient]>;
   let resources: Resources;
 
   before(async () => {
-    t = await createTestApp();
+    t = await createTestApp({ clock });
     owner = new ApiClient(t.app, await t.key("prod"));
+    ownerEnvironmentId = (await owner.ok("GET", "/api/v1/whoami")).environment.id;
     const sameProject = new ApiClient(t.app, await t.key("staging"));
     // A second organization and project, with a key of its own.
     const sql = t.database.db.sql;
@@ -101,56 +181,88 @@ describe("tenant isolation", () => {
 
     await owner.register([{ id: "owned" }]);
     const run = await owner.trigger("owned", { secret: "owner's payload" }, { idempotencyKey: "owned-key", tags: ["mine"], metadata: { owner: true } });
-    const batch = await owner.ok("POST", "/api/v2/tasks/batch", { items: [{ task: "owned", payload: {} }] });
-    const token = await owner.ok("POST", "/api/v1/waitpoints/tokens", {});
-    const schedule = await owner.ok("POST", "/api/v1/schedules", { task: "owned", cron: "0 * * * *", deduplicationKey: "owned" });
-    resources = { run: run.id, batch: batch.id, token: token.id, schedule: schedule.id, idempotencyKey: "owned-key" };
     // The run is executing under the owner's worker, so worker routes have something to steal.
-    const [claimed] = await owner.dequeue("owner-worker", 1);
+    const [claimed] = await owner.dequeue(holder, 1);
     assert.equal(claimed?.id, run.id);
-    await owner.start("owner-worker", claimed!);
+    await owner.start(holder, claimed!);
+    const dequeued = await owner.trigger("owned", { secret: "owner's payload" });
+    assert.equal((await owner.dequeue(holder, 1))[0]?.id, dequeued.id);
+    const batch = await owner.ok("POST", "/api/v2/tasks/batch", { items: [{ task: "owned", payload: {} }] });
+    const [item] = await owner.dequeue(holder, 1);
+    assert.equal((await owner.complete(holder, item!, { ok: true, output: "owner's batch output" })).accepted, true);
+    const token = await owner.ok("POST", "/api/v1/waitpoints/tokens", {});
+    const ownJournal = (position: number, body: Record<string, unknown>) =>
+      owner.ok("POST", `/engine/v1/runs/${run.id}/journal/${position}`, { workerId: holder, ...body });
+    await ownJournal(0, { op: "record", kind: "step", name: "step", output: JSON.stringify({ json: "owner's step output" }) });
+    assert.equal((await ownJournal(1, { op: "wait", kind: "token", name: "token", wait: { type: "TOKEN", tokenId: token.id } })).entry.status, "PENDING");
+    const schedule = await owner.ok("POST", "/api/v1/schedules", { task: "owned", cron: "0 * * * *", deduplicationKey: "owned" });
+    resources = { run: run.id, dequeued: dequeued.id, batch: batch.id, token: token.id, schedule: schedule.id, idempotencyKey: "owned-key" };
   });
   after(() => t.close());
 
-  test("no route lets another environment's key touch the owner's resources", async () => {
-    const routes = t.app.ratchetRoutes.filter((route) => /^\/(api|engine)\//.test(route.url) && route.method !== "HEAD");
+  test("no route lets another environment's key touch the owner's resources, even with the holder's workerId", async () => {
+    const routes = t.app.ratchetRoutes
+      .filter((route) => /^\/(api|engine)\//.test(route.url) && route.method !== "HEAD")
+      // A forged release would take the runs away before a forged completion could be seen: last.
+      .sort((a, b) => Number(a.url === "/engine/v1/release") - Number(b.url === "/engine/v1/release"));
     assert.ok(routes.length > 40, `all routes were seen (${routes.length})`);
+    clock.advance(10_000);
+    let before = await environmentState(t.database.db.sql, ownerEnvironmentId);
+    const failures: string[] = [];
     let checked = 0;
     for (const [who, intruder] of others) {
       for (const route of routes) {
-        const call = callFor(route.method, route.url, resources);
-        if (call === null || call === "public") continue;
-        const response = await t.app.inject({
-          method: call.method as "GET",
-          url: call.url,
-          headers: {
-            authorization: `Bearer ${intruder.key}`,
-            ...(call.body === undefined ? {} : { "content-type": call.contentType ?? "application/json" }),
-          },
-          payload: call.body === undefined ? undefined : typeof call.body === "string" ? call.body : JSON.stringify(call.body),
-        });
-        const label = `${who}: ${call.method} ${route.url} → ${response.statusCode} ${response.body.slice(0, 200)}`;
-        if (route.url === "/engine/v1/heartbeat") {
-          assert.deepEqual(response.json().cancel, [], label);
-          assert.deepEqual(response.json().lost, [resources.run], label);
-        } else if (route.url === "/engine/v1/complete") {
-          assert.equal(response.json().results[0].accepted, false, label);
-        } else if (route.url === "/engine/v1/release") {
-          assert.equal(response.json().released, 0, label);
-        } else {
-          assert.ok(response.statusCode >= 400 && response.statusCode < 500, label);
-          assert.ok(!response.body.includes("owner's payload"), label);
+        const calls = callsFor(route.method, route.url, resources);
+        if (calls === null || calls === "public") continue;
+        for (const call of calls) {
+          const response = await t.app.inject({
+            method: call.method as "GET",
+            url: call.url,
+            headers: {
+              authorization: `Bearer ${intruder.key}`,
+              ...(call.body === undefined ? {} : { "content-type": call.contentType ?? "application/json" }),
+            },
+            payload: call.body === undefined ? undefined : typeof call.body === "string" ? call.body : JSON.stringify(call.body),
+          });
+          const label = `${who}: ${call.method} ${call.url} ${JSON.stringify(call.body)?.slice(0, 200)} → ${response.statusCode} ${response.body.slice(0, 300)}`;
+          // Every hole is reported, not only the first: after one, the next calls compare to the new state.
+          try {
+            if (route.url === "/engine/v1/heartbeat") {
+              assert.equal(response.statusCode, 200, label);
+              assert.deepEqual(response.json().cancel, [], label);
+              assert.deepEqual(response.json().lost.sort(), [resources.run, resources.dequeued].sort(), label);
+            } else if (route.url === "/engine/v1/complete") {
+              assert.equal(response.statusCode, 200, label);
+              for (const result of response.json().results) assert.equal(result.accepted, false, label);
+            } else if (route.url === "/engine/v1/release") {
+              assert.equal(response.statusCode, 200, label);
+              assert.equal(response.json().released, 0, label);
+            } else {
+              assert.ok(response.statusCode >= 400 && response.statusCode < 500, label);
+            }
+            for (const secret of ["owner's payload", "owner's batch output", "owner's step output"]) assert.ok(!response.body.includes(secret), `${label}: leaks ${secret}`);
+          } catch (error) {
+            failures.push((error as Error).message.split("\n")[0]!);
+          }
+          // Nothing of the owner's changed: status, output, lease expiry, attempts, journal, waits.
+          const after = await environmentState(t.database.db.sql, ownerEnvironmentId);
+          if (after !== before) {
+            failures.push(`${label}: changed the owner's rows`);
+            before = after;
+          }
+          checked += 1;
         }
-        checked += 1;
       }
     }
-    assert.ok(checked > 50, `${checked} calls checked`);
+    assert.deepEqual(failures, []);
+    assert.ok(checked > 60, `${checked} calls checked`);
 
-    // The owner's things are as they were.
+    // The owner's things are as they were, and the owner's own worker still holds its runs.
     const run = await owner.retrieve(resources.run);
     assert.equal(run.status, "EXECUTING");
     assert.deepEqual(run.tags, ["mine"]);
     assert.deepEqual(run.metadata, { owner: true });
+    assert.equal((await owner.retrieve(resources.dequeued)).status, "DEQUEUED");
     assert.equal((await owner.ok("GET", `/api/v1/waitpoints/tokens/${resources.token}`)).status, "WAITING");
     assert.equal((await owner.ok("GET", `/api/v1/schedules/${resources.schedule}`)).active, true);
     const queue = await owner.ok("GET", "/api/v1/queues/owned?type=task");
@@ -158,6 +270,46 @@ describe("tenant isolation", () => {
     assert.equal(queue.concurrency.override, null);
     const { events } = await owner.ok("GET", `/api/v1/runs/${resources.run}/events`);
     assert.deepEqual(events, []);
+    const beat = await owner.ok("POST", "/engine/v1/heartbeat", { workerId: holder, runs: [{ runId: resources.run, attemptNumber: 1 }, { runId: resources.dequeued, attemptNumber: 1 }] });
+    assert.deepEqual(beat.lost, []);
+  });
+
+  test("a run of another environment cannot wait on the owner's batch, token or runs, nor read their results", async () => {
+    const before = await environmentState(t.database.db.sql, ownerEnvironmentId);
+    for (const [who, intruder] of others) {
+      const { environment } = await intruder.ok("GET", "/api/v1/whoami");
+      await intruder.register([{ id: "thief" }]);
+      const { id } = await intruder.trigger("thief", {});
+      const [claimed] = await intruder.dequeue("thief-worker", 1);
+      assert.equal(claimed?.id, id, who);
+      await intruder.start("thief-worker", claimed!);
+      const waits = [
+        { type: "BATCH", batchId: resources.batch },
+        { type: "TOKEN", tokenId: resources.token },
+        { type: "RUN", childRunId: resources.run },
+        { type: "RUN", childRunId: resources.dequeued },
+      ];
+      for (const [position, wait] of waits.entries()) {
+        const response = await intruder.request("POST", `/engine/v1/runs/${id}/journal/${position}`, {
+          workerId: "thief-worker",
+          op: "wait",
+          kind: "wait",
+          name: `steal ${wait.type}`,
+          wait,
+        });
+        const label = `${who}: wait on the owner's ${wait.type} → ${response.status} ${JSON.stringify(response.body)}`;
+        assert.equal(response.status, 404, label);
+        assert.ok(!JSON.stringify(response.body).includes("owner's"), label);
+        const entry = await intruder.ok("POST", `/engine/v1/runs/${id}/journal/${position}`, { workerId: "thief-worker", op: "get" });
+        assert.equal(entry.entry, null, `${label}: nothing was journaled`);
+      }
+      const [pointing] = await t.database.db.sql`
+        select 1 from ratchet.waitpoints where environment_id = ${environment.id}
+          and (completed_by_batch_id is not null or completed_by_run_id is not null)`;
+      assert.equal(pointing, undefined, `${who}: no waitpoint of the intruder points at the owner's things`);
+      await intruder.complete("thief-worker", claimed!, { ok: true });
+    }
+    assert.equal(await environmentState(t.database.db.sql, ownerEnvironmentId), before);
   });
 
   test("lists and dequeues of another environment never include the owner's things", async () => {

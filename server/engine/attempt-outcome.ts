@@ -75,7 +75,7 @@ export async function applyAttemptOutcome(
   options: OutcomeOptions = {},
   lockedRun?: RunForOutcome | null,
 ): Promise<OutcomeResult> {
-  const run = lockedRun === undefined ? await runsLockForOutcome(tx, execution.runId) : lockedRun;
+  const run = lockedRun === undefined ? await runsLockForOutcome(tx, execution.environmentId, execution.runId) : lockedRun;
   if (!run) return { status: "SYSTEM_FAILURE", requeued: false, retryAt: null };
 
   const finishAttempt = (status: "COMPLETED" | "FAILED" | "CANCELED", error: TaskRunError | null) =>

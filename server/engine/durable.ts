@@ -100,8 +100,9 @@ async function createWaitpoint(tx: TransactionSql, environmentId: string, wait: 
     }
     return id;
   }
-  // Likewise the batch's row lock, taken by every child of the batch as it finishes.
-  await batchesLock(tx, wait.batchId);
+  // Likewise the batch's row lock, taken by every child of the batch as it finishes. Only a batch of
+  // the run's own environment: its items' outputs are the batch's result.
+  if (!(await batchesLock(tx, environmentId, wait.batchId))) throw new ApiError("NOT_FOUND", `No batch ${toPublicId("batch", wait.batchId)}`);
   await waitpointsInsert(tx, { id, environmentId, type: "BATCH", completedAfter: null, completedByBatchId: wait.batchId }, now);
   const results = await batchesResultsIfFinished(tx, wait.batchId);
   if (results) {
@@ -120,7 +121,7 @@ export async function journalOperation(
 ): Promise<JournalEntry | null> {
   const now = deps.clock.now();
   const { entry, resumed } = await deps.db.sql.begin(async (tx) => {
-    await runsLock(tx, lease.runId);
+    await runsLock(tx, environmentId, lease.runId);
     await assertLeaseHeld(tx, environmentId, lease);
     const existing = await journalGet(tx, lease.runId, position);
     if (existing) return settleDueDate(tx, environmentId, lease.runId, existing, now);
@@ -181,10 +182,10 @@ export async function suspendRun(deps: EngineDeps, environmentId: string, lease:
   const now = deps.clock.now();
   const suspended = await deps.db.sql.begin(async (tx) => {
     // The run's lock first: a waitpoint completing now waits for it, then sees WAITING and resumes.
-    await runsLock(tx, lease.runId);
+    await runsLock(tx, environmentId, lease.runId);
     await assertLeaseHeld(tx, environmentId, lease);
     if (!(await runWaitpointsAnyWaiting(tx, lease.runId))) return false;
-    await runsSuspend(tx, lease, now);
+    await runsSuspend(tx, environmentId, lease, now);
     return true;
   });
   // The slot is free for other runs.

@@ -11,17 +11,15 @@ import {
   runsLockForOutcome,
 } from "../storage/executions.ts";
 import { runsFindByIds, type RunRow } from "../storage/runs.ts";
+import type { WorkerLease } from "../storage/executions.ts";
 import { environmentsTouchWorkerSeen } from "../storage/schedules.ts";
 import { applyAttemptOutcome, type AttemptOutcome, type OutcomeOptions, type OutcomeResult } from "./attempt-outcome.ts";
 import { completeWaitpointsForFinishedRun } from "./waitpoints.ts";
 import type { EngineSettings } from "./settings.ts";
 import type { EngineDeps } from "./trigger.ts";
 
-export interface Lease {
-  runId: string;
-  attemptNumber: number;
-  workerId: string;
-}
+/** A run's attempt as a worker holds it, with the environment of the key the worker acts with. */
+export type Lease = WorkerLease;
 
 export interface DequeuedRun {
   run: RunRow;
@@ -69,7 +67,7 @@ export async function dequeue(
     if (runs.length > 0 && request.signal?.aborted) {
       // The worker hung up (it is stopping) or this server is closing while these were claimed: the
       // answer would reach nobody, so they go straight back to the queue, no attempt spent.
-      await handBack(deps, request.workerId, runs.map(({ run, attemptNumber }) => ({ runId: run.id, attemptNumber })));
+      await handBack(deps, request, runs.map(({ run, attemptNumber }) => ({ runId: run.id, attemptNumber })));
       return [];
     }
     const remaining = deadline - Date.now();
@@ -85,9 +83,9 @@ function leaseLost(lease: Lease): ApiError {
   );
 }
 
-export async function startAttempt(deps: EngineDeps, settings: EngineSettings, lease: Lease & { environmentId?: string }): Promise<void> {
+export async function startAttempt(deps: EngineDeps, settings: EngineSettings, lease: Lease): Promise<void> {
   if (!(await executionsStart(deps.db.sql, lease, deps.clock.now(), settings.deadlineGraceSeconds))) throw leaseLost(lease);
-  if (lease.environmentId) deps.notifier.runsChanged(lease.environmentId);
+  deps.notifier.runsChanged(lease.environmentId);
 }
 
 /**
@@ -103,7 +101,7 @@ export async function heartbeat(
   const extend = () =>
     executionsHeartbeat(
       deps.db.sql,
-      request.workerId,
+      request,
       request.leases.map((lease) => lease.runId),
       new Date(deps.clock.now().getTime() + settings.leaseSeconds * 1000),
     );
@@ -113,7 +111,7 @@ export async function heartbeat(
   // so that busy environments, which wake this loop at every change, do not contend on the rows).
   while (rows.length > 0 && !rows.some((row) => row.cancelRequested) && Date.now() < deadline && !request.signal?.aborted) {
     await deps.notifier.waitForWork(request.environmentId, Math.min(deadline - Date.now(), settings.dequeuePollMs), request.signal);
-    rows = await executionsHeld(deps.db.sql, request.workerId, request.leases.map((lease) => lease.runId));
+    rows = await executionsHeld(deps.db.sql, request, request.leases.map((lease) => lease.runId));
   }
   // A retry in place replaces the execution row in one transaction; a heartbeat that raced it saw
   // the old row go and not the new one. A second look, with a fresh snapshot, settles it.
@@ -144,7 +142,7 @@ export async function completeAttempt(
   }
   const result = await deps.db.sql.begin(async (tx) => {
     // Both at once (pipelined): locking the run of a lease that turns out lost does no harm.
-    const [execution, run] = await Promise.all([executionsRelease(tx, lease), runsLockForOutcome(tx, lease.runId)]);
+    const [execution, run] = await Promise.all([executionsRelease(tx, lease), runsLockForOutcome(tx, lease.environmentId, lease.runId)]);
     if (!execution) return null;
     return { execution, outcome: await applyAttemptOutcome(tx, execution, outcome, now, options, run) };
   });
@@ -156,12 +154,16 @@ export async function completeAttempt(
 }
 
 /** Returns runs a stopping worker will not finish to the queue, without using up an attempt. */
-export async function handBack(deps: EngineDeps, workerId: string, leases: Array<{ runId: string; attemptNumber: number }>): Promise<number> {
+export async function handBack(
+  deps: EngineDeps,
+  holder: { environmentId: string; workerId: string },
+  leases: Array<{ runId: string; attemptNumber: number }>,
+): Promise<number> {
   const now = deps.clock.now();
   let returned = 0;
   for (const lease of leases) {
     const result = await deps.db.sql.begin(async (tx) => {
-      const handedBack = await executionsHandBack(tx, { ...lease, workerId }, now);
+      const handedBack = await executionsHandBack(tx, { ...lease, environmentId: holder.environmentId, workerId: holder.workerId }, now);
       // A run canceled meanwhile ends here: whoever waits for it gets its result.
       const resumed = handedBack?.canceled ? await completeWaitpointsForFinishedRun(tx, lease.runId, now) : [];
       return handedBack ? { ...handedBack, resumed } : null;

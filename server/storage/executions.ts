@@ -6,6 +6,19 @@ import type { RunStatus } from "../engine/run-status.ts";
 
 type Queryable = Sql | TransactionSql;
 
+/**
+ * What identifies a lease: the run, its attempt, the worker holding it and the environment of the
+ * key it acts with. Worker ids are picked by workers and are no secret, so every query below also
+ * matches the environment: a key of another environment or project that sends the holder's worker id
+ * matches nothing.
+ */
+export interface WorkerLease {
+  environmentId: string;
+  runId: string;
+  attemptNumber: number;
+  workerId: string;
+}
+
 const executionColumns = `run_id as "runId", environment_id as "environmentId", queue_id as "queueId",
   concurrency_key as "concurrencyKey", attempt_number as "attemptNumber", worker_id as "workerId"`;
 
@@ -26,7 +39,7 @@ export async function executionsDequeue(
 /** Marks an attempt as started; false when the worker no longer holds the lease. */
 export async function executionsStart(
   sql: Sql,
-  lease: { runId: string; attemptNumber: number; workerId: string },
+  lease: WorkerLease,
   now: Date,
   deadlineGraceSeconds: number,
 ): Promise<boolean> {
@@ -37,11 +50,11 @@ export async function executionsStart(
           else ${now}::timestamptz + make_interval(secs => r.max_duration_s + ${deadlineGraceSeconds}) end
       from ratchet.runs r
       where x.run_id = ${lease.runId} and x.attempt_number = ${lease.attemptNumber} and x.worker_id = ${lease.workerId}
-        and r.id = x.run_id
+        and x.environment_id = ${lease.environmentId} and r.id = x.run_id and r.environment_id = ${lease.environmentId}
       returning x.run_id`;
     if (rows.length === 0) return false;
     await tx`update ratchet.runs set status = 'EXECUTING', started_at = coalesce(started_at, ${now}), updated_at = ${now}
-      where id = ${lease.runId} and status = 'DEQUEUED'`;
+      where id = ${lease.runId} and environment_id = ${lease.environmentId} and status = 'DEQUEUED'`;
     await tx`update ratchet.attempts set started_at = coalesce(started_at, ${now})
       where run_id = ${lease.runId} and number = ${lease.attemptNumber}`;
     return true;
@@ -55,7 +68,7 @@ export async function executionsStart(
  */
 export async function executionsHeartbeat(
   sql: Sql,
-  workerId: string,
+  holder: { environmentId: string; workerId: string },
   runIds: string[],
   leaseUntil: Date,
 ): Promise<Array<{ runId: string; cancelRequested: boolean }>> {
@@ -63,17 +76,22 @@ export async function executionsHeartbeat(
   return sql<Array<{ runId: string; cancelRequested: boolean }>>`
     update ratchet.executions x set lease_expires_at = greatest(x.lease_expires_at, ${leaseUntil})
     from ratchet.runs r
-    where x.run_id = any(${runIds}::uuid[]) and x.worker_id = ${workerId} and r.id = x.run_id
+    where x.run_id = any(${runIds}::uuid[]) and x.worker_id = ${holder.workerId} and x.environment_id = ${holder.environmentId}
+      and r.id = x.run_id
     returning x.run_id as "runId", r.cancel_requested_at is not null as "cancelRequested"`;
 }
 
 /** The same answer as executionsHeartbeat without extending anything: a read, so it takes no row locks. */
-export async function executionsHeld(sql: Sql, workerId: string, runIds: string[]): Promise<Array<{ runId: string; cancelRequested: boolean }>> {
+export async function executionsHeld(
+  sql: Sql,
+  holder: { environmentId: string; workerId: string },
+  runIds: string[],
+): Promise<Array<{ runId: string; cancelRequested: boolean }>> {
   if (runIds.length === 0) return [];
   return sql<Array<{ runId: string; cancelRequested: boolean }>>`
     select x.run_id as "runId", r.cancel_requested_at is not null as "cancelRequested"
     from ratchet.executions x join ratchet.runs r on r.id = x.run_id
-    where x.run_id = any(${runIds}::uuid[]) and x.worker_id = ${workerId}`;
+    where x.run_id = any(${runIds}::uuid[]) and x.worker_id = ${holder.workerId} and x.environment_id = ${holder.environmentId}`;
 }
 
 export interface RunForOutcome {
@@ -86,11 +104,11 @@ export interface RunForOutcome {
 }
 
 /** The run whose attempt is ending, locked for the rest of the transaction. */
-export async function runsLockForOutcome(tx: Queryable, runId: string): Promise<RunForOutcome | null> {
+export async function runsLockForOutcome(tx: Queryable, environmentId: string, runId: string): Promise<RunForOutcome | null> {
   const [run] = await tx<RunForOutcome[]>`
     select status, retry, max_attempts as "maxAttempts", queued_at as "queuedAt", priority_ms as "priorityMs",
       cancel_requested_at as "cancelRequestedAt"
-    from ratchet.runs where id = ${runId} for update`;
+    from ratchet.runs where id = ${runId} and environment_id = ${environmentId} for update`;
   return run ?? null;
 }
 
@@ -100,24 +118,22 @@ export async function runsLockForOutcome(tx: Queryable, runId: string): Promise<
  */
 export async function executionsCompleteFast(
   sql: Sql,
-  lease: { runId: string; attemptNumber: number; workerId: string },
+  lease: WorkerLease,
   output: { output: string | null; outputType: string },
   now: Date,
 ): Promise<{ outcome: "completed" | "general" | "lost"; environmentId: string | null }> {
   const [row] = await sql<Array<{ outcome: "completed" | "general" | "lost"; environmentId: string | null }>>`
     select outcome, environment_id as "environmentId"
-    from ratchet.complete_attempt_fast(${lease.runId}, ${lease.attemptNumber}, ${lease.workerId}, ${output.output}, ${output.outputType}, ${now})`;
+    from ratchet.complete_attempt_fast(${lease.environmentId}, ${lease.runId}, ${lease.attemptNumber}, ${lease.workerId}, ${output.output}, ${output.outputType}, ${now})`;
   return row!;
 }
 
 /** Removes the execution of a lease the worker holds; null when it does not hold it any more. */
-export async function executionsRelease(
-  tx: TransactionSql,
-  lease: { runId: string; attemptNumber: number; workerId: string },
-): Promise<ExecutionRow | null> {
+export async function executionsRelease(tx: TransactionSql, lease: WorkerLease): Promise<ExecutionRow | null> {
   const [row] = await tx<ExecutionRow[]>`
     delete from ratchet.executions
     where run_id = ${lease.runId} and attempt_number = ${lease.attemptNumber} and worker_id = ${lease.workerId}
+      and environment_id = ${lease.environmentId}
     returning ${tx.unsafe(executionColumns)}`;
   return row ?? null;
 }
@@ -143,12 +159,13 @@ export async function executionsTakeExpired(
  */
 export async function executionsHandBack(
   tx: TransactionSql,
-  lease: { runId: string; attemptNumber: number; workerId: string },
+  lease: WorkerLease,
   now: Date,
 ): Promise<{ environmentId: string; canceled: boolean } | null> {
   const [execution] = await tx<Array<{ environmentId: string; queueId: string; concurrencyKey: string; resumed: boolean }>>`
     delete from ratchet.executions
     where run_id = ${lease.runId} and attempt_number = ${lease.attemptNumber} and worker_id = ${lease.workerId}
+      and environment_id = ${lease.environmentId}
     returning environment_id as "environmentId", queue_id as "queueId", concurrency_key as "concurrencyKey", resumed`;
   if (!execution) return null;
   // An attempt that just began is undone; one that was continuing after a wait stays, to be continued.
@@ -156,7 +173,7 @@ export async function executionsHandBack(
   const [run] = await tx<Array<{ sortKey: Date; canceled: boolean }>>`
     update ratchet.runs set status = 'QUEUED', updated_at = ${now},
       attempt_count = attempt_count - ${execution.resumed ? 0 : 1}, resuming = ${execution.resumed}
-    where id = ${lease.runId}
+    where id = ${lease.runId} and environment_id = ${lease.environmentId}
     returning coalesce(queued_at, created_at) - (priority_ms * interval '1 millisecond') as "sortKey",
       cancel_requested_at is not null as canceled`;
   if (run?.canceled) {
@@ -177,14 +194,15 @@ export async function executionsHandBack(
 export async function executionsHeldBy(tx: Queryable, environmentId: string, lease: { runId: string; workerId: string }): Promise<boolean> {
   const [row] = await tx`
     select 1 from ratchet.executions x join ratchet.runs r on r.id = x.run_id
-    where x.run_id = ${lease.runId} and x.worker_id = ${lease.workerId} and r.environment_id = ${environmentId}`;
+    where x.run_id = ${lease.runId} and x.worker_id = ${lease.workerId} and x.environment_id = ${environmentId}
+      and r.environment_id = ${environmentId}`;
   return row !== undefined;
 }
 
 /** Releases the run's execution (and so its slot) and marks it WAITING (pipelined). */
-export async function runsSuspend(tx: Queryable, lease: { runId: string; workerId: string }, now: Date): Promise<void> {
+export async function runsSuspend(tx: Queryable, environmentId: string, lease: { runId: string; workerId: string }, now: Date): Promise<void> {
   await Promise.all([
-    tx`delete from ratchet.executions where run_id = ${lease.runId} and worker_id = ${lease.workerId}`,
-    tx`update ratchet.runs set status = 'WAITING', updated_at = ${now} where id = ${lease.runId}`,
+    tx`delete from ratchet.executions where run_id = ${lease.runId} and worker_id = ${lease.workerId} and environment_id = ${environmentId}`,
+    tx`update ratchet.runs set status = 'WAITING', updated_at = ${now} where id = ${lease.runId} and environment_id = ${environmentId}`,
   ]);
 }

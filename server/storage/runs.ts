@@ -351,8 +351,8 @@ function queueEntriesInsertStatement(tx: Queryable, entries: NewQueueEntry[]) {
 }
 
 /** Locks a run's row: what a run does to its own journal and waits happens one at a time. */
-export async function runsLock(tx: Queryable, runId: string): Promise<void> {
-  await tx`select 1 from ratchet.runs where id = ${runId} for update`;
+export async function runsLock(tx: Queryable, environmentId: string, runId: string): Promise<void> {
+  await tx`select 1 from ratchet.runs where id = ${runId} and environment_id = ${environmentId} for update`;
 }
 
 /** A child run a parent is about to wait for, locked so its finishing and the wait are ordered. */

@@ -274,9 +274,13 @@ export async function waitpointsListTokens(
   return ascending ? rows.reverse() : rows;
 }
 
-/** Taken by a run waiting for a batch: it waits out every child finishing at that moment. */
-export async function batchesLock(tx: Queryable, batchId: string): Promise<void> {
-  await tx`select 1 from ratchet.batches where id = ${batchId} for update`;
+/**
+ * Taken by a run waiting for a batch: it waits out every child finishing at that moment. False when
+ * the environment has no such batch (a batch of another environment is not there).
+ */
+export async function batchesLock(tx: Queryable, environmentId: string, batchId: string): Promise<boolean> {
+  const [row] = await tx`select 1 from ratchet.batches where id = ${batchId} and environment_id = ${environmentId} for update`;
+  return row !== undefined;
 }
 
 /**

@@ -279,7 +279,8 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
     { schema: { body: z.object({ workerId, runs: z.array(leaseSchema).max(1000) }) } },
     async (request) => {
       const leases = request.body.runs.map((lease) => ({ runId: runUuid(lease.runId), attemptNumber: lease.attemptNumber }));
-      return { released: await handBack(engine, request.body.workerId, leases) };
+      const holder = { environmentId: request.environment.environmentId, workerId: request.body.workerId };
+      return { released: await handBack(engine, holder, leases) };
     },
   );
 
@@ -292,7 +293,12 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
         try {
           const outcome = await completeAttempt(
             engine,
-            { runId: runUuid(completion.runId), attemptNumber: completion.attemptNumber, workerId: request.body.workerId },
+            {
+              environmentId: request.environment.environmentId,
+              runId: runUuid(completion.runId),
+              attemptNumber: completion.attemptNumber,
+              workerId: request.body.workerId,
+            },
             outcomeOf(completion),
             { retryInPlaceWithinMs: completion.retryInPlaceWithinMs, leaseSeconds: settings.leaseSeconds },
           );
