@@ -3,6 +3,7 @@ import { after, before, describe, test } from "node:test";
 import { generateSecretKey, hashSecretKey, looksLikeSecretKey } from "../server/auth/secret-keys.ts";
 import { apiKeysRevoke } from "../server/storage/api-keys.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
+import { ApiClient } from "./helpers/engine.ts";
 
 describe("secret keys", () => {
   let t: TestApp;
@@ -80,5 +81,42 @@ describe("secret keys", () => {
       await new Promise((done) => setImmediate(done));
     }
     assert.ok(lastUsed instanceof Date);
+  });
+
+  test("a long-polling dequeue whose key is revoked while it waits hands out nothing, and the run stays queued", async () => {
+    const revoked = new ApiClient(t.app, await t.key("prod"));
+    const other = new ApiClient(t.app, await t.key("prod"));
+    await other.register([{ id: "after-revoke" }]);
+    const environmentId = (await other.ok("GET", "/api/v1/whoami")).environment.id;
+    const polling = revoked.request("POST", "/engine/v1/dequeue", { workerId: "w-revoked", maxRuns: 1, waitSeconds: 30 });
+    while (t.app.ratchet.notifier.waiting(environmentId) === 0) await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(await apiKeysRevoke(t.database.db.sql, { keyHash: hashSecretKey(revoked.key) }, new Date()));
+    // Triggered with another key of the same environment: the notification wakes the waiting poll.
+    const { id } = await other.trigger("after-revoke", {});
+    const answer = await polling;
+    assert.equal(answer.status, 401, JSON.stringify(answer.body));
+    assert.equal(answer.body.code, "UNAUTHORIZED");
+    assert.equal((await other.retrieve(id)).status, "QUEUED", "the run was not handed out");
+    const [claimed] = await other.dequeue("w-other", 1);
+    assert.equal(claimed?.id, id, "a worker with a valid key gets it");
+    await other.complete("w-other", claimed!, { ok: true });
+  });
+
+  test("a long-polling heartbeat whose key is revoked while it waits is answered 401 at its next wake-up", async () => {
+    const revoked = new ApiClient(t.app, await t.key("staging"));
+    const other = new ApiClient(t.app, await t.key("staging"));
+    await other.register([{ id: "held" }, { id: "waker" }]);
+    const environmentId = (await other.ok("GET", "/api/v1/whoami")).environment.id;
+    await revoked.trigger("held", {});
+    const [run] = await revoked.dequeue("w-held", 1);
+    await revoked.start("w-held", run!);
+    const polling = revoked.request("POST", "/engine/v1/heartbeat", { workerId: "w-held", runs: [{ runId: run!.id, attemptNumber: 1 }], waitSeconds: 30 });
+    while (t.app.ratchet.notifier.waiting(environmentId) === 0) await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(await apiKeysRevoke(t.database.db.sql, { keyHash: hashSecretKey(revoked.key) }, new Date()));
+    const started = Date.now();
+    await other.trigger("waker", {});
+    const answer = await polling;
+    assert.equal(answer.status, 401, JSON.stringify(answer.body));
+    assert.ok(Date.now() - started < 10_000, "answered at the wake-up, not after the whole wait");
   });
 });

@@ -3,7 +3,7 @@ import type { FastifyRequest } from "fastify";
 import type { Clock } from "../clock.ts";
 import type { Db } from "../db/client.ts";
 import { ApiError } from "../errors.ts";
-import { apiKeysFindActiveByHash, apiKeysTouch, type AuthenticatedEnvironment } from "../storage/api-keys.ts";
+import { apiKeysFindActiveByHash, apiKeysStillActive, apiKeysTouch, type AuthenticatedEnvironment } from "../storage/api-keys.ts";
 import { hashesEqual, hashSecretKey, looksLikeSecretKey } from "./secret-keys.ts";
 
 declare module "fastify" {
@@ -37,6 +37,19 @@ export function requireSecretKey(db: Db, clock: Clock) {
       apiKeysTouch(db.sql, environment.apiKeyId, now).catch((error: unknown) =>
         request.log.warn({ err: error }, "could not record API key use"),
       );
+    }
+  };
+}
+
+/**
+ * For requests that wait (long polls): throws 401 once the request's key has been revoked (or no
+ * longer belongs to its environment) since the request was authenticated, so that a waiting request
+ * hands out no work to a key that lost its rights meanwhile.
+ */
+export function keyStillValid(db: Db, environment: AuthenticatedEnvironment): () => Promise<void> {
+  return async () => {
+    if (!(await apiKeysStillActive(db.sql, environment.apiKeyId, environment.environmentId))) {
+      throw new ApiError("UNAUTHORIZED", "The API key was revoked while this request waited");
     }
   };
 }

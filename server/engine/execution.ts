@@ -52,17 +52,25 @@ export async function dequeueOnce(
   });
 }
 
+/**
+ * Checked again at each wake-up of a long poll, before it hands out or extends anything: throws when
+ * the caller may no longer act (its key was revoked while it waited).
+ */
+export type StillAllowed = () => Promise<void>;
+
 /** Waits up to `waitMs` for work: woken by notifications, polling as the fallback. */
 export async function dequeue(
   deps: EngineDeps,
   settings: EngineSettings,
-  request: { environmentId: string; workerId: string; max: number; start?: boolean; waitMs: number; signal?: AbortSignal },
+  request: { environmentId: string; workerId: string; max: number; start?: boolean; waitMs: number; signal?: AbortSignal; stillAllowed?: StillAllowed },
 ): Promise<DequeuedRun[]> {
   const deadline = Date.now() + Math.min(request.waitMs, settings.maxDequeueWaitMs);
   await environmentsTouchWorkerSeen(deps.db.sql, request.environmentId, deps.clock.now());
-  for (;;) {
+  for (let woken = false; ; woken = true) {
     // A worker that went away must not be handed runs it will never see.
     if (request.signal?.aborted) return [];
+    // The first look was authorized with the request; each later one is checked again.
+    if (woken) await request.stillAllowed?.();
     const runs = await dequeueOnce(deps, settings, request);
     if (runs.length > 0 && request.signal?.aborted) {
       // The worker hung up (it is stopping) or this server is closing while these were claimed: the
@@ -96,7 +104,14 @@ export async function startAttempt(deps: EngineDeps, settings: EngineSettings, l
 export async function heartbeat(
   deps: EngineDeps,
   settings: EngineSettings,
-  request: { environmentId: string; workerId: string; leases: Array<{ runId: string; attemptNumber: number }>; waitMs?: number; signal?: AbortSignal },
+  request: {
+    environmentId: string;
+    workerId: string;
+    leases: Array<{ runId: string; attemptNumber: number }>;
+    waitMs?: number;
+    signal?: AbortSignal;
+    stillAllowed?: StillAllowed;
+  },
 ): Promise<{ held: string[]; lost: string[]; cancel: string[] }> {
   const extend = () =>
     executionsHeartbeat(
@@ -111,6 +126,7 @@ export async function heartbeat(
   // so that busy environments, which wake this loop at every change, do not contend on the rows).
   while (rows.length > 0 && !rows.some((row) => row.cancelRequested) && Date.now() < deadline && !request.signal?.aborted) {
     await deps.notifier.waitForWork(request.environmentId, Math.min(deadline - Date.now(), settings.dequeuePollMs), request.signal);
+    await request.stillAllowed?.();
     rows = await executionsHeld(deps.db.sql, request, request.leases.map((lease) => lease.runId));
   }
   // A retry in place replaces the execution row in one transaction; a heartbeat that raced it saw

@@ -55,6 +55,16 @@ export async function apiKeysFindActiveByHash(sql: Sql, keyHash: Buffer): Promis
   return row ?? null;
 }
 
+/**
+ * Whether a key accepted earlier is still active and still of the same environment: what a request
+ * that waits (a long poll) looks up again before handing out work. One primary-key lookup.
+ */
+export async function apiKeysStillActive(sql: Sql, apiKeyId: string, environmentId: string): Promise<boolean> {
+  const [row] = await sql`
+    select 1 from ratchet.api_keys where id = ${apiKeyId} and environment_id = ${environmentId} and revoked_at is null`;
+  return row !== undefined;
+}
+
 /** Records use at most once a minute per key, so busy keys do not write on every request. */
 export async function apiKeysTouch(sql: Sql, apiKeyId: string, now: Date): Promise<void> {
   await sql`

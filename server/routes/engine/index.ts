@@ -13,7 +13,7 @@ import { journalOperation, suspendRun, type JournalRequest, type WaitSpec } from
 import { retryPolicySchema } from "../../engine/retry.ts";
 import { ApiError } from "../../errors.ts";
 import { fromPublicId, toPublicId } from "../../ids.ts";
-import { requireSecretKey } from "../../auth/authenticate.ts";
+import { keyStillValid, requireSecretKey } from "../../auth/authenticate.ts";
 import { eventRoutes } from "./events.ts";
 
 const workerId = z.string().min(1).max(128);
@@ -138,6 +138,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
         start: request.body.start,
         waitMs: request.body.waitSeconds * 1000,
         signal: abort.signal,
+        stillAllowed: keyStillValid(context.db, request.environment),
       });
       return {
         runs: runs.map(({ run, attemptNumber }) => ({
@@ -199,6 +200,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
         leases,
         waitMs: request.body.waitSeconds * 1000,
         signal: abort.signal,
+        stillAllowed: keyStillValid(context.db, request.environment),
       });
       return {
         lost: result.lost.map((id) => toPublicId("run", id)),
