@@ -51,6 +51,35 @@ describe("dashboard", () => {
     assert.equal((await visitor.request("GET", `${base}/runs`)).statusCode, 302);
   });
 
+  test("after sign-in the browser goes back only to a path of this site, whatever `next` says", async () => {
+    const foreign = ["/%5Cevil.com/", "/%09/evil.com/", "//evil.com", "https://evil.com", "/%5C%5Cevil.com", "/.//evil.com/", "%2F%2Fevil.com", "javascript:alert(1)"];
+    const tab = "/\t/evil.com";
+    const cases: Array<[string, string]> = [
+      ...foreign.map((next): [string, string] => [`/login?next=${next}`, "/"]),
+      [`/login?next=${encodeURIComponent(tab)}`, "/"],
+      // Read as browsers read it: a path of this site.
+      ["/login?next=http:evil.com", "/evil.com"],
+      [`/login?next=${encodeURIComponent("/p/x/runs?status=FAILED#top")}`, "/p/x/runs?status=FAILED#top"],
+    ];
+    for (const [index, [page, expected]] of cases.entries()) {
+      // Each from its own address: sign-in is rate-limited per address.
+      const visitor = new Browser(t.app, `10.0.1.${index + 1}`);
+      const { csrf, document } = await visitor.page(page);
+      const next = document.querySelector('input[name="next"]')?.getAttribute("value");
+      const signIn = await visitor.request("POST", "/login", { _csrf: csrf, email: "admin@example.com", password: "correct horse battery", ...(next ? { next } : {}) });
+      assert.equal(signIn.statusCode, 303, page);
+      assert.equal(signIn.headers.location, expected, `sign-in from ${page}`);
+      // A POST that carries `next` in its own query, and a signed-in visitor opening the page again.
+      const direct = new Browser(t.app, `10.0.2.${index + 1}`);
+      const form = await direct.page("/login");
+      const posted = await direct.request("POST", page, { _csrf: form.csrf, email: "admin@example.com", password: "correct horse battery" });
+      assert.equal(posted.headers.location, expected, `POST ${page}`);
+      const again = await direct.request("GET", page);
+      assert.equal(again.statusCode, 302, page);
+      assert.equal(again.headers.location, expected, `signed in, GET ${page}`);
+    }
+  });
+
   test("a form posted without its CSRF token is refused", async () => {
     const { id } = await api.trigger("email", {});
     const forged = await browser.request("POST", `${base}/runs/${id}/cancel`, { nothing: "here" });

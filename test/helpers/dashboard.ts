@@ -8,15 +8,19 @@ import type { Db } from "../../server/db/client.ts";
 export class Browser {
   readonly app: FastifyInstance;
   readonly cookies = new Map<string, string>();
+  /** The address the visitor connects from (sign-in is rate-limited per address). */
+  readonly remoteAddress: string;
 
-  constructor(app: FastifyInstance) {
+  constructor(app: FastifyInstance, remoteAddress = "127.0.0.1") {
     this.app = app;
+    this.remoteAddress = remoteAddress;
   }
 
   async request(method: "GET" | "POST", url: string, form?: Record<string, string>, headers: Record<string, string> = {}) {
     const response = await this.app.inject({
       method,
       url,
+      remoteAddress: this.remoteAddress,
       headers: {
         cookie: [...this.cookies].map(([name, value]) => `${name}=${value}`).join("; "),
         ...(form ? { "content-type": "application/x-www-form-urlencoded" } : {}),

@@ -2,16 +2,12 @@
 import type { FastifyInstance, FastifyReply } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { hashPassword, verifyPassword } from "../../dashboard/passwords.ts";
+import { safeNext } from "../../dashboard/safe-next.ts";
 import { hashSecret, newSecret, sessionCookie, sessionLifetimeMs } from "../../dashboard/sessions.ts";
 import { sessionsDelete, sessionsInsert, setupTokensConsume, setupTokensValid, usersFindByEmail, usersInsertAdmin } from "../../storage/users.ts";
 import { render } from "./render.ts";
 
 type Form = Record<string, string | undefined>;
-
-/** A local path to go back to after signing in; anything else goes home. */
-function safeNext(next: string | undefined): string {
-  return next && next.startsWith("/") && !next.startsWith("//") ? next : "/";
-}
 
 export async function authPages(app: FastifyInstance, context: AppContext): Promise<void> {
   const { db, clock } = context;
@@ -49,7 +45,7 @@ export async function authPages(app: FastifyInstance, context: AppContext): Prom
 
   app.get<{ Querystring: { next?: string } }>("/login", async (request, reply) => {
     if (request.user) return reply.redirect(safeNext(request.query.next));
-    return render(request, reply, "login", { title: "Sign in" });
+    return render(request, reply, "login", { title: "Sign in", next: safeNext(request.query.next) });
   });
 
   app.post<{ Body: Form; Querystring: { next?: string } }>(
@@ -57,12 +53,14 @@ export async function authPages(app: FastifyInstance, context: AppContext): Prom
     { preHandler: app.csrfProtection, config: { rateLimit: { max: 10, timeWindow: "1 minute" } } },
     async (request, reply) => {
       const { email = "", password = "" } = request.body ?? {};
+      // The form carries `next` from the page's query string; a POST with it in its own query works too.
+      const next = safeNext(request.body?.next ?? request.query.next);
       const user = await usersFindByEmail(db.sql, email);
       // Verify against a dummy hash when the user does not exist, so timing does not reveal it.
       const valid = user ? await verifyPassword(password, user.passwordHash) : (await verifyPassword(password, dummyHash), false);
-      if (!user || !valid) return render(request, reply.code(401), "login", { title: "Sign in", error: "Wrong email or password.", email });
+      if (!user || !valid) return render(request, reply.code(401), "login", { title: "Sign in", error: "Wrong email or password.", email, next });
       await signIn(reply, user.id);
-      return reply.redirect(safeNext(request.query.next), 303);
+      return reply.redirect(next, 303);
     },
   );
 
