@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle
 
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
@@ -239,6 +239,15 @@ create table ratchet.setup_tokens (
   used_at timestamp with time zone
 );
 
+create table ratchet.sign_in_throttle (
+  email_hash bytea not null,
+  failures integer default 0 not null,
+  window_started_at timestamp with time zone not null,
+  lockouts integer default 0 not null,
+  locked_until timestamp with time zone,
+  last_attempt_at timestamp with time zone not null
+);
+
 create table ratchet.tasks (
   id uuid default gen_random_uuid() not null,
   worker_version_id uuid not null,
@@ -369,6 +378,8 @@ alter table ratchet.sessions add constraint sessions_user_id_fkey FOREIGN KEY (u
 alter table ratchet.sessions add constraint sessions_pkey PRIMARY KEY (token_hash);
 alter table ratchet.setup_tokens add constraint setup_tokens_token_hash_check CHECK (length(token_hash) = 32);
 alter table ratchet.setup_tokens add constraint setup_tokens_pkey PRIMARY KEY (token_hash);
+alter table ratchet.sign_in_throttle add constraint sign_in_throttle_email_hash_check CHECK (length(email_hash) = 32);
+alter table ratchet.sign_in_throttle add constraint sign_in_throttle_pkey PRIMARY KEY (email_hash);
 alter table ratchet.tasks add constraint tasks_trigger_source_check CHECK (trigger_source = ANY (ARRAY['STANDARD'::text, 'SCHEDULED'::text]));
 alter table ratchet.tasks add constraint tasks_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.tasks add constraint tasks_worker_version_id_fkey FOREIGN KEY (worker_version_id) REFERENCES ratchet.worker_versions(id) ON DELETE CASCADE;
@@ -414,6 +425,7 @@ CREATE INDEX schedules_due_idx ON ratchet.schedules USING btree (next_run_at) WH
 CREATE INDEX schedules_environment_idx ON ratchet.schedules USING btree (environment_id, id);
 CREATE INDEX sessions_expiry_idx ON ratchet.sessions USING btree (expires_at);
 CREATE INDEX sessions_user_idx ON ratchet.sessions USING btree (user_id);
+CREATE INDEX sign_in_throttle_last_attempt_idx ON ratchet.sign_in_throttle USING btree (last_attempt_at);
 CREATE INDEX tasks_environment_slug_idx ON ratchet.tasks USING btree (environment_id, slug);
 CREATE INDEX waitpoints_batch_idx ON ratchet.waitpoints USING btree (completed_by_batch_id) WHERE (completed_by_batch_id IS NOT NULL);
 CREATE INDEX waitpoints_due_idx ON ratchet.waitpoints USING btree (completed_after) WHERE ((status = 'WAITING'::text) AND (completed_after IS NOT NULL));

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { ManualClock } from "../server/clock.ts";
+import { buildApp } from "../server/app.ts";
+import { signInLockout } from "../server/dashboard/sign-in-lockout.ts";
 import { firstSetupLink } from "../server/dashboard/sessions.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { Browser, signedInAdmin } from "./helpers/dashboard.ts";
@@ -176,7 +179,8 @@ describe("dashboard", () => {
     const { csrf } = await visitor.page("/login");
     let limited = false;
     for (let attempt = 0; attempt < 12 && !limited; attempt += 1) {
-      const response = await visitor.request("POST", "/login", { _csrf: csrf, email: "x@example.com", password: "wrong wrong" });
+      // A new address each time: this is the limit per client address, not the per-account lockout.
+      const response = await visitor.request("POST", "/login", { _csrf: csrf, email: `x${attempt}@example.com`, password: "wrong wrong" });
       limited = response.statusCode === 429;
     }
     assert.ok(limited, "the 11th attempt in a minute is refused");
@@ -208,5 +212,112 @@ describe("dashboard", () => {
     assert.equal((await api.ok("GET", `/api/v1/schedules/${scheduleId}`)).active, false);
     const bySchedule = await browser.page(`${base}/runs?schedule=${scheduleId}`);
     assert.equal(bySchedule.document.querySelectorAll("tr[data-run]").length, 0);
+  });
+});
+
+describe("per-account sign-in lockout", () => {
+  const clock = new ManualClock(new Date());
+  let t: TestApp;
+  /** A second server on the same database, as another replica would be. */
+  let replica: Awaited<ReturnType<typeof buildApp>>;
+  let visits = 0;
+
+  before(async () => {
+    t = await createTestApp({ clock });
+    await signedInAdmin(t.app, t.database.db);
+    replica = await buildApp({ config: t.config, db: t.database.db, clock, sweeper: false });
+    await replica.ready();
+  });
+  after(async () => {
+    await replica.close();
+    await t.close();
+  });
+
+  /** One attempt, each from a new client address (as a spread-out guesser would): the per-address limit never applies. */
+  const attempt = async (email: string, password: string, app = t.app) => {
+    visits += 1;
+    const visitor = new Browser(app, `10.9.${Math.floor(visits / 250)}.${visits % 250}`);
+    const { csrf } = await visitor.page("/login");
+    const response = await visitor.request("POST", "/login", { _csrf: csrf, email, password });
+    return { status: response.statusCode, body: response.body, signedIn: visitor.cookies.has("ratchet_session") };
+  };
+  const errorOf = (body: string) => /<p class="error" role="alert">([^<]*)<\/p>/.exec(body)?.[1];
+
+  test("after repeated failures the account is refused even the right password, until the lock ends; then it is accepted", async () => {
+    for (let failure = 0; failure < signInLockout.attempts; failure += 1) {
+      assert.equal((await attempt("admin@example.com", "wrong password")).status, 401, `failure ${failure + 1}`);
+    }
+    const locked = await attempt("Admin@Example.com", "correct horse battery");
+    assert.equal(locked.status, 429);
+    assert.equal(locked.signedIn, false, "no session while locked");
+    assert.equal(errorOf(locked.body), "Too many failed sign-ins for this email address. Try again in 1 minute.");
+    const elsewhere = await attempt("admin@example.com", "correct horse battery", replica);
+    assert.equal(elsewhere.status, 429, "the lock is in Postgres: another replica refuses too");
+
+    clock.advance(signInLockout.firstLockMs - 1000);
+    const almost = await attempt("admin@example.com", "correct horse battery");
+    assert.equal(almost.status, 429);
+    assert.equal(errorOf(almost.body), "Too many failed sign-ins for this email address. Try again in 1 second.");
+    clock.advance(1000);
+    const accepted = await attempt("admin@example.com", "correct horse battery");
+    assert.equal(accepted.status, 303);
+    assert.equal(accepted.signedIn, true);
+  });
+
+  test("each further lockout lasts longer; a successful sign-in forgets them", async () => {
+    const lockOut = async () => {
+      for (let failure = 0; failure < signInLockout.attempts; failure += 1) await attempt("admin@example.com", "wrong password");
+    };
+    await lockOut();
+    clock.advance(signInLockout.firstLockMs);
+    await lockOut();
+    clock.advance(signInLockout.firstLockMs);
+    const second = await attempt("admin@example.com", "correct horse battery");
+    assert.equal(second.status, 429, "the second lockout lasts twice as long");
+    assert.equal(errorOf(second.body), "Too many failed sign-ins for this email address. Try again in 1 minute.");
+    clock.advance(signInLockout.firstLockMs);
+    assert.equal((await attempt("admin@example.com", "correct horse battery")).status, 303);
+    // Forgotten: the next lockout is the first one again.
+    await lockOut();
+    clock.advance(signInLockout.firstLockMs);
+    assert.equal((await attempt("admin@example.com", "correct horse battery")).status, 303);
+  });
+
+  test("failures spread out over more than the window do not lock", async () => {
+    for (let failure = 0; failure < signInLockout.attempts * 2; failure += 1) {
+      assert.equal((await attempt("admin@example.com", "wrong password")).status, 401);
+      clock.advance(signInLockout.windowMs / (signInLockout.attempts - 1));
+    }
+    assert.equal((await attempt("admin@example.com", "correct horse battery")).status, 303);
+  });
+
+  test("an address without an account is locked the same way, with the same answer", async () => {
+    for (let failure = 0; failure < signInLockout.attempts; failure += 1) {
+      const wrong = await attempt("nobody@example.com", "wrong password");
+      assert.equal(wrong.status, 401);
+      assert.equal(errorOf(wrong.body), "Wrong email or password.");
+    }
+    const locked = await attempt("nobody@example.com", "anything at all");
+    assert.equal(locked.status, 429);
+    assert.equal(errorOf(locked.body), "Too many failed sign-ins for this email address. Try again in 1 minute.");
+    assert.equal((await attempt("admin@example.com", "correct horse battery")).status, 303, "other accounts are not affected");
+    clock.advance(signInLockout.firstLockMs);
+  });
+
+  test("parallel guesses cannot slip past the limit while passwords are checked", async () => {
+    const results = await Promise.all(Array.from({ length: signInLockout.attempts * 3 }, () => attempt("admin@example.com", "wrong password")));
+    assert.equal(results.filter((result) => result.status === 401).length, signInLockout.attempts);
+    assert.equal(results.filter((result) => result.status === 429).length, signInLockout.attempts * 2);
+    clock.advance(signInLockout.firstLockMs);
+    assert.equal((await attempt("admin@example.com", "correct horse battery")).status, 303);
+  });
+
+  test("only a hash of the addresses typed is stored", async () => {
+    await attempt("typed-password-here", "wrong password");
+    const rows = await t.database.db.sql`select * from ratchet.sign_in_throttle`;
+    assert.ok(rows.length > 0);
+    assert.ok(!JSON.stringify(rows).includes("typed-password-here"));
+    const nul = await attempt("admin\u0000@example.com", "wrong password");
+    assert.equal(nul.status, 401, "an address Postgres cannot hold is just wrong");
   });
 });

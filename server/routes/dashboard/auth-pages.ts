@@ -1,8 +1,10 @@
-// Sign-in pages: the one-time setup link that creates the first admin, sign in (rate-limited), sign out.
+// Sign-in pages: the one-time setup link that creates the first admin, sign in (rate-limited per
+// address, and locked per account after failures: dashboard/sign-in-lockout.ts), sign out.
 import type { FastifyInstance, FastifyReply } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { hashPassword, verifyPassword } from "../../dashboard/passwords.ts";
 import { safeNext } from "../../dashboard/safe-next.ts";
+import { reserveSignInAttempt, signInSucceeded, waitText } from "../../dashboard/sign-in-lockout.ts";
 import { hashSecret, newSecret, sessionCookie, sessionLifetimeMs } from "../../dashboard/sessions.ts";
 import { sessionsDelete, sessionsInsert, setupTokensConsume, setupTokensValid, usersFindByEmail, usersInsertAdmin } from "../../storage/users.ts";
 import { render } from "./render.ts";
@@ -55,10 +57,20 @@ export async function authPages(app: FastifyInstance, context: AppContext): Prom
       const { email = "", password = "" } = request.body ?? {};
       // The form carries `next` from the page's query string; a POST with it in its own query works too.
       const next = safeNext(request.body?.next ?? request.query.next);
+      const refuse = (code: number, error: string) => render(request, reply.code(code), "login", { title: "Sign in", error, email, next });
+      // Text Postgres cannot hold is no account's address: wrong, without asking the database.
+      if (email.length > 320 || email.includes("\u0000") || !email.isWellFormed()) return refuse(401, "Wrong email or password.");
+      const now = clock.now();
+      const attempt = await reserveSignInAttempt(db, email, now);
+      if (!attempt.allowed) {
+        // The same for every address, with an account or not: it tells nothing about which exist.
+        return refuse(429, `Too many failed sign-ins for this email address. Try again in ${waitText(attempt.retryAt, now)}.`);
+      }
       const user = await usersFindByEmail(db.sql, email);
       // Verify against a dummy hash when the user does not exist, so timing does not reveal it.
       const valid = user ? await verifyPassword(password, user.passwordHash) : (await verifyPassword(password, dummyHash), false);
-      if (!user || !valid) return render(request, reply.code(401), "login", { title: "Sign in", error: "Wrong email or password.", email, next });
+      if (!user || !valid) return refuse(401, "Wrong email or password.");
+      await signInSucceeded(db, email);
       await signIn(reply, user.id);
       return reply.redirect(next, 303);
     },

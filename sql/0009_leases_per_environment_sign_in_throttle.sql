@@ -61,3 +61,21 @@ begin
   return query select 'completed'::text, v_environment_id;
 end;
 $$;
+
+-- Failed password sign-ins per email address, so that an account is locked for a while after a few
+-- failures whichever server replica, and whichever client address, they come through (the per-address
+-- rate limit is per process). Kept for any address typed, existing or not, so that a lockout tells
+-- nothing about which accounts exist; only a SHA-256 of the lowercased address is stored (people type
+-- passwords into the email field).
+create table ratchet.sign_in_throttle (
+  email_hash bytea primary key check (length(email_hash) = 32),
+  -- Attempts begun in the current window that did not succeed (counted when they begin).
+  failures integer not null default 0,
+  window_started_at timestamptz not null,
+  -- How many times this address was locked since it last signed in or went a day without failing.
+  lockouts integer not null default 0,
+  locked_until timestamptz,
+  last_attempt_at timestamptz not null
+);
+
+create index sign_in_throttle_last_attempt_idx on ratchet.sign_in_throttle (last_attempt_at);
