@@ -9,9 +9,9 @@ import {
   executionsStart,
   executionsCompleteFast,
   runsLockForOutcome,
+  type WorkerLease,
 } from "../storage/executions.ts";
 import { runsFindByIds, type RunRow } from "../storage/runs.ts";
-import type { WorkerLease } from "../storage/executions.ts";
 import { environmentsTouchWorkerSeen } from "../storage/schedules.ts";
 import { applyAttemptOutcome, type AttemptOutcome, type OutcomeOptions, type OutcomeResult } from "./attempt-outcome.ts";
 import { completeWaitpointsForFinishedRun } from "./waitpoints.ts";
