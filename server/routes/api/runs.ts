@@ -4,7 +4,7 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { AppContext } from "../../app-context.ts";
 import { limits } from "../../api/limits.ts";
-import { keysetPage, uuidAtMs } from "../../api/pagination.ts";
+import { keysetPage, pageCursor, uuidAtMs } from "../../api/pagination.ts";
 import { decodePacket } from "../../api/packets.ts";
 import { listRunItem, retrieveRunResponse } from "../../api/run-presenter.ts";
 import { tagsSchema, taskIdentifierSchema } from "../../api/trigger-schema.ts";
@@ -83,8 +83,7 @@ export async function runRoutes(app: FastifyInstance, context: AppContext): Prom
       if (!batchId) throw new ApiError("VALIDATION_FAILED", "query.filter[batch]: not a batch id");
     }
     const size = query["page[size]"] ?? limits.pageSizeDefault;
-    const after = cursorId(query["page[after]"], "page[after]");
-    const before = cursorId(query["page[before]"], "page[before]");
+    const { after, before } = pageCursor(cursorId(query["page[after]"], "page[after]"), cursorId(query["page[before]"], "page[before]"));
     const rows = await runsList(
       context.db.kysely,
       environment.environmentId,
