@@ -54,12 +54,14 @@ function relativeUpdater(target: "parent" | "root", isSelf: (runtime: TaskRuntim
     decrement(key: string, value = 1) {
       return updater.increment(key, -value);
     },
-    update(value: Record<string, unknown>) {
-      // Merges (a replace is metadata.replace); "update" in the run's own queue means replace.
-      queue({ type: "update", value }, () => {
-        for (const [key, item] of Object.entries(value)) metadata.set(key, item);
-      });
+    /** Replaces the whole metadata object ("update" on the wire, as in Trigger.dev). */
+    replace(value: Record<string, unknown>) {
+      queue({ type: "update", value }, () => metadata.replace(value));
       return updater;
+    },
+    /** Trigger.dev's name for replace. */
+    update(value: Record<string, unknown>) {
+      return updater.replace(value);
     },
   };
   return updater;

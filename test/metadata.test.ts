@@ -86,6 +86,28 @@ describe("run metadata", () => {
     assert.deepEqual([...metadata.order].sort(), [...children].sort());
   });
 
+  test("each operation type does what Trigger.dev's does; update replaces the whole object", async () => {
+    const root = await trigger({ metadata: { old: true, list: [1, { x: 2 }, 3], n: 1 } });
+    const child = await trigger({ parentRunId: root });
+    const answer = await api("PUT", `/api/v1/runs/${root}/metadata`, {
+      operations: [
+        { type: "remove", key: "list", value: { x: 2 } },
+        { type: "append", key: "list", value: 4 },
+        { type: "increment", key: "n", value: -3 },
+        { type: "delete", key: "old" },
+        { type: "set", key: "$.deep.er", value: "yes" },
+      ],
+    });
+    assert.deepEqual(answer.metadata, { list: [1, 3, 4], n: -2, deep: { er: "yes" } });
+    await api("PUT", `/api/v1/runs/${child}/metadata`, {
+      parentOperations: [
+        { type: "update", value: { replaced: 1 } },
+        { type: "set", key: "after", value: 2 },
+      ],
+    });
+    assert.deepEqual(await metadataOf(root), { replaced: 1, after: 2 });
+  });
+
   test("a bad key in any list is a 400 naming that list, and nothing is written", async () => {
     const root = await trigger({ metadata: { untouched: true } });
     const child = await trigger({ parentRunId: root, metadata: { untouched: true } });

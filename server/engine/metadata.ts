@@ -40,10 +40,11 @@ export function applyMetadataOperations(
   operations: MetadataOperation[],
   field = "body.operations",
 ): Record<string, unknown> {
-  const result = structuredClone(current);
+  let result = structuredClone(current);
   for (const operation of operations) {
+    // "update" replaces the whole object, as in Trigger.dev (the SDK's metadata.replace sends it).
     if (operation.type === "update") {
-      Object.assign(result, operation.value);
+      result = structuredClone(operation.value);
       continue;
     }
     const path = pathOf(operation.key, field);
