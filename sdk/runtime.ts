@@ -46,6 +46,9 @@ export interface TaskRuntime {
   nextSeq(): number;
   metadata: Record<string, unknown>;
   pendingMetadataOperations: Array<Record<string, unknown>>;
+  /** metadata.parent / metadata.root changes not yet sent (created on first use). */
+  pendingParentMetadataOperations?: Array<Record<string, unknown>>;
+  pendingRootMetadataOperations?: Array<Record<string, unknown>>;
   /** The span the code is inside, for logger.trace nesting. */
   currentSpanId?: string;
   /** The worker holding the run's lease (journal calls are made under it). */

@@ -16,7 +16,12 @@ export interface ScheduledTaskPayload {
   upcoming: Date[];
 }
 
-export type CronSpec = string | { pattern: string; timezone?: string };
+/**
+ * A cron, or one with a time zone and a window: with `window: "30m"` (whole minutes or hours up to
+ * "24h", or a percentage like "30%" of the interval) each tick fires at a stable offset after its
+ * time, within the window.
+ */
+export type CronSpec = string | { pattern: string; timezone?: string; window?: string };
 
 interface RawPayload {
   scheduleId: string;
@@ -46,14 +51,18 @@ export interface ScheduleObject {
   externalId?: string;
   generator: { type: "CRON"; expression: string; description: string };
   timezone: string;
+  window?: string;
+  /** The next tick's nominal time (its payload's timestamp). */
   nextRun?: string;
+  /** When that tick fires: nextRun plus the schedule's offset within its window. */
+  nextRunEffectiveAt?: string;
 }
 
 const scheduleKey = Symbol.for("ratchet.sdk.schedule");
 
 /** The cron a task declared with schedules.task(), for the worker's manifest. */
-export function declaredSchedule(options: object): { cron: string; timezone: string } | undefined {
-  return (options as { [scheduleKey]?: { cron: string; timezone: string } })[scheduleKey];
+export function declaredSchedule(options: object): { cron: string; timezone: string; window?: string } | undefined {
+  return (options as { [scheduleKey]?: { cron: string; timezone: string; window?: string } })[scheduleKey];
 }
 
 function scheduledTask<TId extends string, TOutput>(
@@ -68,7 +77,10 @@ function scheduledTask<TId extends string, TOutput>(
     run: (payload, params) => run(fromWire(payload as unknown as RawPayload), params),
   });
   if (cron) {
-    const spec = typeof cron === "string" ? { cron, timezone: "UTC" } : { cron: cron.pattern, timezone: cron.timezone ?? "UTC" };
+    const spec =
+      typeof cron === "string"
+        ? { cron, timezone: "UTC" }
+        : { cron: cron.pattern, timezone: cron.timezone ?? "UTC", ...(cron.window !== undefined ? { window: cron.window } : {}) };
     const registered = taskRegistry().tasks.get(options.id)!;
     (registered as unknown as { [scheduleKey]: typeof spec })[scheduleKey] = spec;
   }
@@ -77,7 +89,7 @@ function scheduledTask<TId extends string, TOutput>(
 
 export const schedules = {
   task: scheduledTask,
-  create(options: { task: string; cron: string; deduplicationKey: string; externalId?: string; timezone?: string }): Promise<ScheduleObject> {
+  create(options: { task: string; cron: string; deduplicationKey: string; externalId?: string; timezone?: string; window?: string }): Promise<ScheduleObject> {
     return apiRequest("POST", "/api/v1/schedules", { body: options });
   },
   retrieve(id: string): Promise<ScheduleObject> {
@@ -90,7 +102,7 @@ export const schedules = {
     const text = query.toString();
     return apiRequest("GET", `/api/v1/schedules${text ? `?${text}` : ""}`);
   },
-  update(id: string, options: { task: string; cron: string; externalId?: string; timezone?: string }): Promise<ScheduleObject> {
+  update(id: string, options: { task: string; cron: string; externalId?: string; timezone?: string; window?: string }): Promise<ScheduleObject> {
     return apiRequest("PUT", `/api/v1/schedules/${id}`, { body: options });
   },
   del(id: string): Promise<ScheduleObject> {

@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0012_schedule_window
 
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
@@ -222,7 +222,9 @@ create table ratchet.schedules (
   next_run_at timestamp with time zone,
   last_run_at timestamp with time zone,
   created_at timestamp with time zone not null,
-  updated_at timestamp with time zone not null
+  updated_at timestamp with time zone not null,
+  run_window text,
+  next_fire_at timestamp with time zone
 );
 
 create table ratchet.sessions (
@@ -369,6 +371,7 @@ alter table ratchet.runs add constraint runs_pkey PRIMARY KEY (id);
 alter table ratchet.schedules add constraint schedules_cron_check CHECK (length(cron) >= 1 AND length(cron) <= 200);
 alter table ratchet.schedules add constraint schedules_deduplication_key_check CHECK (length(deduplication_key) <= 256);
 alter table ratchet.schedules add constraint schedules_external_id_check CHECK (length(external_id) <= 256);
+alter table ratchet.schedules add constraint schedules_run_window_check CHECK (length(run_window) >= 1 AND length(run_window) <= 16);
 alter table ratchet.schedules add constraint schedules_type_check CHECK (type = ANY (ARRAY['DECLARATIVE'::text, 'IMPERATIVE'::text]));
 alter table ratchet.schedules add constraint schedules_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.schedules add constraint schedules_project_id_fkey FOREIGN KEY (project_id) REFERENCES ratchet.projects(id) ON DELETE CASCADE;
@@ -421,7 +424,7 @@ CREATE INDEX runs_tags_idx ON ratchet.runs USING gin (tags);
 CREATE INDEX runs_ttl_idx ON ratchet.runs USING btree (ttl_expires_at) WHERE ((status = ANY (ARRAY['QUEUED'::text, 'PENDING_VERSION'::text])) AND (ttl_expires_at IS NOT NULL));
 CREATE UNIQUE INDEX schedules_declarative_idx ON ratchet.schedules USING btree (environment_id, task_identifier) WHERE (type = 'DECLARATIVE'::text);
 CREATE UNIQUE INDEX schedules_deduplication_idx ON ratchet.schedules USING btree (project_id, deduplication_key) WHERE (deduplication_key IS NOT NULL);
-CREATE INDEX schedules_due_idx ON ratchet.schedules USING btree (next_run_at) WHERE active;
+CREATE INDEX schedules_due_idx ON ratchet.schedules USING btree (next_fire_at) WHERE active;
 CREATE INDEX schedules_environment_idx ON ratchet.schedules USING btree (environment_id, id);
 CREATE INDEX sessions_expiry_idx ON ratchet.sessions USING btree (expires_at);
 CREATE INDEX sessions_user_idx ON ratchet.sessions USING btree (user_id);

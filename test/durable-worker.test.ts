@@ -98,6 +98,15 @@ describe("durable execution with a real worker", () => {
     assert.ok(children.relatedRuns.children.length > 0);
   });
 
+  test("metadata.parent and metadata.root in a child and a grandchild change the runs above them", async () => {
+    const id = await trigger("metadata-root", {});
+    const run = await finished(id);
+    assert.equal(run.status, "COMPLETED", worker.output());
+    assert.deepEqual(run.metadata, { root: true, descendants: 2, visitors: ["child", "grandchild"] });
+    const child = run.relatedRuns?.children?.[0] ?? (await api("GET", `/api/v1/runs?filter[taskIdentifier]=metadata-child`)).data[0];
+    assert.deepEqual((await api("GET", `/api/v1/runs/${child.id}/metadata`)).metadata, { grandchild: "done" });
+  });
+
   test("a wait longer than the in-process limit suspends the run and resumes it", async () => {
     const id = await trigger("sleeper", {});
     await until(id, (run) => run.status === "WAITING");

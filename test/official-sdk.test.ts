@@ -2,7 +2,7 @@
 // with its own schemas, so this is the compatibility check.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { configure, runs, tasks, batch, queues, idempotencyKeys } from "@trigger.dev/sdk";
+import { configure, runs, tasks, batch, queues, idempotencyKeys, schedules } from "@trigger.dev/sdk";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
 
@@ -100,5 +100,25 @@ describe("the official @trigger.dev/sdk against Ratchet", () => {
     await idempotencyKeys.reset("sdk-task", key);
     const third = await tasks.trigger("sdk-task", {}, { idempotencyKey: key });
     assert.notEqual(third.id, first.id);
+  });
+
+  test("creates a schedule with a window, and is refused one for a task that does not exist", async () => {
+    const schedule = await schedules.create({ task: "sdk-task", cron: "0 * * * *", deduplicationKey: "sdk-window", window: "30m" });
+    assert.equal(schedule.window, "30m");
+    assert.ok(schedule.nextRun instanceof Date);
+    assert.ok(schedule.nextRunEffectiveAt instanceof Date);
+    const offset = schedule.nextRunEffectiveAt.getTime() - schedule.nextRun.getTime();
+    assert.ok(offset >= 0 && offset < 30 * 60_000);
+    const retrieved = await schedules.retrieve(schedule.id);
+    assert.equal(retrieved.window, "30m");
+    await assert.rejects(
+      schedules.create({ task: "no-such-task", cron: "0 * * * *", deduplicationKey: "sdk-ghost" }),
+      (error: { status?: number; message: string }) => error.status === 422 && /body\.task/.test(error.message),
+    );
+    await assert.rejects(
+      schedules.create({ task: "sdk-task", cron: "0 0 30 2 *", deduplicationKey: "sdk-never" }),
+      (error: { status?: number; message: string }) => error.status === 400 && /body\.cron/.test(error.message),
+    );
+    await schedules.del(schedule.id);
   });
 });

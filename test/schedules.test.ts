@@ -187,4 +187,120 @@ describe("schedules", () => {
     list = await dev.ok("GET", "/api/v1/schedules");
     assert.equal(list.data.some((item: { task: string }) => item.task === "nightly"), false, "removed with the task");
   });
+  test("a cron that never fires is refused with a 400 naming cron, on create and on update", async () => {
+    clock.set("2026-08-01T00:00:00.000Z");
+    for (const cron of ["0 0 30 2 *", "0 0 31 4 *", "0 0 31 11 *"]) {
+      const refused = await api.request("POST", "/api/v1/schedules", { task: "report", cron, deduplicationKey: "never" });
+      assert.equal(refused.status, 400, cron);
+      assert.match(refused.body.error, /^body\.cron: .*never fires/);
+    }
+    const leapDay = await api.ok("POST", "/api/v1/schedules", { task: "report", cron: "0 0 29 2 *", deduplicationKey: "leap-day" });
+    assert.equal(leapDay.nextRun, "2028-02-29T00:00:00.000Z", "rare is not never");
+    const update = await api.request("PUT", `/api/v1/schedules/${leapDay.id}`, { task: "report", cron: "0 0 30 2 *" });
+    assert.equal(update.status, 400);
+    assert.match(update.body.error, /^body\.cron: /);
+    assert.equal((await api.ok("GET", `/api/v1/schedules/${leapDay.id}`)).generator.expression, "0 0 29 2 *");
+    await api.ok("DELETE", `/api/v1/schedules/${leapDay.id}`);
+  });
+
+  test("a schedule for a task no version of the environment has is refused with a 422 naming task", async () => {
+    clock.set("2026-08-01T00:00:00.000Z");
+    const refused = await api.request("POST", "/api/v1/schedules", { task: "ghost", cron: "0 * * * *", deduplicationKey: "ghost" });
+    assert.equal(refused.status, 422);
+    assert.match(refused.body.error, /^body\.task: .*"ghost"/);
+    const list = await api.ok("GET", "/api/v1/schedules?perPage=100");
+    assert.equal(list.data.some((item: { task: string }) => item.task === "ghost"), false, "nothing was created");
+    // Known in another environment only is still unknown here.
+    await new ApiClient(t.app, await t.key("staging")).register([{ id: "staging-only" }]);
+    const elsewhere = await api.request("POST", "/api/v1/schedules", { task: "staging-only", cron: "0 * * * *", deduplicationKey: "elsewhere" });
+    assert.equal(elsewhere.status, 422);
+    const schedule = await api.ok("POST", "/api/v1/schedules", { task: "report", cron: "0 * * * *", deduplicationKey: "to-ghost" });
+    const update = await api.request("PUT", `/api/v1/schedules/${schedule.id}`, { task: "ghost", cron: "0 * * * *" });
+    assert.equal(update.status, 422);
+    assert.match(update.body.error, /^body\.task: /);
+    assert.equal((await api.ok("GET", `/api/v1/schedules/${schedule.id}`)).task, "report");
+    await api.ok("DELETE", `/api/v1/schedules/${schedule.id}`);
+  });
+
+  test("a window spreads each tick to a stable time after it, before the next tick", async () => {
+    clock.set("2026-04-01T00:00:00.000Z");
+    const hour = 3_600_000;
+    const created = [];
+    for (let i = 0; i < 8; i += 1) {
+      created.push(await api.ok("POST", "/api/v1/schedules", { task: "report", cron: "0 * * * *", window: "30m", deduplicationKey: `spread-${i}` }));
+    }
+    const offsets = created.map((schedule) => {
+      assert.equal(schedule.window, "30m");
+      assert.equal(schedule.nextRun, "2026-04-01T01:00:00.000Z", "nextRun stays the cron's time");
+      const offset = new Date(schedule.nextRunEffectiveAt).getTime() - new Date(schedule.nextRun).getTime();
+      assert.ok(offset >= 0 && offset < 30 * 60_000, `offset ${offset} is within the window`);
+      return offset;
+    });
+    assert.ok(new Set(offsets).size > 1, "schedules on the same cron do not all fire at once");
+
+    const [first] = created;
+    const firstOffset = offsets[0]!;
+    clock.set(new Date(Date.parse("2026-04-01T01:00:00.000Z") + firstOffset - 1));
+    await fire();
+    assert.deepEqual(await firedTimestamps(first.id), [], "not before its time in the window");
+    clock.set(new Date(Date.parse("2026-04-01T01:00:00.000Z") + firstOffset));
+    await fire();
+    assert.deepEqual(await firedTimestamps(first.id), ["2026-04-01T01:00:00.000Z"], "the payload carries the nominal tick");
+    const after = await api.ok("GET", `/api/v1/schedules/${first.id}`);
+    assert.equal(after.nextRun, "2026-04-01T02:00:00.000Z");
+    assert.equal(Date.parse(after.nextRunEffectiveAt) - Date.parse(after.nextRun), firstOffset, "the same offset every tick");
+    await runClock("2026-04-01T06:00:00.000Z", hour / 4);
+    assert.equal((await firedTimestamps(first.id)).length, 5, "one run per tick, none lost or doubled by the window");
+
+    // A percentage is of the interval to the next tick; without a window a tick fires on time.
+    const percent = await api.ok("POST", "/api/v1/schedules", { task: "report", cron: "*/10 * * * *", window: "50%", deduplicationKey: "spread-percent" });
+    const percentOffset = Date.parse(percent.nextRunEffectiveAt) - Date.parse(percent.nextRun);
+    assert.ok(percentOffset >= 0 && percentOffset < 5 * 60_000);
+    const exact = await api.ok("POST", "/api/v1/schedules", { task: "report", cron: "0 * * * *", deduplicationKey: "spread-none" });
+    assert.equal(exact.window, undefined);
+    assert.equal(exact.nextRunEffectiveAt, exact.nextRun);
+    // A window longer than the interval is capped at it: the tick still fires before the next one.
+    const capped = await api.ok("POST", "/api/v1/schedules", { task: "report", cron: "*/5 * * * *", window: "24h", deduplicationKey: "spread-capped" });
+    assert.ok(Date.parse(capped.nextRunEffectiveAt) - Date.parse(capped.nextRun) < 5 * 60_000);
+    // PUT replaces the schedule's fields: without a window it has none.
+    const updated = await api.ok("PUT", `/api/v1/schedules/${percent.id}`, { task: "report", cron: "*/10 * * * *" });
+    assert.equal(updated.window, undefined);
+    assert.equal(updated.nextRunEffectiveAt, updated.nextRun);
+
+    for (const window of ["25h", "1441m", "1d", "101%", "30s", "1.5h", "soon"]) {
+      const refused = await api.request("POST", "/api/v1/schedules", { task: "report", cron: "0 * * * *", window, deduplicationKey: "bad-window" });
+      assert.equal(refused.status, 400, window);
+      assert.match(refused.body.error, /^body\.window: /);
+    }
+    for (const schedule of [...created, percent, exact, capped]) await api.ok("DELETE", `/api/v1/schedules/${schedule.id}`);
+  });
+
+  test("a worker manifest's schedules get the same checks: refused at registration, naming the task's field", async () => {
+    clock.set("2026-09-10T00:00:00.000Z");
+    const staging = new ApiClient(t.app, await t.key("staging"));
+    const never = await staging.request("POST", "/engine/v1/worker/register", { tasks: [{ id: "leap", schedule: { cron: "0 0 30 2 *" } }] });
+    assert.equal(never.status, 400);
+    assert.match(never.body.error, /tasks\[leap\]\.schedule\.cron: .*never fires/);
+    const badWindow = await staging.request("POST", "/engine/v1/worker/register", { tasks: [{ id: "spread", schedule: { cron: "0 * * * *", window: "2d" } }] });
+    assert.equal(badWindow.status, 400);
+    assert.match(badWindow.body.error, /tasks\[spread\]\.schedule\.window: /);
+    let list = await staging.ok("GET", "/api/v1/schedules");
+    assert.equal(list.data.some((item: { task: string }) => item.task === "leap" || item.task === "spread"), false, "a refused registration leaves nothing");
+
+    await staging.register([{ id: "spread", schedule: { cron: "0 * * * *", window: "2h" } }]);
+    list = await staging.ok("GET", "/api/v1/schedules");
+    const declared = list.data.find((item: { task: string }) => item.task === "spread");
+    assert.equal(declared.window, "2h");
+    assert.equal(declared.nextRun, "2026-09-10T01:00:00.000Z");
+    const offset = Date.parse(declared.nextRunEffectiveAt) - Date.parse(declared.nextRun);
+    assert.ok(offset >= 0 && offset < 3_600_000, "capped at the hour to the next tick");
+    await staging.register([{ id: "spread", schedule: { cron: "0 * * * *", window: "2h" } }]);
+    const again = (await staging.ok("GET", "/api/v1/schedules")).data.find((item: { task: string }) => item.task === "spread");
+    assert.equal(again.nextRunEffectiveAt, declared.nextRunEffectiveAt, "re-registering the same code keeps the tick and its time");
+    await staging.register([{ id: "spread", schedule: { cron: "0 * * * *" } }]);
+    const plain = (await staging.ok("GET", "/api/v1/schedules")).data.find((item: { task: string }) => item.task === "spread");
+    assert.equal(plain.window, undefined);
+    assert.equal(plain.nextRunEffectiveAt, plain.nextRun, "removing the window in code moves the tick back on time");
+    await staging.register([]);
+  });
 });

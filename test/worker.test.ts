@@ -51,6 +51,16 @@ describe("the worker runs TypeScript tasks end to end", () => {
     await worker.waitFor(new RegExp(`COMPLETED\\s+hello\\s+${id}`));
   });
 
+  test("schedules.task with a window registers a declarative schedule carrying it", async () => {
+    const { data } = await api("GET", "/api/v1/schedules?perPage=100");
+    const declared = data.find((schedule: { task: string }) => schedule.task === "new-year-report");
+    assert.equal(declared.type, "DECLARATIVE");
+    assert.equal(declared.timezone, "Europe/Berlin");
+    assert.equal(declared.window, "15m");
+    const offset = Date.parse(declared.nextRunEffectiveAt) - Date.parse(declared.nextRun);
+    assert.ok(offset >= 0 && offset < 15 * 60_000);
+  });
+
   test("a task that throws is retried with backoff until it succeeds", async () => {
     const run = await waitForRun(await trigger("flaky", {}));
     assert.equal(run.status, "COMPLETED");

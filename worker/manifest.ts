@@ -12,7 +12,7 @@ export interface TaskManifest {
   ttl?: string | number;
   filePath?: string;
   exportName?: string;
-  schedule?: { cron: string; timezone: string };
+  schedule?: { cron: string; timezone: string; window?: string };
 }
 
 export function taskManifest(options: AnyTaskOptions, config: ProjectConfig, location?: { filePath: string; exportName: string }): TaskManifest {

@@ -14,16 +14,28 @@ export function isValidTimezone(timezone: string): boolean {
   }
 }
 
-/** Throws a 400 naming the field when the expression or the zone is not usable. */
-export function checkCron(expression: string, timezone: string, fields = { cron: "body.cron", timezone: "body.timezone" }): void {
+/** A cron with no tick this many years after it is saved never fires (e.g. "0 0 30 2 *"). */
+export const cronHorizonYears = 5;
+
+/**
+ * Throws a 400 naming the field when the expression or the zone is not usable, or when the
+ * expression has no tick within cronHorizonYears of `now`.
+ */
+export function checkCron(expression: string, timezone: string, now: Date, fields = { cron: "body.cron", timezone: "body.timezone" }): void {
   if (expression.trim().split(/\s+/).length !== 5) {
     throw new ApiError("VALIDATION_FAILED", `${fields.cron}: a cron expression has five fields (minute hour day-of-month month day-of-week)`);
   }
   if (!isValidTimezone(timezone)) throw new ApiError("VALIDATION_FAILED", `${fields.timezone}: "${timezone}" is not an IANA time zone`);
+  let next: Date | null;
   try {
-    new Cron(expression, { timezone, paused: true });
+    next = new Cron(expression, { timezone, paused: true }).nextRun(now);
   } catch (error) {
     throw new ApiError("VALIDATION_FAILED", `${fields.cron}: ${(error as Error).message}`);
+  }
+  const horizon = new Date(now);
+  horizon.setUTCFullYear(horizon.getUTCFullYear() + cronHorizonYears);
+  if (next === null || next > horizon) {
+    throw new ApiError("VALIDATION_FAILED", `${fields.cron}: "${expression}" never fires (no time matches it in the next ${cronHorizonYears} years)`);
   }
 }
 

@@ -1,5 +1,6 @@
 // Run metadata operations as the SDK flushes them (set, delete, append, remove, increment, update),
-// applied to a plain JSON object. Keys are top-level names or "$.a.b" paths.
+// applied to a plain JSON object. Keys are top-level names or "$.a.b" paths. Applying them to a
+// stored run (under its row lock) is updateRunMetadata in run-actions.ts.
 import { ApiError } from "../errors.ts";
 
 export type MetadataOperation =
@@ -12,10 +13,10 @@ export type MetadataOperation =
 
 const forbidden = new Set(["__proto__", "constructor", "prototype"]);
 
-function pathOf(key: string): string[] {
+function pathOf(key: string, field: string): string[] {
   const parts = key.startsWith("$.") ? key.slice(2).split(".") : [key];
   if (parts.some((part) => part === "" || forbidden.has(part))) {
-    throw new ApiError("VALIDATION_FAILED", `body.operations: invalid metadata key "${key}"`);
+    throw new ApiError("VALIDATION_FAILED", `${field}: invalid metadata key "${key}"`);
   }
   return parts;
 }
@@ -33,14 +34,20 @@ function parentOf(root: Record<string, unknown>, path: string[], create: boolean
   return node;
 }
 
-export function applyMetadataOperations(current: Record<string, unknown>, operations: MetadataOperation[]): Record<string, unknown> {
-  const result = structuredClone(current);
+/** `field` names the operations in a 400 for a bad key (every key is checked, even on an empty object). */
+export function applyMetadataOperations(
+  current: Record<string, unknown>,
+  operations: MetadataOperation[],
+  field = "body.operations",
+): Record<string, unknown> {
+  let result = structuredClone(current);
   for (const operation of operations) {
+    // "update" replaces the whole object, as in Trigger.dev (the SDK's metadata.replace sends it).
     if (operation.type === "update") {
-      Object.assign(result, operation.value);
+      result = structuredClone(operation.value);
       continue;
     }
-    const path = pathOf(operation.key);
+    const path = pathOf(operation.key, field);
     const leaf = path.at(-1)!;
     const parent = parentOf(result, path, operation.type !== "delete" && operation.type !== "remove");
     if (!parent) continue;

@@ -20,7 +20,7 @@ export interface TaskManifest {
   filePath?: string;
   exportName?: string;
   /** schedules.task(): the cron it runs on. */
-  schedule?: { cron: string; timezone?: string };
+  schedule?: { cron: string; timezone?: string; window?: string };
 }
 
 export interface WorkerManifest {
@@ -75,7 +75,9 @@ export async function registerWorkerVersion(
     await syncDeclarativeSchedules(
       tx,
       environment,
-      manifest.tasks.filter((task) => task.schedule).map((task) => ({ id: task.id, cron: task.schedule!.cron, timezone: task.schedule!.timezone ?? "UTC" })),
+      manifest.tasks
+        .filter((task) => task.schedule)
+        .map((task) => ({ id: task.id, cron: task.schedule!.cron, timezone: task.schedule!.timezone ?? "UTC", window: task.schedule!.window })),
       now,
     );
     const promoted = await runsPromotePendingVersion(tx, environment.environmentId, now);

@@ -1,4 +1,4 @@
-// What the API can do to an existing run: cancel, replay, reschedule, tag, and set metadata.
+// What the API can do to an existing run: cancel, replay, reschedule, tag, and change its metadata.
 import { ApiError } from "../errors.ts";
 import { fromPublicId } from "../ids.ts";
 import {
@@ -8,6 +8,7 @@ import {
   runsFinish,
   runsRequestCancel,
   runsReschedule,
+  runsLockForMetadata,
   runsSetMetadata,
   type RunRow,
 } from "../storage/runs.ts";
@@ -17,6 +18,8 @@ import { completeWaitpointsForFinishedRun } from "./waitpoints.ts";
 import { triggerRun, type EngineDeps, type TriggerEnvironment } from "./trigger.ts";
 import type { TriggerOptions } from "../api/trigger-schema.ts";
 import { limits } from "../api/limits.ts";
+import { decodePacket } from "../api/packets.ts";
+import { applyMetadataOperations, type MetadataOperation } from "./metadata.ts";
 
 export function runIdOrNotFound(publicId: string): string {
   const id = fromPublicId("run", publicId);
@@ -121,13 +124,80 @@ export async function addTags(deps: EngineDeps, environmentId: string, publicId:
   });
 }
 
-export async function setMetadata(deps: EngineDeps, environmentId: string, publicId: string, metadata: Record<string, unknown>): Promise<void> {
+export interface MetadataUpdate {
+  /** Replaces the run's metadata before `operations` apply. */
+  metadata?: Record<string, unknown>;
+  operations?: MetadataOperation[];
+  /** For the run's parent; a run without a parent applies them to itself, as the SDK's metadata.parent does. */
+  parentOperations?: MetadataOperation[];
+  /** For the run's root; a root run applies them to itself. */
+  rootOperations?: MetadataOperation[];
+}
+
+type MetadataChange = { replace?: Record<string, unknown>; operations: MetadataOperation[]; field: string };
+type Lineage = { parentRunId: string | null; rootRunId: string | null };
+
+/**
+ * Applies changes to one run under its row lock: concurrent writers (the worker's periodic flush,
+ * the API, children writing to their parent) are applied one after another and none is lost.
+ * `changesFor` picks the changes once the run's parent and root are known. Null when the run is
+ * not in the environment.
+ */
+async function applyMetadataChanges(
+  deps: EngineDeps,
+  environmentId: string,
+  id: string,
+  changesFor: (lineage: Lineage) => MetadataChange[],
+): Promise<({ metadata: Record<string, unknown> } & Lineage) | null> {
+  return deps.db.sql.begin(async (tx) => {
+    const run = await runsLockForMetadata(tx, environmentId, id);
+    if (!run) return null;
+    const stored = decodePacket(run.metadata, run.metadataType);
+    let metadata = stored !== null && typeof stored === "object" && !Array.isArray(stored) ? (stored as Record<string, unknown>) : {};
+    const changes = changesFor(run);
+    for (const change of changes) {
+      if (change.replace) metadata = change.replace;
+      metadata = applyMetadataOperations(metadata, change.operations, change.field);
+    }
+    if (changes.length > 0) {
+      const text = JSON.stringify(metadata);
+      if (Buffer.byteLength(text) > limits.metadataBytes) {
+        const field = changes.at(-1)!.field;
+        throw new ApiError("PAYLOAD_TOO_LARGE", `${field}: metadata would be ${Buffer.byteLength(text)} bytes; the limit is ${limits.metadataBytes} bytes (256 KB)`);
+      }
+      await runsSetMetadata(tx, id, text, deps.clock.now());
+    }
+    return { metadata, parentRunId: run.parentRunId, rootRunId: run.rootRunId };
+  });
+}
+
+/**
+ * PUT /api/v1/runs/{id}/metadata. The run's own changes first, then its parent's, then its root's,
+ * each run in its own transaction holding only that run's lock (one holding a child's and its
+ * parent's locks at once could deadlock with a completion resuming the parent). Every key is
+ * checked before anything is written.
+ */
+export async function updateRunMetadata(deps: EngineDeps, environmentId: string, publicId: string, update: MetadataUpdate): Promise<Record<string, unknown>> {
   const id = runIdOrNotFound(publicId);
-  const text = JSON.stringify(metadata);
-  if (Buffer.byteLength(text) > limits.metadataBytes) {
-    throw new ApiError("PAYLOAD_TOO_LARGE", `metadata is ${Buffer.byteLength(text)} bytes; the limit is ${limits.metadataBytes} bytes (256 KB)`);
+  const own: MetadataChange = { replace: update.metadata, operations: update.operations ?? [], field: "body.operations" };
+  const parent: MetadataChange = { operations: update.parentOperations ?? [], field: "body.parentOperations" };
+  const root: MetadataChange = { operations: update.rootOperations ?? [], field: "body.rootOperations" };
+  for (const change of [own, parent, root]) applyMetadataOperations({}, change.operations, change.field);
+  if (update.metadata && Buffer.byteLength(JSON.stringify(update.metadata)) > limits.metadataBytes) {
+    throw new ApiError("PAYLOAD_TOO_LARGE", `body.metadata is over the limit of ${limits.metadataBytes} bytes (256 KB)`);
   }
-  const run = await runsFindById(deps.db.sql, environmentId, id);
-  if (!run) throw new ApiError("NOT_FOUND", `No run ${publicId}`);
-  await runsSetMetadata(deps.db.sql, id, text, deps.clock.now());
+  const nonEmpty = (changes: MetadataChange[]) => changes.filter((change) => change.replace || change.operations.length > 0);
+
+  // A run without a parent (or root) is its own parent (or root), as for the SDK's metadata.parent.
+  const result = await applyMetadataChanges(deps, environmentId, id, (lineage) =>
+    nonEmpty([own, ...(lineage.parentRunId ? [] : [parent]), ...(lineage.rootRunId ? [] : [root])]),
+  );
+  if (!result) throw new ApiError("NOT_FOUND", `No run ${publicId}`);
+  // Parent and root are in the run's environment (trigger checks parentRunId); the filter keeps it so.
+  const { parentRunId, rootRunId } = result;
+  if (parentRunId) {
+    await applyMetadataChanges(deps, environmentId, parentRunId, () => nonEmpty(parentRunId === rootRunId ? [parent, root] : [parent]));
+  }
+  if (rootRunId && rootRunId !== parentRunId) await applyMetadataChanges(deps, environmentId, rootRunId, () => nonEmpty([root]));
+  return result.metadata;
 }

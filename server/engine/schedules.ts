@@ -11,11 +11,14 @@ import {
   schedulesSetActive,
   schedulesSyncDeclarative,
   schedulesTakeDue,
+  schedulesTaskIsKnown,
   schedulesUpdate,
   schedulesUpsert,
+  type NextTick,
   type ScheduleRow,
 } from "../storage/schedules.ts";
-import { checkCron, describeCron, nextTick, nextTicks } from "./cron.ts";
+import { checkCron, describeCron, nextTicks } from "./cron.ts";
+import { fireTime, parseScheduleWindow, schedulePhase } from "./schedule-window.ts";
 import { triggerRunInTransaction, type EngineDeps } from "./trigger.ts";
 
 /** A dev environment counts as connected while a worker asked for work this recently. */
@@ -41,7 +44,9 @@ export function scheduleObject(schedule: ScheduleRow): Record<string, unknown> {
   };
   if (schedule.deduplicationKey) object.deduplicationKey = schedule.deduplicationKey;
   if (schedule.externalId) object.externalId = schedule.externalId;
+  if (schedule.window) object.window = schedule.window;
   if (schedule.active && schedule.nextRunAt) object.nextRun = schedule.nextRunAt.toISOString();
+  if (schedule.active && schedule.nextFireAt) object.nextRunEffectiveAt = schedule.nextFireAt.toISOString();
   return object;
 }
 
@@ -49,8 +54,41 @@ export interface ScheduleInput {
   task: string;
   cron: string;
   timezone?: string;
+  /** "30m", "2h", "30%": see schedule-window.ts. */
+  window?: string;
   externalId?: string;
   deduplicationKey?: string;
+}
+
+type TickSource = Pick<ScheduleRow, "cron" | "timezone" | "window" | "environmentId" | "deduplicationKey" | "taskIdentifier">;
+
+/** The first tick strictly after `after`, and when it fires within the schedule's window. */
+function planNextTick(schedule: TickSource, after: Date): NextTick {
+  const [nominal, following] = nextTicks(schedule.cron, schedule.timezone, after, 2);
+  if (!nominal) return { nextRunAt: null, nextFireAt: null };
+  const window = schedule.window ? parseScheduleWindow(schedule.window, "window") : null;
+  return { nextRunAt: nominal, nextFireAt: fireTime(nominal, following ?? null, window, schedulePhase(schedule)) };
+}
+
+const inactive: NextTick = { nextRunAt: null, nextFireAt: null };
+
+/** Checks what the API was sent, with 400s naming the field. */
+function checkScheduleInput(input: ScheduleInput, now: Date): void {
+  checkCron(input.cron, input.timezone ?? "UTC", now);
+  if (input.window !== undefined) parseScheduleWindow(input.window, "body.window");
+}
+
+/**
+ * As Trigger.dev does, a schedule is refused unless the task exists: a schedule for a task no
+ * version of the environment has would show as active and never run anything.
+ */
+async function checkTaskIsKnown(tx: TransactionSql, environmentId: string, task: string): Promise<void> {
+  if (!(await schedulesTaskIsKnown(tx, environmentId, task))) {
+    throw new ApiError(
+      "UNPROCESSABLE",
+      `body.task: no worker version of this environment has a task "${task}"; register it (ratchet dev or deploy) before scheduling it`,
+    );
+  }
 }
 
 export async function createSchedule(
@@ -59,22 +97,21 @@ export async function createSchedule(
   input: ScheduleInput,
 ): Promise<ScheduleRow> {
   const timezone = input.timezone ?? "UTC";
-  checkCron(input.cron, timezone);
   const now = deps.clock.now();
+  checkScheduleInput(input, now);
   return deps.db.sql.begin(async (tx) => {
+    await checkTaskIsKnown(tx, environment.environmentId, input.task);
+    const fields = {
+      environmentId: environment.environmentId,
+      deduplicationKey: input.deduplicationKey ?? null,
+      taskIdentifier: input.task,
+      cron: input.cron,
+      timezone,
+      window: input.window ?? null,
+    };
     const id = await schedulesUpsert(
       tx,
-      {
-        id: uuidv7(now),
-        projectId: environment.projectId,
-        environmentId: environment.environmentId,
-        deduplicationKey: input.deduplicationKey ?? null,
-        taskIdentifier: input.task,
-        cron: input.cron,
-        timezone,
-        externalId: input.externalId ?? null,
-        nextRunAt: nextTick(input.cron, timezone, now),
-      },
+      { ...fields, id: uuidv7(now), projectId: environment.projectId, externalId: input.externalId ?? null, ...planNextTick(fields, now) },
       now,
     );
     const schedule = await schedulesFind(tx, environment.environmentId, id);
@@ -101,21 +138,19 @@ async function mutate(
 
 export function updateSchedule(deps: EngineDeps, environmentId: string, publicId: string, input: Omit<ScheduleInput, "deduplicationKey">): Promise<ScheduleRow> {
   const timezone = input.timezone ?? "UTC";
-  checkCron(input.cron, timezone);
+  checkScheduleInput(input, deps.clock.now());
   return mutate(deps, environmentId, publicId, async (tx, schedule, now) => {
     if (schedule.type === "DECLARATIVE") throw new ApiError("UNPROCESSABLE", "A declarative schedule is defined in code; change it there");
-    await schedulesUpdate(
-      tx,
-      schedule.id,
-      { taskIdentifier: input.task, cron: input.cron, timezone, externalId: input.externalId ?? null, nextRunAt: schedule.active ? nextTick(input.cron, timezone, now) : null },
-      now,
-    );
+    await checkTaskIsKnown(tx, environmentId, input.task);
+    const fields = { taskIdentifier: input.task, cron: input.cron, timezone, window: input.window ?? null, externalId: input.externalId ?? null };
+    const next = schedule.active ? planNextTick({ ...schedule, ...fields }, now) : inactive;
+    await schedulesUpdate(tx, schedule.id, { ...fields, ...next }, now);
   });
 }
 
 export function setScheduleActive(deps: EngineDeps, environmentId: string, publicId: string, active: boolean): Promise<ScheduleRow> {
   return mutate(deps, environmentId, publicId, async (tx, schedule, now) => {
-    await schedulesSetActive(tx, schedule.id, active, active ? nextTick(schedule.cron, schedule.timezone, now) : null, now);
+    await schedulesSetActive(tx, schedule.id, active, active ? planNextTick(schedule, now) : inactive, now);
   });
 }
 
@@ -132,14 +167,23 @@ export async function deleteSchedule(deps: EngineDeps, environmentId: string, pu
 export async function syncDeclarativeSchedules(
   tx: TransactionSql,
   environment: { environmentId: string; projectId: string },
-  tasks: Array<{ id: string; cron: string; timezone: string }>,
+  tasks: Array<{ id: string; cron: string; timezone: string; window?: string }>,
   now: Date,
 ): Promise<void> {
-  for (const task of tasks) checkCron(task.cron, task.timezone, { cron: `tasks[${task.id}].schedule.cron`, timezone: `tasks[${task.id}].schedule.timezone` });
+  // The same checks as the API's, refusing the registration with the task's field named.
+  for (const task of tasks) {
+    const field = `tasks[${task.id}].schedule`;
+    checkCron(task.cron, task.timezone, now, { cron: `${field}.cron`, timezone: `${field}.timezone` });
+    if (task.window !== undefined) parseScheduleWindow(task.window, `${field}.window`);
+  }
   await schedulesSyncDeclarative(
     tx,
     environment,
-    tasks.map((task) => ({ id: uuidv7(now), taskIdentifier: task.id, cron: task.cron, timezone: task.timezone, externalId: null, nextRunAt: nextTick(task.cron, task.timezone, now) })),
+    tasks.map((task) => {
+      const fields = { taskIdentifier: task.id, cron: task.cron, timezone: task.timezone, window: task.window ?? null };
+      const next = planNextTick({ ...fields, environmentId: environment.environmentId, deduplicationKey: null }, now);
+      return { ...fields, ...next, id: uuidv7(now), externalId: null };
+    }),
     now,
   );
 }
@@ -157,7 +201,7 @@ export async function fireDueSchedules(deps: EngineDeps, limit: number, logger?:
     let count = 0;
     for (const schedule of due) {
       const tick = schedule.nextRunAt!;
-      const next = nextTick(schedule.cron, schedule.timezone, now);
+      const next = planNextTick(schedule, now);
       const connected = schedule.environmentType !== "dev" || (schedule.workerSeenAt !== null && now.getTime() - schedule.workerSeenAt.getTime() <= devWorkerPresenceMs);
       if (!connected) {
         await schedulesAdvance(tx, schedule.id, next, null, now);

@@ -3,6 +3,7 @@ import { sql, type Kysely } from "kysely";
 import type { Database } from "../db/tables.ts";
 import type { RunStatus } from "../engine/run-status.ts";
 import type { RunRow } from "./runs.ts";
+import type { PageCursor } from "../api/pagination.ts";
 
 export interface RunListFilters {
   statuses?: RunStatus[];
@@ -19,12 +20,8 @@ export interface RunListFilters {
   createdToId?: string;
 }
 
-export interface RunListPage {
+export interface RunListPage extends PageCursor {
   size: number;
-  /** Runs older than this id (the next page). */
-  after?: string;
-  /** Runs newer than this id (the previous page). */
-  before?: string;
 }
 
 const toCamel = (name: string) => name.replace(/_([a-z])/g, (_, letter: string) => letter.toUpperCase());
@@ -35,7 +32,8 @@ function runFromColumns(row: Record<string, unknown>): RunRow {
 
 /** Up to size + 1 rows, newest first, so the caller can tell whether another page exists. */
 export async function runsList(db: Kysely<Database>, environmentId: string, filters: RunListFilters, page: RunListPage): Promise<RunRow[]> {
-  const ascending = Boolean(page.before && !page.after);
+  // `before` wins over `after` (see pageCursor): a previous page is read upwards from its cursor.
+  const ascending = page.before !== undefined;
   let query = db.selectFrom("ratchet.runs").selectAll().where("environment_id", "=", environmentId);
   if (filters.statuses?.length) query = query.where("status", "in", filters.statuses);
   if (filters.taskIdentifiers?.length) query = query.where("task_identifier", "in", filters.taskIdentifiers);
@@ -48,8 +46,8 @@ export async function runsList(db: Kysely<Database>, environmentId: string, filt
   if (filters.scheduleId) query = query.where("schedule_id", "=", filters.scheduleId);
   if (filters.createdFromId) query = query.where("id", ">=", filters.createdFromId);
   if (filters.createdToId) query = query.where("id", "<=", filters.createdToId);
-  if (page.after) query = query.where("id", "<", page.after);
-  else if (page.before) query = query.where("id", ">", page.before);
+  if (page.before !== undefined) query = query.where("id", ">", page.before);
+  else if (page.after !== undefined) query = query.where("id", "<", page.after);
   const rows = await query.orderBy("id", ascending ? "asc" : "desc").limit(page.size + 1).execute();
   const runs = rows.map((row) => runFromColumns(row as Record<string, unknown>));
   return ascending ? runs.reverse() : runs;

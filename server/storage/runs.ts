@@ -233,6 +233,18 @@ export async function runsAddTags(tx: Queryable, id: string, tags: string[], now
   return row?.tags ?? [];
 }
 
+/** A run's metadata and its parent and root, locked, so metadata writers apply their changes one after another. */
+export async function runsLockForMetadata(
+  tx: TransactionSql,
+  environmentId: string,
+  id: string,
+): Promise<{ metadata: unknown; metadataType: string; parentRunId: string | null; rootRunId: string | null } | null> {
+  const [row] = await tx<{ metadata: unknown; metadataType: string; parentRunId: string | null; rootRunId: string | null }[]>`
+    select metadata, metadata_type as "metadataType", parent_run_id as "parentRunId", root_run_id as "rootRunId"
+    from ratchet.runs where id = ${id} and environment_id = ${environmentId} for update`;
+  return row ?? null;
+}
+
 export async function runsSetMetadata(tx: Queryable, id: string, metadata: string, now: Date): Promise<void> {
   await tx`update ratchet.runs set metadata = ${metadata}::text::json, metadata_type = 'application/json', updated_at = ${now} where id = ${id}`;
 }

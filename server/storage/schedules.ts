@@ -16,7 +16,12 @@ export interface ScheduleRow {
   deduplicationKey: string | null;
   externalId: string | null;
   active: boolean;
+  /** "30m", "2h", "30%": ticks fire at a stable offset within it (engine/schedule-window.ts). */
+  window: string | null;
+  /** The next tick's nominal time (the payload's timestamp). */
   nextRunAt: Date | null;
+  /** When that tick fires: nextRunAt plus the schedule's offset within its window. */
+  nextFireAt: Date | null;
   lastRunAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
@@ -24,15 +29,29 @@ export interface ScheduleRow {
 
 const scheduleColumns = `s.id, s.project_id as "projectId", s.environment_id as "environmentId", e.type as "environmentType",
   s.type, s.task_identifier as "taskIdentifier", s.cron, s.timezone, s.deduplication_key as "deduplicationKey",
-  s.external_id as "externalId", s.active, s.next_run_at as "nextRunAt", s.last_run_at as "lastRunAt",
+  s.external_id as "externalId", s.active, s.run_window as "window", s.next_run_at as "nextRunAt",
+  s.next_fire_at as "nextFireAt", s.last_run_at as "lastRunAt",
   s.created_at as "createdAt", s.updated_at as "updatedAt"`;
 
-export interface ScheduleFields {
+/** The next tick: when it is nominally (nextRunAt) and when it fires (nextFireAt). */
+export interface NextTick {
+  nextRunAt: Date | null;
+  nextFireAt: Date | null;
+}
+
+export interface ScheduleFields extends NextTick {
   taskIdentifier: string;
   cron: string;
   timezone: string;
+  window: string | null;
   externalId: string | null;
-  nextRunAt: Date | null;
+}
+
+/** Tells whether any registered version of the environment has the task. */
+export async function schedulesTaskIsKnown(tx: Queryable, environmentId: string, taskIdentifier: string): Promise<boolean> {
+  const [row] = await tx<{ known: boolean }[]>`
+    select exists (select 1 from ratchet.tasks where environment_id = ${environmentId} and slug = ${taskIdentifier}) as known`;
+  return row?.known ?? false;
 }
 
 /** Creates an imperative schedule, or updates the one of the project with the same deduplication key. */
@@ -42,13 +61,15 @@ export async function schedulesUpsert(
   now: Date,
 ): Promise<string> {
   const [row] = await tx<{ id: string }[]>`
-    insert into ratchet.schedules (id, project_id, environment_id, type, task_identifier, cron, timezone, deduplication_key,
-      external_id, next_run_at, created_at, updated_at)
+    insert into ratchet.schedules (id, project_id, environment_id, type, task_identifier, cron, timezone, run_window, deduplication_key,
+      external_id, next_run_at, next_fire_at, created_at, updated_at)
     values (${schedule.id}, ${schedule.projectId}, ${schedule.environmentId}, 'IMPERATIVE', ${schedule.taskIdentifier},
-      ${schedule.cron}, ${schedule.timezone}, ${schedule.deduplicationKey}, ${schedule.externalId}, ${schedule.nextRunAt}, ${now}, ${now})
+      ${schedule.cron}, ${schedule.timezone}, ${schedule.window}, ${schedule.deduplicationKey}, ${schedule.externalId},
+      ${schedule.nextRunAt}, ${schedule.nextFireAt}, ${now}, ${now})
     on conflict (project_id, deduplication_key) where deduplication_key is not null do update set
-      task_identifier = excluded.task_identifier, cron = excluded.cron, timezone = excluded.timezone,
-      external_id = excluded.external_id, next_run_at = excluded.next_run_at, updated_at = excluded.updated_at
+      task_identifier = excluded.task_identifier, cron = excluded.cron, timezone = excluded.timezone, run_window = excluded.run_window,
+      external_id = excluded.external_id, next_run_at = excluded.next_run_at, next_fire_at = excluded.next_fire_at,
+      updated_at = excluded.updated_at
     returning id`;
   return row!.id;
 }
@@ -73,12 +94,15 @@ export async function schedulesList(sql: Sql, environmentId: string, page: { off
 export async function schedulesUpdate(tx: Queryable, id: string, fields: ScheduleFields, now: Date): Promise<void> {
   await tx`
     update ratchet.schedules set task_identifier = ${fields.taskIdentifier}, cron = ${fields.cron}, timezone = ${fields.timezone},
-      external_id = ${fields.externalId}, next_run_at = ${fields.nextRunAt}, updated_at = ${now}
+      run_window = ${fields.window}, external_id = ${fields.externalId}, next_run_at = ${fields.nextRunAt},
+      next_fire_at = ${fields.nextFireAt}, updated_at = ${now}
     where id = ${id}`;
 }
 
-export async function schedulesSetActive(tx: Queryable, id: string, active: boolean, nextRunAt: Date | null, now: Date): Promise<void> {
-  await tx`update ratchet.schedules set active = ${active}, next_run_at = ${nextRunAt}, updated_at = ${now} where id = ${id}`;
+export async function schedulesSetActive(tx: Queryable, id: string, active: boolean, next: NextTick, now: Date): Promise<void> {
+  await tx`
+    update ratchet.schedules set active = ${active}, next_run_at = ${next.nextRunAt}, next_fire_at = ${next.nextFireAt}, updated_at = ${now}
+    where id = ${id}`;
 }
 
 export async function schedulesDelete(tx: Queryable, id: string): Promise<void> {
@@ -94,13 +118,17 @@ export async function schedulesSyncDeclarative(
 ): Promise<void> {
   for (const schedule of schedules) {
     await tx`
-      insert into ratchet.schedules (id, project_id, environment_id, type, task_identifier, cron, timezone, next_run_at, created_at, updated_at)
+      insert into ratchet.schedules (id, project_id, environment_id, type, task_identifier, cron, timezone, run_window,
+        next_run_at, next_fire_at, created_at, updated_at)
       values (${schedule.id}, ${environment.projectId}, ${environment.environmentId}, 'DECLARATIVE', ${schedule.taskIdentifier},
-        ${schedule.cron}, ${schedule.timezone}, ${schedule.nextRunAt}, ${now}, ${now})
+        ${schedule.cron}, ${schedule.timezone}, ${schedule.window}, ${schedule.nextRunAt}, ${schedule.nextFireAt}, ${now}, ${now})
       on conflict (environment_id, task_identifier) where type = 'DECLARATIVE' do update set
-        cron = excluded.cron, timezone = excluded.timezone, updated_at = excluded.updated_at,
+        cron = excluded.cron, timezone = excluded.timezone, run_window = excluded.run_window, updated_at = excluded.updated_at,
         next_run_at = case when ratchet.schedules.cron = excluded.cron and ratchet.schedules.timezone = excluded.timezone
-          then ratchet.schedules.next_run_at else excluded.next_run_at end`;
+          then ratchet.schedules.next_run_at else excluded.next_run_at end,
+        next_fire_at = case when ratchet.schedules.cron = excluded.cron and ratchet.schedules.timezone = excluded.timezone
+          and ratchet.schedules.run_window is not distinct from excluded.run_window
+          then ratchet.schedules.next_fire_at else excluded.next_fire_at end`;
   }
   await tx`
     delete from ratchet.schedules where environment_id = ${environment.environmentId} and type = 'DECLARATIVE'
@@ -112,14 +140,15 @@ export async function schedulesTakeDue(tx: TransactionSql, now: Date, limit: num
   return tx<Array<ScheduleRow & { workerSeenAt: Date | null }>>`
     select ${tx.unsafe(scheduleColumns)}, e.worker_seen_at as "workerSeenAt"
     from ratchet.schedules s join ratchet.environments e on e.id = s.environment_id
-    where s.active and s.next_run_at <= ${now}
-    order by s.next_run_at limit ${limit}
+    where s.active and s.next_fire_at <= ${now}
+    order by s.next_fire_at limit ${limit}
     for update of s skip locked`;
 }
 
-export async function schedulesAdvance(tx: TransactionSql, id: string, next: Date | null, fired: Date | null, now: Date): Promise<void> {
+export async function schedulesAdvance(tx: TransactionSql, id: string, next: NextTick, fired: Date | null, now: Date): Promise<void> {
   await tx`
-    update ratchet.schedules set next_run_at = ${next}, last_run_at = coalesce(${fired}::timestamptz, last_run_at), updated_at = ${now}
+    update ratchet.schedules set next_run_at = ${next.nextRunAt}, next_fire_at = ${next.nextFireAt},
+      last_run_at = coalesce(${fired}::timestamptz, last_run_at), updated_at = ${now}
     where id = ${id}`;
 }
 

@@ -259,7 +259,8 @@ export async function waitpointsListTokens(
   environmentId: string,
   filters: { statuses?: string[]; idempotencyKey?: string; tags?: string[]; fromId?: string; toId?: string; after?: string; before?: string; size: number },
 ): Promise<WaitpointRow[]> {
-  const ascending = Boolean(filters.before && !filters.after);
+  // `before` wins over `after` (see pageCursor): a previous page is read upwards from its cursor.
+  const ascending = filters.before !== undefined;
   const rows = await sql<WaitpointRow[]>`
     select ${sql.unsafe(waitpointColumns)} from ratchet.waitpoints
     where environment_id = ${environmentId} and type = 'MANUAL'
@@ -268,7 +269,7 @@ export async function waitpointsListTokens(
       ${filters.tags?.length ? sql`and tags && ${filters.tags}::text[]` : sql``}
       ${filters.fromId ? sql`and id >= ${filters.fromId}::uuid` : sql``}
       ${filters.toId ? sql`and id <= ${filters.toId}::uuid` : sql``}
-      ${filters.after ? sql`and id < ${filters.after}::uuid` : filters.before ? sql`and id > ${filters.before}::uuid` : sql``}
+      ${filters.before !== undefined ? sql`and id > ${filters.before}::uuid` : filters.after !== undefined ? sql`and id < ${filters.after}::uuid` : sql``}
     order by id ${ascending ? sql`asc` : sql`desc`}
     limit ${filters.size + 1}`;
   return ascending ? rows.reverse() : rows;

@@ -4,13 +4,12 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { AppContext } from "../../app-context.ts";
 import { limits } from "../../api/limits.ts";
-import { keysetPage, uuidAtMs } from "../../api/pagination.ts";
+import { keysetPage, pageCursor, uuidAtMs } from "../../api/pagination.ts";
 import { decodePacket } from "../../api/packets.ts";
 import { listRunItem, retrieveRunResponse } from "../../api/run-presenter.ts";
 import { tagsSchema, taskIdentifierSchema } from "../../api/trigger-schema.ts";
 import { parseDurationMs } from "../../engine/durations.ts";
-import { applyMetadataOperations, type MetadataOperation } from "../../engine/metadata.ts";
-import { addTags, cancelRun, findRunOrNotFound, replayRun, rescheduleRun, setMetadata } from "../../engine/run-actions.ts";
+import { addTags, cancelRun, findRunOrNotFound, replayRun, rescheduleRun, updateRunMetadata, type MetadataUpdate } from "../../engine/run-actions.ts";
 import { runStatuses, type RunStatus } from "../../engine/run-status.ts";
 import { ApiError } from "../../errors.ts";
 import { fromPublicId, toPublicId } from "../../ids.ts";
@@ -83,8 +82,7 @@ export async function runRoutes(app: FastifyInstance, context: AppContext): Prom
       if (!batchId) throw new ApiError("VALIDATION_FAILED", "query.filter[batch]: not a batch id");
     }
     const size = query["page[size]"] ?? limits.pageSizeDefault;
-    const after = cursorId(query["page[after]"], "page[after]");
-    const before = cursorId(query["page[before]"], "page[before]");
+    const { after, before } = pageCursor(cursorId(query["page[after]"], "page[after]"), cursorId(query["page[before]"], "page[before]"));
     const rows = await runsList(
       context.db.kysely,
       environment.environmentId,
@@ -178,13 +176,9 @@ export async function runRoutes(app: FastifyInstance, context: AppContext): Prom
       },
     },
     async (request) => {
-      const environmentId = request.environment.environmentId;
-      const run = await findRunOrNotFound(engine, environmentId, request.params.runId);
-      const current = decodePacket(run.metadata, run.metadataType);
-      const base = request.body.metadata ?? (current !== null && typeof current === "object" ? (current as Record<string, unknown>) : {});
-      const next = applyMetadataOperations(base, (request.body.operations ?? []) as MetadataOperation[]);
-      await setMetadata(engine, environmentId, request.params.runId, next);
-      return { metadata: next };
+      const { metadata, operations, parentOperations, rootOperations } = request.body;
+      const update = { metadata, operations, parentOperations, rootOperations } as MetadataUpdate;
+      return { metadata: await updateRunMetadata(engine, request.environment.environmentId, request.params.runId, update) };
     },
   );
 

@@ -20,6 +20,8 @@ const scheduleBody = z.object({
   task: taskIdentifierSchema,
   cron: z.string().min(1).max(200),
   timezone: z.string().min(1).max(64).optional(),
+  // Checked in the engine (schedule-window.ts), which names the field in its 400.
+  window: z.string().min(1).max(16).optional(),
   externalId: z.string().min(1).max(256).optional(),
 });
 

@@ -5,7 +5,7 @@ import { z } from "zod";
 import type { AppContext } from "../../app-context.ts";
 import { limits } from "../../api/limits.ts";
 import { decodePacket } from "../../api/packets.ts";
-import { keysetPage, uuidAtMs } from "../../api/pagination.ts";
+import { keysetPage, pageCursor, uuidAtMs } from "../../api/pagination.ts";
 import { tagsSchema } from "../../api/trigger-schema.ts";
 import { parseDurationMs } from "../../engine/durations.ts";
 import { completeToken, createToken, tokenCallbackUrl, tokenIdOrNotFound } from "../../engine/tokens.ts";
@@ -94,8 +94,7 @@ export async function waitpointRoutes(app: FastifyInstance, context: AppContext)
       const period = query["filter[createdAt][period]"] ? parseDurationMs(query["filter[createdAt][period]"]) : null;
       const from = query["filter[createdAt][from]"] ?? (period !== null ? context.clock.now().getTime() - period : undefined);
       const size = query["page[size]"] ?? limits.pageSizeDefault;
-      const after = cursor(query["page[after]"], "page[after]");
-      const before = cursor(query["page[before]"], "page[before]");
+      const { after, before } = pageCursor(cursor(query["page[after]"], "page[after]"), cursor(query["page[before]"], "page[before]"));
       const rows = await waitpointsListTokens(context.db.sql, request.environment.environmentId, {
         statuses: query["filter[status]"],
         idempotencyKey: query["filter[idempotencyKey]"],

@@ -53,7 +53,9 @@ const manifestSchema = z.object({
         triggerSource: z.enum(["STANDARD", "SCHEDULED"]).optional(),
         filePath: z.string().max(1024).optional(),
         exportName: z.string().max(256).optional(),
-        schedule: z.object({ cron: z.string().min(1).max(200), timezone: z.string().min(1).max(64).optional() }).optional(),
+        schedule: z
+          .object({ cron: z.string().min(1).max(200), timezone: z.string().min(1).max(64).optional(), window: z.string().min(1).max(16).optional() })
+          .optional(),
       }),
     )
     .max(10_000),
