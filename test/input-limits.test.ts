@@ -365,6 +365,24 @@ describe("input limits", () => {
       assert.deepEqual(JSON.parse(raw.body), wide);
     });
 
+    test("the tokens page shows short previews of large outputs, and refuses outputs it cannot store", async () => {
+      const large = Array.from({ length: 40_000 }, (_, index) => ({ index, text: "lorem ipsum dolor" }));
+      for (let count = 0; count < 3; count += 1) {
+        const token = await api.ok("POST", "/api/v1/waitpoints/tokens", {});
+        await api.ok("POST", `/api/v1/waitpoints/tokens/${token.id}/complete`, { data: large });
+      }
+      const page = await browser.page(`${base}/tokens`);
+      assert.equal(page.response.statusCode, 200);
+      assert.ok(page.response.body.length < 64 * 1024, `${page.response.body.length} bytes of HTML`);
+      const token = await api.ok("POST", "/api/v1/waitpoints/tokens", {});
+      const nul = await browser.submit(`${base}/tokens`, `${base}/tokens/${token.id}/complete`, { data: '{"note": "\\u0000"}' });
+      assert.equal(nul.statusCode, 400);
+      assert.match(nul.body, /cannot be stored: output\.note: must not contain NUL/);
+      const deep = await browser.submit(`${base}/tokens`, `${base}/tokens/${token.id}/complete`, { data: nested(1000) });
+      assert.equal(deep.statusCode, 400);
+      assert.equal((await api.ok("GET", `/api/v1/waitpoints/tokens/${token.id}`)).status, "WAITING");
+    });
+
     test("the raw value needs the same sign-in as the run page", async () => {
       const { id } = await api.trigger("limits", { secret: 1 });
       const stranger = new Browser(t.app);

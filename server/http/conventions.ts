@@ -27,7 +27,7 @@ async function refuseUnstorableText(request: FastifyRequest): Promise<void> {
   const problem =
     unsafeTextIn(request.params, "params") ??
     unsafeTextIn(request.query, "query") ??
-    (typeof checkedBody === "object" ? unsafeTextIn(checkedBody, "body") : null);
+    (typeof checkedBody === "object" && !Buffer.isBuffer(checkedBody) ? unsafeTextIn(checkedBody, "body") : null);
   if (problem) throw new ApiError("VALIDATION_FAILED", problem);
 }
 
