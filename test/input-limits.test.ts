@@ -383,6 +383,21 @@ describe("input limits", () => {
       assert.equal((await api.ok("GET", `/api/v1/waitpoints/tokens/${token.id}`)).status, "WAITING");
     });
 
+    test("log lines are shortened on the page: 1,000 lines of 60 KB each stay a small page", async () => {
+      const { id } = await api.trigger("limits", 1);
+      const big = "x".repeat(60 * 1024);
+      for (let start = 0; start < 1000; start += 40) {
+        const events = Array.from({ length: 40 }, (_, index) => ({
+          seq: start + index, time: new Date().toISOString(), kind: "log", level: "info", message: big, attributes: { big: big.slice(0, 30_000) },
+        }));
+        await api.ok("POST", `/engine/v1/runs/${id}/events`, { workerId: "w", attemptNumber: 1, events });
+      }
+      const page = await browser.page(`${base}/runs/${id}`);
+      assert.equal(page.response.statusCode, 200);
+      assert.equal(page.document.querySelectorAll(".logs li").length, 1000);
+      assert.ok(page.response.body.length < 4 * 1024 * 1024, `${page.response.body.length} bytes of HTML`);
+    });
+
     test("the raw value needs the same sign-in as the run page", async () => {
       const { id } = await api.trigger("limits", { secret: 1 });
       const stranger = new Browser(t.app);

@@ -45,6 +45,13 @@ function preview(value: unknown): JsonPreview | null {
 
 const packetNames: RunPacketName[] = ["payload", "output", "metadata"];
 
+/** A log line on the page: 2,000 lines of 64 KB each would be 128 MB; the API has them whole. */
+const logLine = { messageChars: 2048, attributes: { chars: 1024, depth: 6 } };
+
+function shortened(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
 export async function runPages(app: FastifyInstance, context: AppContext, scopeOf: ScopeOf): Promise<void> {
   const { db, engine } = context;
 
@@ -170,8 +177,8 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
           time: event.time.toISOString(),
           kind: event.kind,
           level: event.level,
-          message: event.message,
-          attributes: event.attributes ?? undefined,
+          message: shortened(event.message, logLine.messageChars),
+          attributes: event.attributes ? jsonPreview(event.attributes, logLine.attributes).text.replaceAll(/\n\s*/g, " ") : undefined,
           durationMs: event.durationMs ?? undefined,
         })),
         liveUrl: `${scope.base}/live`,
