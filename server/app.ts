@@ -6,7 +6,7 @@ import type { AppContext } from "./app-context.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import type { Db } from "./db/client.ts";
-import { applyHttpConventions } from "./http/conventions.ts";
+import { applyHttpConventions, frameworkErrors } from "./http/conventions.ts";
 import { createLogger } from "./logger.ts";
 import { apiRoutes } from "./routes/api/index.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -58,6 +58,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       disableRequestLogging: options.config.logLevel !== "debug" && options.config.logLevel !== "trace",
     }),
     return503OnClosing: true,
+    frameworkErrors,
   });
   applyHttpConventions(app);
   // Every route, as registered: the isolation tests walk them all.

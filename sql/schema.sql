@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0012_schedule_window
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window
 
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
@@ -622,15 +622,17 @@ CREATE OR REPLACE FUNCTION ratchet.duration_ms(p_text text)
  LANGUAGE sql
  IMMUTABLE
 AS $function$
-  select case
-    when p_text is null then null
-    when p_text ~ '^\d+(\.\d+)?$' then round(p_text::numeric * 1000)::bigint
-    when p_text ~ '^(\d+[wdhms])+$' then (
-      select sum(m[1]::bigint * case m[2] when 'w' then 604800000 when 'd' then 86400000 when 'h' then 3600000
-        when 'm' then 60000 else 1000 end)::bigint
-      from regexp_matches(p_text, '(\d+)([wdhms])', 'g') as m)
-    else null
-  end
+  select case when v.ms is null or v.ms > 3650 * 86400000::numeric then null else v.ms::bigint end
+  from (
+    select case
+      when t ~ '^[0-9]+(\.[0-9]+)?$' then round(t::numeric * 1000)
+      when t ~ '^([0-9]+[wdhms])+$' then (
+        select sum(m[1]::numeric * case m[2] when 'w' then 604800000 when 'd' then 86400000 when 'h' then 3600000
+          when 'm' then 60000 else 1000 end)
+        from regexp_matches(t, '([0-9]+)([wdhms])', 'g') as m)
+    end as ms
+    from (select btrim(p_text, E' \t\n\r\f\v') as t) x
+  ) v
 $function$;
 
 CREATE OR REPLACE FUNCTION ratchet.events_drop_partitions_before(p_before date)

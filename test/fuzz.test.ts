@@ -31,11 +31,16 @@ describe("fuzzing every route", () => {
     const segment = fc.oneof(
       fc.constantFrom(...Object.values(ids)),
       fc.string({ maxLength: 80 }),
-      fc.constantFrom("run_00000000000000000000000000", "..", "%2F", "%252F", "%00", "' or 1=1 --", "🙂", "a".repeat(300)),
+      fc.constantFrom("run_00000000000000000000000000", "..", "%2F", "%252F", "%00", "' or 1=1 --", "🙂", "a".repeat(300), "\u0000", "a\u0000b", "2147483648"),
     );
+    // Values Postgres cannot hold: NUL, lone surrogates, numbers past 2^31 and far past any date, durations of millennia.
+    const hostile = fc.constantFrom("\u0000", "a\u0000", "\ud800", "x\udfff", 2 ** 31, 1e15, -1e300, 1e308, "1000000w", "99999999999999999999s", "0000-01-01T00:00:00Z", "+275760-09-13T00:00:00Z");
+    const value = fc.oneof(fc.jsonValue({ maxDepth: 2 }), hostile, fc.dictionary(fc.oneof(fc.string({ maxLength: 5 }), hostile.map(String)), hostile, { maxKeys: 2 }));
     const json = fc.oneof(
       fc.jsonValue({ maxDepth: 4 }),
-      fc.record({ payload: fc.jsonValue({ maxDepth: 3 }), options: fc.dictionary(fc.constantFrom("tags", "delay", "ttl", "queue", "idempotencyKey", "priority", "maxAttempts", "debounce", "metadata", "concurrencyKey", "lockToVersion", "parentRunId"), fc.jsonValue({ maxDepth: 2 })) }),
+      fc.record({ payload: fc.jsonValue({ maxDepth: 3 }), options: fc.dictionary(fc.constantFrom("tags", "delay", "ttl", "queue", "idempotencyKey", "idempotencyKeyTTL", "priority", "maxAttempts", "maxDuration", "debounce", "metadata", "concurrencyKey", "lockToVersion", "parentRunId", "machine"), fc.jsonValue({ maxDepth: 2 })) }),
+      fc.record({ payload: value, options: fc.dictionary(fc.constantFrom("tags", "delay", "ttl", "queue", "idempotencyKeyTTL", "priority", "maxDuration", "concurrencyKey", "machine", "lockToVersion"), value) }),
+      fc.dictionary(fc.constantFrom("delay", "timeout", "ttl", "priority", "maxDuration", "tags", "idempotencyKey", "deduplicationKey", "externalId", "version", "workerId", "data", "runCount", "attemptNumber"), value),
       fc.record({ workerId: fc.string({ maxLength: 40 }), runs: fc.array(fc.record({ runId: segment, attemptNumber: fc.integer({ min: -5, max: 5 }) }), { maxLength: 3 }), maxRuns: fc.integer({ min: -5, max: 200 }), op: fc.constantFrom("get", "record", "wait", "nope") }),
     );
     const body = fc.oneof(
@@ -44,11 +49,12 @@ describe("fuzzing every route", () => {
       fc.array(json, { maxLength: 4 }).map((lines) => ({ text: lines.map((line) => JSON.stringify(line)).join("\n"), type: "application/x-ndjson" })),
       fc.string({ maxLength: 100 }).map((text) => ({ text, type: "text/plain" })),
       fc.constant({ text: "", type: "application/json" }),
+      fc.integer({ min: 100, max: 6000 }).map((depth) => ({ text: `{"payload":${"[".repeat(depth)}${"]".repeat(depth)}}`, type: "application/json" })),
       fc.constant(null),
     );
     const query = fc.dictionary(
       fc.oneof(fc.constantFrom("filter[status]", "filter[tag]", "filter[createdAt][from]", "filter[createdAt][period]", "page[size]", "page[after]", "page[before]", "type", "page", "perPage", "limit"), fc.string({ maxLength: 10 })),
-      fc.string({ maxLength: 40 }),
+      fc.oneof(fc.string({ maxLength: 40 }), hostile.map(String)),
       { maxKeys: 4 },
     );
     let sent = 0;

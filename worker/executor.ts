@@ -9,6 +9,7 @@ import { parsePacket, stringifyPacket } from "../sdk/serialization.ts";
 import { taskRegistry, type AnyTaskOptions } from "../sdk/task.ts";
 import { taskManifest } from "./manifest.ts";
 import type { ChildResult, ExecuteMessage, FromChild, ToChild } from "./messages.ts";
+import { setLongTimeout } from "./long-timeout.ts";
 
 const cancelHookTimeoutMs = 10_000;
 
@@ -97,10 +98,10 @@ async function execute(message: ExecuteMessage): Promise<ChildResult> {
       suspended,
       new Promise((resolve) => controller.signal.addEventListener("abort", () => resolve("canceled"), { once: true })),
     ];
-    let timer: NodeJS.Timeout | undefined;
-    if (message.maxDuration) outcomes.push(new Promise((resolve) => (timer = setTimeout(() => resolve("timeout"), message.maxDuration! * 1000))));
+    let cancelTimer: (() => void) | undefined;
+    if (message.maxDuration) outcomes.push(new Promise((resolve) => (cancelTimer = setLongTimeout(() => resolve("timeout"), message.maxDuration! * 1000))));
     const winner = await Promise.race(outcomes);
-    clearTimeout(timer);
+    cancelTimer?.();
     if (winner === "suspended") return { kind: "suspended" };
     if (winner === "timeout") {
       controller.abort(new Error("The run exceeded its maxDuration"));

@@ -10,4 +10,12 @@ export const limits = {
   pageSizeMax: 100,
   pageSizeDefault: 25,
   taskIdentifierLength: 256,
+  /** Nesting of any JSON the API reads: request bodies, NDJSON lines, superjson payload strings. */
+  jsonDepth: 128,
+  /** The longest delay, TTL, timeout or idempotency key TTL (10 years: far inside what Postgres holds). */
+  durationMaxDays: 3650,
+  /** Integer columns are 32-bit; `maxDuration: 2147483647` is the SDK's timeout.None. */
+  int32Max: 2_147_483_647,
+  /** Priority in seconds: ×1000 it must still fit a 32-bit millisecond column. */
+  prioritySecondsMax: 2_147_483,
 } as const;

@@ -1,8 +1,31 @@
 // The trigger request as Trigger.dev's SDK sends it (TriggerTaskRequestBody), validated with zod.
 import { z } from "zod";
+import { delayProblem, durationProblem } from "../engine/durations.ts";
 import { limits } from "./limits.ts";
 
-const duration = z.union([z.string().min(1).max(64), z.number().nonnegative()]);
+/** A duration ("10m", "1h30m", or seconds), read by engine/durations.ts and within its maximum. */
+export const durationSchema = z.union([z.string().min(1).max(64), z.number()]).superRefine((value, context) => {
+  const problem = durationProblem(value);
+  if (problem) context.addIssue({ code: "custom", message: problem });
+});
+
+/** A duration written as text ("10m"), as idempotency key TTLs, debounce delays and periods are. */
+export const durationTextSchema = z.string().min(1).max(64).superRefine((value, context) => {
+  const problem = durationProblem(value);
+  if (problem) context.addIssue({ code: "custom", message: problem });
+});
+
+/** A delay: a duration from now, or an ISO date (from 1970, and no further ahead than the longest duration). */
+export const delaySchema = z.string().min(1).max(64).superRefine((value, context) => {
+  const problem = delayProblem(value, new Date());
+  if (problem) context.addIssue({ code: "custom", message: problem });
+});
+
+/** Whole seconds a run may take; 2147483647 is the SDK's timeout.None. */
+export const maxDurationSchema = z.number().int().min(5).max(limits.int32Max);
+
+/** Seconds of head start in a queue. */
+export const prioritySchema = z.number().min(-limits.prioritySecondsMax).max(limits.prioritySecondsMax);
 
 export const tagsSchema = z
   .union([z.string(), z.array(z.string())])
@@ -17,18 +40,18 @@ export const triggerOptionsSchema = z
   .object({
     queue: z.union([z.string().min(1).max(256), z.object({ name: z.string().min(1).max(256) }).loose()]).optional(),
     concurrencyKey: z.union([z.string().max(512), z.number()]).transform(String).optional(),
-    delay: z.union([z.string().min(1).max(64), z.iso.datetime({ offset: true })]).optional(),
-    ttl: duration.optional(),
+    delay: delaySchema.optional(),
+    ttl: durationSchema.optional(),
     idempotencyKey: z.string().min(1).max(limits.idempotencyKeyLength).optional(),
-    idempotencyKeyTTL: z.string().regex(/^\d+[smhdw]$/, 'must look like "30s", "10m", "1h" or "7d"').optional(),
+    idempotencyKeyTTL: durationTextSchema.optional(),
     tags: tagsSchema.optional(),
     metadata: z.unknown().optional(),
     metadataType: z.string().max(64).optional(),
     payloadType: z.string().max(64).optional(),
     maxAttempts: z.number().int().min(1).max(250).optional(),
-    maxDuration: z.number().int().min(5).optional(),
+    maxDuration: maxDurationSchema.optional(),
     machine: z.union([z.string().max(32), z.object({ preset: z.string().max(32).optional() }).loose()]).optional(),
-    priority: z.number().min(-2_147_483).max(2_147_483).optional(),
+    priority: prioritySchema.optional(),
     lockToVersion: z.string().max(64).optional(),
     parentRunId: z.string().max(64).optional(),
     resumeParentOnCompletion: z.boolean().optional(),
@@ -37,9 +60,9 @@ export const triggerOptionsSchema = z
     debounce: z
       .object({
         key: z.string().min(1).max(limits.debounceKeyLength),
-        delay: z.string().min(1).max(64),
+        delay: durationTextSchema,
         mode: z.enum(["leading", "trailing"]).optional(),
-        maxDelay: z.string().min(1).max(64).optional(),
+        maxDelay: durationTextSchema.optional(),
       })
       .optional(),
   })

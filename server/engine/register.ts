@@ -5,8 +5,9 @@ import type { EnvironmentType } from "../db/tables.ts";
 import { queuesUpsertFromManifest } from "../storage/queues.ts";
 import { runsPromotePendingVersion } from "../storage/sweeps.ts";
 import { tasksReplaceForVersion, workerVersionsInsert, workerVersionsNextDevVersion } from "../storage/workers.ts";
+import { storedDurationText } from "./durations.ts";
 import type { RetryPolicy } from "./retry.ts";
-import type { EngineDeps } from "./trigger.ts";
+import { storedMaxDurationSeconds, type EngineDeps } from "./trigger.ts";
 import { syncDeclarativeSchedules } from "./schedules.ts";
 
 export interface TaskManifest {
@@ -63,9 +64,9 @@ export async function registerWorkerVersion(
         slug: task.id,
         queueName,
         retry: task.retry ?? null,
-        maxDurationS: task.maxDuration ?? null,
+        maxDurationS: storedMaxDurationSeconds(task.maxDuration),
         machine: task.machine ?? null,
-        ttl: task.ttl === undefined ? null : String(task.ttl),
+        ttl: task.ttl === undefined ? null : storedDurationText(task.ttl),
         triggerSource: task.schedule ? "SCHEDULED" : (task.triggerSource ?? "STANDARD"),
         filePath: task.filePath ?? null,
         exportName: task.exportName ?? null,

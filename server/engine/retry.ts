@@ -2,12 +2,13 @@
 //   delay = min(maxTimeoutInMs, (randomize ? 1 + random : 1) * minTimeoutInMs * factor^(attempt - 1))
 // A task without a retry policy is not retried (as in Trigger.dev).
 import { z } from "zod";
+import { maxDurationMs } from "./durations.ts";
 
 export const retryPolicySchema = z.object({
   maxAttempts: z.number().int().min(1).max(250).optional(),
   factor: z.number().min(1).max(100).optional(),
-  minTimeoutInMs: z.number().int().min(0).optional(),
-  maxTimeoutInMs: z.number().int().min(0).optional(),
+  minTimeoutInMs: z.number().int().min(0).max(maxDurationMs).optional(),
+  maxTimeoutInMs: z.number().int().min(0).max(maxDurationMs).optional(),
   randomize: z.boolean().optional(),
 });
 

@@ -12,7 +12,7 @@ import {
   runsSetMetadata,
   type RunRow,
 } from "../storage/runs.ts";
-import { resolveDelay } from "./durations.ts";
+import { delayProblem, resolveDelay } from "./durations.ts";
 import { isFinal } from "./run-status.ts";
 import { completeWaitpointsForFinishedRun } from "./waitpoints.ts";
 import { triggerRun, type EngineDeps, type TriggerEnvironment } from "./trigger.ts";
@@ -100,7 +100,7 @@ export async function rescheduleRun(deps: EngineDeps, environmentId: string, pub
   const id = runIdOrNotFound(publicId);
   const now = deps.clock.now();
   const delayUntil = resolveDelay(delay, now);
-  if (delayUntil === null) throw new ApiError("VALIDATION_FAILED", 'body.delay: must be a duration like "10m" or an ISO date');
+  if (delayUntil === null) throw new ApiError("VALIDATION_FAILED", `body.delay: ${delayProblem(delay, now) ?? 'must be a duration like "10m" or an ISO date'}`);
   await deps.db.sql.begin(async (tx) => {
     const run = await runsFindById(tx, environmentId, id, true);
     if (!run) throw new ApiError("NOT_FOUND", `No run ${publicId}`);

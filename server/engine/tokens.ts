@@ -12,7 +12,7 @@ import {
   waitpointsInsert,
   type WaitpointRow,
 } from "../storage/waitpoints.ts";
-import { parseDurationMs, resolveDelay } from "./durations.ts";
+import { delayProblem, durationProblem, parseDurationMs, resolveDelay } from "./durations.ts";
 import type { EngineDeps } from "./trigger.ts";
 import { completeWaitpoints } from "./waitpoints.ts";
 
@@ -42,7 +42,7 @@ export async function createToken(
   let timeoutAt: Date | null = null;
   if (options.timeout !== undefined) {
     timeoutAt = resolveDelay(options.timeout, now);
-    if (!timeoutAt) throw new ApiError("VALIDATION_FAILED", 'body.timeout: must be a duration like "1h" or an ISO date');
+    if (!timeoutAt) throw new ApiError("VALIDATION_FAILED", `body.timeout: ${delayProblem(options.timeout, now) ?? 'must be a duration like "1h" or an ISO date'}`);
   }
   return deps.db.sql.begin(async (tx) => {
     if (options.idempotencyKey) {
@@ -53,7 +53,7 @@ export async function createToken(
       }
     }
     const ttlMs = options.idempotencyKeyTTL ? parseDurationMs(options.idempotencyKeyTTL) : defaultIdempotencyTtlMs;
-    if (ttlMs === null) throw new ApiError("VALIDATION_FAILED", "body.idempotencyKeyTTL: is not a duration");
+    if (ttlMs === null) throw new ApiError("VALIDATION_FAILED", `body.idempotencyKeyTTL: ${durationProblem(options.idempotencyKeyTTL!) ?? "is not a duration"}`);
     const id = uuidv7(now);
     await waitpointsInsert(
       tx,

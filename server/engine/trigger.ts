@@ -7,6 +7,7 @@ import type { EnvironmentType } from "../db/tables.ts";
 import { ApiError } from "../errors.ts";
 import { fromPublicId, uuidv7 } from "../ids.ts";
 import type { TriggerOptions } from "../api/trigger-schema.ts";
+import { jsonDepthProblem } from "../api/input-safety.ts";
 import { limits } from "../api/limits.ts";
 import {
   queueEntriesInsert,
@@ -24,7 +25,7 @@ import {
   type RunRow,
 } from "../storage/runs.ts";
 import { tasksFindCurrentWithQueue } from "../storage/workers.ts";
-import { parseDurationMs, resolveDelay } from "./durations.ts";
+import { delayProblem, durationProblem, parseDurationMs, resolveDelay, storedDurationText } from "./durations.ts";
 import type { QueueNotifier } from "./notifier.ts";
 import { idempotencyClearingStatuses, type RunStatus } from "./run-status.ts";
 
@@ -64,6 +65,15 @@ export interface TriggerResult {
 const defaultIdempotencyTtlMs = 30 * 24 * 3_600_000;
 const devDefaultTtl = "10m";
 
+/**
+ * maxDuration as stored: at most 2^31 − 1 s less a day, so the deadline (maxDuration plus the
+ * server's grace, summed as 32-bit integers in SQL) cannot overflow. 68 years either way: the SDK's
+ * timeout.None (2147483647) means the same.
+ */
+export function storedMaxDurationSeconds(seconds: number | null | undefined): number | null {
+  return seconds === null || seconds === undefined ? null : Math.min(seconds, limits.int32Max - 86_400);
+}
+
 function jsonText(value: unknown): string | null {
   return value === undefined ? null : JSON.stringify(value);
 }
@@ -88,6 +98,15 @@ export function checkTriggerLimits(request: TriggerRequest): void {
       "PAYLOAD_TOO_LARGE",
       `${prefix}options.metadata is ${Buffer.byteLength(metadata)} bytes; the limit is ${limits.metadataBytes} bytes (256 KB)`,
     );
+  }
+  // superjson payloads arrive as text and are parsed when read back: their nesting counts too.
+  const packets = [
+    ["payload", request.payload, request.options.payloadType],
+    ["options.metadata", request.options.metadata, request.options.metadataType],
+  ] as const;
+  for (const [name, value, type] of packets) {
+    const tooDeep = type === "application/super+json" && typeof value === "string" ? jsonDepthProblem(`${prefix}${name}`, value) : null;
+    if (tooDeep) throw new ApiError("VALIDATION_FAILED", tooDeep);
   }
   const key = request.idempotencyKeyHeader;
   if (key !== undefined && key.length > limits.idempotencyKeyLength) {
@@ -182,7 +201,10 @@ export async function triggerRunInTransaction(
   if (idempotencyKey !== null) {
     const ttlText = options.idempotencyKeyTTL ?? request.idempotencyKeyTtlHeader;
     const ttlMs = ttlText === undefined ? defaultIdempotencyTtlMs : parseDurationMs(ttlText);
-    if (ttlMs === null) throw invalid(field("options.idempotencyKeyTTL"), "is not a duration");
+    if (ttlMs === null) {
+      const source = options.idempotencyKeyTTL !== undefined ? field("options.idempotencyKeyTTL") : "headers.idempotency-key-ttl";
+      throw invalid(source, durationProblem(ttlText!) ?? "is not a duration");
+    }
     idempotencyKeyExpiresAt = new Date(now.getTime() + ttlMs);
     const existing = await runsFindByIdempotencyKey(tx, environmentId, taskIdentifier, idempotencyKey);
     if (existing) {
@@ -203,9 +225,13 @@ export async function triggerRunInTransaction(
   if (options.debounce) {
     const debounce = options.debounce;
     const delayMs = parseDurationMs(debounce.delay);
-    if (delayMs === null || delayMs < 1000) throw invalid(field("options.debounce.delay"), "must be a duration of at least 1s");
+    if (delayMs === null || delayMs < 1000) {
+      throw invalid(field("options.debounce.delay"), delayMs === null ? (durationProblem(debounce.delay) ?? "is not a duration") : "must be a duration of at least 1s");
+    }
     const maxDelayMs = debounce.maxDelay === undefined ? null : parseDurationMs(debounce.maxDelay);
-    if (maxDelayMs === null && debounce.maxDelay !== undefined) throw invalid(field("options.debounce.maxDelay"), "is not a duration");
+    if (maxDelayMs === null && debounce.maxDelay !== undefined) {
+      throw invalid(field("options.debounce.maxDelay"), durationProblem(debounce.maxDelay) ?? "is not a duration");
+    }
     const existing = await runsFindDebounced(tx, environmentId, taskIdentifier, debounce.key);
     if (existing) {
       let delayUntil = new Date(now.getTime() + delayMs);
@@ -215,7 +241,7 @@ export async function triggerRunInTransaction(
         tx,
         existing.id,
         trailing
-          ? { delayUntil, payload, payloadType, metadata, tags, maxAttempts: options.maxAttempts ?? null, maxDurationS: options.maxDuration ?? null, machine }
+          ? { delayUntil, payload, payloadType, metadata, tags, maxAttempts: options.maxAttempts ?? null, maxDurationS: storedMaxDurationSeconds(options.maxDuration), machine }
           : { delayUntil },
         now,
       );
@@ -235,7 +261,7 @@ export async function triggerRunInTransaction(
     delayUntil = new Date(now.getTime() + parseDurationMs(options.debounce.delay)!);
   } else if (options.delay !== undefined) {
     delayUntil = resolveDelay(options.delay, now);
-    if (delayUntil === null) throw invalid(field("options.delay"), 'must be a duration like "10m" or an ISO date');
+    if (delayUntil === null) throw invalid(field("options.delay"), delayProblem(options.delay, now) ?? 'must be a duration like "10m" or an ISO date');
     if (delayUntil <= now) delayUntil = null;
   }
 
@@ -250,8 +276,11 @@ export async function triggerRunInTransaction(
 
   const ttl = options.ttl ?? task?.ttl ?? (environment.environmentType === "dev" ? devDefaultTtl : null);
   const ttlMs = ttl === null ? null : parseDurationMs(ttl);
-  if (ttl !== null && ttlMs === null) throw invalid(field("options.ttl"), 'must be a duration like "10m" or a number of seconds');
-  const ttlText = ttlMs === null || ttlMs === 0 ? null : String(ttl);
+  if (ttl !== null && ttlMs === null) {
+    const source = options.ttl !== undefined ? field("options.ttl") : `the ttl of task ${taskIdentifier}`;
+    throw invalid(source, durationProblem(ttl) ?? 'must be a duration like "10m" or a number of seconds');
+  }
+  const ttlText = ttlMs === null || ttlMs === 0 || ttl === null ? null : storedDurationText(ttl);
 
   const status: RunStatus = delayUntil !== null ? "DELAYED" : task && queue ? "QUEUED" : "PENDING_VERSION";
   const priorityMs = Math.round((options.priority ?? 0) * 1000);
@@ -273,7 +302,7 @@ export async function triggerRunInTransaction(
     idempotencyKey,
     idempotencyKeyExpiresAt,
     maxAttempts: options.maxAttempts ?? null,
-    maxDurationS: options.maxDuration ?? null,
+    maxDurationS: storedMaxDurationSeconds(options.maxDuration),
     machine,
     priorityMs,
     ttl: ttlText,

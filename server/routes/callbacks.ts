@@ -4,7 +4,9 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { AppContext } from "../app-context.ts";
+import { jsonDepthProblem, unsafeTextIn } from "../api/input-safety.ts";
 import { limits } from "../api/limits.ts";
+import { ApiError } from "../errors.ts";
 import { completeTokenByCallback } from "../engine/tokens.ts";
 
 export async function callbackRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
@@ -16,18 +18,19 @@ export async function callbackRoutes(app: FastifyInstance, context: AppContext):
     async (request) => {
       const text = typeof request.body === "string" ? request.body : "";
       const isJson = /json/i.test(String(request.headers["content-type"] ?? ""));
-      let output: string | null = null;
-      if (text !== "") {
-        if (isJson) {
-          try {
-            output = JSON.stringify(JSON.parse(text));
-          } catch {
-            output = JSON.stringify(text);
-          }
-        } else {
-          output = JSON.stringify(text);
+      let value: unknown = text;
+      if (isJson && text !== "") {
+        const tooDeep = jsonDepthProblem("body", text);
+        if (tooDeep) throw new ApiError("VALIDATION_FAILED", tooDeep);
+        try {
+          value = JSON.parse(text);
+        } catch {
+          value = text;
         }
       }
+      const unstorable = unsafeTextIn(value, "body");
+      if (unstorable) throw new ApiError("VALIDATION_FAILED", unstorable);
+      const output = text === "" ? null : JSON.stringify(value);
       await completeTokenByCallback(context.engine, request.params.tokenId, request.params.hash, { output, outputType: "application/json" });
       return { success: true };
     },

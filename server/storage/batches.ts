@@ -1,5 +1,7 @@
 // Named queries for batches.
-import type { Sql } from "../db/client.ts";
+import type { Sql, TransactionSql } from "../db/client.ts";
+
+type Queryable = Sql | TransactionSql;
 
 export interface BatchRow {
   id: string;
@@ -18,7 +20,7 @@ const batchColumns = `id, environment_id as "environmentId", status, run_count a
 
 /** Creates a batch, or returns the one holding the same idempotency key (created: false). */
 export async function batchesCreate(
-  sql: Sql,
+  sql: Queryable,
   batch: { id: string; environmentId: string; runCount: number; idempotencyKey: string | null; parentRunId: string | null; resumeParentOnCompletion: boolean },
   now: Date,
 ): Promise<{ batch: BatchRow; created: boolean }> {
@@ -38,14 +40,14 @@ export async function batchesFind(sql: Sql, environmentId: string, id: string): 
   return row ?? null;
 }
 
-export async function batchesRunIds(sql: Sql, batchId: string): Promise<Array<{ id: string; index: number }>> {
+export async function batchesRunIds(sql: Queryable, batchId: string): Promise<Array<{ id: string; index: number }>> {
   return sql<Array<{ id: string; index: number }>>`
     select id, batch_index as index from ratchet.runs where batch_id = ${batchId} order by batch_index`;
 }
 
 /** Records item errors and seals the batch once every item has a run or an error. */
 export async function batchesRecordProgress(
-  sql: Sql,
+  sql: Queryable,
   id: string,
   errors: BatchRow["errors"],
   now: Date,

@@ -374,3 +374,22 @@ export async function runsLockChild(tx: Queryable, environmentId: string, runId:
     where id = ${runId} and environment_id = ${environmentId} for update`;
   return child ?? null;
 }
+
+export type RunPacketName = "payload" | "output" | "metadata";
+
+/** One of a run's JSON values as the text stored, with its type, for serving it whole. */
+export async function runsFindPacketText(
+  sql: Sql,
+  environmentId: string,
+  id: string,
+  packet: RunPacketName,
+): Promise<{ text: string | null; type: string | null } | null> {
+  const columns = {
+    payload: `payload::text as text, payload_type as type`,
+    output: `output::text as text, output_type as type`,
+    metadata: `metadata::text as text, metadata_type as type`,
+  }[packet];
+  const [row] = await sql<{ text: string | null; type: string | null }[]>`
+    select ${sql.unsafe(columns)} from ratchet.runs where id = ${id} and environment_id = ${environmentId}`;
+  return row ?? null;
+}

@@ -1,11 +1,13 @@
 // Batches: the two-phase streaming API (POST /api/v3/batches, then NDJSON items) that Trigger.dev's
 // SDK uses, the one-request POST /api/v2/tasks/batch, and retrieval. Items are deduplicated by
 // index, so a client may resend the whole stream; a bad item is recorded with its index and the
-// others are created.
+// others are created. A one-request batch is written in one transaction: if it fails, no batch is left.
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { AppContext } from "../../app-context.ts";
+import type { Sql, TransactionSql } from "../../db/client.ts";
+import { jsonDepthProblem, unsafeTextIn } from "../../api/input-safety.ts";
 import { limits } from "../../api/limits.ts";
 import { taskIdentifierSchema, triggerOptionsSchema } from "../../api/trigger-schema.ts";
 import {
@@ -71,12 +73,12 @@ type BatchItems = Array<{ index: number; item: BatchItem | null; error?: string 
  * ApiError for an item it refuses, or answers "duplicate" when another request created it first).
  */
 async function eachNewItem(
-  context: AppContext,
+  sql: Sql | TransactionSql,
   batch: BatchRow,
   items: BatchItems,
   create: (index: number, item: BatchItem) => Promise<"created" | "duplicate">,
 ): Promise<ItemOutcome> {
-  const existing = new Set((await batchesRunIds(context.db.sql, batch.id)).map((row) => row.index));
+  const existing = new Set((await batchesRunIds(sql, batch.id)).map((row) => row.index));
   const outcome: ItemOutcome = { accepted: 0, deduplicated: 0, errors: [] };
   for (const { index, item, error } of items) {
     if (existing.has(index)) {
@@ -102,35 +104,44 @@ async function eachNewItem(
   return outcome;
 }
 
+/** Creates the items' runs in a transaction the caller holds; `queued` tells whether to wake dequeuers after it commits. */
+async function createItemsIn(
+  tx: TransactionSql,
+  context: AppContext,
+  environment: AuthenticatedEnvironment,
+  batch: BatchRow,
+  items: BatchItems,
+): Promise<ItemOutcome & { queued: boolean }> {
+  let queued = false;
+  const bulk = newBulkTrigger();
+  const result = await eachNewItem(tx, batch, items, async (index, item) => {
+    const request = itemRequest(batch, index, item);
+    checkTriggerLimits(request);
+    // Items that look up earlier runs by key are written at once, in a savepoint of their own.
+    const immediate = item.options?.idempotencyKey !== undefined || item.options?.debounce !== undefined;
+    const triggered = immediate
+      ? await tx.savepoint((savepoint) => triggerRunInTransaction(savepoint, context.clock, environment, request))
+      : await triggerRunInTransaction(tx, context.clock, environment, request, bulk);
+    queued ||= triggered.queued;
+    return "created";
+  });
+  await flushBulkTrigger(tx, bulk);
+  return { ...result, queued };
+}
+
 async function createItemsTogether(
   context: AppContext,
   environment: AuthenticatedEnvironment,
   batch: BatchRow,
   items: BatchItems,
 ): Promise<ItemOutcome> {
-  let queued = false;
-  const outcome = await context.db.sql.begin(async (tx) => {
-    const bulk = newBulkTrigger();
-    const result = await eachNewItem(context, batch, items, async (index, item) => {
-      const request = itemRequest(batch, index, item);
-      checkTriggerLimits(request);
-      // Items that look up earlier runs by key are written at once, in a savepoint of their own.
-      const immediate = item.options?.idempotencyKey !== undefined || item.options?.debounce !== undefined;
-      const triggered = immediate
-        ? await tx.savepoint((savepoint) => triggerRunInTransaction(savepoint, context.clock, environment, request))
-        : await triggerRunInTransaction(tx, context.clock, environment, request, bulk);
-      queued ||= triggered.queued;
-      return "created";
-    });
-    await flushBulkTrigger(tx, bulk);
-    return result;
-  });
+  const { queued, ...outcome } = await context.db.sql.begin((tx) => createItemsIn(tx, context, environment, batch, items));
   if (queued) context.notifier.queueChanged(environment.environmentId);
   return outcome;
 }
 
 function createItemsOneByOne(context: AppContext, environment: AuthenticatedEnvironment, batch: BatchRow, items: BatchItems): Promise<ItemOutcome> {
-  return eachNewItem(context, batch, items, async (index, item) => {
+  return eachNewItem(context.db.sql, batch, items, async (index, item) => {
     try {
       await triggerRun(context.engine, environment, itemRequest(batch, index, item));
       return "created";
@@ -205,6 +216,8 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
       const lines = request.body.split("\n");
       for (const [lineIndex, line] of lines.entries()) {
         if (line.trim() === "") continue;
+        const tooDeep = jsonDepthProblem(`line ${lineIndex + 1}`, line);
+        if (tooDeep) throw new ApiError("VALIDATION_FAILED", tooDeep);
         let parsed: unknown;
         try {
           parsed = JSON.parse(line);
@@ -216,7 +229,9 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
           if (result.data.index >= batch.runCount) {
             throw new ApiError("VALIDATION_FAILED", `line ${lineIndex + 1}: index ${result.data.index} is beyond the batch's runCount (${batch.runCount})`);
           }
-          items.push({ index: result.data.index, item: result.data });
+          // Text Postgres cannot store fails this item only, like any other invalid item.
+          const unstorable = unsafeTextIn(result.data, `items[${result.data.index}]`);
+          items.push(unstorable ? { index: result.data.index, item: null, error: unstorable } : { index: result.data.index, item: result.data });
         } else {
           const index = (parsed as { index?: unknown })?.index;
           if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index >= batch.runCount) {
@@ -254,20 +269,30 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
       },
     },
     async (request) => {
-      const now = context.clock.now();
-      const { batch } = await batchesCreate(
-        context.db.sql,
-        { id: uuidv7(now), environmentId: request.environment.environmentId, runCount: request.body.items.length, idempotencyKey: null, parentRunId: null, resumeParentOnCompletion: false },
-        now,
-      );
-      const outcome = await createItems(
-        context,
-        request.environment,
-        batch,
-        request.body.items.map((item, index) => ({ index, item: { ...item, index } })),
-      );
-      await batchesRecordProgress(context.db.sql, batch.id, outcome.errors, context.clock.now());
-      return { id: toPublicId("batch", batch.id), runCount: batch.runCount };
+      const environment = request.environment;
+      const items = request.body.items.map((item, index) => ({ index, item: { ...item, index } }));
+      // The batch, its runs and its progress in one transaction: a request that fails leaves nothing.
+      for (let attempt = 0; ; attempt += 1) {
+        try {
+          const now = context.clock.now();
+          const { batch, queued } = await context.db.sql.begin(async (tx) => {
+            const { batch } = await batchesCreate(
+              tx,
+              { id: uuidv7(now), environmentId: environment.environmentId, runCount: items.length, idempotencyKey: null, parentRunId: null, resumeParentOnCompletion: false },
+              now,
+            );
+            const outcome = await createItemsIn(tx, context, environment, batch, items);
+            await batchesRecordProgress(tx, batch.id, outcome.errors, context.clock.now());
+            return { batch, queued: outcome.queued };
+          });
+          if (queued) context.notifier.queueChanged(environment.environmentId);
+          return { id: toPublicId("batch", batch.id), runCount: batch.runCount };
+        } catch (error) {
+          // A concurrent trigger took an item's idempotency or debounce key first: the next try sees its run.
+          if ((error as { code?: string }).code === "23505" && attempt < 2) continue;
+          throw error;
+        }
+      }
     },
   );
 

@@ -7,7 +7,7 @@ import { limits } from "../../api/limits.ts";
 import { keysetPage, pageCursor, uuidAtMs } from "../../api/pagination.ts";
 import { decodePacket } from "../../api/packets.ts";
 import { listRunItem, retrieveRunResponse } from "../../api/run-presenter.ts";
-import { tagsSchema, taskIdentifierSchema } from "../../api/trigger-schema.ts";
+import { delaySchema, durationSchema, durationTextSchema, maxDurationSchema, prioritySchema, tagsSchema, taskIdentifierSchema } from "../../api/trigger-schema.ts";
 import { parseDurationMs } from "../../engine/durations.ts";
 import { addTags, cancelRun, findRunOrNotFound, replayRun, rescheduleRun, updateRunMetadata, type MetadataUpdate } from "../../engine/run-actions.ts";
 import { runStatuses, type RunStatus } from "../../engine/run-status.ts";
@@ -36,7 +36,7 @@ const listQuery = z
     "filter[isTest]": z.enum(["true", "false"]).optional(),
     "filter[createdAt][from]": z.coerce.number().int().nonnegative().optional(),
     "filter[createdAt][to]": z.coerce.number().int().nonnegative().optional(),
-    "filter[createdAt][period]": z.string().regex(/^\d+[smhdw]$/, 'must look like "1h" or "7d"').optional(),
+    "filter[createdAt][period]": durationTextSchema.optional(),
     "page[size]": z.coerce.number().int().min(1).max(limits.pageSizeMax).optional(),
     "page[after]": z.string().max(64).optional(),
     "page[before]": z.string().max(64).optional(),
@@ -118,13 +118,13 @@ export async function runRoutes(app: FastifyInstance, context: AppContext): Prom
       queue: z.string().min(1).max(256).optional(),
       concurrencyKey: z.union([z.string(), z.number()]).transform(String).optional(),
       machine: z.string().max(32).optional(),
-      delay: z.string().max(64).optional(),
-      ttl: z.union([z.string().max(64), z.number().int().nonnegative()]).optional(),
+      delay: delaySchema.optional(),
+      ttl: durationSchema.optional(),
       idempotencyKey: z.string().min(1).max(limits.idempotencyKeyLength).optional(),
-      idempotencyKeyTTL: z.string().regex(/^\d+[smhdw]$/).optional(),
+      idempotencyKeyTTL: durationTextSchema.optional(),
       maxAttempts: z.number().int().min(1).max(250).optional(),
-      maxDuration: z.number().int().min(5).optional(),
-      priority: z.number().optional(),
+      maxDuration: maxDurationSchema.optional(),
+      priority: prioritySchema.optional(),
     })
     .strict()
     .nullish();
@@ -136,7 +136,7 @@ export async function runRoutes(app: FastifyInstance, context: AppContext): Prom
 
   routes.post(
     "/api/v1/runs/:runId/reschedule",
-    { schema: { params: runParams, body: z.object({ delay: z.string().min(1).max(64) }) } },
+    { schema: { params: runParams, body: z.object({ delay: delaySchema }) } },
     async (request) => {
       const environmentId = request.environment.environmentId;
       await rescheduleRun(engine, environmentId, request.params.runId, request.body.delay);

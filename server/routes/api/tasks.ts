@@ -3,7 +3,7 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { AppContext } from "../../app-context.ts";
-import { taskIdentifierSchema, triggerBodySchema } from "../../api/trigger-schema.ts";
+import { durationTextSchema, taskIdentifierSchema, triggerBodySchema } from "../../api/trigger-schema.ts";
 import { triggerRun } from "../../engine/trigger.ts";
 import { toPublicId } from "../../ids.ts";
 
@@ -19,7 +19,7 @@ export async function taskRoutes(app: FastifyInstance, context: AppContext): Pro
         headers: z
           .object({
             "idempotency-key": z.string().min(1).optional(),
-            "idempotency-key-ttl": z.string().regex(/^\d+[smhdw]$/).optional(),
+            "idempotency-key-ttl": durationTextSchema.optional(),
           })
           .loose(),
       },

@@ -6,7 +6,7 @@ import type { AppContext } from "../../app-context.ts";
 import { limits } from "../../api/limits.ts";
 import { decodePacket } from "../../api/packets.ts";
 import { keysetPage, pageCursor, uuidAtMs } from "../../api/pagination.ts";
-import { tagsSchema } from "../../api/trigger-schema.ts";
+import { delaySchema, durationTextSchema, tagsSchema } from "../../api/trigger-schema.ts";
 import { parseDurationMs } from "../../engine/durations.ts";
 import { completeToken, createToken, tokenCallbackUrl, tokenIdOrNotFound } from "../../engine/tokens.ts";
 import { ApiError } from "../../errors.ts";
@@ -45,9 +45,9 @@ export async function waitpointRoutes(app: FastifyInstance, context: AppContext)
       schema: {
         body: z
           .object({
-            timeout: z.union([z.string().min(1).max(64), z.iso.datetime({ offset: true })]).optional(),
+            timeout: delaySchema.optional(),
             idempotencyKey: z.string().min(1).max(limits.idempotencyKeyLength).optional(),
-            idempotencyKeyTTL: z.string().regex(/^\d+[smhdw]$/).optional(),
+            idempotencyKeyTTL: durationTextSchema.optional(),
             tags: tagsSchema.optional(),
           })
           .nullish(),
@@ -73,7 +73,7 @@ export async function waitpointRoutes(app: FastifyInstance, context: AppContext)
               .optional(),
             "filter[idempotencyKey]": z.string().max(limits.idempotencyKeyLength).optional(),
             "filter[tags]": z.string().max(4096).transform((value) => value.split(",").filter(Boolean)).optional(),
-            "filter[createdAt][period]": z.string().regex(/^\d+[smhdw]$/).optional(),
+            "filter[createdAt][period]": durationTextSchema.optional(),
             "filter[createdAt][from]": z.coerce.number().int().nonnegative().optional(),
             "filter[createdAt][to]": z.coerce.number().int().nonnegative().optional(),
             "page[size]": z.coerce.number().int().min(1).max(limits.pageSizeMax).optional(),

@@ -3,6 +3,9 @@
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { issueSecretKey } from "../../auth/issue-key.ts";
+import { jsonDepthBeyond, unsafeTextIn } from "../../api/input-safety.ts";
+import { limits } from "../../api/limits.ts";
+import { jsonPreview } from "../../dashboard/json-preview.ts";
 import { completeToken } from "../../engine/tokens.ts";
 import { ApiError } from "../../errors.ts";
 import { toPublicId } from "../../ids.ts";
@@ -13,6 +16,8 @@ import { environmentLabel, render, type DashboardScope, type ScopeOf } from "./r
 import type { FastifyReply, FastifyRequest } from "fastify";
 
 type Params = { ref: string; env: string };
+
+const tokenOutputPreview = { chars: 2048, depth: 8 };
 
 export async function environmentPages(app: FastifyInstance, context: AppContext, scopeOf: ScopeOf): Promise<void> {
   const { db, engine, clock } = context;
@@ -31,7 +36,8 @@ export async function environmentPages(app: FastifyInstance, context: AppContext
           status: token.status,
           tags: token.tags,
           timeoutAt: token.completedAfter?.toISOString(),
-          output: token.output === null || token.output === undefined ? undefined : JSON.stringify(token.output),
+          // A short preview: a hundred tokens of 3 MB each would make a page no browser wants.
+          output: token.output === null || token.output === undefined ? undefined : jsonPreview(token.output, tokenOutputPreview).text.replaceAll(/\n\s*/g, " "),
         })),
         liveUrl: `${scope.base}/live`,
         selfUrl: `${scope.base}/tokens`,
@@ -54,12 +60,16 @@ export async function environmentPages(app: FastifyInstance, context: AppContext
       const scope = await scopeOf(request, reply);
       if (!scope) return reply;
       const text = request.body?.data?.trim() || "null";
+      if (jsonDepthBeyond(text) !== null) return tokensPage(request, reply.code(400), scope, `The output is nested deeper than ${limits.jsonDepth} levels.`);
+      let output: unknown;
       try {
-        JSON.parse(text);
+        output = JSON.parse(text);
       } catch {
         return tokensPage(request, reply.code(400), scope, "The output must be valid JSON.");
       }
-      await completeToken(engine, scope.environment.environmentId, request.params.tokenId, { output: JSON.stringify(JSON.parse(text)), outputType: "application/json" });
+      const unstorable = unsafeTextIn(output, "output");
+      if (unstorable) return tokensPage(request, reply.code(400), scope, `The output cannot be stored: ${unstorable}.`);
+      await completeToken(engine, scope.environment.environmentId, request.params.tokenId, { output: JSON.stringify(output), outputType: "application/json" });
       return reply.redirect(`${scope.base}/tokens`, 303);
     },
   );

@@ -1,8 +1,11 @@
 // The runs list (filters, search, keyset pages, live) and a run's page (timeline, payload, output or
-// error, attempts, waits and steps, related runs, logs; cancel and replay).
+// error, attempts, waits and steps, related runs, logs; cancel and replay). Payload, output and
+// metadata are shown as bounded previews (json-preview.ts), each with a link to its raw value.
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { decodePacket } from "../../api/packets.ts";
+import { jsonPreview, type JsonPreview } from "../../dashboard/json-preview.ts";
+import { ApiError } from "../../errors.ts";
 import { keysetPage, uuidAtMs } from "../../api/pagination.ts";
 import { serializedError } from "../../api/run-presenter.ts";
 import { parseDurationMs } from "../../engine/durations.ts";
@@ -11,7 +14,15 @@ import { runStatuses, statusFlags, type RunStatus } from "../../engine/run-statu
 import { fromPublicId, toPublicId } from "../../ids.ts";
 import { eventsListForRun } from "../../storage/events.ts";
 import { runsList } from "../../storage/run-list.ts";
-import { attemptsList, runsFindById, runsFindByIdempotencyKeyAnyTask, runsFindRelated, type RunRow } from "../../storage/runs.ts";
+import {
+  attemptsList,
+  runsFindById,
+  runsFindByIdempotencyKeyAnyTask,
+  runsFindPacketText,
+  runsFindRelated,
+  type RunPacketName,
+  type RunRow,
+} from "../../storage/runs.ts";
 import { journalList } from "../../storage/waitpoints.ts";
 import { tasksListCurrent } from "../../storage/workers.ts";
 import { render, type ScopeOf } from "./render.ts";
@@ -27,9 +38,18 @@ function durationText(run: RunRow): string {
   return ms < 1000 ? `${ms} ms` : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`;
 }
 
-function pretty(value: unknown): string | null {
+function preview(value: unknown): JsonPreview | null {
   if (value === undefined || value === null) return null;
-  return typeof value === "string" ? value : JSON.stringify(value, null, 2);
+  return jsonPreview(value);
+}
+
+const packetNames: RunPacketName[] = ["payload", "output", "metadata"];
+
+/** A log line on the page: 2,000 lines of 64 KB each would be 128 MB; the API has them whole. */
+const logLine = { messageChars: 2048, attributes: { chars: 1024, depth: 6 } };
+
+function shortened(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
 export async function runPages(app: FastifyInstance, context: AppContext, scopeOf: ScopeOf): Promise<void> {
@@ -139,9 +159,10 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
           isCompleted: statusFlags(run.status).isCompleted,
           error: run.status === "COMPLETED" ? null : (serializedError(run.error) ?? null),
         },
-        payload: pretty(decodePacket(run.payload, run.payloadType)) ?? "",
-        output: pretty(decodePacket(run.output, run.outputType)),
-        metadata: pretty(decodePacket(run.metadata, run.metadataType)),
+        payload: preview(decodePacket(run.payload, run.payloadType)) ?? { text: "", truncated: false },
+        output: preview(decodePacket(run.output, run.outputType)),
+        metadata: preview(decodePacket(run.metadata, run.metadataType)),
+        rawUrl: (packet: RunPacketName) => `${scope.base}/runs/${toPublicId("run", run.id)}/raw/${packet}`,
         timeline,
         attempts: attempts.map((attempt) => ({
           number: attempt.number,
@@ -156,8 +177,8 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
           time: event.time.toISOString(),
           kind: event.kind,
           level: event.level,
-          message: event.message,
-          attributes: event.attributes ?? undefined,
+          message: shortened(event.message, logLine.messageChars),
+          attributes: event.attributes ? jsonPreview(event.attributes, logLine.attributes).text.replaceAll(/\n\s*/g, " ") : undefined,
           durationMs: event.durationMs ?? undefined,
         })),
         liveUrl: `${scope.base}/live`,
@@ -166,6 +187,30 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
       scope,
       "runs",
     );
+  });
+
+  // A run's payload, output or metadata whole, as stored: what the page's preview links to.
+  app.get<{ Params: Params & { runId: string; packet: string } }>("/p/:ref/:env/runs/:runId/raw/:packet", async (request, reply) => {
+    const scope = await scopeOf(request, reply);
+    if (!scope) return reply;
+    const packet = packetNames.find((name) => name === request.params.packet);
+    const id = fromPublicId("run", request.params.runId);
+    const found = packet && id ? await runsFindPacketText(db.sql, scope.environment.environmentId, id, packet) : null;
+    if (!found || !packet) throw new ApiError("NOT_FOUND", `No ${request.params.packet} of run ${request.params.runId}`);
+    let body = found.text ?? "null";
+    let type = "application/json";
+    // superjson and plain text are stored as a JSON string: serve the text inside it.
+    if (found.text !== null && found.text.startsWith('"') && found.type !== "application/json") {
+      body = JSON.parse(found.text) as string;
+      if (found.type !== "application/super+json") type = "text/plain";
+    }
+    return reply
+      .type(`${type}; charset=utf-8`)
+      .header("cache-control", "no-store")
+      .header("x-content-type-options", "nosniff")
+      .header("content-security-policy", "default-src 'none'; sandbox")
+      .header("content-disposition", `inline; filename="${request.params.runId.replace(/[^A-Za-z0-9_]/g, "")}-${packet}.${type === "text/plain" ? "txt" : "json"}"`)
+      .send(body);
   });
 
   app.post<{ Params: Params & { runId: string } }>("/p/:ref/:env/runs/:runId/cancel", { preHandler: app.csrfProtection }, async (request, reply) => {

@@ -65,7 +65,8 @@ export async function eventRoutes(app: FastifyInstance, context: AppContext): Pr
 
   routes.post(
     "/engine/v1/runs/:runId/events",
-    { schema: { params: z.object({ runId: z.string().min(1).max(64) }), body: bodySchema } },
+    // Logs keep what they can: unstorable characters in events become U+FFFD instead of refusing the batch.
+    { schema: { params: z.object({ runId: z.string().min(1).max(64) }), body: bodySchema }, config: { textCheckedByRoute: ["events"] } },
     async (request) => {
       const { runId: publicId } = request.params;
       const { attemptNumber, events } = request.body;

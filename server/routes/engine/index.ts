@@ -5,7 +5,10 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { AppContext } from "../../app-context.ts";
 import { decodePacket } from "../../api/packets.ts";
-import { taskIdentifierSchema } from "../../api/trigger-schema.ts";
+import { storableJson, unsafeTextIn } from "../../api/input-safety.ts";
+import { limits } from "../../api/limits.ts";
+import { maxDurationSchema, taskIdentifierSchema } from "../../api/trigger-schema.ts";
+import { durationProblem } from "../../engine/durations.ts";
 import type { AttemptOutcome } from "../../engine/attempt-outcome.ts";
 import { completeAttempt, dequeue, handBack, heartbeat, startAttempt } from "../../engine/execution.ts";
 import { registerWorkerVersion } from "../../engine/register.ts";
@@ -18,7 +21,9 @@ import { eventRoutes } from "./events.ts";
 
 const workerId = z.string().min(1).max(128);
 
-const leaseSchema = z.object({ runId: z.string().min(1).max(64), attemptNumber: z.number().int().min(1) });
+const attemptNumberSchema = z.number().int().min(1).max(limits.int32Max);
+
+const leaseSchema = z.object({ runId: z.string().min(1).max(64), attemptNumber: attemptNumberSchema });
 
 /**
  * Aborts a long-poll when the client disconnects. (The request's own "close" event fires as soon as
@@ -47,15 +52,19 @@ const manifestSchema = z.object({
         id: taskIdentifierSchema,
         queue: z.object({ name: z.string().min(1).max(256).optional(), concurrencyLimit: z.number().int().min(0).max(100_000).nullable().optional() }).optional(),
         retry: retryPolicySchema.optional(),
-        maxDuration: z.number().int().min(5).optional(),
+        maxDuration: maxDurationSchema.optional(),
         machine: z.string().max(32).optional(),
-        ttl: z.union([z.string().max(64), z.number().int().nonnegative()]).optional(),
+        ttl: z.union([z.string().max(64), z.number()]).optional(),
         triggerSource: z.enum(["STANDARD", "SCHEDULED"]).optional(),
         filePath: z.string().max(1024).optional(),
         exportName: z.string().max(256).optional(),
         schedule: z
           .object({ cron: z.string().min(1).max(200), timezone: z.string().min(1).max(64).optional(), window: z.string().min(1).max(16).optional() })
           .optional(),
+      }).superRefine((task, context) => {
+        // Refused here, naming the task: stored, it would fail every later trigger of the task.
+        const problem = task.ttl === undefined ? null : durationProblem(task.ttl);
+        if (problem) context.addIssue({ code: "custom", path: ["ttl"], message: `task "${task.id}": ttl ${problem}` });
       }),
     )
     .max(10_000),
@@ -75,7 +84,7 @@ const errorSchema = z
 
 const completionSchema = z.object({
   runId: z.string().min(1).max(64),
-  attemptNumber: z.number().int().min(1),
+  attemptNumber: attemptNumberSchema,
   ok: z.boolean(),
   output: z.unknown().optional(),
   outputType: z.string().max(64).optional(),
@@ -88,8 +97,13 @@ const completionSchema = z.object({
   retryInPlaceWithinMs: z.number().int().min(0).max(300_000).optional(),
 });
 
-function outcomeOf(completion: z.infer<typeof completionSchema>): AttemptOutcome {
+function outcomeOf(completion: z.infer<typeof completionSchema>, index: number): AttemptOutcome {
   if (completion.ok) {
+    // An output Postgres cannot store fails the attempt with the reason, rather than the whole request.
+    const unstorable = unsafeTextIn(completion.output, `completions.${index}.output`);
+    if (unstorable) {
+      return { kind: "failure", status: "FAILED", error: { type: "STRING_ERROR", message: `The task's output cannot be stored: ${unstorable}` }, skipRetrying: true };
+    }
     return {
       kind: "success",
       output: completion.output === undefined ? null : JSON.stringify(completion.output),
@@ -101,7 +115,7 @@ function outcomeOf(completion: z.infer<typeof completionSchema>): AttemptOutcome
   return {
     kind: "failure",
     status: completion.status ?? "FAILED",
-    error: { ...error, message: error.message ?? error.raw ?? "Unknown error" },
+    error: storableJson({ ...error, message: error.message ?? error.raw ?? "Unknown error" }) as Record<string, unknown> & { message: string },
     skipRetrying: completion.skipRetrying,
     retryDelayMs: completion.retryDelayMs,
   };
@@ -175,7 +189,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
     "/engine/v1/runs/:runId/attempts/:attemptNumber/start",
     {
       schema: {
-        params: z.object({ runId: z.string().min(1).max(64), attemptNumber: z.coerce.number().int().min(1) }),
+        params: z.object({ runId: z.string().min(1).max(64), attemptNumber: z.coerce.number().pipe(attemptNumberSchema) }),
         body: z.object({ workerId }),
       },
     },
@@ -290,10 +304,13 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
 
   routes.post(
     "/engine/v1/complete",
-    { schema: { body: z.object({ workerId, completions: z.array(completionSchema).min(1).max(100) }) } },
+    { schema: { body: z.object({ workerId, completions: z.array(completionSchema).min(1).max(100) }) }, config: { textCheckedByRoute: ["completions"] } },
     async (request) => {
       // Each completion is its own transaction; those of one request go at once, on several connections.
-      const results = await Promise.all(request.body.completions.map(async (completion) => {
+      const results = await Promise.all(request.body.completions.map(async (completion, index) => {
+        const { output: _output, error: _error, ...fields } = completion;
+        const unstorable = unsafeTextIn(fields, `completions.${index}`);
+        if (unstorable) return { runId: completion.runId.toWellFormed(), accepted: false, error: unstorable, code: "VALIDATION_FAILED" };
         try {
           const outcome = await completeAttempt(
             engine,
@@ -303,7 +320,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
               attemptNumber: completion.attemptNumber,
               workerId: request.body.workerId,
             },
-            outcomeOf(completion),
+            outcomeOf(completion, index),
             { retryInPlaceWithinMs: completion.retryInPlaceWithinMs, leaseSeconds: settings.leaseSeconds },
           );
           return {
