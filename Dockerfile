@@ -12,6 +12,9 @@ RUN npm ci --omit=dev --omit=optional --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
 
 FROM ${BASE_IMAGE}
+LABEL org.opencontainers.image.title="Ratchet server" \
+      org.opencontainers.image.description="Durable background tasks for TypeScript, with Postgres as the only infrastructure" \
+      org.opencontainers.image.licenses=MIT
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3030
