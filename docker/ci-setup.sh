@@ -48,21 +48,48 @@ fi
 
 step "dockerd"
 if ! docker info >/dev/null 2>&1; then
+  # A daemon that was killed (as everything a session left running is, before CI) leaves its pid
+  # file behind, and a new one refuses to start while it is there.
+  for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+    if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then rm -f "$pidfile"; fi
+  done
   mkdir -p "$(dirname "$dockerd_log")"
   # setsid: the daemon outlives this script and the shell that ran it.
   setsid dockerd >>"$dockerd_log" 2>&1 </dev/null &
-  for _ in $(seq 1 60); do
+  dockerd_pid=$!
+  for _ in $(seq 1 120); do
     docker info >/dev/null 2>&1 && break
-    sleep 1
+    kill -0 "$dockerd_pid" 2>/dev/null || break
+    sleep 0.5
   done
   if ! docker info >/dev/null 2>&1; then
-    echo "dockerd did not answer within 60 s; its log ($dockerd_log) ends with:" >&2
+    echo "dockerd did not start; its log ($dockerd_log) ends with:" >&2
     tail -n 30 "$dockerd_log" >&2
     exit 1
   fi
 fi
 # A newer docker CLI than Debian's daemon negotiates the API version down by itself (28 → 1.41).
 docker version --format '   client {{.Client.Version}}, daemon {{.Server.Version}} (API {{.Server.APIVersion}})'
+
+step "leftovers of interrupted test runs"
+# An interrupted `npm run test:docker` or bench/self-host-footprint.sh leaves its Compose project
+# (whose containers restart with the daemon) and its image. Those over an hour old are removed;
+# a run in progress elsewhere is younger.
+older_than_an_hour() { [ $(($(date +%s) - $(date -d "${1% UTC}" +%s))) -gt 3600 ]; }
+docker ps -a --filter label=com.docker.compose.project --format '{{.Label "com.docker.compose.project"}}|{{.CreatedAt}}' |
+  while IFS='|' read -r project created; do
+    case "$project" in ratchettest* | ratchetfootprint*) older_than_an_hour "$created" && echo "$project" ;; esac
+  done | sort -u | while read -r project; do
+    echo "   removing the Compose project $project"
+    label="label=com.docker.compose.project=$project"
+    docker ps -aq --filter "$label" | xargs -r docker rm --force --volumes >/dev/null
+    docker volume ls -q --filter "$label" | xargs -r docker volume rm >/dev/null
+    docker network ls -q --filter "$label" | xargs -r docker network rm >/dev/null
+  done
+docker image ls --format '{{.Repository}}:{{.Tag}}|{{.CreatedAt}}' | grep -E '^ratchet-(test|footprint)-' |
+  while IFS='|' read -r image created; do
+    if older_than_an_hour "$created"; then docker image rm --force "$image" >/dev/null && echo "   removed $image"; fi
+  done || true
 
 # The recipe of an image is the hash of the files it is built from, kept as a label.
 recipe_of() { cat "$@" | sha256sum | cut -c1-16; }
