@@ -129,8 +129,15 @@ describe("docker compose: the self-host stack", { skip: unavailable ?? false }, 
     const ready = await fetch(`${url}/readyz`);
     assert.equal(ready.status, 200);
     const { stdout } = await compose("logs", "--no-color", "ratchet");
-    assert.match(stdout, new RegExp(`First sign-in: +${url.replaceAll(".", "\\.")}/setup\\?token=`));
+    const link = new RegExp(`First sign-in: +(${url.replaceAll(".", "\\.")}/setup\\?token=\\S+)`).exec(stdout)?.[1];
+    assert.ok(link, `no setup link in the logs:\n${stdout}`);
     assert.match(stdout, /Database: +DATABASE_URL/);
+    // The image holds the views and the dashboard's assets from its production dependencies.
+    const setupPage = await fetch(link);
+    assert.equal(setupPage.status, 200);
+    assert.match(await setupPage.text(), /<form/);
+    const htmx = await fetch(`${url}/static/htmx.min.js`);
+    assert.equal(htmx.status, 200);
   });
 
   test("a key made in the container lets the official SDK trigger a run that a worker on the host completes", async () => {
