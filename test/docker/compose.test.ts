@@ -33,8 +33,11 @@ describe("docker compose: the self-host stack", { skip: unavailable ?? false }, 
   const id = randomBytes(4).toString("hex");
   const projectName = `ratchettest${id}`;
   const image = `ratchet-test-${id}:latest`;
+  const upgradedImage = `ratchet-test-${id}:upgraded`;
+  const postgresPassword = randomBytes(16).toString("hex");
   const envFile = join(tmpdir(), `${projectName}.env`);
   let url: string;
+  let port: number;
   let key: string;
   let compose: (...args: string[]) => Promise<CommandResult>;
   let worker: Worker | undefined;
@@ -46,12 +49,12 @@ describe("docker compose: the self-host stack", { skip: unavailable ?? false }, 
   let released = false;
   const completedIds: string[] = [];
 
-  const ratchetContainer = async () => (await compose("ps", "-q", "ratchet")).stdout.trim();
+  const containerOf = async (service: string) => (await compose("ps", "-q", service)).stdout.trim();
   /** Resolves when the ratchet container's HEALTHCHECK (GET /readyz) reports healthy. */
   const healthy = async (timeoutMs = 120_000) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const container = await ratchetContainer();
+      const container = await containerOf("ratchet");
       const health = container ? await containerHealth(container) : "missing";
       if (health === "healthy") return;
       if (Date.now() > deadline) {
@@ -60,20 +63,13 @@ describe("docker compose: the self-host stack", { skip: unavailable ?? false }, 
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
   };
-  const release = () => {
-    released = true;
-    for (const response of heldResponses.splice(0)) response.writeHead(200).end("released");
-  };
-
-  before(async () => {
-    const command = (await composeCommand())!;
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    await writeFile(
+  /** The .env a self-hoster writes, naming the server image to run. */
+  const writeEnvFile = (serverImage: string) =>
+    writeFile(
       envFile,
       [
-        `POSTGRES_PASSWORD=${randomBytes(16).toString("hex")}`,
-        `RATCHET_IMAGE=${image}`,
+        `POSTGRES_PASSWORD=${postgresPassword}`,
+        `RATCHET_IMAGE=${serverImage}`,
         "RATCHET_BIND_ADDRESS=127.0.0.1",
         `RATCHET_HOST_PORT=${port}`,
         `RATCHET_PUBLIC_URL=${url}`,
@@ -81,6 +77,24 @@ describe("docker compose: the self-host stack", { skip: unavailable ?? false }, 
       ].join("\n"),
       { mode: 0o600 },
     );
+  /** Triggers the held task and resolves once its body runs, with the run's id. */
+  const triggerHeld = async () => {
+    released = false;
+    const executing = new Promise<void>((resolve) => (onHold = resolve));
+    const handle = await tasks.trigger("held", { receiver: receiverUrl });
+    await executing;
+    return handle.id;
+  };
+  const release = () => {
+    released = true;
+    for (const response of heldResponses.splice(0)) response.writeHead(200).end("released");
+  };
+
+  before(async () => {
+    const command = (await composeCommand())!;
+    port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    await writeEnvFile(image);
     const env = composeEnvironment();
     compose = (...args) =>
       run(command[0]!, [...command.slice(1), "-p", projectName, "--env-file", envFile, "-f", "compose.yaml", ...args], { cwd: projectRoot, env });
@@ -108,7 +122,7 @@ describe("docker compose: the self-host stack", { skip: unavailable ?? false }, 
     if (compose) {
       await compose("down", "--volumes", "--remove-orphans").catch((error: unknown) => console.error(error));
     }
-    await run("docker", ["image", "rm", "--force", image], { allowFailure: true });
+    await run("docker", ["image", "rm", "--force", image, upgradedImage], { allowFailure: true });
     await rm(envFile, { force: true });
     receiver?.closeAllConnections();
     receiver?.close();
@@ -156,11 +170,9 @@ describe("docker compose: the self-host stack", { skip: unavailable ?? false }, 
   });
 
   test("docker compose restart ratchet while a run executes loses nothing: the run completes once", async () => {
-    const containerBefore = await ratchetContainer();
+    const containerBefore = await containerOf("ratchet");
     const startedBefore = (await run("docker", ["inspect", "--format", "{{.State.StartedAt}}", containerBefore])).stdout;
-    const executing = new Promise<void>((resolve) => (onHold = resolve));
-    const handle = await tasks.trigger("held", { receiver: receiverUrl });
-    await executing;
+    const runId = await triggerHeld();
 
     await compose("restart", "ratchet");
     const startedAfter = (await run("docker", ["inspect", "--format", "{{.State.StartedAt}}", containerBefore])).stdout;
@@ -168,12 +180,35 @@ describe("docker compose: the self-host stack", { skip: unavailable ?? false }, 
     await healthy();
     release();
 
-    const finished = await runs.poll(handle.id, { pollIntervalMs: 100 });
+    const finished = await runs.poll(runId, { pollIntervalMs: 100 });
     assert.equal(finished.status, "COMPLETED", worker!.output());
     assert.deepEqual(finished.output, { released: "released" });
     assert.equal(finished.attemptCount, 1, "one attempt: the restart did not cost the run its lease");
     assert.equal(holds, 1, "the task body ran once");
-    completedIds.push(handle.id);
+    completedIds.push(runId);
+  });
+
+  test("an upgrade, `docker compose up -d` with a new image, replaces the server alone while a run executes", async () => {
+    // A new release: another image (the same sources with a label of its own, so another image id).
+    await run("docker", ["build", "--quiet", "--label", "org.opencontainers.image.version=upgraded", "--tag", upgradedImage, "."], { cwd: projectRoot });
+    const [serverBefore, postgresBefore] = [await containerOf("ratchet"), await containerOf("postgres")];
+    const holdsBefore = holds;
+    const runId = await triggerHeld();
+
+    await writeEnvFile(upgradedImage);
+    await compose("up", "-d", "--no-build");
+    const serverAfter = await containerOf("ratchet");
+    assert.notEqual(serverAfter, serverBefore, "the server container was replaced");
+    assert.equal(await containerOf("postgres"), postgresBefore, "Postgres kept running");
+    assert.equal((await run("docker", ["inspect", "--format", "{{.Config.Image}}", serverAfter])).stdout.trim(), upgradedImage);
+    await healthy();
+    release();
+
+    const finished = await runs.poll(runId, { pollIntervalMs: 100 });
+    assert.equal(finished.status, "COMPLETED", worker!.output());
+    assert.equal(finished.attemptCount, 1);
+    assert.equal(holds - holdsBefore, 1, "the task body ran once");
+    completedIds.push(runId);
   });
 
   test("docker compose down and up keeps the history in the named volume", async () => {
