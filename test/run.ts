@@ -9,11 +9,12 @@ import { migrate } from "../server/db/migrate.ts";
 import { createDatabase, dropDatabase, startScratchServer } from "../server/db/scratch.ts";
 
 const requested = process.argv.slice(2);
-// The chaos run is separate (`npm run test:chaos`); .ci/run runs it after the suite.
+// The chaos run and the Docker suite are separate (`npm run test:chaos`, `npm run test:docker`);
+// .ci/run runs them after the suite.
 const files =
   requested.length > 0
     ? requested
-    : (await Array.fromAsync(glob("test/**/*.test.ts"))).filter((file) => !file.startsWith("test/chaos/")).sort();
+    : (await Array.fromAsync(glob("test/**/*.test.ts"))).filter((file) => !file.startsWith("test/chaos/") && !file.startsWith("test/docker/")).sort();
 
 const adminUrl = process.env.DATABASE_URL;
 console.log(adminUrl ? "Tests use the Postgres server of DATABASE_URL" : "Tests use a temporary embedded Postgres");

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Docker for `npm run test:docker` on a Debian 12 host run as root without systemd and without any
+# image registry (CI and the development machines): installs Debian's docker.io, docker-compose and
+# debootstrap, starts dockerd in the background, and builds locally the base images the shipped
+# files name by default:
+#   debian:bookworm-slim    a minimal Debian bookworm made by debootstrap
+#   node:24-bookworm-slim   that plus Node 24 from the `node` npm package in node_modules
+#   postgres:17             that plus Debian's PostgreSQL, with the official image's interface
+# Idempotent: tools already installed and a daemon already answering are left as they are, and an
+# image is built only when its tag is missing or was built from other recipe files (docker/ci/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cache=${RATCHET_CI_CACHE:-/var/cache/ratchet-ci}
+dockerd_log=${RATCHET_DOCKERD_LOG:-/var/log/ratchet-dockerd.log}
+ca_bundle=${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}
+debian_image=debian:bookworm-slim
+node_image=node:24-bookworm-slim
+postgres_image=postgres:17
+mirror=http://deb.debian.org/debian
+
+current_step=""
+step_started=$SECONDS
+step() {
+  if [ -n "$current_step" ]; then echo "   ($((SECONDS - step_started)) s)"; fi
+  current_step=$1
+  step_started=$SECONDS
+  [ "$1" = done ] || echo "-- $1"
+}
+
+if [ "$(id -u)" != 0 ]; then
+  echo "docker/ci-setup.sh installs packages and starts dockerd: run it as root" >&2
+  exit 1
+fi
+
+step "packages"
+missing=()
+command -v dockerd >/dev/null || missing+=(docker.io)
+command -v docker-compose >/dev/null || missing+=(docker-compose)
+command -v debootstrap >/dev/null || missing+=(debootstrap)
+command -v iptables >/dev/null || missing+=(iptables)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "   installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+step "dockerd"
+if ! docker info >/dev/null 2>&1; then
+  # A daemon that was killed (as everything a session left running is, before CI) leaves its pid
+  # file behind, and a new one refuses to start while it is there.
+  for pidfile in /var/run/docker.pid /var/run/docker/containerd/containerd.pid; do
+    if [ -f "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then rm -f "$pidfile"; fi
+  done
+  mkdir -p "$(dirname "$dockerd_log")"
+  # setsid: the daemon outlives this script and the shell that ran it.
+  setsid dockerd >>"$dockerd_log" 2>&1 </dev/null &
+  dockerd_pid=$!
+  for _ in $(seq 1 120); do
+    docker info >/dev/null 2>&1 && break
+    kill -0 "$dockerd_pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  if ! docker info >/dev/null 2>&1; then
+    echo "dockerd did not start; its log ($dockerd_log) ends with:" >&2
+    tail -n 30 "$dockerd_log" >&2
+    exit 1
+  fi
+fi
+# A newer docker CLI than Debian's daemon negotiates the API version down by itself (28 → 1.41).
+docker version --format '   client {{.Client.Version}}, daemon {{.Server.Version}} (API {{.Server.APIVersion}})'
+
+step "leftovers of interrupted test runs"
+# An interrupted `npm run test:docker` or bench/self-host-footprint.sh leaves its Compose project
+# (whose containers restart with the daemon) and its image. Those over an hour old are removed;
+# a run in progress elsewhere is younger.
+older_than_an_hour() { [ $(($(date +%s) - $(date -d "${1% UTC}" +%s))) -gt 3600 ]; }
+docker ps -a --filter label=com.docker.compose.project --format '{{.Label "com.docker.compose.project"}}|{{.CreatedAt}}' |
+  while IFS='|' read -r project created; do
+    case "$project" in ratchettest* | ratchetfootprint*) older_than_an_hour "$created" && echo "$project" ;; esac
+  done | sort -u | while read -r project; do
+    echo "   removing the Compose project $project"
+    label="label=com.docker.compose.project=$project"
+    docker ps -aq --filter "$label" | xargs -r docker rm --force --volumes >/dev/null
+    docker volume ls -q --filter "$label" | xargs -r docker volume rm >/dev/null
+    docker network ls -q --filter "$label" | xargs -r docker network rm >/dev/null
+  done
+docker image ls --format '{{.Repository}}:{{.Tag}}|{{.CreatedAt}}' | grep -E '^ratchet-(test|footprint)-' |
+  while IFS='|' read -r image created; do
+    if older_than_an_hour "$created"; then docker image rm --force "$image" >/dev/null && echo "   removed $image"; fi
+  done || true
+
+# The recipe of an image is the hash of the files it is built from, kept as a label.
+recipe_of() { cat "$@" | sha256sum | cut -c1-16; }
+up_to_date() {
+  [ "$(docker image inspect --format '{{index .Config.Labels "ratchet.ci.recipe"}}' "$1" 2>/dev/null)" = "$2" ]
+}
+
+step "image $debian_image (debootstrap)"
+debian_recipe=$(echo "debootstrap minbase bookworm $mirror v1" | sha256sum | cut -c1-16)
+if ! up_to_date "$debian_image" "$debian_recipe"; then
+  rootfs="$cache/rootfs"
+  rm -rf "$rootfs"
+  mkdir -p "$cache"
+  debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$cache/debootstrap.log" 2>&1 ||
+    { tail -n 30 "$cache/debootstrap.log" >&2; exit 1; }
+  # What debian:bookworm-slim leaves out too: package caches and lists, documentation, locales.
+  rm -rf "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/doc/* \
+    "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/var/log/*
+  find "$rootfs/usr/share/locale" -mindepth 1 -maxdepth 1 ! -name locale.alias -exec rm -rf {} +
+  printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb http://deb.debian.org/debian-security bookworm-security main\n' \
+    "$mirror" "$mirror" >"$rootfs/etc/apt/sources.list"
+  tar -C "$rootfs" -c . | docker import \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change "LABEL ratchet.ci.recipe=$debian_recipe" \
+    --change 'CMD ["bash"]' \
+    --message "debootstrap --variant=minbase bookworm, by docker/ci-setup.sh" - "$debian_image" >/dev/null
+  rm -rf "$rootfs"
+  # Images built on the previous base are stale now.
+  docker image rm "$node_image" "$postgres_image" >/dev/null 2>&1 || true
+fi
+
+node_binary=$(readlink -f node_modules/node/bin/node 2>/dev/null || true)
+[ -x "$node_binary" ] || { echo "node_modules/node/bin/node is missing: run npm ci first" >&2; exit 1; }
+npm_dir="$(npm root -g)/npm"
+[ -f "$npm_dir/bin/npm-cli.js" ] || { echo "no npm found at $npm_dir" >&2; exit 1; }
+step "image $node_image (Node $("$node_binary" --version), npm $(node "$npm_dir/bin/npm-cli.js" --version))"
+node_recipe=$( (cat docker/ci/node.Dockerfile "$ca_bundle"; "$node_binary" --version; cat "$npm_dir/package.json") | sha256sum | cut -c1-16)
+if ! up_to_date "$node_image" "$node_recipe"; then
+  context=$(mktemp -d)
+  trap 'rm -rf "$context"' EXIT
+  cp "$node_binary" "$context/node"
+  cp -r "$npm_dir" "$context/npm"
+  cp "$ca_bundle" "$context/ca-certificates.crt"
+  docker build -q --network host --build-arg DEBIAN_IMAGE="$debian_image" --label "ratchet.ci.recipe=$node_recipe" \
+    -f docker/ci/node.Dockerfile -t "$node_image" "$context" 2>&1 >/dev/null | grep -v -e DEPRECATED -e buildx -e '^$' -e 'docs.docker.com' || true
+  rm -rf "$context"
+  trap - EXIT
+  up_to_date "$node_image" "$node_recipe" || { echo "building $node_image failed" >&2; exit 1; }
+fi
+
+step "image $postgres_image (Debian's PostgreSQL)"
+postgres_recipe=$(recipe_of docker/ci/postgres.Dockerfile docker/ci/postgres-entrypoint.sh)
+if ! up_to_date "$postgres_image" "$postgres_recipe"; then
+  docker build -q --network host --build-arg DEBIAN_IMAGE="$debian_image" --label "ratchet.ci.recipe=$postgres_recipe" \
+    -f docker/ci/postgres.Dockerfile -t "$postgres_image" docker/ci 2>&1 >/dev/null | grep -v -e DEPRECATED -e buildx -e '^$' -e 'docs.docker.com' || true
+  up_to_date "$postgres_image" "$postgres_recipe" || { echo "building $postgres_image failed" >&2; exit 1; }
+fi
+
+step done
+for image in "$debian_image" "$node_image" "$postgres_image"; do
+  echo "   $image: $(docker image inspect --format '{{.Size}}' "$image" | awk '{ printf "%.0f MB", $1 / 1e6 }')"
+done
