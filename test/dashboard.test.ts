@@ -318,6 +318,6 @@ describe("per-account sign-in lockout", () => {
     assert.ok(rows.length > 0);
     assert.ok(!JSON.stringify(rows).includes("typed-password-here"));
     const nul = await attempt("admin\u0000@example.com", "wrong password");
-    assert.equal(nul.status, 401, "an address Postgres cannot hold is just wrong");
+    assert.equal(nul.status, 400, "an address Postgres cannot hold is refused before sign-in runs");
   });
 });

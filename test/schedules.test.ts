@@ -249,8 +249,15 @@ describe("schedules", () => {
     const after = await api.ok("GET", `/api/v1/schedules/${first.id}`);
     assert.equal(after.nextRun, "2026-04-01T02:00:00.000Z");
     assert.equal(Date.parse(after.nextRunEffectiveAt) - Date.parse(after.nextRun), firstOffset, "the same offset every tick");
-    await runClock("2026-04-01T06:00:00.000Z", hour / 4);
-    assert.equal((await firedTimestamps(first.id)).length, 5, "one run per tick, none lost or doubled by the window");
+    // Each later tick: not a millisecond early, then once, and not again half an hour later.
+    for (let h = 2; h <= 5; h += 1) {
+      const fireAt = Date.parse(`2026-04-01T0${h}:00:00.000Z`) + firstOffset;
+      for (const at of [fireAt - 1, fireAt, fireAt + hour / 2]) {
+        clock.set(new Date(at));
+        await fire();
+      }
+    }
+    assert.deepEqual(await firedTimestamps(first.id), ["2026-04-01T01:00:00.000Z", "2026-04-01T02:00:00.000Z", "2026-04-01T03:00:00.000Z", "2026-04-01T04:00:00.000Z", "2026-04-01T05:00:00.000Z"], "one run per tick, none lost or doubled by the window");
 
     // A percentage is of the interval to the next tick; without a window a tick fires on time.
     const percent = await api.ok("POST", "/api/v1/schedules", { task: "report", cron: "*/10 * * * *", window: "50%", deduplicationKey: "spread-percent" });
