@@ -3,13 +3,25 @@
 import type { TransactionSql } from "../db/client.ts";
 
 /**
+ * The queue a run goes to once a version declares its task: the one it asked for, or, when it asked
+ * for none (its queue is still the default `task/<id>` it got while no version knew the task), the
+ * queue the newest version declares for the task (a named queue, or a shared `queue()`).
+ */
+const resolvedQueueName = (run: string) => `case when ${run}.queue_name = 'task/' || ${run}.task_identifier
+  then coalesce((select t.queue_name from ratchet.tasks t join ratchet.worker_versions v on v.id = t.worker_version_id
+    where t.environment_id = ${run}.environment_id and t.slug = ${run}.task_identifier
+    order by v.created_at desc, v.id desc limit 1), ${run}.queue_name)
+  else ${run}.queue_name end`;
+
+/**
  * Moves DELAYED runs whose time has come into their queue (or to PENDING_VERSION when no registered
  * version has the task or its queue). The TTL clock starts when a run is first queued.
  */
 export async function runsPromoteDue(tx: TransactionSql, now: Date, limit: number): Promise<string[]> {
   const rows = await tx<{ environmentId: string; queued: boolean }[]>`
     with due as (
-      select r.id, r.environment_id, r.task_identifier, r.queue_name, r.concurrency_key, r.priority_ms, r.delay_until, r.ttl
+      select r.id, r.environment_id, r.task_identifier, ${tx.unsafe(resolvedQueueName("r"))} as queue_name, r.concurrency_key,
+        r.priority_ms, r.delay_until, r.ttl
       from ratchet.runs r
       where r.status = 'DELAYED' and r.delay_until <= ${now}
       order by r.delay_until limit ${limit} for update skip locked
@@ -20,6 +32,7 @@ export async function runsPromoteDue(tx: TransactionSql, now: Date, limit: numbe
     ), updated as (
       update ratchet.runs r set
         status = case when s.task_known and s.queue_id is not null then 'QUEUED' else 'PENDING_VERSION' end,
+        queue_name = s.queue_name,
         queued_at = case when s.task_known and s.queue_id is not null then ${now}::timestamptz else null end,
         ttl_expires_at = case when s.ttl is not null and s.task_known and s.queue_id is not null
           then ${now}::timestamptz + (s.ttl_ms * interval '1 millisecond') else null end,
@@ -63,15 +76,17 @@ export async function runsExpireTtl(tx: TransactionSql, now: Date, limit: number
 /** Queues PENDING_VERSION runs whose task and queue a newly registered version provides. */
 export async function runsPromotePendingVersion(tx: TransactionSql, environmentId: string, now: Date): Promise<number> {
   const rows = await tx`
-    with ready as (
-      select r.id, r.concurrency_key, r.priority_ms, r.created_at, r.ttl, q.id as queue_id
+    with pending as (
+      select r.id, r.concurrency_key, r.priority_ms, r.created_at, r.ttl, ${tx.unsafe(resolvedQueueName("r"))} as queue_name
       from ratchet.runs r
-      join ratchet.queues q on q.environment_id = r.environment_id and q.name = r.queue_name
       where r.environment_id = ${environmentId} and r.status = 'PENDING_VERSION'
         and exists (select 1 from ratchet.tasks t where t.environment_id = r.environment_id and t.slug = r.task_identifier)
       for update of r skip locked
+    ), ready as (
+      select p.*, q.id as queue_id from pending p
+      join ratchet.queues q on q.environment_id = ${environmentId} and q.name = p.queue_name
     ), updated as (
-      update ratchet.runs r set status = 'QUEUED', queued_at = ${now}, updated_at = ${now},
+      update ratchet.runs r set status = 'QUEUED', queue_name = s.queue_name, queued_at = ${now}, updated_at = ${now},
         ttl_expires_at = case when s.ttl is null then null
           else ${now}::timestamptz + (ratchet.duration_ms(s.ttl) * interval '1 millisecond') end
       from ready s where r.id = s.id
