@@ -90,6 +90,11 @@ export async function startAttempt(deps: EngineDeps, settings: EngineSettings, l
   if (lease.environmentId) deps.notifier.runsChanged(lease.environmentId);
 }
 
+/** The longest a heartbeat long-poll waits: a third of the lease, so two more tries fit in it. */
+export function heartbeatWaitLimitMs(settings: EngineSettings): number {
+  return (settings.leaseSeconds * 1000) / 3;
+}
+
 /**
  * Extends the leases a worker holds and tells it which of its runs were canceled. With `waitMs` it
  * long-polls: it answers at once when a run in hand is canceled, else after `waitMs`, so a worker
@@ -108,7 +113,10 @@ export async function heartbeat(
       new Date(deps.clock.now().getTime() + settings.leaseSeconds * 1000),
     );
   let rows = await extend();
-  const deadline = Date.now() + Math.min(request.waitMs ?? 0, settings.maxDequeueWaitMs);
+  // Answer well within the lease just extended, whatever wait the worker asked for: the worker
+  // heartbeats again only after this answer, so a longer wait would let its leases run out (and
+  // runs it dequeued meanwhile are covered only by the next heartbeat).
+  const deadline = Date.now() + Math.min(request.waitMs ?? 0, settings.maxDequeueWaitMs, heartbeatWaitLimitMs(settings));
   // The lease was extended past the end of this wait; while waiting, only look (without writing,
   // so that busy environments, which wake this loop at every change, do not contend on the rows).
   while (rows.length > 0 && !rows.some((row) => row.cancelRequested) && Date.now() < deadline && !request.signal?.aborted) {
