@@ -5,6 +5,8 @@ import {
   executionsHandBack,
   executionsHeartbeat,
   executionsHeld,
+  executionsMarkConnectionLost,
+  executionsMarkUnrenewedConnectionLost,
   executionsRelease,
   executionsStart,
   executionsCompleteFast,
@@ -103,7 +105,15 @@ export function heartbeatWaitLimitMs(settings: EngineSettings): number {
 export async function heartbeat(
   deps: EngineDeps,
   settings: EngineSettings,
-  request: { environmentId: string; workerId: string; leases: Array<{ runId: string; attemptNumber: number }>; waitMs?: number; signal?: AbortSignal },
+  request: {
+    environmentId: string;
+    workerId: string;
+    leases: Array<{ runId: string; attemptNumber: number }>;
+    waitMs?: number;
+    signal?: AbortSignal;
+    /** Names this heartbeat on the leases it renews, so that its connection dropping can be told apart. */
+    heartbeatId?: string;
+  },
 ): Promise<{ held: string[]; lost: string[]; cancel: string[] }> {
   const extend = () =>
     executionsHeartbeat(
@@ -111,6 +121,7 @@ export async function heartbeat(
       request.workerId,
       request.leases.map((lease) => lease.runId),
       new Date(deps.clock.now().getTime() + settings.leaseSeconds * 1000),
+      request.heartbeatId ?? null,
     );
   let rows = await extend();
   // Answer well within the lease just extended, whatever wait the worker asked for: the worker
@@ -132,6 +143,23 @@ export async function heartbeat(
     lost: request.leases.filter((lease) => !held.has(lease.runId)).map((lease) => lease.runId),
     cancel: rows.filter((row) => row.cancelRequested).map((row) => row.runId),
   };
+}
+
+/**
+ * The connection of heartbeat `heartbeatId` closed before it was answered: the worker may be gone.
+ * Its leases are marked; unless a heartbeat (through any server) follows within the grace period,
+ * the sweeper fails those attempts as "worker lost" and the retry policy decides.
+ */
+export async function heartbeatConnectionLost(
+  deps: EngineDeps,
+  heartbeat: { environmentId: string; workerId: string; runIds: string[]; heartbeatId: string },
+): Promise<number> {
+  return executionsMarkConnectionLost(deps.db.sql, heartbeat, deps.clock.now());
+}
+
+/** The same for a dequeue whose connection closed: leases no heartbeat has renewed yet are marked. */
+export async function dequeueConnectionLost(deps: EngineDeps, worker: { environmentId: string; workerId: string }): Promise<number> {
+  return executionsMarkUnrenewedConnectionLost(deps.db.sql, worker, deps.clock.now());
 }
 
 /** Ends an attempt exactly once: a completion for a lease that is no longer held is refused. */

@@ -99,3 +99,30 @@ export async function runsPromotePendingVersion(tx: TransactionSql, environmentI
     returning run_id`;
   return rows.length;
 }
+
+/**
+ * Records this sweep and, when `afterOutage` and nobody swept for longer than `thresholdMs`, moves
+ * live leases and deadlines on by that gap: while no server could reach the database (or none was
+ * running), workers could neither heartbeat nor complete. Only leases last renewed before the gap
+ * and attempts started before it move. Returns the gap covered, in ms (0 when none). The row lock
+ * makes servers take turns: the first to sweep after an outage covers it, the others see no gap.
+ */
+export async function sweepsRecordAndCoverOutage(
+  tx: TransactionSql,
+  now: Date,
+  options: { afterOutage: boolean; thresholdMs: number; leaseSeconds: number },
+): Promise<number> {
+  const [row] = await tx<{ sweptAt: Date | null }[]>`select swept_at as "sweptAt" from ratchet.instance where id = 1 for update`;
+  await tx`update ratchet.instance set swept_at = greatest(swept_at, ${now}) where id = 1`;
+  const previous = row?.sweptAt ?? null;
+  if (!options.afterOutage || previous === null) return 0;
+  const gapMs = now.getTime() - previous.getTime();
+  if (gapMs <= options.thresholdMs) return 0;
+  await tx`
+    update ratchet.executions set
+      lease_expires_at = case when lease_expires_at <= ${previous}::timestamptz + make_interval(secs => ${options.leaseSeconds})
+        then lease_expires_at + ${gapMs} * interval '1 millisecond' else lease_expires_at end,
+      deadline_at = case when started_at <= ${previous} then deadline_at + ${gapMs} * interval '1 millisecond' else deadline_at end,
+      connection_lost_at = null`;
+  return gapMs;
+}
