@@ -20,6 +20,12 @@ export interface EmbeddedPostgresOptions {
   durability?: "durable" | "fast";
   /** Receives Postgres's own log lines. */
   onLog?: (line: string) => void;
+  /** Start Postgres again when it dies while in use (a server does; a test scratch cluster need not). */
+  restartWhenItDies?: boolean;
+  /** Receives what the supervision does (restarts); defaults to onLog. */
+  onSupervisorMessage?: (message: string) => void;
+  /** Called when Postgres died and every try to start it again failed. */
+  onGiveUp?: (error: EmbeddedPostgresError) => void;
 }
 
 export interface EmbeddedPostgres {
@@ -207,16 +213,15 @@ function explainFailure(output: string, port: number, paths: Paths): string {
   return `The embedded Postgres did not start:\n${lastLines}`;
 }
 
-export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
-  const log = options.onLog ?? (() => {});
-  const paths = pathsFor(options.dataDir);
-  await mkdir(paths.root, { recursive: true });
-  await clearStaleServer(paths, log);
-  await initialiseCluster(paths, log);
-  if (!(await portIsFree(options.port))) {
-    throw new EmbeddedPostgresError(explainFailure("could not bind", options.port, paths));
-  }
+interface Launched {
+  child: ChildProcess;
+  pid: number;
+  exited: Promise<void>;
+  hasExited(): boolean;
+}
 
+/** Spawns the postmaster and resolves once it accepts connections. */
+async function launch(options: EmbeddedPostgresOptions, paths: Paths, log: (line: string) => void): Promise<Launched> {
   const { postgres } = await binaries();
   const settings = [
     "listen_addresses=127.0.0.1",
@@ -240,42 +245,112 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
 
   let output = "";
   let exited = false;
+  let ready = false;
   const exitedPromise = new Promise<void>((done) => child.once("exit", () => ((exited = true), done())));
-  await new Promise<void>((ready, fail) => {
+  await new Promise<void>((resolveReady, fail) => {
     child.stderr?.setEncoding("utf8");
     child.stderr?.on("data", (chunk: string) => {
-      if (output.length < 64_000) output += chunk;
+      if (!ready && output.length < 64_000) output += chunk;
       for (const line of chunk.split("\n")) if (line.trim()) log(line.trim());
-      if (output.includes("database system is ready to accept connections")) ready();
+      if (!ready && output.includes("database system is ready to accept connections")) {
+        ready = true;
+        output = "";
+        resolveReady();
+      }
     });
     child.once("exit", () => fail(new EmbeddedPostgresError(explainFailure(output, options.port, paths))));
   });
-  output = "";
+  return { child, pid, exited: exitedPromise, hasExited: () => exited };
+}
+
+/** Waits between tries to bring back a Postgres that died: about a minute in all, then give up. */
+const restartDelaysMs = [250, 500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000];
+
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgres> {
+  const log = options.onLog ?? (() => {});
+  const notice = options.onSupervisorMessage ?? log;
+  const paths = pathsFor(options.dataDir);
+  await mkdir(paths.root, { recursive: true });
+  await clearStaleServer(paths, log);
+  await initialiseCluster(paths, log);
+  if (!(await portIsFree(options.port))) {
+    throw new EmbeddedPostgresError(explainFailure("could not bind", options.port, paths));
+  }
+
+  let current = await launch(options, paths, log);
   await writeFile(paths.ownerFile, `${process.pid}\n`);
 
   // A safety net for an exit that skips stop(): Postgres is not in our process group, so tell it.
   const onExit = () => {
-    if (!exited) process.kill(pid, "SIGINT");
+    if (!current.hasExited()) process.kill(current.pid, "SIGINT");
   };
   process.on("exit", onExit);
 
   let stopping: Promise<void> | undefined;
+  let restarting: Promise<void> | null = null;
+  const stopRequested = new AbortController();
+  const pause = (ms: number) =>
+    new Promise<void>((done) => {
+      const timer = setTimeout(done, ms);
+      stopRequested.signal.addEventListener("abort", () => (clearTimeout(timer), done()), { once: true });
+    });
+
+  /**
+   * Postgres died under us (killed, crashed, out of memory): start it again on the same cluster and
+   * port, with backoff, since its old backends may hold its shared memory for a moment. The pool
+   * reconnects by itself. When every try fails, `onGiveUp` decides (the server exits non-zero, so a
+   * supervisor can step in).
+   */
+  const superviseExit = (launched: Launched) => {
+    void launched.exited.then(() => {
+      if (stopRequested.signal.aborted || launched !== current || !options.restartWhenItDies) return;
+      restarting = (async () => {
+        notice(`the embedded Postgres (pid ${launched.pid}) exited unexpectedly; starting it again`);
+        let lastError: unknown = null;
+        for (const delay of restartDelaysMs) {
+          await pause(delay);
+          if (stopRequested.signal.aborted) return;
+          try {
+            current = await launch(options, paths, log);
+            notice(`the embedded Postgres is running again (pid ${current.pid})`);
+            superviseExit(current);
+            return;
+          } catch (error) {
+            lastError = error;
+            notice(`the embedded Postgres did not start again: ${(error as Error).message}`);
+          }
+        }
+        options.onGiveUp?.(
+          new EmbeddedPostgresError(`The embedded Postgres died and could not be started again: ${(lastError as Error)?.message ?? "unknown error"}`),
+        );
+      })().finally(() => (restarting = null));
+    });
+  };
+  superviseExit(current);
+
   return {
     url: await embeddedPostgresUrl(paths.root, options.port),
     port: options.port,
-    pid,
+    get pid() {
+      return current.pid;
+    },
     stop(mode = "fast") {
-      if (exited) return Promise.resolve();
-      if (mode === "immediate") process.kill(pid, "SIGQUIT");
+      if (current.hasExited() && !restarting) return Promise.resolve();
+      stopRequested.abort();
+      if (mode === "immediate" && !current.hasExited()) process.kill(current.pid, "SIGQUIT");
       stopping ??= (async () => {
-        if (mode === "fast") process.kill(pid, "SIGINT");
-        const stopped = await Promise.race([
-          exitedPromise.then(() => true),
-          new Promise<false>((done) => setTimeout(() => done(false), 30_000).unref()),
-        ]);
-        if (!stopped) {
-          process.kill(pid, "SIGQUIT");
-          await exitedPromise;
+        await restarting;
+        const { pid, exited } = current;
+        if (!current.hasExited()) {
+          if (mode === "fast") process.kill(pid, "SIGINT");
+          const stopped = await Promise.race([
+            exited.then(() => true),
+            new Promise<false>((done) => setTimeout(() => done(false), 30_000).unref()),
+          ]);
+          if (!stopped) {
+            process.kill(pid, "SIGQUIT");
+            await exited;
+          }
         }
         process.removeListener("exit", onExit);
         await rm(paths.ownerFile, { force: true });
