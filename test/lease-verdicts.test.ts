@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { ManualClock } from "../server/clock.ts";
-import { heartbeat, heartbeatConnectionLost } from "../server/engine/execution.ts";
+import { dequeueConnectionLost, heartbeat, heartbeatConnectionLost } from "../server/engine/execution.ts";
 import { sweepOnce } from "../server/engine/sweepers.ts";
 import { fromPublicId } from "../server/ids.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
@@ -107,5 +107,22 @@ describe("lease verdicts", () => {
     const [retry] = await api.dequeue("w2");
     assert.equal(retry?.attemptNumber, 2);
     await api.complete("w2", retry!, { ok: true });
+  });
+
+  test("a dropped heartbeat also marks the worker's runs that no heartbeat has named yet, and a dropped dequeue those alone", async () => {
+    await api.register([{ id: "unnamed", retry: { maxAttempts: 1 } }]);
+    const named = await api.trigger("unnamed", { n: 1 });
+    await api.ok("POST", "/engine/v1/dequeue", { workerId: "w3", maxRuns: 1, start: true });
+    await beat("w3", named.id, "hb-c");
+    const fresh = await api.trigger("unnamed", { n: 2 });
+    await api.ok("POST", "/engine/v1/dequeue", { workerId: "w3", maxRuns: 1, start: true });
+    const dequeueDropped = await dequeueConnectionLost(t.app.ratchet.engine, { environmentId, workerId: "w3" });
+    assert.equal(dequeueDropped, 1, "only the run no heartbeat named");
+    await beat("w3", fresh.id, "hb-d");
+    assert.equal(await hungUp("w3", named.id, "hb-c"), 1);
+    clock.advance(6_000);
+    await sweep();
+    assert.equal((await api.retrieve(named.id)).status, "FAILED");
+    assert.equal((await api.retrieve(fresh.id)).status, "EXECUTING", "a heartbeat named it after the dequeue dropped");
   });
 });

@@ -98,10 +98,6 @@ export class WorkerController {
   #dequeueAbort: AbortController | null = null;
   #slotFreed: (() => void) | null = null;
   #heartbeatAbort: AbortController | null = null;
-  /** Set when the heartbeat in flight was cut short to take in runs that just arrived. */
-  #heartbeatRenewing = false;
-  #heartbeatRenewTimer: NodeJS.Timeout | null = null;
-  #heartbeatSentAt = 0;
   #heartbeats: Promise<void> | null = null;
   #loop: Promise<void> | null = null;
   #stopped = false;
@@ -147,7 +143,6 @@ export class WorkerController {
     // Completions still being retried keep their leases alive through heartbeats until they land.
     while (this.#inFlight.size > 0) await sleep(50);
     this.#stopped = true;
-    if (this.#heartbeatRenewTimer) clearTimeout(this.#heartbeatRenewTimer);
     this.#heartbeatAbort?.abort();
     await this.#heartbeats;
     await Promise.all([this.#version, ...this.#retired].map((version) => version?.pool.close()));
@@ -176,30 +171,12 @@ export class WorkerController {
           signal: this.#dequeueAbort.signal,
         });
         for (const run of runs) this.#startRun(run, this.#version);
-        if (runs.length > 0) this.#heartbeatNow();
       } catch (error) {
         if (this.#stopping) break;
         this.#log(`dequeue failed: ${(error as Error).message}; retrying`);
         await sleep(1000);
       }
     }
-  }
-
-  /**
-   * Cuts the heartbeat long-poll in flight short so that the next one, sent at once, covers runs that
-   * just arrived: the server watches heartbeat connections to notice a worker that died, and a run
-   * no heartbeat has named yet has only its dequeue's connection to go by.
-   */
-  #heartbeatNow(): void {
-    if (this.#heartbeatRenewTimer) return;
-    // At most four renewals a second: a busy worker would otherwise renew on every dequeue.
-    const wait = Math.max(0, this.#heartbeatSentAt + 250 - Date.now());
-    this.#heartbeatRenewTimer = setTimeout(() => {
-      this.#heartbeatRenewTimer = null;
-      if (!this.#heartbeatAbort || this.#heartbeatRenewing || this.#stopped) return;
-      this.#heartbeatRenewing = true;
-      this.#heartbeatAbort.abort();
-    }, wait);
   }
 
   #startRun(run: DequeuedRun, version: WorkerVersion): void {
@@ -369,7 +346,6 @@ export class WorkerController {
       return;
     }
     this.#heartbeatAbort = new AbortController();
-    this.#heartbeatSentAt = Date.now();
     const sentEpochs = new Map(entries.map((entry) => [entry.run.id, entry.leaseEpoch]));
     try {
       const answer = await apiRequest<{ lost: string[]; cancel: string[] }>("POST", "/engine/v1/heartbeat", {
@@ -390,12 +366,8 @@ export class WorkerController {
       }
     } catch (error) {
       if (this.#stopped) return;
-      if (this.#heartbeatRenewing && this.#heartbeatAbort?.signal.aborted) return;
       this.#log(`heartbeat failed: ${(error as Error).message}`);
       await sleep(1000);
-    } finally {
-      this.#heartbeatRenewing = false;
-      this.#heartbeatAbort = null;
     }
   }
 

@@ -71,8 +71,10 @@ export async function executionsHeartbeat(
 }
 
 /**
- * Marks the leases that the heartbeat `heartbeatId` was the last to renew: its connection closed
- * before it was answered. Leases a newer heartbeat renewed (through any server) are left alone.
+ * Marks the leases that the heartbeat `heartbeatId` was the last to renew, and those of the same
+ * worker that no heartbeat has renewed yet (runs it received while this heartbeat was waiting): its
+ * connection closed before it was answered. Leases a newer heartbeat renewed (through any server)
+ * are left alone.
  */
 export async function executionsMarkConnectionLost(
   sql: Sql,
@@ -82,9 +84,8 @@ export async function executionsMarkConnectionLost(
   if (heartbeat.runIds.length === 0) return 0;
   const rows = await sql`
     update ratchet.executions set connection_lost_at = ${now}
-    where run_id = any(${heartbeat.runIds}::uuid[]) and worker_id = ${heartbeat.workerId}
-      and environment_id = ${heartbeat.environmentId} and heartbeat_id = ${heartbeat.heartbeatId}
-      and connection_lost_at is null
+    where worker_id = ${heartbeat.workerId} and environment_id = ${heartbeat.environmentId} and connection_lost_at is null
+      and ((run_id = any(${heartbeat.runIds}::uuid[]) and heartbeat_id = ${heartbeat.heartbeatId}) or heartbeat_id is null)
     returning run_id`;
   return rows.length;
 }
