@@ -281,19 +281,14 @@ async function launch(
       env: { ...process.env, LC_MESSAGES: "C" },
     },
   );
-  let spawnError: Error | null = null;
+  // A binary it may not run (EACCES) is an "error" event, not an exception: listen before anything else.
   const spawnFailed = new Promise<never>((_done, fail) =>
-    child.once("error", (error) => {
-      spawnError = error;
-      fail(new EmbeddedPostgresError(`Could not run the embedded Postgres (${postgres}): ${error.message}`));
-    }),
+    child.once("error", (error) => fail(new EmbeddedPostgresError(`Could not run the embedded Postgres (${postgres}): ${error.message}`))),
   );
   spawnFailed.catch(() => {});
   const pid = child.pid;
-  if (pid === undefined) {
-    await spawnFailed;
-    throw new EmbeddedPostgresError(`Could not run the embedded Postgres (${postgres})${spawnError ? `: ${(spawnError as Error).message}` : ""}.`);
-  }
+  if (pid === undefined) await spawnFailed;
+  if (pid === undefined) throw new EmbeddedPostgresError(`Could not run the embedded Postgres (${postgres}).`);
 
   let output = "";
   let exited = false;
