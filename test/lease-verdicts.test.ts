@@ -4,7 +4,10 @@ import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { ManualClock } from "../server/clock.ts";
 import { dequeueConnectionLost, heartbeat, heartbeatConnectionLost } from "../server/engine/execution.ts";
-import { sweepOnce } from "../server/engine/sweepers.ts";
+import { pino } from "pino";
+import { connect } from "../server/db/client.ts";
+import { freePort } from "../server/db/scratch.ts";
+import { Sweeper, sweepOnce } from "../server/engine/sweepers.ts";
 import { fromPublicId } from "../server/ids.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
@@ -124,5 +127,50 @@ describe("lease verdicts", () => {
     await sweep();
     assert.equal((await api.retrieve(named.id)).status, "FAILED");
     assert.equal((await api.retrieve(fresh.id)).status, "EXECUTING", "a heartbeat named it after the dequeue dropped");
+  });
+
+  test("a sweeper whose sweeps failed because the database was unreachable covers the outage once it is back", async () => {
+    await api.register([{ id: "through-outage", maxDuration: 5, retry: { maxAttempts: 1 } }]);
+    const { id } = await api.trigger("through-outage", {});
+    const { runs } = await api.ok("POST", "/engine/v1/dequeue", { workerId: "w1", maxRuns: 1, start: true });
+    await sweep();
+
+    // The real database, a real database nobody listens for, the real one back: an outage.
+    const unreachable = connect({ url: `postgres://postgres:x@127.0.0.1:${await freePort()}/none`, poolSize: 1 });
+    const deps = { ...t.app.ratchet.engine, db: t.database.db };
+    const lines: string[] = [];
+    let onLine: (() => void) | null = null;
+    const logger = pino({ level: "warn" }, { write: (line: string) => (lines.push(line), onLine?.()) });
+    const seen = (pattern: RegExp) =>
+      new Promise<void>((resolve) => {
+        const check = () => lines.some((line) => pattern.test(line)) && ((onLine = null), resolve());
+        onLine = check;
+        check();
+      });
+    const failures = () => lines.filter((line) => /sweep failed/.test(line)).length;
+    const sweptAt = async () =>
+      (await t.database.db.sql<[{ sweptAt: Date }]>`select swept_at as "sweptAt" from ratchet.instance`)[0]!.sweptAt.getTime();
+    const sweeper = new Sweeper(deps, { ...t.app.ratchet.settings, sweepIntervalMs: 20 }, logger);
+    sweeper.start();
+    try {
+      // A first sweep that succeeds, so the sweeper no longer counts as just started...
+      clock.advance(1_000);
+      const expected = clock.now().getTime();
+      while ((await sweptAt()) !== expected) await new Promise((resolve) => setTimeout(resolve, 20));
+      // ...then the database goes away for 40 s and comes back.
+      deps.db = unreachable;
+      const before = failures();
+      await seen(/sweep failed/);
+      while (failures() === before) await new Promise((resolve) => setTimeout(resolve, 20));
+      clock.advance(40_000);
+      deps.db = t.database.db;
+      await seen(/leases and deadlines moved on/);
+    } finally {
+      await sweeper.stop();
+      await unreachable.close();
+    }
+    assert.match(lines.find((line) => /moved on/.test(line))!, /"outageMs":40000/);
+    assert.equal((await api.complete("w1", runs[0], { ok: true, output: 1 })).accepted, true);
+    assert.equal((await api.retrieve(id)).status, "COMPLETED");
   });
 });
