@@ -45,7 +45,8 @@ export interface AppOptions {
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock;
   const notifier = new QueueNotifier(options.db.sql);
-  const settings = { ...defaultEngineSettings, leaseSeconds: options.config.leaseSeconds, ...options.settings };
+  const settings = { ...defaultEngineSettings, leaseSeconds: options.config.leaseSeconds,
+    workerLostGraceSeconds: options.config.workerLostGraceSeconds, ...options.settings };
   const engine = { db: options.db, clock, notifier };
   const closing = new AbortController();
   const context: AppContext = { config: options.config, db: options.db, clock, notifier, engine, settings, closing: closing.signal };

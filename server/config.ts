@@ -16,6 +16,7 @@ export const configDefaults = {
   RATCHET_SHUTDOWN_TIMEOUT_MS: 10_000,
   RATCHET_EVENTS_RETENTION_DAYS: 30,
   RATCHET_LEASE_SECONDS: 60,
+  RATCHET_WORKER_LOST_GRACE_SECONDS: 5,
 } as const;
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -40,6 +41,12 @@ const configSchema = z.object({
     .min(0)
     .default(configDefaults.RATCHET_SHUTDOWN_TIMEOUT_MS),
   RATCHET_LEASE_SECONDS: z.coerce.number().int().min(2).max(3600).default(configDefaults.RATCHET_LEASE_SECONDS),
+  RATCHET_WORKER_LOST_GRACE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(3600)
+    .default(configDefaults.RATCHET_WORKER_LOST_GRACE_SECONDS),
   RATCHET_EVENTS_RETENTION_DAYS: z.coerce
     .number()
     .int()
@@ -75,6 +82,8 @@ export interface Config {
   eventsRetentionDays: number;
   /** How long a worker's claim on a run lasts without a heartbeat. */
   leaseSeconds: number;
+  /** How long after a worker's heartbeat connection drops, without a new heartbeat, its attempts fail. */
+  workerLostGraceSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -122,5 +131,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownTimeoutMs: values.RATCHET_SHUTDOWN_TIMEOUT_MS,
     eventsRetentionDays: values.RATCHET_EVENTS_RETENTION_DAYS,
     leaseSeconds: values.RATCHET_LEASE_SECONDS,
+    workerLostGraceSeconds: values.RATCHET_WORKER_LOST_GRACE_SECONDS,
   };
 }

@@ -19,7 +19,12 @@ export interface OpenDatabase {
 }
 
 /** Starts (or connects to) the database and brings its schema up to date. */
-export async function openDatabase(config: Config, logger: Logger, applicationName = "ratchet"): Promise<OpenDatabase> {
+export async function openDatabase(
+  config: Config,
+  logger: Logger,
+  applicationName = "ratchet",
+  options: { onEmbeddedPostgresLost?: (error: Error) => void } = {},
+): Promise<OpenDatabase> {
   let embedded: EmbeddedPostgres | null = null;
   let url = config.databaseUrl;
   if (url === undefined) {
@@ -27,6 +32,12 @@ export async function openDatabase(config: Config, logger: Logger, applicationNa
     embedded = await startEmbeddedPostgres({
       dataDir: config.dataDir,
       port: config.embeddedPgPort,
+      restartWhenItDies: true,
+      onSupervisorMessage: (message) => logger.warn(message),
+      onGiveUp: (error) => {
+        logger.fatal({ err: { type: error.name, message: error.message } }, "the embedded Postgres is gone");
+        options.onEmbeddedPostgresLost?.(error);
+      },
       onLog: (line) => {
         if (/\b(PANIC|FATAL|ERROR|WARNING):/.test(line) && !/terminating connection due to administrator/.test(line)) {
           logger.warn({ postgres: line }, "postgres");

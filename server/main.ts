@@ -66,7 +66,14 @@ export async function runServer(): Promise<void> {
   process.on("SIGINT", onSignal);
 
   try {
-    server = await startServer(config, logger, { showFirstKey: process.stdout.isTTY === true });
+    server = await startServer(config, logger, {
+      showFirstKey: process.stdout.isTTY === true,
+      // Without its database the server is useless: exit non-zero so that a supervisor restarts it.
+      onDatabaseLost: (error) => {
+        console.error(`\nRatchet is stopping: ${error.message}\n`);
+        void (server?.stop({ force: true }) ?? Promise.resolve()).finally(() => process.exit(1));
+      },
+    });
   } catch (error) {
     if (knownStartErrors.some((type) => error instanceof type)) {
       logger.error({ err: { type: (error as Error).name, message: (error as Error).message } }, "could not start");

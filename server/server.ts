@@ -27,9 +27,13 @@ export class ServerStartError extends Error {
 export async function startServer(
   config: Config,
   logger: Logger,
-  options: { showFirstKey?: boolean } = {},
+  options: {
+    showFirstKey?: boolean;
+    /** The embedded Postgres died and could not be started again: the process should exit non-zero. */
+    onDatabaseLost?: (error: Error) => void;
+  } = {},
 ): Promise<RunningServer> {
-  const database = await openDatabase(config, logger);
+  const database = await openDatabase(config, logger, "ratchet", { onEmbeddedPostgresLost: (error) => options.onDatabaseLost?.(error) });
   let app: FastifyInstance | undefined;
   try {
     const project = await tenancyBootstrap(database.db.sql);

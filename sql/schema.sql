@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages
 
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
@@ -79,12 +79,15 @@ create table ratchet.executions (
   lease_expires_at timestamp with time zone not null,
   deadline_at timestamp with time zone,
   started_at timestamp with time zone,
-  resumed boolean default false not null
+  resumed boolean default false not null,
+  heartbeat_id text,
+  connection_lost_at timestamp with time zone
 );
 
 create table ratchet.instance (
   id integer not null,
-  callback_secret bytea not null
+  callback_secret bytea not null,
+  swept_at timestamp with time zone
 );
 
 create table ratchet.journal (

@@ -107,6 +107,15 @@ describe("durable execution with a real worker", () => {
     assert.deepEqual((await api("GET", `/api/v1/runs/${child.id}/metadata`)).metadata, { grandchild: "done" });
   });
 
+  test("an attempt that lasts longer than the lease keeps it through heartbeats", async () => {
+    // The lease is 3 s and the worker's heartbeat long-polls for 10 s: the server must answer a
+    // heartbeat well within the lease, or the lease runs out while the worker is waiting.
+    const run = await finished(await trigger("outlasts-its-lease", { ms: 7_000 }));
+    assert.equal(run.status, "COMPLETED", worker.output());
+    assert.equal(run.attemptCount, 1);
+    assert.equal(run.output, "still mine");
+  });
+
   test("a wait longer than the in-process limit suspends the run and resumes it", async () => {
     const id = await trigger("sleeper", {});
     await until(id, (run) => run.status === "WAITING");

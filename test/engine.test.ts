@@ -75,6 +75,34 @@ describe("run engine", () => {
     await api.complete("w1", run!, { ok: true });
   });
 
+  test("a run triggered before its version, for a task on a named or shared queue, runs once the version registers", async () => {
+    const named = await api.trigger("later-named", { n: 1 });
+    const shared = await api.trigger("later-shared", { n: 2 });
+    const delayed = await api.trigger("later-delayed", { n: 3 }, { delay: "1m" });
+    assert.equal((await api.retrieve(named.id)).status, "PENDING_VERSION");
+    const registered = await api.register(
+      [
+        { id: "later-named", queue: { name: "emails", concurrencyLimit: 2 } },
+        { id: "later-shared", queue: { name: "shared" } },
+        { id: "later-delayed", queue: { name: "shared" } },
+      ],
+      [{ name: "shared", concurrencyLimit: 5 }],
+    );
+    assert.equal(registered.queuedPendingRuns, 2);
+    assert.equal((await api.retrieve(named.id)).status, "QUEUED");
+    assert.equal((await api.retrieve(shared.id)).status, "QUEUED");
+    clock.advance(61_000);
+    await sweep();
+    assert.equal((await api.retrieve(delayed.id)).status, "QUEUED");
+    const runs = await api.dequeue("w1");
+    assert.deepEqual(runs.map((run) => run.id).sort(), [named.id, shared.id, delayed.id].sort());
+    for (const run of runs) await api.complete("w1", run, { ok: true });
+    const [queues] = await t.database.db.sql<[{ names: string[] }]>`
+      select array_agg(queue_name order by queue_name) as names from ratchet.runs
+      where id = any(${runs.map((run) => fromPublicId("run", run.id)!)}::uuid[])`;
+    assert.deepEqual(queues!.names, ["emails", "shared", "shared"]);
+  });
+
   test("the same idempotency key returns the existing run until its TTL passes or it is reset", async () => {
     await api.register([{ id: "idem" }]);
     const first = await api.trigger("idem", { a: 1 }, { idempotencyKey: "k1", idempotencyKeyTTL: "10m" });

@@ -57,6 +57,8 @@ export interface ControllerOptions {
   waitInProcessMs?: number;
   heartbeatIntervalMs?: number;
   dequeueWaitSeconds?: number;
+  /** How long a completion the server has not answered is retried (default 15 min). */
+  completionRetryForMs?: number;
   onRunReport?: (report: RunReport) => void;
   log?: (message: string) => void;
 }
@@ -102,7 +104,7 @@ export class WorkerController {
 
   constructor(options: ControllerOptions) {
     this.#options = options;
-    this.#completions = new CompletionSender(options.workerId);
+    this.#completions = new CompletionSender(options.workerId, { retryForMs: options.completionRetryForMs, log: (message) => this.#log(message) });
   }
 
   get inFlight(): number {
@@ -129,7 +131,8 @@ export class WorkerController {
     await this.#loop;
     const deadline = Date.now() + graceMs;
     while (this.#inFlight.size > 0 && Date.now() < deadline) await sleep(50);
-    const remaining = [...this.#inFlight.values()];
+    // A run whose result is on its way to the server is not handed back: that would run it again.
+    const remaining = [...this.#inFlight.values()].filter((entry) => !entry.completing);
     if (remaining.length > 0) {
       for (const entry of remaining) entry.handedBack = true;
       await apiRequest("POST", "/engine/v1/release", {
@@ -137,6 +140,8 @@ export class WorkerController {
       }).catch((error: unknown) => this.#log(`could not hand back runs: ${(error as Error).message}`));
       await Promise.all(remaining.map((entry) => entry.process?.stop()));
     }
+    // Completions still being retried keep their leases alive through heartbeats until they land.
+    while (this.#inFlight.size > 0) await sleep(50);
     this.#stopped = true;
     this.#heartbeatAbort?.abort();
     await this.#heartbeats;

@@ -5,6 +5,8 @@ import {
   executionsHandBack,
   executionsHeartbeat,
   executionsHeld,
+  executionsMarkConnectionLost,
+  executionsMarkUnrenewedConnectionLost,
   executionsRelease,
   executionsStart,
   executionsCompleteFast,
@@ -96,6 +98,11 @@ export async function startAttempt(deps: EngineDeps, settings: EngineSettings, l
   deps.notifier.runsChanged(lease.environmentId);
 }
 
+/** The longest a heartbeat long-poll waits: a third of the lease, so two more tries fit in it. */
+export function heartbeatWaitLimitMs(settings: EngineSettings): number {
+  return (settings.leaseSeconds * 1000) / 3;
+}
+
 /**
  * Extends the leases a worker holds and tells it which of its runs were canceled. With `waitMs` it
  * long-polls: it answers at once when a run in hand is canceled, else after `waitMs`, so a worker
@@ -111,6 +118,8 @@ export async function heartbeat(
     waitMs?: number;
     signal?: AbortSignal;
     stillAllowed?: StillAllowed;
+    /** Names this heartbeat on the leases it renews, so that its connection dropping can be told apart. */
+    heartbeatId?: string;
   },
 ): Promise<{ held: string[]; lost: string[]; cancel: string[] }> {
   const extend = () =>
@@ -119,9 +128,13 @@ export async function heartbeat(
       request,
       request.leases.map((lease) => lease.runId),
       new Date(deps.clock.now().getTime() + settings.leaseSeconds * 1000),
+      request.heartbeatId ?? null,
     );
   let rows = await extend();
-  const deadline = Date.now() + Math.min(request.waitMs ?? 0, settings.maxDequeueWaitMs);
+  // Answer well within the lease just extended, whatever wait the worker asked for: the worker
+  // heartbeats again only after this answer, so a longer wait would let its leases run out (and
+  // runs it dequeued meanwhile are covered only by the next heartbeat).
+  const deadline = Date.now() + Math.min(request.waitMs ?? 0, settings.maxDequeueWaitMs, heartbeatWaitLimitMs(settings));
   // The lease was extended past the end of this wait; while waiting, only look (without writing,
   // so that busy environments, which wake this loop at every change, do not contend on the rows).
   while (rows.length > 0 && !rows.some((row) => row.cancelRequested) && Date.now() < deadline && !request.signal?.aborted) {
@@ -138,6 +151,23 @@ export async function heartbeat(
     lost: request.leases.filter((lease) => !held.has(lease.runId)).map((lease) => lease.runId),
     cancel: rows.filter((row) => row.cancelRequested).map((row) => row.runId),
   };
+}
+
+/**
+ * The connection of heartbeat `heartbeatId` closed before it was answered: the worker may be gone.
+ * Its leases are marked; unless a heartbeat (through any server) follows within the grace period,
+ * the sweeper fails those attempts as "worker lost" and the retry policy decides.
+ */
+export async function heartbeatConnectionLost(
+  deps: EngineDeps,
+  heartbeat: { environmentId: string; workerId: string; runIds: string[]; heartbeatId: string },
+): Promise<number> {
+  return executionsMarkConnectionLost(deps.db.sql, heartbeat, deps.clock.now());
+}
+
+/** The same for a dequeue whose connection closed: leases no heartbeat has renewed yet are marked. */
+export async function dequeueConnectionLost(deps: EngineDeps, worker: { environmentId: string; workerId: string }): Promise<number> {
+  return executionsMarkUnrenewedConnectionLost(deps.db.sql, worker, deps.clock.now());
 }
 
 /** Ends an attempt exactly once: a completion for a lease that is no longer held is refused. */

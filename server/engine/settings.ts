@@ -2,6 +2,16 @@
 // runs after the lease ends and they are retried by policy.
 export interface EngineSettings {
   leaseSeconds: number;
+  /**
+   * When a worker's heartbeat connection closes before it is answered and no heartbeat follows within
+   * this many seconds, its attempts fail as "worker lost" without waiting out the lease.
+   */
+  workerLostGraceSeconds: number;
+  /**
+   * A server whose sweeps failed (or that just started) and finds that nobody swept for longer than
+   * this treats the gap as an outage: live leases and deadlines move on by its length.
+   */
+  outageThresholdMs: number;
   /** Past maxDuration the worker aborts the run itself; the server steps in this much later. */
   deadlineGraceSeconds: number;
   /** Longest a dequeue request may wait for work. */
@@ -15,6 +25,8 @@ export interface EngineSettings {
 
 export const defaultEngineSettings: EngineSettings = {
   leaseSeconds: 60,
+  workerLostGraceSeconds: 5,
+  outageThresholdMs: 5_000,
   deadlineGraceSeconds: 15,
   maxDequeueWaitMs: 30_000,
   dequeuePollMs: 1_000,

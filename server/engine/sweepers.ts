@@ -1,9 +1,16 @@
-// The engine's periodic work: delayed runs come due, TTLs expire, lost leases and overrun deadlines
-// end their attempts. Every sweep is safe to run in several server processes at once. Tests call
-// sweepOnce() with an injected clock instead of waiting for the timer.
+// The engine's periodic work: delayed runs come due, TTLs expire, lost leases, dropped worker
+// connections and overrun deadlines end their attempts. Every sweep is safe to run in several server
+// processes at once. Tests call sweepOnce() with an injected clock instead of waiting for the timer.
+//
+// Who decides an attempt's outcome: the worker holding its lease. A completion is accepted as long as
+// the execution row exists, even past the deadline; the sweeper rules only on leases that have run
+// out, deadlines that have passed, and connections that dropped without a heartbeat after the grace
+// period. Time when no server could sweep (the database was unreachable, or no server was running) is
+// not counted against leases and deadlines: the first sweep after it moves them on by its length, so
+// a worker that finished during the outage gets its result in when the database is back.
 import type { Logger } from "pino";
 import { executionsTakeExpired } from "../storage/executions.ts";
-import { runsExpireTtl, runsPromoteDue } from "../storage/sweeps.ts";
+import { runsExpireTtl, runsPromoteDue, sweepsRecordAndCoverOutage } from "../storage/sweeps.ts";
 import { applyAttemptOutcome } from "./attempt-outcome.ts";
 import { completeWaitpoints, completeWaitpointsForFinishedRun } from "./waitpoints.ts";
 import { fireDueSchedules } from "./schedules.ts";
@@ -17,10 +24,20 @@ export interface SweepResult {
   leasesLost: number;
   /** Scheduled runs fired. */
   scheduled: number;
+  /** The outage covered by moving leases and deadlines on, in ms. */
+  outageCoveredMs: number;
 }
 
-export async function sweepOnce(deps: EngineDeps, settings: EngineSettings): Promise<SweepResult> {
+export interface SweepOptions {
+  /** This server's sweeps failed since its last success, or it has just started. */
+  afterOutage?: boolean;
+}
+
+export async function sweepOnce(deps: EngineDeps, settings: EngineSettings, options: SweepOptions = {}): Promise<SweepResult> {
   const now = deps.clock.now();
+  const outageCoveredMs = await deps.db.sql.begin((tx) =>
+    sweepsRecordAndCoverOutage(tx, now, { afterOutage: options.afterOutage ?? false, thresholdMs: settings.outageThresholdMs, leaseSeconds: settings.leaseSeconds }),
+  );
   const environments = await deps.db.sql.begin((tx) => runsPromoteDue(tx, now, settings.sweepBatchSize));
   for (const environmentId of environments) deps.notifier.queueChanged(environmentId);
 
@@ -50,7 +67,8 @@ export async function sweepOnce(deps: EngineDeps, settings: EngineSettings): Pro
   });
 
   const lost = await deps.db.sql.begin(async (tx) => {
-    const executions = await executionsTakeExpired(tx, now, settings.sweepBatchSize);
+    const connectionLostBy = new Date(now.getTime() - settings.workerLostGraceSeconds * 1000);
+    const executions = await executionsTakeExpired(tx, now, settings.sweepBatchSize, connectionLostBy);
     for (const execution of executions) {
       const outcome = await applyAttemptOutcome(
         tx,
@@ -67,7 +85,9 @@ export async function sweepOnce(deps: EngineDeps, settings: EngineSettings): Pro
               error: {
                 type: "INTERNAL_ERROR",
                 code: "TASK_RUN_STALLED_EXECUTING",
-                message: "The worker stopped sending heartbeats (worker lost)",
+                message: execution.connectionLost
+                  ? `The worker's connection closed and it did not heartbeat again within ${settings.workerLostGraceSeconds} s (worker lost)`
+                  : "The worker stopped sending heartbeats (worker lost)",
               },
             },
         now,
@@ -79,7 +99,7 @@ export async function sweepOnce(deps: EngineDeps, settings: EngineSettings): Pro
   });
   for (const environmentId of new Set(lost.map((execution) => execution.environmentId))) deps.notifier.queueChanged(environmentId);
   const scheduled = await fireDueSchedules(deps, settings.sweepBatchSize);
-  return { promoted: environments.length, expired, leasesLost: lost.length, scheduled };
+  return { promoted: environments.length, expired, leasesLost: lost.length, scheduled, outageCoveredMs };
 }
 
 /** Runs sweepOnce on a timer until stopped. */
@@ -97,10 +117,20 @@ export class Sweeper {
   }
 
   start(): void {
+    // The first sweep of a process may follow a time when no server ran; a failed sweep, an outage.
+    let afterOutage = true;
     const tick = () => {
-      this.#running = sweepOnce(this.#deps, this.#settings)
-        .then(() => undefined)
-        .catch((error: unknown) => this.#logger.warn({ err: error }, "sweep failed; retrying next tick"))
+      this.#running = sweepOnce(this.#deps, this.#settings, { afterOutage })
+        .then((result) => {
+          afterOutage = false;
+          if (result.outageCoveredMs > 0) {
+            this.#logger.warn({ outageMs: result.outageCoveredMs }, "no server swept for a while: leases and deadlines moved on by that time");
+          }
+        })
+        .catch((error: unknown) => {
+          afterOutage = true;
+          this.#logger.warn({ err: error }, "sweep failed; retrying next tick");
+        })
         .finally(() => {
           this.#running = null;
           if (this.#timer !== null) this.#timer = setTimeout(tick, this.#settings.sweepIntervalMs);

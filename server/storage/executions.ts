@@ -71,14 +71,54 @@ export async function executionsHeartbeat(
   holder: { environmentId: string; workerId: string },
   runIds: string[],
   leaseUntil: Date,
+  heartbeatId: string | null = null,
 ): Promise<Array<{ runId: string; cancelRequested: boolean }>> {
   if (runIds.length === 0) return [];
+  // A heartbeat is proof of life: it clears a dropped-connection mark, whichever server set it.
   return sql<Array<{ runId: string; cancelRequested: boolean }>>`
-    update ratchet.executions x set lease_expires_at = greatest(x.lease_expires_at, ${leaseUntil})
+    update ratchet.executions x set lease_expires_at = greatest(x.lease_expires_at, ${leaseUntil}),
+      heartbeat_id = ${heartbeatId}, connection_lost_at = null
     from ratchet.runs r
     where x.run_id = any(${runIds}::uuid[]) and x.worker_id = ${holder.workerId} and x.environment_id = ${holder.environmentId}
       and r.id = x.run_id
     returning x.run_id as "runId", r.cancel_requested_at is not null as "cancelRequested"`;
+}
+
+/**
+ * Marks the leases that the heartbeat `heartbeatId` was the last to renew, and those of the same
+ * worker that no heartbeat has renewed yet (runs it received while this heartbeat was waiting): its
+ * connection closed before it was answered. Leases a newer heartbeat renewed (through any server)
+ * are left alone.
+ */
+export async function executionsMarkConnectionLost(
+  sql: Sql,
+  heartbeat: { environmentId: string; workerId: string; runIds: string[]; heartbeatId: string },
+  now: Date,
+): Promise<number> {
+  if (heartbeat.runIds.length === 0) return 0;
+  const rows = await sql`
+    update ratchet.executions set connection_lost_at = ${now}
+    where worker_id = ${heartbeat.workerId} and environment_id = ${heartbeat.environmentId} and connection_lost_at is null
+      and ((run_id = any(${heartbeat.runIds}::uuid[]) and heartbeat_id = ${heartbeat.heartbeatId}) or heartbeat_id is null)
+    returning run_id`;
+  return rows.length;
+}
+
+/**
+ * Marks the leases of a worker that no heartbeat has renewed yet: its dequeue connection closed
+ * before it was answered, and for a run it has only just received, that connection is all there is.
+ */
+export async function executionsMarkUnrenewedConnectionLost(
+  sql: Sql,
+  worker: { environmentId: string; workerId: string },
+  now: Date,
+): Promise<number> {
+  const rows = await sql`
+    update ratchet.executions set connection_lost_at = ${now}
+    where worker_id = ${worker.workerId} and environment_id = ${worker.environmentId}
+      and heartbeat_id is null and connection_lost_at is null
+    returning run_id`;
+  return rows.length;
 }
 
 /** The same answer as executionsHeartbeat without extending anything: a read, so it takes no row locks. */
@@ -138,19 +178,25 @@ export async function executionsRelease(tx: TransactionSql, lease: WorkerLease):
   return row ?? null;
 }
 
-/** Claims executions whose lease or deadline has passed (SKIP LOCKED: safe with several servers). */
+/**
+ * Claims executions whose lease or deadline has passed, or whose worker's heartbeat connection
+ * dropped at or before `connectionLostBy` with no heartbeat since (SKIP LOCKED: safe with several
+ * servers).
+ */
 export async function executionsTakeExpired(
   tx: TransactionSql,
   now: Date,
   limit: number,
-): Promise<Array<ExecutionRow & { timedOut: boolean }>> {
-  return tx<Array<ExecutionRow & { timedOut: boolean }>>`
+  connectionLostBy: Date = new Date(0),
+): Promise<Array<ExecutionRow & { timedOut: boolean; connectionLost: boolean }>> {
+  return tx<Array<ExecutionRow & { timedOut: boolean; connectionLost: boolean }>>`
     delete from ratchet.executions x
     where x.run_id in (
       select run_id from ratchet.executions
-      where lease_expires_at <= ${now} or deadline_at <= ${now}
+      where lease_expires_at <= ${now} or deadline_at <= ${now} or connection_lost_at <= ${connectionLostBy}
       order by lease_expires_at limit ${limit} for update skip locked)
-    returning ${tx.unsafe(executionColumns.replaceAll("run_id", "x.run_id"))}, coalesce(x.deadline_at <= ${now}, false) as "timedOut"`;
+    returning ${tx.unsafe(executionColumns.replaceAll("run_id", "x.run_id"))}, coalesce(x.deadline_at <= ${now}, false) as "timedOut",
+      coalesce(x.connection_lost_at <= ${connectionLostBy}, false) as "connectionLost"`;
 }
 
 /**

@@ -1,6 +1,7 @@
 // The worker protocol (/engine/v1): register a version, dequeue (long-poll), start, heartbeat,
 // complete. Workers authenticate with their environment's secret key. See docs/protocol.md.
-import type { FastifyInstance, FastifyReply } from "fastify";
+import { randomUUID } from "node:crypto";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { AppContext } from "../../app-context.ts";
@@ -10,7 +11,7 @@ import { limits } from "../../api/limits.ts";
 import { maxDurationSchema, taskIdentifierSchema } from "../../api/trigger-schema.ts";
 import { durationProblem } from "../../engine/durations.ts";
 import type { AttemptOutcome } from "../../engine/attempt-outcome.ts";
-import { completeAttempt, dequeue, handBack, heartbeat, startAttempt } from "../../engine/execution.ts";
+import { completeAttempt, dequeue, handBack, dequeueConnectionLost, heartbeat, heartbeatConnectionLost, startAttempt } from "../../engine/execution.ts";
 import { registerWorkerVersion } from "../../engine/register.ts";
 import { journalOperation, suspendRun, type JournalRequest, type WaitSpec } from "../../engine/durable.ts";
 import { retryPolicySchema } from "../../engine/retry.ts";
@@ -28,13 +29,27 @@ const leaseSchema = z.object({ runId: z.string().min(1).max(64), attemptNumber: 
 /**
  * Aborts a long-poll when the client disconnects. (The request's own "close" event fires as soon as
  * its body has been read; the response's fires when the connection goes away before we answer.)
+ * `workerHungUp()` tells whether the client went away (not this server closing) at any time before
+ * the answer, even before the handler ran.
  */
-function abortWhenClientLeaves(reply: FastifyReply, closing: AbortSignal): { signal: AbortSignal } {
+function abortWhenClientLeaves(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  closing: AbortSignal,
+): { signal: AbortSignal; workerHungUp: () => boolean } {
   const abort = new AbortController();
-  reply.raw.once("close", () => {
-    if (!reply.raw.writableFinished) abort.abort();
-  });
-  return { signal: AbortSignal.any([abort.signal, closing]) };
+  let hungUp = false;
+  const leave = () => {
+    if (reply.raw.writableFinished) return;
+    if (!closing.aborted) hungUp = true;
+    abort.abort();
+  };
+  reply.raw.once("close", leave);
+  if (request.raw.socket?.destroyed) leave();
+  return {
+    signal: AbortSignal.any([abort.signal, closing]),
+    workerHungUp: () => hungUp || (request.raw.socket?.destroyed === true && !closing.aborted),
+  };
 }
 
 function runUuid(publicId: string): string {
@@ -146,7 +161,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
       },
     },
     async (request, reply) => {
-      const abort = abortWhenClientLeaves(reply, context.closing);
+      const abort = abortWhenClientLeaves(request, reply, context.closing);
       const runs = await dequeue(engine, settings, {
         environmentId: request.environment.environmentId,
         workerId: request.body.workerId,
@@ -156,6 +171,10 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
         signal: abort.signal,
         stillAllowed: keyStillValid(context.db, request.environment),
       });
+      if (abort.workerHungUp()) {
+        // The worker that asked may have died with runs it just received and never heartbeated.
+        await dequeueConnectionLost(engine, { environmentId: request.environment.environmentId, workerId: request.body.workerId });
+      }
       return {
         runs: runs.map(({ run, attemptNumber }) => ({
           id: toPublicId("run", run.id),
@@ -209,7 +228,10 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
     { schema: { body: z.object({ workerId, runs: z.array(leaseSchema).max(1000), waitSeconds: z.number().min(0).max(30).default(0) }) } },
     async (request, reply) => {
       const leases = request.body.runs.map((lease) => ({ runId: runUuid(lease.runId), attemptNumber: lease.attemptNumber }));
-      const abort = abortWhenClientLeaves(reply, context.closing);
+      // A worker keeps one heartbeat in flight: its connection closing unanswered (not because this
+      // server is closing) is the first sign that the worker died.
+      const abort = abortWhenClientLeaves(request, reply, context.closing);
+      const heartbeatId = randomUUID();
       const result = await heartbeat(engine, settings, {
         environmentId: request.environment.environmentId,
         workerId: request.body.workerId,
@@ -217,7 +239,16 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
         waitMs: request.body.waitSeconds * 1000,
         signal: abort.signal,
         stillAllowed: keyStillValid(context.db, request.environment),
+        heartbeatId,
       });
+      if (abort.workerHungUp()) {
+        await heartbeatConnectionLost(engine, {
+          environmentId: request.environment.environmentId,
+          workerId: request.body.workerId,
+          runIds: result.held,
+          heartbeatId,
+        });
+      }
       return {
         lost: result.lost.map((id) => toPublicId("run", id)),
         cancel: result.cancel.map((id) => toPublicId("run", id)),
