@@ -4,7 +4,8 @@ import { fileURLToPath } from "node:url";
 import type { RunEvent } from "../sdk/runtime.ts";
 import type { ChildResult, ExecuteMessage, FromChild } from "./messages.ts";
 
-export const executorPath = fileURLToPath(new URL("./executor.ts", import.meta.url));
+// The compiled worker (dist/) forks the compiled executor.
+export const executorPath = fileURLToPath(new URL(import.meta.url.endsWith(".js") ? "./executor.js" : "./executor.ts", import.meta.url));
 
 export type AttemptOutcome = ChildResult | { kind: "crashed"; code: number | null; signal: NodeJS.Signals | null };
 

@@ -12,6 +12,9 @@ import type { ChildResult, ExecuteMessage, FromChild, ToChild } from "./messages
 
 const cancelHookTimeoutMs = 10_000;
 
+// The bundle carries inline source maps: stacks of failed runs name the project's .ts files and lines.
+process.setSourceMapsEnabled(true);
+
 function send(message: FromChild): void {
   process.send?.(message);
 }

@@ -12,9 +12,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { createHmac, randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import type { AppContext } from "../../app-context.ts";
+import { packageRoot } from "../../package-root.ts";
 import { hashSecret, sessionCookie } from "../../dashboard/sessions.ts";
 import { ApiError } from "../../errors.ts";
 import { instanceCallbackSecret } from "../../storage/waitpoints.ts";
@@ -25,7 +25,7 @@ import { catalogPages } from "./catalog-pages.ts";
 import { environmentPages } from "./environment-pages.ts";
 import { runPages } from "./run-pages.ts";
 
-const viewsDir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "views");
+const viewsDir = join(packageRoot, "views");
 
 declare module "fastify" {
   interface FastifyRequest {
