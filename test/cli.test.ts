@@ -26,7 +26,7 @@ describe("ratchet keys (against DATABASE_URL)", () => {
 
   test("keys create prints only the key, for each environment", async () => {
     for (const [env, prefix] of [["dev", "tr_dev_"], ["staging", "tr_stg_"], ["prod", "tr_prod_"], ["preview", "tr_preview_"]]) {
-      const result = await runCli(["keys", "create", "--env", env!], { DATABASE_URL: database.url });
+      const result = await runCli(["admin", "keys", "create", "--env", env!], { DATABASE_URL: database.url });
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stdout, new RegExp(`^${prefix}[A-Za-z0-9]{24}\\n$`));
       const response = await whoami(result.stdout.trim());
@@ -36,25 +36,25 @@ describe("ratchet keys (against DATABASE_URL)", () => {
   });
 
   test("keys create with an unknown project or environment fails clearly", async () => {
-    const badProject = await runCli(["keys", "create", "--env", "dev", "--project", "proj_nope"], { DATABASE_URL: database.url });
+    const badProject = await runCli(["admin", "keys", "create", "--env", "dev", "--project", "proj_nope"], { DATABASE_URL: database.url });
     assert.equal(badProject.code, 2);
     assert.match(badProject.stderr, /No project with ref proj_nope/);
     assert.equal(badProject.stdout, "");
-    const badEnv = await runCli(["keys", "create", "--env", "production"], { DATABASE_URL: database.url });
+    const badEnv = await runCli(["admin", "keys", "create", "--env", "production"], { DATABASE_URL: database.url });
     assert.equal(badEnv.code, 2);
     assert.match(badEnv.stderr, /--env with one of: dev, staging, prod, preview/);
   });
 
   test("keys revoke by id takes effect at once", async () => {
-    const created = await runCli(["keys", "create", "--env", "prod"], { DATABASE_URL: database.url });
+    const created = await runCli(["admin", "keys", "create", "--env", "prod"], { DATABASE_URL: database.url });
     const key = created.stdout.trim();
     assert.equal((await whoami(key)).statusCode, 200);
     const id = /Created (key_[a-z0-9]{16})/.exec(created.stderr)?.[1];
     assert.ok(id, created.stderr);
-    const revoked = await runCli(["keys", "revoke", id], { DATABASE_URL: database.url });
+    const revoked = await runCli(["admin", "keys", "revoke", id], { DATABASE_URL: database.url });
     assert.equal(revoked.code, 0, revoked.stderr);
     assert.equal((await whoami(key)).statusCode, 401);
-    const again = await runCli(["keys", "revoke", id], { DATABASE_URL: database.url });
+    const again = await runCli(["admin", "keys", "revoke", id], { DATABASE_URL: database.url });
     assert.equal(again.code, 1);
   });
 

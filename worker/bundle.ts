@@ -68,3 +68,11 @@ export function bundleTasks(root: string, files: string[], outDir: string): Prom
   const list = files.map((file, index) => `[${JSON.stringify(relative(root, file))}, m${index}]`);
   return bundle({ contents: `${imports.join("\n")}\nexport const taskModules = [${list.join(", ")}];\n`, root, resolveDir: root, outDir, name: "tasks" });
 }
+
+/** esbuild's first error as `file:line:column: text`, relative to the project; other errors as they are. */
+export function describeBuildFailure(error: unknown, root: string): string {
+  const first = (error as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors?.[0];
+  if (!first) return (error as Error)?.message ?? String(error);
+  const where = first.location ? `${relative(root, first.location.file) || first.location.file}:${first.location.line}:${first.location.column + 1}: ` : "";
+  return `${where}${first.text}`;
+}

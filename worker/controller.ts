@@ -57,6 +57,8 @@ export interface ControllerOptions {
   waitInProcessMs?: number;
   heartbeatIntervalMs?: number;
   dequeueWaitSeconds?: number;
+  /** Each attempt as it starts here (the CLI prints a line). */
+  onRunStart?: (run: { runId: string; taskIdentifier: string; attemptNumber: number }) => void;
   onRunReport?: (report: RunReport) => void;
   log?: (message: string) => void;
 }
@@ -192,6 +194,7 @@ export class WorkerController {
     const started = Date.now();
     // The dequeue started this attempt (start: true); only a retry in place calls start itself.
     for (;;) {
+      this.#options.onRunStart?.({ runId: run.id, taskIdentifier: run.taskIdentifier, attemptNumber: entry.attemptNumber });
       const process = entry.version.pool.acquire(run.machine);
       entry.process = process;
       const shipper = new EventShipper(run.id, entry.attemptNumber, workerId, (message) => this.#log(message));

@@ -20,6 +20,7 @@ import { ApiError } from "../../errors.ts";
 import { instanceCallbackSecret } from "../../storage/waitpoints.ts";
 import { environmentsForUser, sessionsFindUser, type SessionUser } from "../../storage/users.ts";
 import type { DashboardScope } from "./render.ts";
+import { accountPages } from "./account-pages.ts";
 import { authPages } from "./auth-pages.ts";
 import { catalogPages } from "./catalog-pages.ts";
 import { environmentPages } from "./environment-pages.ts";
@@ -129,6 +130,7 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
   });
 
   await app.register(async (scope) => authPages(scope, context));
+  await app.register(async (scope) => accountPages(scope, context));
   await app.register(async (scope) => runPages(scope, context, scopeOf));
   await app.register(async (scope) => environmentPages(scope, context, scopeOf));
   await app.register(async (scope) => catalogPages(scope, context, scopeOf));
