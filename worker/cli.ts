@@ -88,7 +88,7 @@ export async function workerCommand(mode: "dev" | "worker", options: WorkerOptio
   if (!server) throw new WorkerUsageError("ratchet worker needs the server's URL: pass --api-url or set RATCHET_API_URL (or TRIGGER_API_URL).");
   const apiUrl = server.url;
   const keyName = env.RATCHET_SECRET_KEY ? "RATCHET_SECRET_KEY" : "TRIGGER_SECRET_KEY";
-  const key = env.RATCHET_SECRET_KEY ?? env.TRIGGER_SECRET_KEY;
+  const key = env.RATCHET_SECRET_KEY || env.TRIGGER_SECRET_KEY;
   if (!key) {
     throw new WorkerUsageError(
       `Set RATCHET_SECRET_KEY (or TRIGGER_SECRET_KEY) to a secret key of the server at ${apiUrl}: create one on its dashboard's API keys page, or with \`npx ratchet keys create --env dev\`.`,

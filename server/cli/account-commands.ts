@@ -27,8 +27,8 @@ interface KeyItem {
 }
 
 export async function loginCommand(options: { apiUrl?: string; token?: string }): Promise<number> {
-  const apiUrl = (options.apiUrl ?? process.env.RATCHET_API_URL ?? localServerUrl() ?? "http://localhost:3030").replace(/\/+$/, "");
-  let token = options.token ?? process.env.RATCHET_ACCESS_TOKEN;
+  const apiUrl = (options.apiUrl || process.env.RATCHET_API_URL || localServerUrl() || "http://localhost:3030").replace(/\/+$/, "");
+  let token = options.token || process.env.RATCHET_ACCESS_TOKEN;
   if (!token) {
     if (!process.stdin.isTTY) {
       throw new UsageError(`ratchet login needs a personal access token: pass --token or set RATCHET_ACCESS_TOKEN (create one at ${apiUrl}/account/tokens).`);

@@ -46,8 +46,8 @@ export async function remoteRequest<T>(apiUrl: string, token: string, method: st
 /** The server and token to use: flags, then RATCHET_API_URL / RATCHET_ACCESS_TOKEN, then the profile. */
 export async function remoteFromProfile(options: { apiUrl?: string }, env: NodeJS.ProcessEnv = process.env): Promise<Remote> {
   const profile = await readProfile(env);
-  const apiUrl = (options.apiUrl ?? env.RATCHET_API_URL ?? profile?.apiUrl)?.replace(/\/+$/, "");
-  const token = env.RATCHET_ACCESS_TOKEN ?? profile?.token;
+  const apiUrl = (options.apiUrl || env.RATCHET_API_URL || profile?.apiUrl)?.replace(/\/+$/, "");
+  const token = env.RATCHET_ACCESS_TOKEN || profile?.token;
   if (!apiUrl || !token) {
     throw new CliError("Not logged in to a Ratchet server: run `npx ratchet login --api-url <server URL>` with a token from the dashboard's Access tokens page.");
   }
