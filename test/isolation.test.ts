@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { issueSecretKey } from "../server/auth/issue-key.ts";
+import { apiKeysList } from "../server/storage/api-keys.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
 
@@ -13,6 +14,8 @@ interface Resources {
   token: string;
   schedule: string;
   idempotencyKey: string;
+  projectRef: string;
+  apiKeyId: string;
 }
 
 type Call = { method: string; url: string; body?: unknown; contentType?: string };
@@ -25,7 +28,10 @@ function callFor(method: string, url: string, r: Resources): Call | "public" | n
       .replace(":batchId", r.batch)
       .replace(":tokenId", r.token)
       .replace(":scheduleId", r.schedule)
+      .replace(":keyId", r.apiKeyId)
       .replace(":key", r.idempotencyKey)
+      .replace(":ref", r.projectRef)
+      .replace(":env", "prod")
       .replace(":queue", "owned")
       .replace(":taskId", "owned")
       .replace(":position", "0")
@@ -53,6 +59,8 @@ function callFor(method: string, url: string, r: Resources): Call | "public" | n
     "POST /engine/v1/heartbeat": lease,
     "POST /engine/v1/complete": { workerId: "intruder", completions: [{ runId: r.run, attemptNumber: 1, ok: true, output: "stolen" }] },
     "POST /engine/v1/release": lease,
+    // Management routes take a personal access token; test/access-tokens.test.ts checks them user by user.
+    "POST /api/v1/projects/:ref/environments/:env/keys": { name: "intruder" },
   };
   if (url === "/api/v1/timezones" || url.includes("/callback/")) return "public";
   // Routes that act in the caller's own environment only (create, list, dequeue, register).
@@ -69,6 +77,8 @@ function callFor(method: string, url: string, r: Resources): Call | "public" | n
     "GET /api/v1/schedules",
     "GET /api/v1/waitpoints/tokens",
     "GET /api/v1/whoami",
+    "GET /api/v1/me",
+    "GET /api/v1/projects",
   ]);
   if (own.has(key)) return null;
   if (key === "POST /api/v3/batches/:batchId/items") {
@@ -104,7 +114,8 @@ describe("tenant isolation", () => {
     const batch = await owner.ok("POST", "/api/v2/tasks/batch", { items: [{ task: "owned", payload: {} }] });
     const token = await owner.ok("POST", "/api/v1/waitpoints/tokens", {});
     const schedule = await owner.ok("POST", "/api/v1/schedules", { task: "owned", cron: "0 * * * *", deduplicationKey: "owned" });
-    resources = { run: run.id, batch: batch.id, token: token.id, schedule: schedule.id, idempotencyKey: "owned-key" };
+    const [ownerKey] = await apiKeysList(sql, t.project.id);
+    resources = { run: run.id, batch: batch.id, token: token.id, schedule: schedule.id, idempotencyKey: "owned-key", projectRef: t.project.ref, apiKeyId: ownerKey!.publicId };
     // The run is executing under the owner's worker, so worker routes have something to steal.
     const [claimed] = await owner.dequeue("owner-worker", 1);
     assert.equal(claimed?.id, run.id);
