@@ -31,16 +31,19 @@ if (major >= 24) {
     );
     process.exit(1);
   }
-  const child = spawn(node24, [entry, ...process.argv.slice(2)], { stdio: "inherit" });
-  // A terminal's Ctrl-C reaches this launcher and the CLI both (one process group); the CLI counts
-  // a repeat within 100 ms as the same signal, so forwarding keeps `kill -INT <launcher>` working too.
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-    process.on(signal, () => child.kill(signal));
-  }
+  // A terminal's Ctrl-C reaches this launcher and the CLI both (one process group). Stop signals are
+  // passed on as SIGUSR2, which the CLI counts apart from the ones it receives itself
+  // (server/stop-signals.ts), so one Ctrl-C is one stop request and a supervisor that signals this
+  // process alone still stops the CLI.
+  const child = spawn(node24, [entry, ...process.argv.slice(2)], { stdio: "inherit", env: { ...process.env, RATCHET_FORWARDED_SIGNAL: "SIGUSR2" } });
+  for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill("SIGUSR2"));
+  process.on("SIGHUP", () => child.kill("SIGHUP"));
   child.on("exit", (code, signal) => {
     if (signal) {
-      process.removeAllListeners(signal);
-      process.kill(process.pid, signal);
+      // Ended by a forwarded signal before it could handle it: end as the signal this launcher got.
+      const own = signal === "SIGUSR2" ? "SIGINT" : signal;
+      process.removeAllListeners(own);
+      process.kill(process.pid, own);
     } else process.exit(code ?? 1);
   });
 }

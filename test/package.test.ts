@@ -3,32 +3,18 @@
 // own tsc checks a task file and a misuse of its typed payload; `npx ratchet dev` runs the tasks
 // against a real server; a plain script on the system's Node 20 triggers a run with ratchet/sdk.
 import assert from "node:assert/strict";
-import { execFile, execFileSync, spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { delimiter, dirname, join, sep } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { issueSecretKey } from "../server/auth/issue-key.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/database.ts";
+import { systemNode } from "./helpers/system-node.ts";
 import { projectRoot, removeDataDir, spawnServer, tempDataDir, waitUntilReady, type ServerProcess } from "./helpers/server-process.ts";
 
 const run = promisify(execFile);
-
-/** The first `node` on PATH older than 24 (the machine's own, not the one Ratchet installs). */
-function systemNode(): string | null {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (dir.includes(`${sep}node_modules${sep}`) || dir.endsWith(`${sep}node_modules`)) continue;
-    const candidate = join(dir, "node");
-    try {
-      const version = execFileSync(candidate, ["--version"], { encoding: "utf8" }).trim();
-      if (Number(version.slice(1).split(".")[0]) < 24) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return null;
-}
 
 const node20 = systemNode();
 

@@ -9,7 +9,7 @@ import { realpathSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { build, type Plugin } from "esbuild";
+import { build, stop, type Plugin } from "esbuild";
 
 // The compiled worker (dist/) bundles the compiled SDK.
 export const sdkEntry = fileURLToPath(new URL(import.meta.url.endsWith(".js") ? "../sdk/index.js" : "../sdk/index.ts", import.meta.url));
@@ -52,7 +52,11 @@ async function bundle(options: { contents: string; root: string; resolveDir: str
     // Stacks point at the project's .ts files: the attempt process turns source maps on.
     sourcemap: "inline",
     logLevel: "silent",
-  });
+  }).finally(() =>
+    // No esbuild service process is left running between builds: a terminal's Ctrl-C would end it
+    // too, and esbuild would then fail the worker with EPIPE while it drains. The next build starts one.
+    stop(),
+  );
   return pathToFileURL(outfile).href;
 }
 
