@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { pino } from "pino";
 import { buildApp } from "../server/app.ts";
@@ -12,7 +12,8 @@ import { tenancyBootstrap } from "../server/storage/tenancy.ts";
 import { usersInsertAdmin } from "../server/storage/users.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/database.ts";
-import { projectRoot, runCli } from "./helpers/server-process.ts";
+import { projectRoot, runCli, spawnServer, waitUntilReady } from "./helpers/server-process.ts";
+import { startWorker, type Worker } from "./helpers/worker-process.ts";
 import type { FastifyInstance } from "fastify";
 
 describe("ratchet keys (against DATABASE_URL)", () => {
@@ -354,6 +355,36 @@ describe("ratchet init", () => {
       assertOneSentence(result.stderr, /There is no package.json here: run `ratchet init` in your project's folder/);
       assert.deepEqual(await machine.files(), []);
     } finally {
+      await machine.remove();
+    }
+  });
+});
+
+describe("ratchet dev finds the local server", () => {
+  test("the URL the server running from this folder wrote to its data dir, on whatever port it got", async () => {
+    const machine = await userMachine();
+    const dataDir = join(machine.cwd, ".ratchet");
+    // mkdtemp's folder is private; the embedded Postgres (its own user, when run as root) must reach it.
+    await chmod(dirname(machine.cwd), 0o755);
+    const server = await spawnServer({ dataDir });
+    let worker: Worker | undefined;
+    try {
+      await waitUntilReady(server);
+      assert.equal(JSON.parse(await readFile(join(dataDir, "server.json"), "utf8")).url, server.url);
+      const created = await runCli(["admin", "keys", "create", "--env", "dev"], { RATCHET_DATA_DIR: dataDir });
+      assert.equal(created.code, 0, created.stderr);
+      await mkdir(join(machine.cwd, "trigger"));
+      await writeFile(join(machine.cwd, "trigger", "one.ts"), `import { task } from "ratchet/sdk";\nexport const one = task({ id: "one", run: async () => 1 });\n`);
+      worker = startWorker(machine.cwd, { ...machine.env, RATCHET_SECRET_KEY: created.stdout.trim() });
+      await worker.waitFor(/1 tasks registered as version/);
+      assert.match(worker.output(), new RegExp(`Runs: ${server.url}/p/proj_\\w+/dev/runs`));
+      assert.equal(await worker.stop(), 0);
+      server.child.kill("SIGTERM");
+      await server.exited;
+      await assert.rejects(stat(join(dataDir, "server.json")), "a stopped server leaves no URL behind");
+    } finally {
+      await worker?.kill();
+      server.child.kill("SIGKILL");
       await machine.remove();
     }
   });

@@ -118,16 +118,20 @@ async function devAndTrigger(dir: string, server: ServerProcess, key: string): P
   dev.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
   dev.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<void>((done) => dev.once("exit", () => done()));
-  try {
-    await new Promise<void>((resolve, reject) => {
+  const waitForOutput = (pattern: RegExp) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
       const check = () => {
-        if (/tasks registered as version/.test(output)) resolve();
+        const match = pattern.exec(output);
+        if (match) resolve(match);
       };
       dev.stdout.on("data", check);
       dev.stderr.on("data", check);
+      check();
       void exited.then(() => reject(new Error(`ratchet dev exited:\n${output}`)));
-      setTimeout(() => reject(new Error(`ratchet dev did not register its tasks:\n${output}`)), 60_000).unref();
+      setTimeout(() => reject(new Error(`ratchet dev never printed ${pattern}:\n${output}`)), 60_000).unref();
     });
+  try {
+    await waitForOutput(/tasks registered as version/);
     assert.match(output, /2 tasks registered/);
 
     const greet = await run(node20 ?? process.execPath, ["trigger-run.mjs", "greet"], { cwd: dir, env });
@@ -135,6 +139,13 @@ async function devAndTrigger(dir: string, server: ServerProcess, key: string): P
     assert.equal(completed.status, "COMPLETED", greet.stdout);
     assert.deepEqual(completed.output, { greeting: "Hello, Ada!" });
     if (node20) assert.match(completed.node, /^v2[0-3]\./, "the triggering script ran on the system Node");
+
+    // ratchet dev prints one line per start and finish, with a dashboard link that exists.
+    const link = await waitForOutput(new RegExp(`COMPLETED greet\\s+(run_\\w+)\\s+attempt 1\\s+\\d+(\\.\\d)? m?s\\s+(${server.url}/p/proj_\\w+/dev/runs/run_\\w+)`));
+    assert.match(output, new RegExp(`STARTED\\s+greet\\s+${link[1]}`));
+    const page = await fetch(link[3]!, { redirect: "manual" });
+    assert.equal(page.status, 302, "the run's page asks to sign in (it is not a 404)");
+    assert.match(page.headers.get("location") ?? "", /^\/login\?next=/);
 
     // The failed run's stack names the task file and line, not the bundle.
     const fails = await run(node20 ?? process.execPath, ["trigger-run.mjs", "fails"], { cwd: dir, env });
