@@ -377,7 +377,7 @@ describe("ratchet dev finds the local server", () => {
       await writeFile(join(machine.cwd, "trigger", "one.ts"), `import { task } from "ratchet/sdk";\nexport const one = task({ id: "one", run: async () => 1 });\n`);
       worker = startWorker(machine.cwd, { ...machine.env, RATCHET_SECRET_KEY: created.stdout.trim() });
       await worker.waitFor(/1 tasks registered as version/);
-      assert.match(worker.output(), new RegExp(`Runs: ${server.url}/p/proj_\\w+/dev/runs`));
+      await worker.waitFor(new RegExp(`Runs: ${server.url}/p/proj_\\w+/dev/runs`));
       assert.equal(await worker.stop(), 0);
       server.child.kill("SIGTERM");
       await server.exited;

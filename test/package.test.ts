@@ -1,6 +1,6 @@
 // Ratchet in a user's own project, as a new user gets it: the package `npm pack` makes, and a folder
-// install of the checkout, each installed into a fresh project outside the repository. The project's
-// own tsc checks a task file and a misuse of its typed payload; `npx ratchet dev` runs the tasks
+// install of the checkout, each installed into a fresh project outside the repository. `ratchet
+// init --yes` sets the project up; the project's own tsc checks its files and a misuse of a typed payload; `npx ratchet dev` runs the tasks
 // against a real server; a plain script on the system's Node 20 triggers a run with ratchet/sdk.
 import assert from "node:assert/strict";
 import { execFile, spawn } from "node:child_process";
@@ -46,7 +46,7 @@ const files: Record<string, string> = {
   ),
   "tsconfig.json": JSON.stringify({
     compilerOptions: { target: "es2022", module: "nodenext", moduleResolution: "nodenext", strict: true, noEmit: true, allowImportingTsExtensions: true, skipLibCheck: false, types: [] },
-    files: ["trigger/greet.ts", "trigger/fails.ts", "app.ts"],
+    files: ["ratchet.config.ts", "trigger/example.ts", "trigger/greet.ts", "trigger/fails.ts", "app.ts"],
   }),
   "tsconfig.misuse.json": JSON.stringify({ extends: "./tsconfig.json", files: ["misuse.ts"] }),
   "trigger/greet.ts": `import { task } from "ratchet/sdk";
@@ -132,7 +132,7 @@ async function devAndTrigger(dir: string, server: ServerProcess, key: string): P
     });
   try {
     await waitForOutput(/tasks registered as version/);
-    assert.match(output, /2 tasks registered/);
+    assert.match(output, /3 tasks registered/);
 
     const greet = await run(node20 ?? process.execPath, ["trigger-run.mjs", "greet"], { cwd: dir, env });
     const completed = JSON.parse(greet.stdout) as { node: string; status: string; output: unknown };
@@ -161,6 +161,15 @@ async function devAndTrigger(dir: string, server: ServerProcess, key: string): P
     }
     await exited;
   }
+}
+
+/** `npx ratchet init --yes` on the system Node: the files it writes are part of what tsc checks. */
+async function init(dir: string): Promise<void> {
+  const { stdout } = await run("npx", ["--no-install", "ratchet", "init", "--yes"], { cwd: dir, env: userEnv() });
+  assert.match(stdout, /created {2}ratchet.config.ts/);
+  assert.match(stdout, /created {2}trigger\/example.ts/);
+  assert.doesNotMatch(stdout, /added {4}ratchet/, "the dependency is there already");
+  assert.match(stdout, /Next:\n {2}npx ratchet start/);
 }
 
 async function checkTypes(dir: string): Promise<void> {
@@ -201,6 +210,7 @@ describe("Ratchet installed in a project of its own", { skip: node20 ? false : "
     const tarball = join(scratch, packed.stdout.trim().split("\n").at(-1)!);
     const dir = await userProject(scratch, "from-tarball");
     await npmInstall(dir, [tarball, `typescript@${typescriptVersion}`]);
+    await init(dir);
     await checkTypes(dir);
     await devAndTrigger(dir, server, key);
   });
@@ -208,6 +218,7 @@ describe("Ratchet installed in a project of its own", { skip: node20 ? false : "
   test("from a folder install of the checkout", async () => {
     const dir = await userProject(scratch, "from-folder");
     await npmInstall(dir, [projectRoot, `typescript@${typescriptVersion}`]);
+    await init(dir);
     await checkTypes(dir);
     await devAndTrigger(dir, server, key);
   });
