@@ -161,6 +161,14 @@ describe("ratchet's command line", () => {
     }
   });
 
+  test("an admin command whose database does not answer says what to check", async () => {
+    const port = await freePort();
+    const result = await runCli(["migrate"], { DATABASE_URL: `postgres://ratchet:secret@127.0.0.1:${port}/ratchet` });
+    assert.equal(result.code, 1);
+    assertOneSentence(result.stderr, /Could not use the database of DATABASE_URL \(ECONNREFUSED: .*\): check that Postgres runs there/);
+    assert.ok(!result.stderr.includes("secret"), "the password is not printed");
+  });
+
   test("a mistake prints one line; --verbose adds the stack", async () => {
     const machine = await userMachine();
     try {

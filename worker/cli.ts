@@ -84,6 +84,9 @@ async function checkKey(apiUrl: string, source: string, keyName: string): Promis
 
 export async function workerCommand(mode: "dev" | "worker", options: WorkerOptions): Promise<number> {
   const env = process.env;
+  // Until runs can be in hand, a stop signal simply ends the command.
+  let onStop: (count: number) => void = () => process.exit(0);
+  onStopSignals((count) => onStop(count));
   const server = await resolveServerUrl(options.apiUrl, { fallback: mode === "dev" });
   if (!server) throw new WorkerUsageError("ratchet worker needs the server's URL: pass --api-url or set RATCHET_API_URL (or TRIGGER_API_URL).");
   const apiUrl = server.url;
@@ -162,7 +165,7 @@ export async function workerCommand(mode: "dev" | "worker", options: WorkerOptio
 
   const graceMs = graceSeconds * 1000;
   await new Promise<void>((resolve) => {
-    onStopSignals((count) => {
+    onStop = (count) => {
       if (count > 1) {
         log("second signal: stopping now");
         process.exit(1);
@@ -173,7 +176,7 @@ export async function workerCommand(mode: "dev" | "worker", options: WorkerOptio
         log(`stop failed: ${(error as Error).message}`);
         resolve();
       });
-    });
+    };
   });
   return 0;
 }

@@ -201,8 +201,21 @@ function explain(error: unknown): { message: string; code: number } | null {
     return { message: (error as Error).message, code: usageNames.has((error as Error).name) ? 2 : 1 };
   }
   if (isUnreachable(error)) return { message: `A server did not answer: ${(error as Error).message}. Check that it runs and that --api-url points at it.`, code: 1 };
+  const code = (error as { code?: string })?.code;
+  if (code && databaseFailures[code]) {
+    return { message: `Could not use the database of DATABASE_URL (${code}: ${(error as Error).message}): ${databaseFailures[code]}.`, code: 1 };
+  }
   return null;
 }
+
+/** Failures to reach or enter the database an admin command opens, with what to check. */
+const databaseFailures: Record<string, string> = {
+  ECONNREFUSED: "check that Postgres runs there and that DATABASE_URL names the right host and port",
+  ENOTFOUND: "check the host name in DATABASE_URL",
+  ETIMEDOUT: "check that Postgres runs there and that DATABASE_URL names the right host and port",
+  "28P01": "check the user name and password in DATABASE_URL",
+  "3D000": "create that database, or name an existing one in DATABASE_URL",
+};
 
 const verbose = process.argv.includes("--verbose");
 
