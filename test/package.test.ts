@@ -153,6 +153,7 @@ async function devAndTrigger(dir: string, server: ServerProcess, key: string): P
     assert.equal(failed.status, "FAILED");
     assert.match(failed.error.stackTrace ?? "", /trigger[/\\]fails\.ts:7:\d+/, failed.error.stackTrace);
     assert.doesNotMatch(failed.error.stackTrace ?? "", /\.ratchet[/\\]build/);
+    await waitForOutput(/FAILED\s+fails\s+run_\w+.*\n\s+Error: this task always fails \(at trigger\/fails\.ts:7:\d+\)/);
   } finally {
     try {
       process.kill(-dev.pid!, "SIGKILL");

@@ -11,7 +11,7 @@ import { configure } from "../sdk/config.ts";
 import { AttemptPool } from "./attempt-process.ts";
 import { bundleTasks, describeBuildFailure } from "./bundle.ts";
 import { WorkerController, type RunReport, type WorkerVersion } from "./controller.ts";
-import { indexBundle } from "./indexer.ts";
+import { indexBundle, summarizeStack } from "./indexer.ts";
 import { findTaskFiles, loadProject, ProjectError, type Project } from "./project.ts";
 
 export class WorkerUsageError extends Error {
@@ -125,10 +125,13 @@ export async function workerCommand(mode: "dev" | "worker", options: WorkerOptio
     projectRef: whoami.project.ref,
     waitInProcessMs: project.config.waitInProcessMs,
     onRunStart: (run) => console.log(`${clock()}  ▸ STARTED   ${run.taskIdentifier}  ${run.runId}  attempt ${run.attemptNumber}`),
-    onRunReport: (report: RunReport) =>
+    onRunReport: (report: RunReport) => {
       console.log(
         `${clock()}  ${marks[report.status] ?? "·"} ${report.status.padEnd(9)} ${report.taskIdentifier}  ${report.runId}  attempt ${report.attemptNumber}  ${duration(report.durationMs)}  ${runLink(report.runId)}`,
-      ),
+      );
+      // Where it failed, in the task file (the stack is source-mapped): the whole stack is on the run's page.
+      if (report.error) console.log(`            ${summarizeStack(report.error.stackTrace ?? `Error: ${report.error.message}`)}`);
+    },
     log,
   });
   const first = await buildVersion(project, childEnv);

@@ -44,6 +44,8 @@ export interface RunReport {
   attemptNumber: number;
   status: string;
   durationMs: number;
+  /** What the attempt threw, when it failed (its stack is source-mapped to the task files). */
+  error?: { message: string; stackTrace?: string };
 }
 
 export interface ControllerOptions {
@@ -222,6 +224,7 @@ export class WorkerController {
         this.#options.onRunReport?.({ runId: run.id, taskIdentifier: run.taskIdentifier, attemptNumber: entry.attemptNumber, status: "WAITING", durationMs: Date.now() - started });
         return;
       }
+      const error = outcome.kind === "finished" && !outcome.result.ok ? outcome.result.error : undefined;
       const completion = this.#completion(entry, outcome);
       entry.completing = true;
       let result: CompletionResult;
@@ -236,7 +239,7 @@ export class WorkerController {
         return;
       }
       if (result.nextAttemptNumber !== undefined && !this.#stopping) {
-        this.#options.onRunReport?.({ runId: run.id, taskIdentifier: run.taskIdentifier, attemptNumber: entry.attemptNumber, status: "RETRYING", durationMs: Date.now() - started });
+        this.#options.onRunReport?.({ runId: run.id, taskIdentifier: run.taskIdentifier, attemptNumber: entry.attemptNumber, status: "RETRYING", durationMs: Date.now() - started, error });
         await sleep(Math.max(0, new Date(result.retryAt!).getTime() - Date.now()));
         entry.attemptNumber = result.nextAttemptNumber;
         if (entry.lost) return;
@@ -249,6 +252,7 @@ export class WorkerController {
         attemptNumber: entry.attemptNumber,
         status: result.status ?? "UNKNOWN",
         durationMs: Date.now() - started,
+        error,
       });
       return;
     }
