@@ -12,8 +12,7 @@ export class CliError extends Error {
 
 /** True for fetch's own failures: nothing answered at that address (refused, unknown host, reset). */
 export function isUnreachable(error: unknown): boolean {
-  if (!(error instanceof TypeError) || !/fetch failed/i.test(error.message)) return false;
-  return true;
+  return error instanceof TypeError && /fetch failed/i.test(error.message);
 }
 
 /** The reason inside a fetch failure, such as ECONNREFUSED. */
