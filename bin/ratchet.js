@@ -1,30 +1,60 @@
 #!/usr/bin/env node
-// The `ratchet` command. Ratchet runs on Node.js 24 (native TypeScript). When this shim is started by
-// an older system Node, it re-runs itself with the Node 24 binary installed as the `node`
-// devDependency, so `npx ratchet …` works on machines whose system Node is older.
+// The `ratchet` command. Installed as a package, it runs the compiled CLI in dist/; in a checkout of
+// Ratchet (not inside node_modules) it runs the TypeScript sources. The CLI and server run on Node.js
+// 24, which comes with Ratchet as its `node` dependency: started by an older Node, this launcher runs
+// the CLI with that binary instead.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
+import { dirname, join, sep } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const entry = join(root, "server", "cli", "main.ts");
-const major = Number(process.versions.node.split(".")[0]);
+const source = join(root, "server", "cli", "main.ts");
+const compiled = join(root, "dist", "server", "cli", "main.js");
+const installed = root.split(sep).includes("node_modules");
+const entry = existsSync(source) && !installed ? source : compiled;
+if (!existsSync(entry)) {
+  console.error(`Ratchet's compiled files are missing from ${join(root, "dist")}: run \`npm run build\` in ${root}.`);
+  process.exit(1);
+}
 
+const major = Number(process.versions.node.split(".")[0]);
 if (major >= 24) {
-  await import(entry);
+  await import(pathToFileURL(entry).href);
 } else {
-  const local = join(root, "node_modules", ".bin", "node");
-  if (!existsSync(local)) {
-    console.error(`Ratchet needs Node.js 24 or newer (this is ${process.version}). Run \`npm install\` in ${root} first.`);
+  const node24 = findNode24();
+  if (!node24) {
+    console.error(
+      `Ratchet's CLI needs Node.js 24 (this is ${process.version}), which it installs as its \`node\` dependency, but that is missing: ` +
+        "run `npm install` again with install scripts allowed for the `node` package, or use Node.js 24.",
+    );
     process.exit(1);
   }
-  const child = spawn(local, [entry, ...process.argv.slice(2)], { stdio: "inherit" });
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
-    process.on(signal, () => child.kill(signal));
-  }
+  // A terminal's Ctrl-C reaches this launcher and the CLI both (one process group). Stop signals are
+  // passed on as SIGUSR2, which the CLI counts apart from the ones it receives itself
+  // (server/stop-signals.ts), so one Ctrl-C is one stop request and a supervisor that signals this
+  // process alone still stops the CLI.
+  const child = spawn(node24, [entry, ...process.argv.slice(2)], { stdio: "inherit", env: { ...process.env, RATCHET_FORWARDED_SIGNAL: "SIGUSR2" } });
+  for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill("SIGUSR2"));
+  process.on("SIGHUP", () => child.kill("SIGHUP"));
   child.on("exit", (code, signal) => {
-    if (signal) process.kill(process.pid, signal);
-    else process.exit(code ?? 1);
+    if (signal) {
+      // Ended by a forwarded signal before it could handle it: end as the signal this launcher got.
+      const own = signal === "SIGUSR2" ? "SIGINT" : signal;
+      process.removeAllListeners(own);
+      process.kill(process.pid, own);
+    } else process.exit(code ?? 1);
   });
+}
+
+/** The Node 24 binary of the `node` package, wherever the install put it (nested, hoisted, pnpm). */
+function findNode24() {
+  try {
+    const pkg = createRequire(join(root, "package.json")).resolve("node/package.json");
+    const binary = join(dirname(pkg), "bin", "node");
+    return existsSync(binary) ? binary : null;
+  } catch {
+    return null;
+  }
 }

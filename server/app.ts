@@ -14,6 +14,7 @@ import { engineRoutes } from "./routes/engine/index.ts";
 import { callbackRoutes } from "./routes/callbacks.ts";
 import { timezoneRoutes } from "./routes/timezones.ts";
 import { dashboardRoutes } from "./routes/dashboard/index.ts";
+import { managementRoutes } from "./routes/management/index.ts";
 import { QueueNotifier } from "./engine/notifier.ts";
 import { defaultEngineSettings, type EngineSettings } from "./engine/settings.ts";
 import { Sweeper } from "./engine/sweepers.ts";
@@ -92,6 +93,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await app.register(healthRoutes, context);
   await app.register(async (scope) => apiRoutes(scope, context));
+  await app.register(async (scope) => managementRoutes(scope, context));
   await app.register(async (scope) => engineRoutes(scope, context));
   await app.register(async (scope) => callbackRoutes(scope, context));
   await app.register(timezoneRoutes);

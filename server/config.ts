@@ -61,6 +61,8 @@ const configSchema = z.object({
  */
 const otherComponentsVariables = new Set([
   "RATCHET_API_URL",
+  "RATCHET_ACCESS_TOKEN",
+  "RATCHET_FORWARDED_SIGNAL",
   "RATCHET_SECRET_KEY",
   "RATCHET_PROJECT_REF",
   "RATCHET_TEST_ADMIN_URL",

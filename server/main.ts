@@ -4,7 +4,9 @@ import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { EmbeddedPostgresError } from "./db/embedded.ts";
 import { MigrationError } from "./db/migrate.ts";
 import { createLogger } from "./logger.ts";
+import { removeLocalServerFile, writeLocalServerFile } from "./local-server-file.ts";
 import { ServerStartError, startServer, type RunningServer } from "./server.ts";
+import { onStopSignals } from "./stop-signals.ts";
 
 const knownStartErrors = [ConfigError, EmbeddedPostgresError, MigrationError, ServerStartError];
 
@@ -22,7 +24,7 @@ function banner(config: Config, server: RunningServer): string {
       "                    (shown once; set it as TRIGGER_SECRET_KEY or RATCHET_SECRET_KEY for your app and worker)",
     );
   } else {
-    lines.push("  Dev secret key:   create one with `npx ratchet keys create --env dev`");
+    lines.push("  Dev secret key:   on the dashboard's API keys page, or `npx ratchet keys create --env dev` after `npx ratchet login`");
   }
   lines.push(`  Point SDKs here:  TRIGGER_API_URL=${server.url}`, "");
   return lines.join("\n");
@@ -40,15 +42,16 @@ export async function runServer(): Promise<void> {
 
   let server: RunningServer | undefined;
   let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals += 1;
+  const onSignal = (count: number, signal: NodeJS.Signals) => {
+    signals = count;
     if (!server) {
-      if (signals > 1) process.exit(1);
+      if (count > 1) process.exit(1);
       logger.info({ signal }, "signal received while starting; will stop once started");
       return;
     }
     const running = server;
-    if (signals === 1) {
+    void removeLocalServerFile(config.dataDir);
+    if (count === 1) {
       logger.info({ signal }, "shutting down: draining requests, then stopping the database");
       running.stop().then(
         () => process.exit(0),
@@ -62,8 +65,7 @@ export async function runServer(): Promise<void> {
       running.stop({ force: true }).finally(() => process.exit(1));
     }
   };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
+  onStopSignals(onSignal);
 
   try {
     server = await startServer(config, logger, {
@@ -85,10 +87,8 @@ export async function runServer(): Promise<void> {
   }
   logger.info({ url: server.url }, "listening");
   process.stdout.write(`${banner(config, server)}\n`);
-  if (signals > 0) {
-    signals = 0;
-    onSignal("SIGTERM");
-  }
+  await writeLocalServerFile(config.dataDir, server.url);
+  if (signals > 0) onSignal(1, "SIGTERM");
 }
 
 if (import.meta.main) {

@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens
 
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
@@ -122,6 +122,18 @@ create table ratchet.organizations (
   slug text not null,
   name text not null,
   created_at timestamp with time zone default now() not null
+);
+
+create table ratchet.personal_access_tokens (
+  id uuid default gen_random_uuid() not null,
+  public_id text not null,
+  user_id uuid not null,
+  token_hash bytea not null,
+  token_hint text not null,
+  name text default ''::text not null,
+  created_at timestamp with time zone default now() not null,
+  last_used_at timestamp with time zone,
+  revoked_at timestamp with time zone
 );
 
 create table ratchet.projects (
@@ -347,6 +359,12 @@ alter table ratchet.organizations add constraint organizations_name_check CHECK 
 alter table ratchet.organizations add constraint organizations_slug_check CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'::text);
 alter table ratchet.organizations add constraint organizations_pkey PRIMARY KEY (id);
 alter table ratchet.organizations add constraint organizations_slug_key UNIQUE (slug);
+alter table ratchet.personal_access_tokens add constraint personal_access_tokens_name_check CHECK (length(name) <= 200);
+alter table ratchet.personal_access_tokens add constraint personal_access_tokens_token_hash_check CHECK (length(token_hash) = 32);
+alter table ratchet.personal_access_tokens add constraint personal_access_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES ratchet.users(id) ON DELETE CASCADE;
+alter table ratchet.personal_access_tokens add constraint personal_access_tokens_pkey PRIMARY KEY (id);
+alter table ratchet.personal_access_tokens add constraint personal_access_tokens_public_id_key UNIQUE (public_id);
+alter table ratchet.personal_access_tokens add constraint personal_access_tokens_token_hash_key UNIQUE (token_hash);
 alter table ratchet.projects add constraint projects_name_check CHECK (length(name) >= 1 AND length(name) <= 200);
 alter table ratchet.projects add constraint projects_ref_check CHECK (ref ~ '^proj_[a-z0-9]{20}$'::text);
 alter table ratchet.projects add constraint projects_slug_check CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'::text);
@@ -410,6 +428,7 @@ CREATE INDEX executions_environment_idx ON ratchet.executions USING btree (envir
 CREATE INDEX executions_lease_idx ON ratchet.executions USING btree (lease_expires_at);
 CREATE INDEX executions_queue_idx ON ratchet.executions USING btree (queue_id, concurrency_key);
 CREATE INDEX journal_waitpoint_idx ON ratchet.journal USING btree (waitpoint_id) WHERE (waitpoint_id IS NOT NULL);
+CREATE INDEX personal_access_tokens_user_idx ON ratchet.personal_access_tokens USING btree (user_id);
 CREATE INDEX queue_entries_dequeue_idx ON ratchet.queue_entries USING btree (queue_id, sort_key, run_id);
 CREATE INDEX run_waitpoints_waitpoint_idx ON ratchet.run_waitpoints USING btree (waitpoint_id);
 CREATE INDEX runs_batch_idx ON ratchet.runs USING btree (batch_id, batch_index) WHERE (batch_id IS NOT NULL);

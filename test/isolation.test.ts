@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { issueSecretKey } from "../server/auth/issue-key.ts";
 import { ManualClock } from "../server/clock.ts";
+import { apiKeysList } from "../server/storage/api-keys.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
 
@@ -18,6 +19,8 @@ interface Resources {
   token: string;
   schedule: string;
   idempotencyKey: string;
+  projectRef: string;
+  apiKeyId: string;
 }
 
 type Call = { method: string; url: string; body?: unknown; contentType?: string };
@@ -37,7 +40,10 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
       .replace(":batchId", r.batch)
       .replace(":tokenId", r.token)
       .replace(":scheduleId", r.schedule)
+      .replace(":keyId", r.apiKeyId)
       .replace(":key", r.idempotencyKey)
+      .replace(":ref", r.projectRef)
+      .replace(":env", "prod")
       .replace(":queue", "owned")
       .replace(":taskId", "owned")
       .replace(":position", "0")
@@ -99,6 +105,8 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
   if (key in worker) return worker[key]!;
   const bodies: Record<string, unknown> = {
     "POST /api/v1/runs/:runId/reschedule": { delay: "1h" },
+    // Management routes take a personal access token; test/access-tokens.test.ts checks them user by user.
+    "POST /api/v1/projects/:ref/environments/:env/keys": { name: "intruder" },
     "POST /api/v1/runs/:runId/tags": { tags: ["intruder"] },
     "PUT /api/v1/runs/:runId/metadata": { metadata: { intruder: true } },
     "POST /api/v1/idempotencyKeys/:key/reset": { taskIdentifier: "owned" },
@@ -123,6 +131,8 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "GET /api/v1/schedules",
     "GET /api/v1/waitpoints/tokens",
     "GET /api/v1/whoami",
+    "GET /api/v1/me",
+    "GET /api/v1/projects",
   ]);
   if (own.has(key)) return null;
   if (key === "POST /api/v3/batches/:batchId/items") {
@@ -196,7 +206,17 @@ describe("tenant isolation", () => {
     await ownJournal(0, { op: "record", kind: "step", name: "step", output: JSON.stringify({ json: "owner's step output" }) });
     assert.equal((await ownJournal(1, { op: "wait", kind: "token", name: "token", wait: { type: "TOKEN", tokenId: token.id } })).entry.status, "PENDING");
     const schedule = await owner.ok("POST", "/api/v1/schedules", { task: "owned", cron: "0 * * * *", deduplicationKey: "owned" });
-    resources = { run: run.id, dequeued: dequeued.id, batch: batch.id, token: token.id, schedule: schedule.id, idempotencyKey: "owned-key" };
+    const [ownerKey] = await apiKeysList(sql, t.project.id);
+    resources = {
+      run: run.id,
+      dequeued: dequeued.id,
+      batch: batch.id,
+      token: token.id,
+      schedule: schedule.id,
+      idempotencyKey: "owned-key",
+      projectRef: t.project.ref,
+      apiKeyId: ownerKey!.publicId,
+    };
   });
   after(() => t.close());
 

@@ -51,7 +51,7 @@ describe("the server process", () => {
     try {
       const first = await spawnServer({ dataDir });
       await waitUntilReady(first);
-      const created = await runCli(["keys", "create", "--env", "dev", "--name", "ci"], { RATCHET_DATA_DIR: dataDir });
+      const created = await runCli(["admin", "keys", "create", "--env", "dev", "--name", "ci"], { RATCHET_DATA_DIR: dataDir });
       assert.equal(created.code, 0, created.stderr);
       const key = created.stdout.trim();
       assert.match(created.stdout, /^tr_dev_[A-Za-z0-9]{24}\n$/, "stdout holds the key and nothing else");
@@ -64,12 +64,12 @@ describe("the server process", () => {
       await waitUntilReady(second);
       assert.equal(await whoami(second.url, key), 200, "the key survived the restart");
 
-      const listed = await runCli(["keys", "list"], { RATCHET_DATA_DIR: dataDir });
+      const listed = await runCli(["admin", "keys", "list"], { RATCHET_DATA_DIR: dataDir });
       assert.equal(listed.code, 0, listed.stderr);
       assert.match(listed.stdout, /tr_dev_/);
       assert.ok(!listed.stdout.includes(key), "the list never shows a key");
 
-      const revoked = await runCli(["keys", "revoke", key], { RATCHET_DATA_DIR: dataDir });
+      const revoked = await runCli(["admin", "keys", "revoke", key], { RATCHET_DATA_DIR: dataDir });
       assert.equal(revoked.code, 0, revoked.stderr);
       assert.equal(await whoami(second.url, key), 401, "a revoked key is rejected at once");
       second.child.kill("SIGTERM");

@@ -4,7 +4,8 @@ import { fileURLToPath } from "node:url";
 import type { RunEvent } from "../sdk/runtime.ts";
 import type { ChildResult, ExecuteMessage, FromChild } from "./messages.ts";
 
-export const executorPath = fileURLToPath(new URL("./executor.ts", import.meta.url));
+// The compiled worker (dist/) forks the compiled executor.
+export const executorPath = fileURLToPath(new URL(import.meta.url.endsWith(".js") ? "./executor.js" : "./executor.ts", import.meta.url));
 
 export type AttemptOutcome = ChildResult | { kind: "crashed"; code: number | null; signal: NodeJS.Signals | null };
 
@@ -32,6 +33,9 @@ export class AttemptProcess {
     this.machine = machine;
     const heapMb = machineMemoryMb[machine] ?? machineMemoryMb[defaultMachine]!;
     this.child = fork(executorPath, [], { env, stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [`--max-old-space-size=${heapMb}`] });
+    // Sending to a process that just died (a Ctrl-C that reached it while it was still starting)
+    // fails with EPIPE: the exit that follows reports the attempt crashed, so the error needs no more.
+    this.child.on("error", () => {});
     this.exited = new Promise((resolve) =>
       this.child.once("exit", (code, signal) => {
         this.#alive = false;

@@ -1,13 +1,19 @@
 // Task files are bundled with esbuild (any syntax it handles), with imports of "@trigger.dev/sdk",
 // "@trigger.dev/sdk/v3" and "ratchet/sdk" pointed at Ratchet's SDK, so Trigger.dev task folders run
-// unmodified. Other packages stay external and load from the project's node_modules.
+// unmodified. The bundle is self-contained for Ratchet's own code: the SDK and what it imports
+// (superjson, …) are bundled from Ratchet's install, whatever its layout (hoisted, a symlinked folder
+// install, pnpm). Packages the project's own files import stay external and load from the project's
+// node_modules.
 import { createHash } from "node:crypto";
+import { realpathSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { join, relative } from "node:path";
+import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { build, type Plugin } from "esbuild";
+import { build, stop, type Plugin } from "esbuild";
 
-export const sdkEntry = fileURLToPath(new URL("../sdk/index.ts", import.meta.url));
+// The compiled worker (dist/) bundles the compiled SDK.
+export const sdkEntry = fileURLToPath(new URL(import.meta.url.endsWith(".js") ? "../sdk/index.js" : "../sdk/index.ts", import.meta.url));
+const sdkDir = realpathSync(dirname(sdkEntry)) + sep;
 
 const sdkAlias: Plugin = {
   name: "ratchet-sdk",
@@ -16,7 +22,22 @@ const sdkAlias: Plugin = {
   },
 };
 
-async function bundle(options: { contents: string; resolveDir: string; outDir: string; name: string }): Promise<string> {
+/** Bare imports from the project's own files stay external; everything else is bundled. */
+function projectPackagesExternal(projectRoot: string): Plugin {
+  const root = realpathSync(projectRoot) + sep;
+  const projectFile = (path: string) => path.startsWith(root) && !path.includes(`${sep}node_modules${sep}`) && !path.startsWith(sdkDir);
+  return {
+    name: "ratchet-project-packages",
+    setup(builder) {
+      builder.onResolve({ filter: /^[^./]/ }, (args) => {
+        if (args.kind === "entry-point" || !projectFile(args.importer)) return undefined;
+        return { path: args.path, external: true };
+      });
+    },
+  };
+}
+
+async function bundle(options: { contents: string; root: string; resolveDir: string; outDir: string; name: string }): Promise<string> {
   await mkdir(options.outDir, { recursive: true });
   const hash = createHash("sha256").update(options.contents).update(String(Date.now())).digest("hex").slice(0, 12);
   const outfile = join(options.outDir, `${options.name}-${hash}.mjs`);
@@ -27,23 +48,35 @@ async function bundle(options: { contents: string; resolveDir: string; outDir: s
     format: "esm",
     target: "node24",
     outfile,
-    packages: "external",
-    plugins: [sdkAlias],
+    plugins: [sdkAlias, projectPackagesExternal(options.root)],
+    // Stacks point at the project's .ts files: the attempt process turns source maps on.
     sourcemap: "inline",
     logLevel: "silent",
-  });
+  }).finally(() =>
+    // No esbuild service process is left running between builds: a terminal's Ctrl-C would end it
+    // too, and esbuild would then fail the worker with EPIPE while it drains. The next build starts one.
+    stop(),
+  );
   return pathToFileURL(outfile).href;
 }
 
 /** One module, bundled (for the config file). Returns a file URL to import. */
 export function bundleModule(path: string, outDir: string, name: string): Promise<string> {
   const contents = `import * as m from ${JSON.stringify(path)};\nexport default m.default ?? m.config;\n`;
-  return bundle({ contents, resolveDir: outDir, outDir, name });
+  return bundle({ contents, root: dirname(path), resolveDir: outDir, outDir, name });
 }
 
 /** Every task file in one bundle whose `taskModules` lists [file, module] pairs. */
 export function bundleTasks(root: string, files: string[], outDir: string): Promise<string> {
   const imports = files.map((file, index) => `import * as m${index} from ${JSON.stringify(file)};`);
   const list = files.map((file, index) => `[${JSON.stringify(relative(root, file))}, m${index}]`);
-  return bundle({ contents: `${imports.join("\n")}\nexport const taskModules = [${list.join(", ")}];\n`, resolveDir: root, outDir, name: "tasks" });
+  return bundle({ contents: `${imports.join("\n")}\nexport const taskModules = [${list.join(", ")}];\n`, root, resolveDir: root, outDir, name: "tasks" });
+}
+
+/** esbuild's first error as `file:line:column: text`, relative to the project; other errors as they are. */
+export function describeBuildFailure(error: unknown, root: string): string {
+  const first = (error as { errors?: Array<{ text: string; location?: { file: string; line: number; column: number } | null }> }).errors?.[0];
+  if (!first) return (error as Error)?.message ?? String(error);
+  const where = first.location ? `${relative(root, first.location.file) || first.location.file}:${first.location.line}:${first.location.column + 1}: ` : "";
+  return `${where}${first.text}`;
 }

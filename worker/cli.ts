@@ -2,61 +2,121 @@
 // (the same runtime for staging and production, without the watcher).
 import { randomBytes } from "node:crypto";
 import { watch } from "node:fs";
-import { join } from "node:path";
-import { parseArgs } from "node:util";
-import { apiRequest } from "../sdk/api-client.ts";
+import { join, relative } from "node:path";
+import { CliError, isUnreachable, unreachableReason } from "../server/cli/errors.ts";
+import { resolveServerUrl } from "../server/cli/server-url.ts";
+import { onStopSignals } from "../server/stop-signals.ts";
+import { ApiError, apiRequest } from "../sdk/api-client.ts";
 import { configure } from "../sdk/config.ts";
 import { AttemptPool } from "./attempt-process.ts";
-import { bundleTasks } from "./bundle.ts";
+import { bundleTasks, describeBuildFailure } from "./bundle.ts";
 import { WorkerController, type RunReport, type WorkerVersion } from "./controller.ts";
-import { indexBundle } from "./indexer.ts";
-import { findTaskFiles, loadProject, type Project } from "./project.ts";
+import { indexBundle, summarizeStack } from "./indexer.ts";
+import { findTaskFiles, loadProject, ProjectError, type Project } from "./project.ts";
 
 export class WorkerUsageError extends Error {
   override name = "WorkerUsageError";
 }
 
-const marks: Record<string, string> = { COMPLETED: "✓", FAILED: "✗", CRASHED: "✗", TIMED_OUT: "✗", SYSTEM_FAILURE: "✗", CANCELED: "⊘", RETRYING: "↻", QUEUED: "↻" };
+export interface WorkerOptions {
+  config?: string;
+  concurrency?: string;
+  apiUrl?: string;
+  shutdownGrace?: string;
+  env?: string;
+}
 
-function reportLine(report: RunReport, apiUrl: string): string {
-  const mark = marks[report.status] ?? "·";
-  return `  ${mark} ${report.status.padEnd(9)} ${report.taskIdentifier}  ${report.runId}  attempt ${report.attemptNumber}  ${report.durationMs} ms  ${apiUrl}/runs/${report.runId}`;
+const marks: Record<string, string> = { COMPLETED: "✓", FAILED: "✗", CRASHED: "✗", TIMED_OUT: "✗", SYSTEM_FAILURE: "✗", CANCELED: "⊘", RETRYING: "↻", QUEUED: "↻", WAITING: "…" };
+
+function clock(): string {
+  return new Date().toTimeString().slice(0, 8);
+}
+
+function duration(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
 async function buildVersion(project: Project, env: NodeJS.ProcessEnv): Promise<WorkerVersion & { taskCount: number }> {
   const files = await findTaskFiles(project.dirs);
-  if (files.length === 0) throw new WorkerUsageError(`No task files in ${project.dirs.join(", ")}`);
-  const bundle = await bundleTasks(project.root, files, join(project.root, ".ratchet", "build"));
+  if (files.length === 0) throw new ProjectError(`There are no task files in ${project.dirs.map((dir) => relative(process.cwd(), dir) || ".").join(", ")}: add one (see \`npx ratchet init\`).`);
+  let bundle: string;
+  try {
+    bundle = await bundleTasks(project.root, files, join(project.root, ".ratchet", "build"));
+  } catch (error) {
+    throw new ProjectError(`A task file does not compile: ${describeBuildFailure(error, project.root)}. Fix it and save again.`);
+  }
   const manifest = await indexBundle(bundle, project.config, env);
-  const registered = await apiRequest<{ version: string }>("POST", "/engine/v1/worker/register", {
-    body: { tasks: manifest.tasks, queues: manifest.queues.filter((queue) => queue.name) },
-  });
+  let registered: { version: string };
+  try {
+    registered = await apiRequest<{ version: string }>("POST", "/engine/v1/worker/register", {
+      body: { tasks: manifest.tasks, queues: manifest.queues.filter((queue) => queue.name) },
+      maxAttempts: 2,
+    });
+  } catch (error) {
+    if (error instanceof ApiError && error.status < 500) throw new ProjectError(`The server refused the tasks: ${error.message}. Fix the task definitions and save again.`);
+    throw error;
+  }
   return { version: registered.version, bundle, pool: new AttemptPool(env), taskCount: manifest.tasks.length };
 }
 
-export async function workerCommand(mode: "dev" | "worker", args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      config: { type: "string" },
-      concurrency: { type: "string" },
-      "api-url": { type: "string" },
-      "shutdown-grace": { type: "string" },
-    },
-  });
+interface Whoami {
+  project: { ref: string };
+  environment: { id: string; slug: string; type: string };
+}
+
+/** Checks the key with the server, turning "nothing there" and "wrong key" into one sentence each. */
+async function checkKey(apiUrl: string, source: string, keyName: string): Promise<Whoami> {
+  try {
+    return await apiRequest<Whoami>("GET", "/api/v1/whoami", { maxAttempts: 1 });
+  } catch (error) {
+    if (isUnreachable(error)) {
+      throw new CliError(`No Ratchet server answers at ${apiUrl} (from ${source}; ${unreachableReason(error)}): start one with \`npx ratchet start\`, or pass --api-url / set RATCHET_API_URL.`);
+    }
+    if (error instanceof ApiError && error.status === 401) {
+      throw new CliError(`The server at ${apiUrl} rejected ${keyName}: use a secret key of this server (its dashboard's API keys page, or \`npx ratchet keys create --env dev\`).`);
+    }
+    if (error instanceof ApiError && error.status === 404) {
+      throw new CliError(`${apiUrl} (from ${source}) does not look like a Ratchet server: point --api-url at one.`);
+    }
+    throw error;
+  }
+}
+
+export async function workerCommand(mode: "dev" | "worker", options: WorkerOptions): Promise<number> {
   const env = process.env;
-  const apiUrl = (values["api-url"] ?? env.RATCHET_API_URL ?? env.TRIGGER_API_URL ?? (mode === "dev" ? "http://localhost:3030" : undefined))?.replace(/\/$/, "");
-  const key = env.RATCHET_SECRET_KEY ?? env.TRIGGER_SECRET_KEY;
-  if (!apiUrl) throw new WorkerUsageError("Set RATCHET_API_URL (or TRIGGER_API_URL) to the Ratchet server's URL.");
-  if (!key) throw new WorkerUsageError("Set RATCHET_SECRET_KEY (or TRIGGER_SECRET_KEY). Create one with `npx ratchet keys create --env dev`.");
+  // Until runs can be in hand, a stop signal simply ends the command.
+  let onStop: (count: number) => void = () => process.exit(0);
+  onStopSignals((count) => onStop(count));
+  const server = await resolveServerUrl(options.apiUrl, { fallback: mode === "dev" });
+  if (!server) throw new WorkerUsageError("ratchet worker needs the server's URL: pass --api-url or set RATCHET_API_URL (or TRIGGER_API_URL).");
+  const apiUrl = server.url;
+  const keyName = env.RATCHET_SECRET_KEY ? "RATCHET_SECRET_KEY" : "TRIGGER_SECRET_KEY";
+  const key = env.RATCHET_SECRET_KEY || env.TRIGGER_SECRET_KEY;
+  if (!key) {
+    throw new WorkerUsageError(
+      `Set RATCHET_SECRET_KEY (or TRIGGER_SECRET_KEY) to a secret key of the server at ${apiUrl}: create one on its dashboard's API keys page, or with \`npx ratchet keys create --env dev\`.`,
+    );
+  }
   configure({ baseURL: apiUrl, accessToken: key });
 
-  const whoami = await apiRequest<{ project: { ref: string }; environment: { id: string; slug: string; type: string } }>("GET", "/api/v1/whoami");
-  const project = await loadProject(process.cwd(), values.config);
-  const concurrency = Number(values.concurrency ?? project.config.concurrency ?? 10);
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new WorkerUsageError("--concurrency must be a positive integer");
+  const whoami = await checkKey(apiUrl, server.source, keyName);
+  const environmentType = whoami.environment.type;
+  if (options.env !== undefined && options.env !== environmentType) {
+    throw new WorkerUsageError(`${keyName} is a key of the ${environmentType} environment, not ${options.env}: use a ${options.env} key, or drop --env.`);
+  }
+  if (mode === "dev" && environmentType !== "dev" && options.env !== environmentType) {
+    throw new WorkerUsageError(
+      `${keyName} is a key of the ${environmentType} environment: ratchet dev runs against dev. Use a dev key, or pass --env ${environmentType} if you mean to run this folder's code there.`,
+    );
+  }
+  const project = await loadProject(process.cwd(), options.config);
+  const concurrency = Number(options.concurrency ?? project.config.concurrency ?? 10);
+  if (!Number.isInteger(concurrency) || concurrency < 1) throw new WorkerUsageError("--concurrency must be a positive whole number, such as --concurrency 10.");
+  const graceSeconds = Number(options.shutdownGrace ?? 30);
+  if (!Number.isFinite(graceSeconds) || graceSeconds < 0) throw new WorkerUsageError("--shutdown-grace must be a number of seconds, such as --shutdown-grace 30.");
   const childEnv = { ...env, RATCHET_API_URL: apiUrl, RATCHET_SECRET_KEY: key };
   const log = (message: string) => console.error(`[ratchet ${mode}] ${message}`);
+  const runLink = (runId: string) => `${apiUrl}/p/${whoami.project.ref}/${environmentType}/runs/${runId}`;
 
   const controller = new WorkerController({
     workerId: `${mode}-${randomBytes(6).toString("hex")}`,
@@ -64,13 +124,21 @@ export async function workerCommand(mode: "dev" | "worker", args: string[]): Pro
     environment: whoami.environment,
     projectRef: whoami.project.ref,
     waitInProcessMs: project.config.waitInProcessMs,
-    onRunReport: (report) => console.log(reportLine(report, apiUrl)),
+    onRunStart: (run) => console.log(`${clock()}  ▸ STARTED   ${run.taskIdentifier}  ${run.runId}  attempt ${run.attemptNumber}`),
+    onRunReport: (report: RunReport) => {
+      console.log(
+        `${clock()}  ${marks[report.status] ?? "·"} ${report.status.padEnd(9)} ${report.taskIdentifier}  ${report.runId}  attempt ${report.attemptNumber}  ${duration(report.durationMs)}  ${runLink(report.runId)}`,
+      );
+      // Where it failed, in the task file (the stack is source-mapped): the whole stack is on the run's page.
+      if (report.error) console.log(`            ${summarizeStack(report.error.stackTrace ?? `Error: ${report.error.message}`)}`);
+    },
     log,
   });
   const first = await buildVersion(project, childEnv);
   controller.setVersion(first);
   controller.start();
-  console.log(`Ratchet ${mode}: ${first.taskCount} tasks registered as version ${first.version} in ${whoami.environment.type} (${whoami.project.ref}); running up to ${concurrency} at once.`);
+  console.log(`Ratchet ${mode}: ${first.taskCount} tasks registered as version ${first.version} in ${environmentType} (${whoami.project.ref}); running up to ${concurrency} at once.`);
+  console.log(`Runs: ${apiUrl}/p/${whoami.project.ref}/${environmentType}/runs`);
 
   const watchers: Array<{ close(): void }> = [];
   if (mode === "dev") {
@@ -95,15 +163,16 @@ export async function workerCommand(mode: "dev" | "worker", args: string[]): Pro
         }),
       );
     }
-    console.log(`Watching ${project.dirs.join(", ")} for changes.`);
+    console.log(`Watching ${project.dirs.map((dir) => relative(process.cwd(), dir) || ".").join(", ")} for changes. Ctrl-C stops (a second Ctrl-C stops at once).`);
   }
 
-  const graceMs = Number(values["shutdown-grace"] ?? 30) * 1000;
+  const graceMs = graceSeconds * 1000;
   await new Promise<void>((resolve) => {
-    let signals = 0;
-    const onSignal = () => {
-      signals += 1;
-      if (signals > 1) process.exit(1);
+    onStop = (count) => {
+      if (count > 1) {
+        log("second signal: stopping now");
+        process.exit(1);
+      }
       for (const watcher of watchers) watcher.close();
       log(`stopping: finishing ${controller.inFlight} runs in hand (up to ${graceMs / 1000} s), then handing back the rest`);
       controller.stop(graceMs).then(resolve, (error: unknown) => {
@@ -111,8 +180,6 @@ export async function workerCommand(mode: "dev" | "worker", args: string[]): Pro
         resolve();
       });
     };
-    process.on("SIGTERM", onSignal);
-    process.on("SIGINT", onSignal);
   });
   return 0;
 }

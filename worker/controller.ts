@@ -44,6 +44,8 @@ export interface RunReport {
   attemptNumber: number;
   status: string;
   durationMs: number;
+  /** What the attempt threw, when it failed (its stack is source-mapped to the task files). */
+  error?: { message: string; stackTrace?: string };
 }
 
 export interface ControllerOptions {
@@ -59,6 +61,8 @@ export interface ControllerOptions {
   dequeueWaitSeconds?: number;
   /** How long a completion the server has not answered is retried (default 15 min). */
   completionRetryForMs?: number;
+  /** Each attempt as it starts here (the CLI prints a line). */
+  onRunStart?: (run: { runId: string; taskIdentifier: string; attemptNumber: number }) => void;
   onRunReport?: (report: RunReport) => void;
   log?: (message: string) => void;
 }
@@ -197,6 +201,7 @@ export class WorkerController {
     const started = Date.now();
     // The dequeue started this attempt (start: true); only a retry in place calls start itself.
     for (;;) {
+      this.#options.onRunStart?.({ runId: run.id, taskIdentifier: run.taskIdentifier, attemptNumber: entry.attemptNumber });
       const process = entry.version.pool.acquire(run.machine);
       entry.process = process;
       const shipper = new EventShipper(run.id, entry.attemptNumber, workerId, (message) => this.#log(message));
@@ -224,6 +229,7 @@ export class WorkerController {
         this.#options.onRunReport?.({ runId: run.id, taskIdentifier: run.taskIdentifier, attemptNumber: entry.attemptNumber, status: "WAITING", durationMs: Date.now() - started });
         return;
       }
+      const error = outcome.kind === "finished" && !outcome.result.ok ? outcome.result.error : undefined;
       const completion = this.#completion(entry, outcome);
       entry.completing = true;
       let result: CompletionResult;
@@ -238,7 +244,7 @@ export class WorkerController {
         return;
       }
       if (result.nextAttemptNumber !== undefined && !this.#stopping) {
-        this.#options.onRunReport?.({ runId: run.id, taskIdentifier: run.taskIdentifier, attemptNumber: entry.attemptNumber, status: "RETRYING", durationMs: Date.now() - started });
+        this.#options.onRunReport?.({ runId: run.id, taskIdentifier: run.taskIdentifier, attemptNumber: entry.attemptNumber, status: "RETRYING", durationMs: Date.now() - started, error });
         await sleep(Math.max(0, new Date(result.retryAt!).getTime() - Date.now()));
         entry.attemptNumber = result.nextAttemptNumber;
         if (entry.lost) return;
@@ -251,6 +257,7 @@ export class WorkerController {
         attemptNumber: entry.attemptNumber,
         status: result.status ?? "UNKNOWN",
         durationMs: Date.now() - started,
+        error,
       });
       return;
     }

@@ -13,6 +13,13 @@ import { setLongTimeout } from "./long-timeout.ts";
 
 const cancelHookTimeoutMs = 10_000;
 
+// The bundle carries inline source maps: stacks of failed runs name the project's .ts files and lines.
+process.setSourceMapsEnabled(true);
+
+// A terminal's Ctrl-C reaches every process of the group, this one too: the worker decides when an
+// attempt process ends (it drains the runs in hand first), so the signal is not this process's to act on.
+process.on("SIGINT", () => {});
+
 function send(message: FromChild): void {
   process.send?.(message);
 }

@@ -2,9 +2,10 @@
 // Trigger.dev) and the task files in the folders it names.
 import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
+import { z } from "zod";
 import type { ProjectConfig } from "../sdk/project-config.ts";
-import { bundleModule } from "./bundle.ts";
+import { bundleModule, describeBuildFailure } from "./bundle.ts";
 
 export interface Project {
   root: string;
@@ -19,20 +20,45 @@ export class ProjectError extends Error {
   override name = "ProjectError";
 }
 
+// What ratchet.config.ts may hold, checked before it is used: a mistake names the field and the fix.
+const configSchema = z
+  .object({
+    project: z.string().optional(),
+    dirs: z.array(z.string().min(1), { error: 'must be a list of folders, such as dirs: ["trigger"]' }).min(1).optional(),
+    retries: z.object({ default: z.record(z.string(), z.unknown()).optional() }).optional(),
+    maxDuration: z.number().positive().optional(),
+    concurrency: z.number().int().positive().optional(),
+    waitInProcessMs: z.number().int().min(0).optional(),
+  })
+  .loose();
+
 export async function loadProject(cwd: string, configFile?: string): Promise<Project> {
   const configPath = configFile ? resolve(cwd, configFile) : (configNames.map((name) => join(cwd, name)).find((path) => existsSync(path)) ?? null);
-  if (configFile && (!configPath || !existsSync(configPath))) throw new ProjectError(`No config file at ${configFile}`);
+  if (configFile && (!configPath || !existsSync(configPath))) throw new ProjectError(`There is no config file at ${configFile}: check the path given to --config.`);
   const root = configPath ? dirname(configPath) : resolve(cwd);
+  const configName = configPath ? basename(configPath) : "ratchet.config.ts";
   let config: ProjectConfig = {};
   if (configPath) {
-    const bundled = await bundleModule(configPath, join(root, ".ratchet", "build"), "config");
-    const module = (await import(bundled)) as { default?: ProjectConfig; config?: ProjectConfig };
-    config = module.default ?? module.config ?? {};
+    let loaded: unknown;
+    try {
+      const bundled = await bundleModule(configPath, join(root, ".ratchet", "build"), "config");
+      const module = (await import(bundled)) as { default?: unknown; config?: unknown };
+      loaded = module.default ?? module.config ?? {};
+    } catch (error) {
+      throw new ProjectError(`${configName} could not be loaded: ${describeBuildFailure(error, root)}. Fix it and run again.`);
+    }
+    const parsed = configSchema.safeParse(loaded);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const field = issue.path.join(".") || "the export";
+      throw new ProjectError(`"${field}" in ${configName} ${issue.message.startsWith("must") ? issue.message : `is invalid: ${issue.message}`}.`);
+    }
+    config = parsed.data as ProjectConfig;
   }
   const dirs = (config.dirs ?? ["trigger"]).map((dir) => resolve(root, dir));
   const missing = dirs.filter((dir) => !existsSync(dir));
   if (missing.length === dirs.length) {
-    throw new ProjectError(`No task folder found (looked for ${dirs.join(", ")}). Set "dirs" in ${configPath ?? "ratchet.config.ts"}.`);
+    throw new ProjectError(`No task folder found (looked for ${dirs.join(", ")}): create it, or set "dirs" in ${configName}.`);
   }
   return { root, configPath, config, dirs: dirs.filter((dir) => existsSync(dir)) };
 }

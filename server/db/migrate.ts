@@ -2,11 +2,11 @@
 // transaction-scoped advisory lock, each recorded in ratchet.migrations. Any number of processes may
 // migrate at once: the lock makes them take turns and each migration is applied exactly once.
 import { readdir, readFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { packageRoot } from "../package-root.ts";
 import type { Sql } from "./client.ts";
 
-export const sqlDir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "sql");
+export const sqlDir = join(packageRoot, "sql");
 
 /** Advisory lock key for migrations (an arbitrary constant; only Ratchet's migrator takes it). */
 const migrationLockKey = 7_245_110_201n;

@@ -102,8 +102,9 @@ export function isAlive(pid: number): boolean {
 export async function runCli(
   args: string[],
   env: Record<string, string>,
+  cwd: string = projectRoot,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["bin/ratchet.js", ...args], { cwd: projectRoot, env: childEnv(env) });
+  const child = spawn(process.execPath, [join(projectRoot, "bin/ratchet.js"), ...args], { cwd, env: childEnv(env) });
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));

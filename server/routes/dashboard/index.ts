@@ -12,20 +12,21 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { createHmac, randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import type { AppContext } from "../../app-context.ts";
+import { packageRoot } from "../../package-root.ts";
 import { hashSecret, sessionCookie } from "../../dashboard/sessions.ts";
 import { ApiError } from "../../errors.ts";
 import { instanceCallbackSecret } from "../../storage/waitpoints.ts";
 import { environmentsForUser, sessionsFindUser, type SessionUser } from "../../storage/users.ts";
 import type { DashboardScope } from "./render.ts";
+import { accountPages } from "./account-pages.ts";
 import { authPages } from "./auth-pages.ts";
 import { catalogPages } from "./catalog-pages.ts";
 import { environmentPages } from "./environment-pages.ts";
 import { runPages } from "./run-pages.ts";
 
-const viewsDir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "views");
+const viewsDir = join(packageRoot, "views");
 
 declare module "fastify" {
   interface FastifyRequest {
@@ -129,6 +130,7 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
   });
 
   await app.register(async (scope) => authPages(scope, context));
+  await app.register(async (scope) => accountPages(scope, context));
   await app.register(async (scope) => runPages(scope, context, scopeOf));
   await app.register(async (scope) => environmentPages(scope, context, scopeOf));
   await app.register(async (scope) => catalogPages(scope, context, scopeOf));

@@ -45,7 +45,7 @@ export async function render(
       }
     : null;
   void reply.header("cache-control", "no-store");
-  return reply.view(`pages/${template}.eta`, { ...data, csrf, nav, base: scope?.base ?? "" }, fragment ? {} : { layout: "layout.eta" });
+  return reply.view(`pages/${template}.eta`, { ...data, csrf, nav, section, base: scope?.base ?? "" }, fragment ? {} : { layout: "layout.eta" });
 }
 
 export type ScopeOf = (request: FastifyRequest<{ Params: { ref: string; env: string } }>, reply: FastifyReply) => Promise<DashboardScope | null>;
