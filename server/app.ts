@@ -19,6 +19,8 @@ import { defaultEngineSettings, type EngineSettings } from "./engine/settings.ts
 import { Sweeper } from "./engine/sweepers.ts";
 import { EventPartitionMaintainer } from "./engine/events-maintenance.ts";
 import type { Logger } from "pino";
+import { loadKeyring, type Keyring } from "./engine/envvars-crypto.ts";
+import { SecretRedactor } from "./engine/envvars-redaction.ts";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -40,6 +42,8 @@ export interface AppOptions {
   settings?: Partial<EngineSettings>;
   /** Run the engine's sweeps on a timer (tests turn this off and call sweepOnce with their clock). */
   sweeper?: boolean;
+  /** Defaults to the configured key (or the one generated into the data directory). */
+  keyring?: Keyring;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -48,7 +52,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const settings = { ...defaultEngineSettings, leaseSeconds: options.config.leaseSeconds, ...options.settings };
   const engine = { db: options.db, clock, notifier };
   const closing = new AbortController();
-  const context: AppContext = { config: options.config, db: options.db, clock, notifier, engine, settings, closing: closing.signal };
+  const loaded = options.keyring
+    ? { keyring: options.keyring, generated: null }
+    : await loadKeyring({ key: options.config.encryptionKey, oldKeys: options.config.encryptionOldKeys, dataDir: options.config.dataDir });
+  const keyring = loaded.keyring;
+  const redactor = new SecretRedactor(options.db, keyring);
+  const context: AppContext = { config: options.config, db: options.db, clock, notifier, engine, settings, closing: closing.signal, keyring, redactor };
   const app = Fastify({
     loggerInstance: options.logger ?? createLogger(options.config.logLevel),
     bodyLimit: bodyLimitBytes,
@@ -60,6 +69,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
   });
   applyHttpConventions(app);
+  if (loaded.generated) {
+    app.log.warn(
+      { keyFile: loaded.generated },
+      "RATCHET_ENCRYPTION_KEY is not set: environment variables are encrypted with a key generated into the data directory. Losing that file loses them; set RATCHET_ENCRYPTION_KEY in production (docs/envvars.md)",
+    );
+  }
   // Every route, as registered: the isolation tests walk them all.
   const routes: Array<{ method: string; url: string }> = [];
   app.addHook("onRoute", (route) => {

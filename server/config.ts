@@ -16,6 +16,10 @@ export const configDefaults = {
   RATCHET_SHUTDOWN_TIMEOUT_MS: 10_000,
   RATCHET_EVENTS_RETENTION_DAYS: 30,
   RATCHET_LEASE_SECONDS: 60,
+  RATCHET_ENCRYPTION_KEY: null as string | null,
+  RATCHET_ENCRYPTION_OLD_KEYS: null as string | null,
+  RATCHET_SMTP_URL: null as string | null,
+  RATCHET_EMAIL_FROM: "Ratchet <ratchet@localhost>",
 } as const;
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -46,6 +50,11 @@ const configSchema = z.object({
     .min(1)
     .max(3650)
     .default(configDefaults.RATCHET_EVENTS_RETENTION_DAYS),
+  // Checked for shape when the keyring is made (engine/envvars-crypto.ts), with a precise message.
+  RATCHET_ENCRYPTION_KEY: z.string().min(1).optional(),
+  RATCHET_ENCRYPTION_OLD_KEYS: z.string().min(1).optional(),
+  RATCHET_SMTP_URL: z.string().regex(/^smtps?:\/\//, "must be an smtp:// or smtps:// URL").optional(),
+  RATCHET_EMAIL_FROM: z.string().min(3).max(320).default(configDefaults.RATCHET_EMAIL_FROM),
 });
 
 /**
@@ -75,6 +84,13 @@ export interface Config {
   eventsRetentionDays: number;
   /** How long a worker's claim on a run lasts without a heartbeat. */
   leaseSeconds: number;
+  /** Seals environment variables; unset means a key generated into `dataDir` (docs/envvars.md). */
+  encryptionKey: string | undefined;
+  /** Older keys that still open values sealed before a rotation. */
+  encryptionOldKeys: string[];
+  /** Where alert and invitation emails go out; unset means no email. */
+  smtpUrl: string | undefined;
+  emailFrom: string;
 }
 
 export class ConfigError extends Error {
@@ -122,5 +138,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownTimeoutMs: values.RATCHET_SHUTDOWN_TIMEOUT_MS,
     eventsRetentionDays: values.RATCHET_EVENTS_RETENTION_DAYS,
     leaseSeconds: values.RATCHET_LEASE_SECONDS,
+    encryptionKey: values.RATCHET_ENCRYPTION_KEY,
+    encryptionOldKeys: (values.RATCHET_ENCRYPTION_OLD_KEYS ?? "").split(",").map((key) => key.trim()).filter(Boolean),
+    smtpUrl: values.RATCHET_SMTP_URL,
+    emailFrom: values.RATCHET_EMAIL_FROM,
   };
 }

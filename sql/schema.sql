@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0014_team_operations
 
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
@@ -38,6 +38,21 @@ create table ratchet.batches (
   parent_run_id uuid,
   resume_parent_on_completion boolean default false not null,
   errors jsonb default '[]'::jsonb not null,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null
+);
+
+create table ratchet.environment_variable_versions (
+  environment_id uuid not null,
+  version bigint default 0 not null
+);
+
+create table ratchet.environment_variables (
+  environment_id uuid not null,
+  name text not null,
+  value_sealed bytea not null,
+  key_id text not null,
+  is_secret boolean default false not null,
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null
 );
@@ -311,6 +326,13 @@ alter table ratchet.batches add constraint batches_run_count_check CHECK (run_co
 alter table ratchet.batches add constraint batches_status_check CHECK (status = ANY (ARRAY['PENDING'::text, 'PROCESSING'::text, 'COMPLETED'::text, 'PARTIAL_FAILED'::text, 'ABORTED'::text]));
 alter table ratchet.batches add constraint batches_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.batches add constraint batches_pkey PRIMARY KEY (id);
+alter table ratchet.environment_variable_versions add constraint environment_variable_versions_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.environment_variable_versions add constraint environment_variable_versions_pkey PRIMARY KEY (environment_id);
+alter table ratchet.environment_variables add constraint environment_variables_key_id_check CHECK (key_id ~ '^k[0-9a-f]{16}$'::text);
+alter table ratchet.environment_variables add constraint environment_variables_name_check CHECK (name ~ '^[A-Za-z_][A-Za-z0-9_]{0,255}$'::text);
+alter table ratchet.environment_variables add constraint environment_variables_value_sealed_check CHECK (length(value_sealed) >= 28);
+alter table ratchet.environment_variables add constraint environment_variables_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.environment_variables add constraint environment_variables_pkey PRIMARY KEY (environment_id, name);
 alter table ratchet.environments add constraint environments_concurrency_limit_check CHECK (concurrency_limit >= 0);
 alter table ratchet.environments add constraint environments_type_check CHECK (type = ANY (ARRAY['dev'::text, 'staging'::text, 'prod'::text, 'preview'::text]));
 alter table ratchet.environments add constraint environments_project_id_fkey FOREIGN KEY (project_id) REFERENCES ratchet.projects(id) ON DELETE CASCADE;
@@ -399,6 +421,7 @@ alter table ratchet.worker_versions add constraint worker_versions_environment_i
 
 CREATE INDEX api_keys_environment_idx ON ratchet.api_keys USING btree (environment_id);
 CREATE UNIQUE INDEX batches_idempotency_idx ON ratchet.batches USING btree (environment_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+CREATE INDEX environment_variables_key_idx ON ratchet.environment_variables USING btree (key_id);
 CREATE INDEX executions_deadline_idx ON ratchet.executions USING btree (deadline_at) WHERE (deadline_at IS NOT NULL);
 CREATE INDEX executions_environment_idx ON ratchet.executions USING btree (environment_id);
 CREATE INDEX executions_lease_idx ON ratchet.executions USING btree (lease_expires_at);

@@ -18,6 +18,7 @@ interface Resources {
   token: string;
   schedule: string;
   idempotencyKey: string;
+  projectRef: string;
 }
 
 type Call = { method: string; url: string; body?: unknown; contentType?: string };
@@ -41,7 +42,10 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
       .replace(":queue", "owned")
       .replace(":taskId", "owned")
       .replace(":position", "0")
-      .replace(":attemptNumber", "1");
+      .replace(":attemptNumber", "1")
+      .replace(":projectRef", r.projectRef)
+      .replace(":slug", "prod")
+      .replace(":name", "OWNED_VAR");
   const key = `${method} ${url}`;
   const leases = [{ runId: r.run, attemptNumber: 1 }, { runId: r.dequeued, attemptNumber: 1 }];
   const journal = (position: number, body: Record<string, unknown>): Call => ({
@@ -107,6 +111,9 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "POST /api/v1/queues/:queue/concurrency/reset": { type: "task" },
     "POST /api/v1/waitpoints/tokens/:tokenId/complete": { data: { intruder: true } },
     "PUT /api/v1/schedules/:scheduleId": { task: "owned", cron: "0 * * * *" },
+    "POST /api/v1/projects/:projectRef/envvars/:slug": { name: "INTRUDER", value: "x" },
+    "POST /api/v1/projects/:projectRef/envvars/:slug/import": { variables: { OWNED_VAR: "stolen", INTRUDER: "x" }, override: true },
+    "PUT /api/v1/projects/:projectRef/envvars/:slug/:name": { value: "stolen" },
   };
   if (url === "/api/v1/timezones" || url.includes("/callback/")) return "public";
   // Routes that act in the caller's own environment only (create, list, dequeue, register).
@@ -123,6 +130,7 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "GET /api/v1/schedules",
     "GET /api/v1/waitpoints/tokens",
     "GET /api/v1/whoami",
+    "GET /engine/v1/envvars",
   ]);
   if (own.has(key)) return null;
   if (key === "POST /api/v3/batches/:batchId/items") {
@@ -151,7 +159,8 @@ async function environmentState(sql: TestApp["database"]["db"]["sql"], environme
       'batches', (select jsonb_agg(to_jsonb(b) order by b.id) from ratchet.batches b where b.environment_id = ${environmentId}),
       'queues', (select jsonb_agg(to_jsonb(q) order by q.id) from ratchet.queues q where q.environment_id = ${environmentId}),
       'schedules', (select jsonb_agg(to_jsonb(s) order by s.id) from ratchet.schedules s where s.environment_id = ${environmentId}),
-      'events', (select count(*) from ratchet.events e where e.environment_id = ${environmentId})
+      'events', (select count(*) from ratchet.events e where e.environment_id = ${environmentId}),
+      'envvars', (select jsonb_agg(to_jsonb(v) order by v.name) from ratchet.environment_variables v where v.environment_id = ${environmentId})
     ) as state`;
   return JSON.stringify(state!.state);
 }
@@ -196,7 +205,9 @@ describe("tenant isolation", () => {
     await ownJournal(0, { op: "record", kind: "step", name: "step", output: JSON.stringify({ json: "owner's step output" }) });
     assert.equal((await ownJournal(1, { op: "wait", kind: "token", name: "token", wait: { type: "TOKEN", tokenId: token.id } })).entry.status, "PENDING");
     const schedule = await owner.ok("POST", "/api/v1/schedules", { task: "owned", cron: "0 * * * *", deduplicationKey: "owned" });
-    resources = { run: run.id, dequeued: dequeued.id, batch: batch.id, token: token.id, schedule: schedule.id, idempotencyKey: "owned-key" };
+    await owner.ok("POST", `/api/v1/projects/${t.project.ref}/envvars/prod`, { name: "OWNED_VAR", value: "owner's secret value", isSecret: true });
+    await owner.ok("POST", `/api/v1/projects/${t.project.ref}/envvars/prod`, { name: "OWNED_PLAIN", value: "owner's plain value" });
+    resources = { run: run.id, dequeued: dequeued.id, batch: batch.id, token: token.id, schedule: schedule.id, idempotencyKey: "owned-key", projectRef: t.project.ref };
   });
   after(() => t.close());
 
@@ -240,7 +251,7 @@ describe("tenant isolation", () => {
             } else {
               assert.ok(response.statusCode >= 400 && response.statusCode < 500, label);
             }
-            for (const secret of ["owner's payload", "owner's batch output", "owner's step output"]) assert.ok(!response.body.includes(secret), `${label}: leaks ${secret}`);
+            for (const secret of ["owner's payload", "owner's batch output", "owner's step output", "owner's secret value", "owner's plain value"]) assert.ok(!response.body.includes(secret), `${label}: leaks ${secret}`);
           } catch (error) {
             failures.push((error as Error).message.split("\n")[0]!);
           }
@@ -320,6 +331,8 @@ describe("tenant isolation", () => {
       assert.ok(!JSON.stringify(tokens).includes(resources.token), who);
       const schedules = await intruder.ok("GET", "/api/v1/schedules");
       assert.ok(!JSON.stringify(schedules).includes(resources.schedule), who);
+      const variables = await intruder.ok("GET", "/engine/v1/envvars");
+      assert.ok(!JSON.stringify(variables).includes("owner's"), `${who}: the worker route serves the caller's own variables`);
       const queues = await intruder.ok("GET", "/api/v1/queues");
       assert.ok(!JSON.stringify(queues).includes("task/owned"), who);
       await intruder.register([{ id: "owned" }]);

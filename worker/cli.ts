@@ -11,6 +11,7 @@ import { bundleTasks } from "./bundle.ts";
 import { WorkerController, type RunReport, type WorkerVersion } from "./controller.ts";
 import { indexBundle } from "./indexer.ts";
 import { findTaskFiles, loadProject, type Project } from "./project.ts";
+import { loadDotenvFiles } from "./dotenv.ts";
 
 export class WorkerUsageError extends Error {
   override name = "WorkerUsageError";
@@ -23,7 +24,7 @@ function reportLine(report: RunReport, apiUrl: string): string {
   return `  ${mark} ${report.status.padEnd(9)} ${report.taskIdentifier}  ${report.runId}  attempt ${report.attemptNumber}  ${report.durationMs} ms  ${apiUrl}/runs/${report.runId}`;
 }
 
-async function buildVersion(project: Project, env: NodeJS.ProcessEnv): Promise<WorkerVersion & { taskCount: number }> {
+async function buildVersion(project: Project, env: NodeJS.ProcessEnv, mode: "dev" | "worker"): Promise<WorkerVersion & { taskCount: number }> {
   const files = await findTaskFiles(project.dirs);
   if (files.length === 0) throw new WorkerUsageError(`No task files in ${project.dirs.join(", ")}`);
   const bundle = await bundleTasks(project.root, files, join(project.root, ".ratchet", "build"));
@@ -31,7 +32,9 @@ async function buildVersion(project: Project, env: NodeJS.ProcessEnv): Promise<W
   const registered = await apiRequest<{ version: string }>("POST", "/engine/v1/worker/register", {
     body: { tasks: manifest.tasks, queues: manifest.queues.filter((queue) => queue.name) },
   });
-  return { version: registered.version, bundle, pool: new AttemptPool(env), taskCount: manifest.tasks.length };
+  // `ratchet dev` reads the project's .env and .env.local again with every build, as `trigger dev` does.
+  const local = mode === "dev" ? await loadDotenvFiles(project.root) : {};
+  return { version: registered.version, bundle, pool: new AttemptPool(env, local), taskCount: manifest.tasks.length };
 }
 
 export async function workerCommand(mode: "dev" | "worker", args: string[]): Promise<number> {
@@ -67,7 +70,7 @@ export async function workerCommand(mode: "dev" | "worker", args: string[]): Pro
     onRunReport: (report) => console.log(reportLine(report, apiUrl)),
     log,
   });
-  const first = await buildVersion(project, childEnv);
+  const first = await buildVersion(project, childEnv, mode);
   controller.setVersion(first);
   controller.start();
   console.log(`Ratchet ${mode}: ${first.taskCount} tasks registered as version ${first.version} in ${whoami.environment.type} (${whoami.project.ref}); running up to ${concurrency} at once.`);
@@ -79,7 +82,7 @@ export async function workerCommand(mode: "dev" | "worker", args: string[]): Pro
     const rebuild = () => {
       building = building.then(async () => {
         try {
-          const next = await buildVersion(project, childEnv);
+          const next = await buildVersion(project, childEnv, mode);
           controller.setVersion(next);
           console.log(`Ratchet dev: files changed; ${next.taskCount} tasks registered as version ${next.version}.`);
         } catch (error) {

@@ -21,6 +21,7 @@ Commands:
                                 Run this folder's task files against a server, reloading on change
   worker [--config f] [--concurrency n] [--shutdown-grace s]
                                 Run the task files for staging or production (no watcher)
+  envvars reencrypt             Re-seal every environment variable with the current key (after a rotation)
   db-dump [--out <file>]        Write the schema of a freshly migrated database (sql/schema.sql)
 
 The database is DATABASE_URL, or the embedded Postgres under RATCHET_DATA_DIR (default .ratchet).
@@ -47,6 +48,10 @@ async function main(argv: string[]): Promise<number> {
       return migrateCommand(config);
     case "keys":
       return keysCommand(config, rest);
+    case "envvars": {
+      const { envvarsCommand } = await import("./envvars-command.ts");
+      return envvarsCommand(config, rest);
+    }
     case "db-dump": {
       const { values } = parseArgs({ args: rest, options: { out: { type: "string" } } });
       return dbDumpCommand(config, values.out);
@@ -57,7 +62,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 const expected = [ConfigError, EmbeddedPostgresError, MigrationError, KeyIssueError, UsageError];
-const expectedNames = new Set(["WorkerUsageError", "ProjectError", "IndexError", "ConfigurationError"]);
+const expectedNames = new Set(["WorkerUsageError", "ProjectError", "IndexError", "ConfigurationError", "KeyringError"]);
 
 try {
   const code = await main(process.argv.slice(2));

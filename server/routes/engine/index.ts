@@ -15,6 +15,7 @@ import { ApiError } from "../../errors.ts";
 import { fromPublicId, toPublicId } from "../../ids.ts";
 import { keyStillValid, requireSecretKey } from "../../auth/authenticate.ts";
 import { eventRoutes } from "./events.ts";
+import { workerEnvvarRoutes } from "./envvars.ts";
 
 const workerId = z.string().min(1).max(128);
 
@@ -110,6 +111,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const { engine, settings } = context;
   await app.register(async (scope) => eventRoutes(scope, context));
+  await app.register(async (scope) => workerEnvvarRoutes(scope, context));
 
   routes.post("/engine/v1/worker/register", { schema: { body: manifestSchema } }, async (request) => {
     const result = await registerWorkerVersion(engine, request.environment, request.body);
@@ -241,7 +243,9 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
       else if (body.op === "record") {
         need("kind");
         need("name");
-        operation = { op: "record", kind: body.kind!, name: body.name!, output: body.output ?? null, outputType: body.outputType ?? "application/json", isError: body.isError ?? false };
+        // Step results are run output too: secret values never reach the journal.
+        const redact = await context.redactor.forEnvironment(request.environment.environmentId);
+        operation = { op: "record", kind: body.kind!, name: body.name!, output: redact(body.output ?? null), outputType: body.outputType ?? "application/json", isError: body.isError ?? false };
       } else {
         need("kind");
         need("name");
@@ -290,6 +294,8 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
     "/engine/v1/complete",
     { schema: { body: z.object({ workerId, completions: z.array(completionSchema).min(1).max(100) }) } },
     async (request) => {
+      // Outputs and errors are redacted of secret values before anything is stored.
+      const redact = await context.redactor.forEnvironment(request.environment.environmentId);
       // Each completion is its own transaction; those of one request go at once, on several connections.
       const results = await Promise.all(request.body.completions.map(async (completion) => {
         try {
@@ -301,7 +307,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
               attemptNumber: completion.attemptNumber,
               workerId: request.body.workerId,
             },
-            outcomeOf(completion),
+            outcomeOf({ ...completion, output: redact(completion.output), error: redact(completion.error) }),
             { retryInPlaceWithinMs: completion.retryInPlaceWithinMs, leaseSeconds: settings.leaseSeconds },
           );
           return {
