@@ -76,7 +76,9 @@ describe("environment variables and secrets", () => {
     const ref = t.project.ref;
     assert.deepEqual(await envvars.list(ref, "dev"), []);
     assert.deepEqual(await envvars.create(ref, "dev", { name: "GREETING", value: "hello" }), { success: true });
-    await envvars.create(ref, "dev", { name: "API_TOKEN", value: secret, isSecret: true });
+    // The SDK's params type predates isSecret; its request schema (and Trigger.dev's API) has it.
+    const secretVariable = { name: "API_TOKEN", value: secret, isSecret: true };
+    await envvars.create(ref, "dev", secretVariable);
     assert.deepEqual(await envvars.upload(ref, "dev", { variables: { BULK_A: "a", BULK_B: "b" }, override: false }), { success: true });
     const listed = await envvars.list(ref, "dev");
     assert.deepEqual(
@@ -171,7 +173,7 @@ describe("environment variables and secrets", () => {
     const first = await fetch(`${url}/engine/v1/envvars`, { headers: { authorization: `Bearer ${key}` } });
     assert.equal(first.status, 200);
     const etag = first.headers.get("etag")!;
-    assert.equal((await first.json()).variables.API_TOKEN, secret);
+    assert.equal(((await first.json()) as { variables: Record<string, string> }).variables.API_TOKEN, secret);
     const again = await fetch(`${url}/engine/v1/envvars`, { headers: { authorization: `Bearer ${key}`, "if-none-match": etag } });
     assert.equal(again.status, 304);
     await api("POST", `/api/v1/projects/${t.project.ref}/envvars/dev`, { name: "NEW_ONE", value: "x" });

@@ -24,6 +24,7 @@ import { authPages } from "./auth-pages.ts";
 import { catalogPages } from "./catalog-pages.ts";
 import { environmentPages } from "./environment-pages.ts";
 import { runPages } from "./run-pages.ts";
+import { envvarPages } from "./envvar-pages.ts";
 
 const viewsDir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "views");
 
@@ -132,5 +133,6 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
   await app.register(async (scope) => runPages(scope, context, scopeOf));
   await app.register(async (scope) => environmentPages(scope, context, scopeOf));
   await app.register(async (scope) => catalogPages(scope, context, scopeOf));
+  await app.register(async (scope) => envvarPages(scope, context, scopeOf));
 }
 

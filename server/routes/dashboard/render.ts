@@ -15,6 +15,7 @@ const sections = [
   ["batches", "Batches"],
   ["tokens", "Wait tokens"],
   ["queues", "Queues"],
+  ["envvars", "Variables"],
   ["keys", "API keys"],
 ] as const;
 
