@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
-import { Browser, signedInAdmin } from "./helpers/dashboard.ts";
+import type { Browser} from "./helpers/dashboard.ts";
+import { signedInAdmin } from "./helpers/dashboard.ts";
 import { ApiClient } from "./helpers/engine.ts";
 
 describe("the environment variables page", () => {
