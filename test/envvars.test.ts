@@ -14,7 +14,7 @@ import { envvarsList } from "../server/storage/envvars.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
 import { httpApiOk } from "./helpers/http-api.ts";
-import { projectRoot } from "./helpers/server-process.ts";
+import { projectRoot, runCli } from "./helpers/server-process.ts";
 import { startWorker, type Worker } from "./helpers/worker-process.ts";
 
 const finalStatuses = new Set(["COMPLETED", "FAILED", "CRASHED", "CANCELED", "TIMED_OUT", "SYSTEM_FAILURE"]);
@@ -199,6 +199,18 @@ describe("environment variables and secrets", () => {
     assert.equal(openValue(newOnly, environmentId, "API_TOKEN", after.find((row) => row.name === "API_TOKEN")!), secret);
     // ...and once re-encrypted, the old key alone opens nothing.
     assert.throws(() => openValue(oldRing, environmentId, "API_TOKEN", after.find((row) => row.name === "API_TOKEN")!), /not configured/);
+
+    // The same rotation again, through the command line an operator runs.
+    const nextKey = randomBytes(32).toString("hex");
+    const cli = await runCli(["envvars", "reencrypt"], { DATABASE_URL: t.database.url, RATCHET_ENCRYPTION_KEY: nextKey, RATCHET_ENCRYPTION_OLD_KEYS: `${randomBytes(32).toString("base64")}, ${newKey}` });
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stderr, new RegExp(`Re-encrypted ${after.length} values`));
+    const next = createKeyring(nextKey);
+    const resealed = await envvarsList(t.database.db.sql, environmentId);
+    assert.equal(openValue(next, environmentId, "API_TOKEN", resealed.find((row) => row.name === "API_TOKEN")!), secret);
+    const missingOld = await runCli(["envvars", "reencrypt"], { DATABASE_URL: t.database.url, RATCHET_ENCRYPTION_KEY: randomBytes(32).toString("hex") });
+    assert.equal(missingOld.code, 2, "a value under a key that is not configured stops the command");
+    assert.match(missingOld.stderr, /not configured/);
   });
 
   test("a sealed value is bound to its variable and environment", () => {
