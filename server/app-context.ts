@@ -7,6 +7,7 @@ import type { EngineSettings } from "./engine/settings.ts";
 import type { EngineDeps } from "./engine/trigger.ts";
 import type { Keyring } from "./engine/envvars-crypto.ts";
 import type { SecretRedactor } from "./engine/envvars-redaction.ts";
+import type { AlertDeps, AlertDispatcher } from "./engine/alerts.ts";
 
 export interface AppContext {
   config: Config;
@@ -21,4 +22,7 @@ export interface AppContext {
   keyring: Keyring;
   /** Removes secret values from what runs write, before it is stored. */
   redactor: SecretRedactor;
+  alertDeps: AlertDeps;
+  /** Delivers alerts; started with the sweepers (tests call runOnce with their clock). */
+  alerts: AlertDispatcher;
 }

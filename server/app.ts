@@ -21,6 +21,7 @@ import { EventPartitionMaintainer } from "./engine/events-maintenance.ts";
 import type { Logger } from "pino";
 import { loadKeyring, type Keyring } from "./engine/envvars-crypto.ts";
 import { SecretRedactor } from "./engine/envvars-redaction.ts";
+import { AlertDispatcher, type AlertDeps, type AlertSettings } from "./engine/alerts.ts";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -44,6 +45,7 @@ export interface AppOptions {
   sweeper?: boolean;
   /** Defaults to the configured key (or the one generated into the data directory). */
   keyring?: Keyring;
+  alertSettings?: Partial<AlertSettings>;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -57,7 +59,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     : await loadKeyring({ key: options.config.encryptionKey, oldKeys: options.config.encryptionOldKeys, dataDir: options.config.dataDir });
   const keyring = loaded.keyring;
   const redactor = new SecretRedactor(options.db, keyring);
-  const context: AppContext = { config: options.config, db: options.db, clock, notifier, engine, settings, closing: closing.signal, keyring, redactor };
+  const alertDeps: AlertDeps = {
+    db: options.db,
+    clock,
+    keyring,
+    publicUrl: options.config.publicUrl,
+    smtpUrl: options.config.smtpUrl,
+    emailFrom: options.config.emailFrom,
+  };
+  const alerts = new AlertDispatcher(alertDeps, options.alertSettings);
+  const context: AppContext = { config: options.config, db: options.db, clock, notifier, engine, settings, closing: closing.signal, keyring, redactor, alertDeps, alerts };
   const app = Fastify({
     loggerInstance: options.logger ?? createLogger(options.config.logLevel),
     bodyLimit: bodyLimitBytes,
@@ -69,6 +80,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
   });
   applyHttpConventions(app);
+  alerts.log = app.log as unknown as Logger;
   if (loaded.generated) {
     app.log.warn(
       { keyFile: loaded.generated },
@@ -92,6 +104,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await notifier.start();
     sweeper?.start();
     partitions?.start();
+    if (sweeper) alerts.start();
   });
   // Runs before the server waits for in-flight requests: long-polling workers get their answer now.
   app.addHook("preClose", async () => {
@@ -99,6 +112,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.addHook("onClose", async () => {
     await sweeper?.stop();
+    await alerts.stop();
     await partitions?.stop();
     await notifier.stop();
   });

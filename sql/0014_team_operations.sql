@@ -24,3 +24,72 @@ create table ratchet.environment_variable_versions (
   environment_id uuid primary key references ratchet.environments (id) on delete cascade,
   version bigint not null default 0
 );
+
+-- Alerts. A run that ends FAILED, CRASHED, TIMED_OUT or SYSTEM_FAILURE in an environment with an
+-- alert channel leaves a row in alert_run_failures, written by a trigger in the same transaction as
+-- the status change: whichever path ended the run (a worker's completion, a lost lease, maxDuration),
+-- the alert is as durable as the run's own status. The dispatcher (engine/alerts.ts) turns those rows
+-- into alert_deliveries, one per channel, digesting storms per task, and delivers them with retries
+-- and backoff. alert_deliveries is the history the dashboard shows.
+
+create table ratchet.alert_channels (
+  id uuid primary key default gen_random_uuid(),
+  environment_id uuid not null references ratchet.environments (id) on delete cascade,
+  type text not null check (type in ('webhook', 'email', 'slack')),
+  name text not null default '' check (length(name) <= 200),
+  -- webhook and slack: the URL; email: the addresses, comma-separated.
+  target text not null check (length(target) between 1 and 2000),
+  -- webhook only: the HMAC signing secret, sealed like an environment variable.
+  secret_sealed bytea,
+  secret_key_id text,
+  -- Only runs of these tasks; null means every task.
+  task_identifiers text[],
+  enabled boolean not null default true,
+  created_at timestamptz not null default now()
+);
+
+create index alert_channels_environment_idx on ratchet.alert_channels (environment_id);
+
+create table ratchet.alert_run_failures (
+  id bigint generated always as identity primary key,
+  environment_id uuid not null,
+  run_id uuid not null,
+  task_identifier text not null,
+  status text not null,
+  error jsonb,
+  failed_at timestamptz not null
+);
+
+create table ratchet.alert_deliveries (
+  id uuid primary key default gen_random_uuid(),
+  channel_id uuid not null references ratchet.alert_channels (id) on delete cascade,
+  environment_id uuid not null references ratchet.environments (id) on delete cascade,
+  task_identifier text not null,
+  -- run_failed: one run, sent at once; digest: the runs that failed while alerts were held back.
+  kind text not null check (kind in ('run_failed', 'digest')),
+  runs jsonb not null default '[]',
+  run_count integer not null default 0,
+  status text not null default 'pending' check (status in ('pending', 'delivered', 'failed')),
+  attempts integer not null default 0,
+  next_attempt_at timestamptz not null,
+  last_error text,
+  created_at timestamptz not null,
+  delivered_at timestamptz
+);
+
+create index alert_deliveries_due_idx on ratchet.alert_deliveries (next_attempt_at) where status = 'pending';
+create index alert_deliveries_channel_task_idx on ratchet.alert_deliveries (channel_id, task_identifier, created_at desc);
+
+create function ratchet.record_run_failure_for_alerts() returns trigger language plpgsql as $$
+begin
+  if exists (select 1 from ratchet.alert_channels c where c.environment_id = new.environment_id and c.enabled) then
+    insert into ratchet.alert_run_failures (environment_id, run_id, task_identifier, status, error, failed_at)
+    values (new.environment_id, new.id, new.task_identifier, new.status, new.error, coalesce(new.finished_at, new.updated_at));
+  end if;
+  return null;
+end $$;
+
+-- The WHEN clause is checked without calling the function, so other updates of runs cost nothing.
+create trigger runs_failed_alert after update of status on ratchet.runs
+  for each row when (new.status is distinct from old.status and new.status in ('FAILED', 'CRASHED', 'TIMED_OUT', 'SYSTEM_FAILURE'))
+  execute function ratchet.record_run_failure_for_alerts();

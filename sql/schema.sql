@@ -4,6 +4,45 @@
 
 -- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0014_team_operations
 
+create table ratchet.alert_channels (
+  id uuid default gen_random_uuid() not null,
+  environment_id uuid not null,
+  type text not null,
+  name text default ''::text not null,
+  target text not null,
+  secret_sealed bytea,
+  secret_key_id text,
+  task_identifiers text[],
+  enabled boolean default true not null,
+  created_at timestamp with time zone default now() not null
+);
+
+create table ratchet.alert_deliveries (
+  id uuid default gen_random_uuid() not null,
+  channel_id uuid not null,
+  environment_id uuid not null,
+  task_identifier text not null,
+  kind text not null,
+  runs jsonb default '[]'::jsonb not null,
+  run_count integer default 0 not null,
+  status text default 'pending'::text not null,
+  attempts integer default 0 not null,
+  next_attempt_at timestamp with time zone not null,
+  last_error text,
+  created_at timestamp with time zone not null,
+  delivered_at timestamp with time zone
+);
+
+create table ratchet.alert_run_failures (
+  id bigint generated always as identity not null,
+  environment_id uuid not null,
+  run_id uuid not null,
+  task_identifier text not null,
+  status text not null,
+  error jsonb,
+  failed_at timestamp with time zone not null
+);
+
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
   public_id text not null,
@@ -312,6 +351,17 @@ create table ratchet.worker_versions (
   created_at timestamp with time zone default now() not null
 );
 
+alter table ratchet.alert_channels add constraint alert_channels_name_check CHECK (length(name) <= 200);
+alter table ratchet.alert_channels add constraint alert_channels_target_check CHECK (length(target) >= 1 AND length(target) <= 2000);
+alter table ratchet.alert_channels add constraint alert_channels_type_check CHECK (type = ANY (ARRAY['webhook'::text, 'email'::text, 'slack'::text]));
+alter table ratchet.alert_channels add constraint alert_channels_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.alert_channels add constraint alert_channels_pkey PRIMARY KEY (id);
+alter table ratchet.alert_deliveries add constraint alert_deliveries_kind_check CHECK (kind = ANY (ARRAY['run_failed'::text, 'digest'::text]));
+alter table ratchet.alert_deliveries add constraint alert_deliveries_status_check CHECK (status = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text]));
+alter table ratchet.alert_deliveries add constraint alert_deliveries_channel_id_fkey FOREIGN KEY (channel_id) REFERENCES ratchet.alert_channels(id) ON DELETE CASCADE;
+alter table ratchet.alert_deliveries add constraint alert_deliveries_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.alert_deliveries add constraint alert_deliveries_pkey PRIMARY KEY (id);
+alter table ratchet.alert_run_failures add constraint alert_run_failures_pkey PRIMARY KEY (id);
 alter table ratchet.api_keys add constraint api_keys_key_hash_check CHECK (length(key_hash) = 32);
 alter table ratchet.api_keys add constraint api_keys_name_check CHECK (length(name) <= 200);
 alter table ratchet.api_keys add constraint api_keys_public_id_check CHECK (public_id ~ '^key_[a-z0-9]{16}$'::text);
@@ -419,6 +469,9 @@ alter table ratchet.worker_versions add constraint worker_versions_environment_i
 alter table ratchet.worker_versions add constraint worker_versions_pkey PRIMARY KEY (id);
 alter table ratchet.worker_versions add constraint worker_versions_environment_id_version_key UNIQUE (environment_id, version);
 
+CREATE INDEX alert_channels_environment_idx ON ratchet.alert_channels USING btree (environment_id);
+CREATE INDEX alert_deliveries_channel_task_idx ON ratchet.alert_deliveries USING btree (channel_id, task_identifier, created_at DESC);
+CREATE INDEX alert_deliveries_due_idx ON ratchet.alert_deliveries USING btree (next_attempt_at) WHERE (status = 'pending'::text);
 CREATE INDEX api_keys_environment_idx ON ratchet.api_keys USING btree (environment_id);
 CREATE UNIQUE INDEX batches_idempotency_idx ON ratchet.batches USING btree (environment_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 CREATE INDEX environment_variables_key_idx ON ratchet.environment_variables USING btree (key_id);
@@ -725,3 +778,17 @@ begin
   return v_created;
 end;
 $function$;
+
+CREATE OR REPLACE FUNCTION ratchet.record_run_failure_for_alerts()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if exists (select 1 from ratchet.alert_channels c where c.environment_id = new.environment_id and c.enabled) then
+    insert into ratchet.alert_run_failures (environment_id, run_id, task_identifier, status, error, failed_at)
+    values (new.environment_id, new.id, new.task_identifier, new.status, new.error, coalesce(new.finished_at, new.updated_at));
+  end if;
+  return null;
+end $function$;
+
+CREATE TRIGGER runs_failed_alert AFTER UPDATE OF status ON ratchet.runs FOR EACH ROW WHEN (((new.status IS DISTINCT FROM old.status) AND (new.status = ANY (ARRAY['FAILED'::text, 'CRASHED'::text, 'TIMED_OUT'::text, 'SYSTEM_FAILURE'::text])))) EXECUTE FUNCTION ratchet.record_run_failure_for_alerts();

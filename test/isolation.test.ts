@@ -19,6 +19,7 @@ interface Resources {
   schedule: string;
   idempotencyKey: string;
   projectRef: string;
+  channel: string;
 }
 
 type Call = { method: string; url: string; body?: unknown; contentType?: string };
@@ -45,7 +46,8 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
       .replace(":attemptNumber", "1")
       .replace(":projectRef", r.projectRef)
       .replace(":slug", "prod")
-      .replace(":name", "OWNED_VAR");
+      .replace(":name", "OWNED_VAR")
+      .replace(":channelId", r.channel);
   const key = `${method} ${url}`;
   const leases = [{ runId: r.run, attemptNumber: 1 }, { runId: r.dequeued, attemptNumber: 1 }];
   const journal = (position: number, body: Record<string, unknown>): Call => ({
@@ -131,6 +133,9 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "GET /api/v1/waitpoints/tokens",
     "GET /api/v1/whoami",
     "GET /engine/v1/envvars",
+    "GET /api/v1/alerts/channels",
+    "POST /api/v1/alerts/channels",
+    "GET /api/v1/alerts/deliveries",
   ]);
   if (own.has(key)) return null;
   if (key === "POST /api/v3/batches/:batchId/items") {
@@ -160,6 +165,7 @@ async function environmentState(sql: TestApp["database"]["db"]["sql"], environme
       'queues', (select jsonb_agg(to_jsonb(q) order by q.id) from ratchet.queues q where q.environment_id = ${environmentId}),
       'schedules', (select jsonb_agg(to_jsonb(s) order by s.id) from ratchet.schedules s where s.environment_id = ${environmentId}),
       'events', (select count(*) from ratchet.events e where e.environment_id = ${environmentId}),
+      'alertChannels', (select jsonb_agg(to_jsonb(c) order by c.id) from ratchet.alert_channels c where c.environment_id = ${environmentId}),
       'envvars', (select jsonb_agg(to_jsonb(v) order by v.name) from ratchet.environment_variables v where v.environment_id = ${environmentId})
     ) as state`;
   return JSON.stringify(state!.state);
@@ -207,7 +213,8 @@ describe("tenant isolation", () => {
     const schedule = await owner.ok("POST", "/api/v1/schedules", { task: "owned", cron: "0 * * * *", deduplicationKey: "owned" });
     await owner.ok("POST", `/api/v1/projects/${t.project.ref}/envvars/prod`, { name: "OWNED_VAR", value: "owner's secret value", isSecret: true });
     await owner.ok("POST", `/api/v1/projects/${t.project.ref}/envvars/prod`, { name: "OWNED_PLAIN", value: "owner's plain value" });
-    resources = { run: run.id, dequeued: dequeued.id, batch: batch.id, token: token.id, schedule: schedule.id, idempotencyKey: "owned-key", projectRef: t.project.ref };
+    const channel = await owner.ok("POST", "/api/v1/alerts/channels", { type: "webhook", name: "owner's channel name", url: "http://127.0.0.1:9/owner-hook" });
+    resources = { run: run.id, dequeued: dequeued.id, batch: batch.id, token: token.id, schedule: schedule.id, idempotencyKey: "owned-key", projectRef: t.project.ref, channel: channel.id };
   });
   after(() => t.close());
 
@@ -251,7 +258,7 @@ describe("tenant isolation", () => {
             } else {
               assert.ok(response.statusCode >= 400 && response.statusCode < 500, label);
             }
-            for (const secret of ["owner's payload", "owner's batch output", "owner's step output", "owner's secret value", "owner's plain value"]) assert.ok(!response.body.includes(secret), `${label}: leaks ${secret}`);
+            for (const secret of ["owner's payload", "owner's batch output", "owner's step output", "owner's secret value", "owner's plain value", "owner's channel name", "owner-hook"]) assert.ok(!response.body.includes(secret), `${label}: leaks ${secret}`);
           } catch (error) {
             failures.push((error as Error).message.split("\n")[0]!);
           }
@@ -331,6 +338,8 @@ describe("tenant isolation", () => {
       assert.ok(!JSON.stringify(tokens).includes(resources.token), who);
       const schedules = await intruder.ok("GET", "/api/v1/schedules");
       assert.ok(!JSON.stringify(schedules).includes(resources.schedule), who);
+      const channels = await intruder.ok("GET", "/api/v1/alerts/channels");
+      assert.ok(!JSON.stringify(channels).includes(resources.channel), `${who}: alert channels are per environment`);
       const variables = await intruder.ok("GET", "/engine/v1/envvars");
       assert.ok(!JSON.stringify(variables).includes("owner's"), `${who}: the worker route serves the caller's own variables`);
       const queues = await intruder.ok("GET", "/api/v1/queues");
