@@ -10,6 +10,7 @@ import { SMTPServer } from "smtp-server";
 import { ManualClock } from "../server/clock.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
+import { signedInAdmin } from "./helpers/dashboard.ts";
 
 interface Mail {
   to: string[];
@@ -196,5 +197,28 @@ describe("alerts", () => {
     assert.equal((await client.request("GET", "/api/v1/alerts/channels/nope")).status, 404);
     assert.deepEqual(await client.ok("DELETE", `/api/v1/alerts/channels/${data[1].id}`), { success: true });
     assert.equal((await client.request("GET", `/api/v1/alerts/channels/${data[1].id}`)).status, 404);
+  });
+
+  test("the alerts page creates a channel (its secret shown once), shows deliveries and deletes it", async () => {
+    const browser = await signedInAdmin(t.app, t.database.db);
+    const base = `/p/${t.project.ref}/prod`;
+    const created = await browser.submit(`${base}/alerts`, `${base}/alerts`, { type: "webhook", name: "from the page", url: "http://127.0.0.1:9/page-hook", tasks: "charge-card, other-task" });
+    assert.equal(created.statusCode, 200);
+    const secret = /whsec_[A-Za-z0-9_-]+/.exec(created.body)?.[0];
+    assert.ok(secret, "the secret is on the page that created the channel");
+    const { response, document } = await browser.page(`${base}/alerts`);
+    assert.ok(!response.body.includes(secret), "and never again");
+    assert.ok(response.body.includes("page-hook") && response.body.includes("charge-card, other-task"));
+    assert.ok([...document.querySelectorAll("tbody tr")].some((row) => row.textContent?.includes("delivered")), "the history lists deliveries");
+    const bad = await browser.submit(`${base}/alerts`, `${base}/alerts`, { type: "email", emails: "nope" });
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.body, /emails/);
+    const forged = await browser.request("POST", `${base}/alerts`, { type: "slack", url: "http://127.0.0.1:9/forged" });
+    assert.equal(forged.statusCode, 403);
+    const row = [...document.querySelectorAll("tr")].find((tr) => tr.textContent?.includes("from the page"));
+    const action = row?.querySelector("form")?.getAttribute("action");
+    assert.ok(action);
+    assert.equal((await browser.submit(`${base}/alerts`, action)).statusCode, 303);
+    assert.ok(!(await browser.page(`${base}/alerts`)).response.body.includes("page-hook"));
   });
 });

@@ -25,6 +25,7 @@ import { catalogPages } from "./catalog-pages.ts";
 import { environmentPages } from "./environment-pages.ts";
 import { runPages } from "./run-pages.ts";
 import { envvarPages } from "./envvar-pages.ts";
+import { alertPages } from "./alert-pages.ts";
 
 const viewsDir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "views");
 
@@ -134,5 +135,6 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
   await app.register(async (scope) => environmentPages(scope, context, scopeOf));
   await app.register(async (scope) => catalogPages(scope, context, scopeOf));
   await app.register(async (scope) => envvarPages(scope, context, scopeOf));
+  await app.register(async (scope) => alertPages(scope, context, scopeOf));
 }
 

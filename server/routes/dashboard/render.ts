@@ -16,6 +16,7 @@ const sections = [
   ["tokens", "Wait tokens"],
   ["queues", "Queues"],
   ["envvars", "Variables"],
+  ["alerts", "Alerts"],
   ["keys", "API keys"],
 ] as const;
 
