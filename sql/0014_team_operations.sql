@@ -93,3 +93,46 @@ end $$;
 create trigger runs_failed_alert after update of status on ratchet.runs
   for each row when (new.status is distinct from old.status and new.status in ('FAILED', 'CRASHED', 'TIMED_OUT', 'SYSTEM_FAILURE'))
   execute function ratchet.record_run_failure_for_alerts();
+
+-- Members and projects. Organization admins see and manage every project of their organization;
+-- members see only the projects they were given, and prod's keys and variables only with
+-- prod_access. Invitations and password resets are one-time links (only their hash is stored).
+
+create table ratchet.project_members (
+  project_id uuid not null references ratchet.projects (id) on delete cascade,
+  user_id uuid not null references ratchet.users (id) on delete cascade,
+  prod_access boolean not null default false,
+  created_at timestamptz not null default now(),
+  primary key (project_id, user_id)
+);
+
+create index project_members_user_idx on ratchet.project_members (user_id);
+
+-- Members from before project membership keep seeing what they saw: every project of their organization.
+insert into ratchet.project_members (project_id, user_id)
+  select p.id, m.user_id from ratchet.organization_members m join ratchet.projects p on p.organization_id = m.organization_id
+  where m.role = 'member';
+
+create table ratchet.invitations (
+  token_hash bytea primary key check (length(token_hash) = 32),
+  organization_id uuid not null references ratchet.organizations (id) on delete cascade,
+  -- The address it was sent to (when sent by email), shown on the page; whoever holds the link may use it.
+  email text check (email is null or length(email) between 3 and 320),
+  role text not null check (role in ('admin', 'member')),
+  project_ids uuid[] not null default '{}',
+  prod_access boolean not null default false,
+  created_by uuid references ratchet.users (id) on delete set null,
+  created_at timestamptz not null,
+  expires_at timestamptz not null,
+  used_at timestamptz
+);
+
+create index invitations_organization_idx on ratchet.invitations (organization_id);
+
+create table ratchet.password_resets (
+  token_hash bytea primary key check (length(token_hash) = 32),
+  user_id uuid not null references ratchet.users (id) on delete cascade,
+  created_at timestamptz not null,
+  expires_at timestamptz not null,
+  used_at timestamptz
+);

@@ -141,6 +141,19 @@ create table ratchet.instance (
   callback_secret bytea not null
 );
 
+create table ratchet.invitations (
+  token_hash bytea not null,
+  organization_id uuid not null,
+  email text,
+  role text not null,
+  project_ids uuid[] default '{}'::uuid[] not null,
+  prod_access boolean default false not null,
+  created_by uuid,
+  created_at timestamp with time zone not null,
+  expires_at timestamp with time zone not null,
+  used_at timestamp with time zone
+);
+
 create table ratchet.journal (
   run_id uuid not null,
   position integer not null,
@@ -172,6 +185,21 @@ create table ratchet.organizations (
   id uuid default gen_random_uuid() not null,
   slug text not null,
   name text not null,
+  created_at timestamp with time zone default now() not null
+);
+
+create table ratchet.password_resets (
+  token_hash bytea not null,
+  user_id uuid not null,
+  created_at timestamp with time zone not null,
+  expires_at timestamp with time zone not null,
+  used_at timestamp with time zone
+);
+
+create table ratchet.project_members (
+  project_id uuid not null,
+  user_id uuid not null,
+  prod_access boolean default false not null,
   created_at timestamp with time zone default now() not null
 );
 
@@ -398,6 +426,12 @@ alter table ratchet.events add constraint events_pkey PRIMARY KEY (run_id, "time
 alter table ratchet.executions add constraint executions_pkey PRIMARY KEY (run_id);
 alter table ratchet.instance add constraint instance_id_check CHECK (id = 1);
 alter table ratchet.instance add constraint instance_pkey PRIMARY KEY (id);
+alter table ratchet.invitations add constraint invitations_email_check CHECK (email IS NULL OR length(email) >= 3 AND length(email) <= 320);
+alter table ratchet.invitations add constraint invitations_role_check CHECK (role = ANY (ARRAY['admin'::text, 'member'::text]));
+alter table ratchet.invitations add constraint invitations_token_hash_check CHECK (length(token_hash) = 32);
+alter table ratchet.invitations add constraint invitations_created_by_fkey FOREIGN KEY (created_by) REFERENCES ratchet.users(id) ON DELETE SET NULL;
+alter table ratchet.invitations add constraint invitations_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES ratchet.organizations(id) ON DELETE CASCADE;
+alter table ratchet.invitations add constraint invitations_pkey PRIMARY KEY (token_hash);
 alter table ratchet.journal add constraint journal_kind_check CHECK (kind = ANY (ARRAY['wait'::text, 'token'::text, 'step'::text, 'trigger'::text, 'batch'::text]));
 alter table ratchet.journal add constraint journal_name_check CHECK (length(name) >= 1 AND length(name) <= 300);
 alter table ratchet.journal add constraint journal_position_check CHECK ("position" >= 0 AND "position" <= 9999);
@@ -414,6 +448,12 @@ alter table ratchet.organizations add constraint organizations_name_check CHECK 
 alter table ratchet.organizations add constraint organizations_slug_check CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'::text);
 alter table ratchet.organizations add constraint organizations_pkey PRIMARY KEY (id);
 alter table ratchet.organizations add constraint organizations_slug_key UNIQUE (slug);
+alter table ratchet.password_resets add constraint password_resets_token_hash_check CHECK (length(token_hash) = 32);
+alter table ratchet.password_resets add constraint password_resets_user_id_fkey FOREIGN KEY (user_id) REFERENCES ratchet.users(id) ON DELETE CASCADE;
+alter table ratchet.password_resets add constraint password_resets_pkey PRIMARY KEY (token_hash);
+alter table ratchet.project_members add constraint project_members_project_id_fkey FOREIGN KEY (project_id) REFERENCES ratchet.projects(id) ON DELETE CASCADE;
+alter table ratchet.project_members add constraint project_members_user_id_fkey FOREIGN KEY (user_id) REFERENCES ratchet.users(id) ON DELETE CASCADE;
+alter table ratchet.project_members add constraint project_members_pkey PRIMARY KEY (project_id, user_id);
 alter table ratchet.projects add constraint projects_name_check CHECK (length(name) >= 1 AND length(name) <= 200);
 alter table ratchet.projects add constraint projects_ref_check CHECK (ref ~ '^proj_[a-z0-9]{20}$'::text);
 alter table ratchet.projects add constraint projects_slug_check CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'::text);
@@ -479,7 +519,9 @@ CREATE INDEX executions_deadline_idx ON ratchet.executions USING btree (deadline
 CREATE INDEX executions_environment_idx ON ratchet.executions USING btree (environment_id);
 CREATE INDEX executions_lease_idx ON ratchet.executions USING btree (lease_expires_at);
 CREATE INDEX executions_queue_idx ON ratchet.executions USING btree (queue_id, concurrency_key);
+CREATE INDEX invitations_organization_idx ON ratchet.invitations USING btree (organization_id);
 CREATE INDEX journal_waitpoint_idx ON ratchet.journal USING btree (waitpoint_id) WHERE (waitpoint_id IS NOT NULL);
+CREATE INDEX project_members_user_idx ON ratchet.project_members USING btree (user_id);
 CREATE INDEX queue_entries_dequeue_idx ON ratchet.queue_entries USING btree (queue_id, sort_key, run_id);
 CREATE INDEX run_waitpoints_waitpoint_idx ON ratchet.run_waitpoints USING btree (waitpoint_id);
 CREATE INDEX runs_batch_idx ON ratchet.runs USING btree (batch_id, batch_index) WHERE (batch_id IS NOT NULL);

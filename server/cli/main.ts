@@ -21,6 +21,9 @@ Commands:
                                 Run this folder's task files against a server, reloading on change
   worker [--config f] [--concurrency n] [--shutdown-grace s]
                                 Run the task files for staging or production (no watcher)
+  projects create --name <name> [--org <slug>]
+                                Create a project with its environments; prints its ref
+  users reset-password <email>  Print a one-time link that sets a new password (no SMTP needed)
   envvars reencrypt             Re-seal every environment variable with the current key (after a rotation)
   db-dump [--out <file>]        Write the schema of a freshly migrated database (sql/schema.sql)
 
@@ -48,6 +51,11 @@ async function main(argv: string[]): Promise<number> {
       return migrateCommand(config);
     case "keys":
       return keysCommand(config, rest);
+    case "projects":
+    case "users": {
+      const { projectsCommand, usersCommand } = await import("./team-commands.ts");
+      return command === "projects" ? projectsCommand(config, rest) : usersCommand(config, rest);
+    }
     case "envvars": {
       const { envvarsCommand } = await import("./envvars-command.ts");
       return envvarsCommand(config, rest);

@@ -2,7 +2,7 @@
 // nodemailer) or a Slack-compatible incoming webhook. Each sender resolves when the receiver has
 // accepted the alert and throws otherwise; the dispatcher retries.
 import { createHmac } from "node:crypto";
-import nodemailer from "nodemailer";
+import { sendEmail } from "./mailer.ts";
 import type { AlertChannelRow, DueDelivery } from "../storage/alerts.ts";
 
 /** The header a webhook receiver verifies: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`. */
@@ -86,15 +86,8 @@ export async function sendAlert(channel: AlertChannelRow, message: AlertMessage,
     case "slack":
       await post(channel.target, {}, JSON.stringify({ text: `*${message.subject}*\n${message.text}` }));
       return;
-    case "email": {
-      if (!context.smtpUrl) throw new Error("RATCHET_SMTP_URL is not set: email alerts cannot be sent");
-      const transport = nodemailer.createTransport(context.smtpUrl);
-      try {
-        await transport.sendMail({ from: context.emailFrom, to: channel.target, subject: message.subject, text: message.text });
-      } finally {
-        transport.close();
-      }
+    case "email":
+      await sendEmail(context, { to: channel.target, subject: message.subject, text: message.text });
       return;
-    }
   }
 }

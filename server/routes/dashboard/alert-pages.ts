@@ -51,7 +51,7 @@ export async function alertPages(app: FastifyInstance, context: AppContext, scop
     async (request, reply) => {
       const scope = await scopeOf(request, reply);
       if (!scope) return reply;
-      if (!mayManageVariables(scope)) throw new ApiError("FORBIDDEN", "Only admins change prod's alerts");
+      if (!mayManageVariables(scope)) throw new ApiError("FORBIDDEN", "Only admins and members with prod access change prod's alerts");
       const body = request.body ?? {};
       const parsed = channelBody.safeParse({
         type: body.type,
@@ -77,7 +77,7 @@ export async function alertPages(app: FastifyInstance, context: AppContext, scop
   app.post<{ Params: Params & { channelId: string } }>("/p/:ref/:env/alerts/:channelId/delete", { preHandler: app.csrfProtection }, async (request, reply) => {
     const scope = await scopeOf(request, reply);
     if (!scope) return reply;
-    if (!mayManageVariables(scope)) throw new ApiError("FORBIDDEN", "Only admins change prod's alerts");
+    if (!mayManageVariables(scope)) throw new ApiError("FORBIDDEN", "Only admins and members with prod access change prod's alerts");
     const id = request.params.channelId;
     if (!/^[0-9a-f-]{36}$/.test(id) || !(await alertChannelsDelete(context.db.sql, scope.environment.environmentId, id))) {
       throw new ApiError("NOT_FOUND", "No such alert channel in this environment");

@@ -14,16 +14,17 @@ import {
 } from "../../engine/envvars.ts";
 import { ApiError } from "../../errors.ts";
 import { render, type DashboardScope, type ScopeOf } from "./render.ts";
+import { mayHandleSecrets } from "../../dashboard/permissions.ts";
 
 type Params = { ref: string; env: string };
 
 /** Whether the signed-in user may change (and reveal) this environment's variables. */
 export function mayManageVariables(scope: DashboardScope): boolean {
-  return scope.environment.role === "admin" || scope.environment.environmentType !== "prod";
+  return mayHandleSecrets(scope.environment);
 }
 
 function requireManage(scope: DashboardScope): void {
-  if (!mayManageVariables(scope)) throw new ApiError("FORBIDDEN", "Only admins see and change prod's variables");
+  if (!mayManageVariables(scope)) throw new ApiError("FORBIDDEN", "Only admins and members with prod access see and change prod's variables");
 }
 
 export async function envvarPages(app: FastifyInstance, context: AppContext, scopeOf: ScopeOf): Promise<void> {
@@ -67,6 +68,7 @@ export async function envvarPages(app: FastifyInstance, context: AppContext, sco
   app.get<{ Params: Params }>("/p/:ref/:env/envvars", async (request, reply) => {
     const scope = await scopeOf(request, reply);
     if (!scope) return reply;
+    requireManage(scope);
     return page(request, reply, scope);
   });
 

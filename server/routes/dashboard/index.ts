@@ -26,6 +26,7 @@ import { environmentPages } from "./environment-pages.ts";
 import { runPages } from "./run-pages.ts";
 import { envvarPages } from "./envvar-pages.ts";
 import { alertPages } from "./alert-pages.ts";
+import { teamPages } from "./team-pages.ts";
 
 const viewsDir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "views");
 
@@ -136,5 +137,6 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
   await app.register(async (scope) => catalogPages(scope, context, scopeOf));
   await app.register(async (scope) => envvarPages(scope, context, scopeOf));
   await app.register(async (scope) => alertPages(scope, context, scopeOf));
+  await app.register(async (scope) => teamPages(scope, context));
 }
 
