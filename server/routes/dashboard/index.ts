@@ -27,6 +27,7 @@ import { runPages } from "./run-pages.ts";
 import { envvarPages } from "./envvar-pages.ts";
 import { alertPages } from "./alert-pages.ts";
 import { teamPages } from "./team-pages.ts";
+import { ssoPages } from "./sso-pages.ts";
 
 const viewsDir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "views");
 
@@ -138,5 +139,6 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
   await app.register(async (scope) => envvarPages(scope, context, scopeOf));
   await app.register(async (scope) => alertPages(scope, context, scopeOf));
   await app.register(async (scope) => teamPages(scope, context));
+  await app.register(async (scope) => ssoPages(scope, context));
 }
 
