@@ -202,6 +202,44 @@ describe("members and projects", () => {
     assert.equal(await state(), before, "nothing changed");
   });
 
+  test("no API or worker route, called with keys a member made, reads or changes the other member's project", async () => {
+    const sql = t.database.db.sql;
+    const [victimEnvironment] = await sql<{ id: string }[]>`
+      select e.id from ratchet.environments e join ratchet.projects p on p.id = e.project_id where p.ref = ${alpha.ref} and e.type = 'prod'`;
+    const victimState = async () => JSON.stringify(await sql`
+      select (select jsonb_agg(to_jsonb(r) order by r.id) from ratchet.runs r where r.environment_id = ${victimEnvironment!.id}) as runs,
+        (select jsonb_agg(to_jsonb(v) order by v.name) from ratchet.environment_variables v join ratchet.environments e on e.id = v.environment_id
+          join ratchet.projects p on p.id = e.project_id where p.ref = ${alpha.ref}) as variables`);
+    // Bob makes keys of his own project on its keys pages, as any member may.
+    const keys: string[] = [];
+    for (const env of ["dev", "prod"]) {
+      const page = await bob.submit(`/p/${beta.ref}/${env}/keys`, `/p/${beta.ref}/${env}/keys`, { name: `bob's ${env}` });
+      keys.push(/tr_(dev|prod)_[A-Za-z0-9]{24}/.exec(page.body)![0]);
+    }
+    const before = await victimState();
+    const routes = t.app.ratchetRoutes.filter((route) => /^\/(api|engine)\//.test(route.url) && route.method !== "HEAD");
+    const leaks: string[] = [];
+    for (const key of keys) {
+      const client = new ApiClient(t.app, key);
+      for (const route of routes) {
+        const url = route.url
+          .replace(":projectRef", alpha.ref)
+          .replace(":slug", key.startsWith("tr_dev") ? "dev" : "prod")
+          .replace(":name", "PRIVATE")
+          .replace(":runId", alpha.runId)
+          .replace(/:[A-Za-z]+/g, "x");
+        const response = await client.request(route.method as "GET", url, route.method === "GET" || route.method === "DELETE" ? undefined : { workerId: "w", value: "stolen", name: "STOLEN", variables: { PRIVATE: "stolen" }, override: true });
+        const text = JSON.stringify(response.body ?? "");
+        if (text.includes("Alpha private")) leaks.push(`${route.method} ${url} → ${response.status}: ${text.slice(0, 200)}`);
+        if (url.includes(alpha.ref) || url.includes(alpha.runId)) {
+          if (response.status < 400 || response.status >= 500) leaks.push(`${route.method} ${url} → ${response.status}`);
+        }
+      }
+    }
+    assert.deepEqual(leaks, []);
+    assert.equal(await victimState(), before);
+  });
+
   test("members see and make prod keys and variables only with prod access", async () => {
     const adaProd = await ada.page(`/p/${alpha.ref}/prod/runs`);
     const sections = [...adaProd.document.querySelectorAll('nav[aria-label="Sections"] a')].map((link) => link.textContent);
