@@ -44,6 +44,8 @@ create table ratchet.alert_channels (
   secret_key_id text,
   -- Only runs of these tasks; null means every task.
   task_identifiers text[],
+  -- Also alert when a queue has runs that became runnable this many minutes ago and still wait.
+  backlog_minutes integer check (backlog_minutes between 1 and 10080),
   enabled boolean not null default true,
   created_at timestamptz not null default now()
 );
@@ -64,9 +66,12 @@ create table ratchet.alert_deliveries (
   id uuid primary key default gen_random_uuid(),
   channel_id uuid not null references ratchet.alert_channels (id) on delete cascade,
   environment_id uuid not null references ratchet.environments (id) on delete cascade,
+  -- The task of run_failed and digest, the queue of queue_backlog.
   task_identifier text not null,
-  -- run_failed: one run, sent at once; digest: the runs that failed while alerts were held back.
-  kind text not null check (kind in ('run_failed', 'digest')),
+  -- run_failed: one run, sent at once; digest: the runs that failed while alerts were held back;
+  -- queue_backlog: a queue whose runs wait too long (details says how many, since when).
+  kind text not null check (kind in ('run_failed', 'digest', 'queue_backlog')),
+  details jsonb,
   runs jsonb not null default '[]',
   run_count integer not null default 0,
   status text not null default 'pending' check (status in ('pending', 'delivered', 'failed')),

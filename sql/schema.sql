@@ -13,6 +13,7 @@ create table ratchet.alert_channels (
   secret_sealed bytea,
   secret_key_id text,
   task_identifiers text[],
+  backlog_minutes integer,
   enabled boolean default true not null,
   created_at timestamp with time zone default now() not null
 );
@@ -23,6 +24,7 @@ create table ratchet.alert_deliveries (
   environment_id uuid not null,
   task_identifier text not null,
   kind text not null,
+  details jsonb,
   runs jsonb default '[]'::jsonb not null,
   run_count integer default 0 not null,
   status text default 'pending'::text not null,
@@ -379,12 +381,13 @@ create table ratchet.worker_versions (
   created_at timestamp with time zone default now() not null
 );
 
+alter table ratchet.alert_channels add constraint alert_channels_backlog_minutes_check CHECK (backlog_minutes >= 1 AND backlog_minutes <= 10080);
 alter table ratchet.alert_channels add constraint alert_channels_name_check CHECK (length(name) <= 200);
 alter table ratchet.alert_channels add constraint alert_channels_target_check CHECK (length(target) >= 1 AND length(target) <= 2000);
 alter table ratchet.alert_channels add constraint alert_channels_type_check CHECK (type = ANY (ARRAY['webhook'::text, 'email'::text, 'slack'::text]));
 alter table ratchet.alert_channels add constraint alert_channels_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.alert_channels add constraint alert_channels_pkey PRIMARY KEY (id);
-alter table ratchet.alert_deliveries add constraint alert_deliveries_kind_check CHECK (kind = ANY (ARRAY['run_failed'::text, 'digest'::text]));
+alter table ratchet.alert_deliveries add constraint alert_deliveries_kind_check CHECK (kind = ANY (ARRAY['run_failed'::text, 'digest'::text, 'queue_backlog'::text]));
 alter table ratchet.alert_deliveries add constraint alert_deliveries_status_check CHECK (status = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text]));
 alter table ratchet.alert_deliveries add constraint alert_deliveries_channel_id_fkey FOREIGN KEY (channel_id) REFERENCES ratchet.alert_channels(id) ON DELETE CASCADE;
 alter table ratchet.alert_deliveries add constraint alert_deliveries_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;

@@ -222,4 +222,28 @@ describe("alerts", () => {
     assert.equal((await browser.submit(`${base}/alerts`, action)).statusCode, 303);
     assert.ok(!(await browser.page(`${base}/alerts`)).response.body.includes("page-hook"));
   });
+
+  test("a queue whose runs wait longer than a channel allows sends one backlog alert per hour", async () => {
+    const backlogClient = new ApiClient(t.app, await t.key("staging"));
+    await backlogClient.register([{ id: "nightly-report" }]);
+    const created = await backlogClient.ok("POST", "/api/v1/alerts/channels", { type: "webhook", url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/backlog`, backlogMinutes: 10 });
+    assert.equal(created.backlogMinutes, 10);
+    webhookSecret = created.secret;
+    for (let index = 0; index < 3; index += 1) await backlogClient.trigger("nightly-report", { index });
+    clock.advance(9 * 60_000);
+    assert.equal((await t.app.ratchet.alerts.runOnce()).attempted, 0, "not yet ten minutes");
+    clock.advance(2 * 60_000);
+    assert.equal((await t.app.ratchet.alerts.runOnce()).attempted, 1);
+    const hook = await hooks.next();
+    assert.equal(hook.headers["x-ratchet-event"], "queue.backlog");
+    const payload = verify(hook);
+    assert.equal(payload.queue, "task/nightly-report");
+    assert.equal(payload.waiting, 3);
+    assert.equal(payload.environment.type, "staging");
+    clock.advance(5 * 60_000);
+    assert.equal((await t.app.ratchet.alerts.runOnce()).attempted, 0, "the same backlog is not repeated within the hour");
+    clock.advance(60 * 60_000);
+    assert.equal((await t.app.ratchet.alerts.runOnce()).attempted, 1, "but is after it, while it lasts");
+    assert.equal(JSON.parse((await hooks.next()).body).waiting, 3);
+  });
 });

@@ -13,8 +13,8 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
 }
 
 export interface AlertMessage {
-  /** run.failed (one run) or run.failed.digest (several, held back by the rate limit). */
-  type: "run.failed" | "run.failed.digest";
+  /** run.failed (one run), run.failed.digest (several, held back by the rate limit), queue.backlog. */
+  type: "run.failed" | "run.failed.digest" | "queue.backlog";
   deliveryId: string;
   subject: string;
   text: string;
@@ -24,6 +24,27 @@ export interface AlertMessage {
 export function alertMessage(delivery: DueDelivery, publicUrl: string): AlertMessage {
   const where = `${delivery.projectName} (${delivery.projectRef}) / ${delivery.environmentType}`;
   const runUrl = (id: string) => `${publicUrl}/p/${delivery.projectRef}/${delivery.environmentType}/runs/${id}`;
+  if (delivery.kind === "queue_backlog" && delivery.details) {
+    const backlog = delivery.details;
+    const queuesUrl = `${publicUrl}/p/${delivery.projectRef}/${delivery.environmentType}/queues`;
+    return {
+      type: "queue.backlog",
+      deliveryId: delivery.id,
+      subject: `[Ratchet] ${backlog.waiting} runs waiting in queue ${backlog.queue} in ${where}`,
+      text: `${backlog.waiting} runs of queue ${backlog.queue} in ${where} are waiting longer than the channel allows; the oldest has been runnable since ${backlog.oldestSince}.\n\nIs a worker running, is the concurrency limit too low?\n${queuesUrl}`,
+      payload: {
+        type: "queue.backlog",
+        id: delivery.id,
+        project: { ref: delivery.projectRef, name: delivery.projectName },
+        environment: { type: delivery.environmentType },
+        queue: backlog.queue,
+        waiting: backlog.waiting,
+        oldestSince: backlog.oldestSince,
+        url: queuesUrl,
+        createdAt: delivery.createdAt.toISOString(),
+      },
+    };
+  }
   const runs = delivery.runs.map((run) => ({ ...run, url: runUrl(run.id) }));
   const digest = delivery.kind === "digest";
   const subject = digest

@@ -1,4 +1,5 @@
-// Alerts: channels per environment, and the dispatcher that delivers them. Failed runs are recorded
+// Alerts: channels per environment, and the dispatcher that delivers them. Queue backlogs are
+// found by a grouped read of the hot queue table, at most once a minute per server. Failed runs are recorded
 // by a trigger in the same transaction as their status (sql/0014), so no path that ends a run can
 // forget to alert. The dispatcher, a loop in every server process (safe under SKIP LOCKED), turns
 // those records into deliveries — the first failure of a task at once, the rest of a storm into one
@@ -20,6 +21,10 @@ import {
   alertDeliveriesLatest,
   alertDeliveriesOpenDigest,
   alertDeliveriesSettle,
+  alertChannelsWatchingBacklogs,
+  alertDeliveriesInsertBacklog,
+  alertDeliveriesLatestBacklog,
+  queuesBacklogged,
   alertFailuresTake,
   alertLockChannelTask,
   type AlertChannelRow,
@@ -43,6 +48,10 @@ export interface AlertSettings {
   sendLeaseSeconds: number;
   pollIntervalMs: number;
   batchSize: number;
+  /** How often queues are checked for backlogs (a grouped read of the hot queue table). */
+  backlogCheckIntervalMs: number;
+  /** While a backlog lasts, a channel hears of it again after this long. */
+  backlogRepeatMs: number;
 }
 
 export const defaultAlertSettings: AlertSettings = {
@@ -54,6 +63,8 @@ export const defaultAlertSettings: AlertSettings = {
   sendLeaseSeconds: 120,
   pollIntervalMs: 1_000,
   batchSize: 100,
+  backlogCheckIntervalMs: 60_000,
+  backlogRepeatMs: 60 * 60_000,
 };
 
 export interface AlertDeps {
@@ -76,6 +87,8 @@ export interface ChannelInput {
   tasks?: string[];
   /** webhook: the signing secret; generated when not given. */
   secret?: string;
+  /** Also alert when a queue's runs have waited this many minutes. */
+  backlogMinutes?: number;
 }
 
 /** Creates a channel; a webhook's signing secret is returned here once and stored sealed. */
@@ -98,6 +111,7 @@ export async function createAlertChannel(deps: AlertDeps, environmentId: string,
     target,
     secret: secret === null ? null : sealValue(deps.keyring, id, secretName, secret),
     taskIdentifiers: input.tasks && input.tasks.length > 0 ? input.tasks : null,
+    backlogMinutes: input.backlogMinutes ?? null,
     now: deps.clock.now(),
   });
   return { channel, secret };
@@ -110,6 +124,7 @@ export function channelObject(channel: AlertChannelRow) {
     name: channel.name,
     ...(channel.type === "email" ? { emails: channel.target.split(", ") } : { url: channel.target }),
     tasks: channel.taskIdentifiers ?? [],
+    backlogMinutes: channel.backlogMinutes ?? undefined,
     enabled: channel.enabled,
     createdAt: channel.createdAt.toISOString(),
   };
@@ -152,6 +167,25 @@ export async function fanOutFailures(deps: AlertDeps, settings: AlertSettings): 
   });
 }
 
+/** Records a delivery for every queue with runs waiting longer than a channel allows. Returns how many. */
+export async function checkBacklogs(deps: AlertDeps, settings: AlertSettings): Promise<number> {
+  const now = deps.clock.now();
+  let recorded = 0;
+  for (const channel of await alertChannelsWatchingBacklogs(deps.db.sql)) {
+    const cutoff = new Date(now.getTime() - channel.backlogMinutes! * 60_000);
+    for (const backlog of await queuesBacklogged(deps.db.sql, channel.environmentId, cutoff)) {
+      recorded += await deps.db.sql.begin(async (tx) => {
+        await alertLockChannelTask(tx, channel.id, backlog.queue);
+        const latest = await alertDeliveriesLatestBacklog(tx, channel.id, backlog.queue);
+        if (latest && now.getTime() - latest.getTime() < settings.backlogRepeatMs) return 0;
+        await alertDeliveriesInsertBacklog(tx, { channelId: channel.id, environmentId: channel.environmentId, backlog, now });
+        return 1;
+      });
+    }
+  }
+  return recorded;
+}
+
 /** Sends what is due. Returns how many deliveries it attempted. */
 export async function deliverDue(deps: AlertDeps, settings: AlertSettings, log?: Logger): Promise<number> {
   const now = deps.clock.now();
@@ -190,6 +224,7 @@ export class AlertDispatcher {
   #timer: NodeJS.Timeout | null = null;
   #running: Promise<void> | null = null;
   #stopped = false;
+  #backlogCheckedAt = Number.NEGATIVE_INFINITY;
 
   constructor(deps: AlertDeps, settings: Partial<AlertSettings> = {}, log?: Logger) {
     this.#deps = deps;
@@ -200,6 +235,11 @@ export class AlertDispatcher {
   /** One pass: record failures as deliveries, then send what is due (tests call this with their clock). */
   async runOnce(): Promise<{ failures: number; attempted: number }> {
     const failures = await fanOutFailures(this.#deps, this.#settings);
+    const now = this.#deps.clock.now().getTime();
+    if (now - this.#backlogCheckedAt >= this.#settings.backlogCheckIntervalMs) {
+      this.#backlogCheckedAt = now;
+      await checkBacklogs(this.#deps, this.#settings);
+    }
     const attempted = await deliverDue(this.#deps, this.#settings, this.log);
     return { failures, attempted };
   }

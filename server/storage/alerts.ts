@@ -16,22 +16,33 @@ export interface AlertChannelRow {
   secretSealed: Buffer | null;
   secretKeyId: string | null;
   taskIdentifiers: string[] | null;
+  backlogMinutes: number | null;
   enabled: boolean;
   createdAt: Date;
 }
 
 const channelColumns = (sql: Queryable) => sql`
   id, environment_id as "environmentId", type, name, target, secret_sealed as "secretSealed",
-  secret_key_id as "secretKeyId", task_identifiers as "taskIdentifiers", enabled, created_at as "createdAt"`;
+  secret_key_id as "secretKeyId", task_identifiers as "taskIdentifiers", backlog_minutes as "backlogMinutes", enabled, created_at as "createdAt"`;
 
 export async function alertChannelsInsert(
   sql: Queryable,
-  channel: { id: string; environmentId: string; type: AlertChannelType; name: string; target: string; secret: { keyId: string; sealed: Buffer } | null; taskIdentifiers: string[] | null; now: Date },
+  channel: {
+    id: string;
+    environmentId: string;
+    type: AlertChannelType;
+    name: string;
+    target: string;
+    secret: { keyId: string; sealed: Buffer } | null;
+    taskIdentifiers: string[] | null;
+    backlogMinutes: number | null;
+    now: Date;
+  },
 ): Promise<AlertChannelRow> {
   const [row] = await sql<AlertChannelRow[]>`
-    insert into ratchet.alert_channels (id, environment_id, type, name, target, secret_sealed, secret_key_id, task_identifiers, created_at)
+    insert into ratchet.alert_channels (id, environment_id, type, name, target, secret_sealed, secret_key_id, task_identifiers, backlog_minutes, created_at)
     values (${channel.id}, ${channel.environmentId}, ${channel.type}, ${channel.name}, ${channel.target}, ${channel.secret?.sealed ?? null},
-      ${channel.secret?.keyId ?? null}, ${channel.taskIdentifiers}, ${channel.now})
+      ${channel.secret?.keyId ?? null}, ${channel.taskIdentifiers}, ${channel.backlogMinutes}, ${channel.now})
     returning ${channelColumns(sql)}`;
   return row!;
 }
@@ -120,9 +131,16 @@ export async function alertDeliveriesAppendRun(tx: TransactionSql, id: string, r
     where id = ${id}`;
 }
 
+export interface QueueBacklog {
+  queue: string;
+  waiting: number;
+  oldestSince: string;
+}
+
 export interface DueDelivery {
   id: string;
-  kind: "run_failed" | "digest";
+  kind: "run_failed" | "digest" | "queue_backlog";
+  details: QueueBacklog | null;
   taskIdentifier: string;
   runs: AlertRunSummary[];
   runCount: number;
@@ -144,7 +162,7 @@ export async function alertDeliveriesClaimDue(sql: Sql, now: Date, leaseSeconds:
     where d.id in (
       select id from ratchet.alert_deliveries where status = 'pending' and next_attempt_at <= ${now}
       order by next_attempt_at limit ${limit} for update skip locked)
-    returning d.id, d.kind, d.task_identifier as "taskIdentifier", d.runs, d.run_count as "runCount", d.attempts,
+    returning d.id, d.kind, d.details, d.task_identifier as "taskIdentifier", d.runs, d.run_count as "runCount", d.attempts,
       d.created_at as "createdAt", d.channel_id as "channelId",
       (select p.ref from ratchet.environments e join ratchet.projects p on p.id = e.project_id where e.id = d.environment_id) as "projectRef",
       (select p.name from ratchet.environments e join ratchet.projects p on p.id = e.project_id where e.id = d.environment_id) as "projectName",
@@ -157,6 +175,39 @@ export async function alertDeliveriesClaimDue(sql: Sql, now: Date, leaseSeconds:
     const channel = byId.get(channelId);
     return channel ? [{ ...row, channel }] : [];
   });
+}
+
+/** Enabled channels that watch queue backlogs, with how long a run may wait. */
+export async function alertChannelsWatchingBacklogs(sql: Queryable): Promise<AlertChannelRow[]> {
+  return sql<AlertChannelRow[]>`
+    select ${channelColumns(sql)} from ratchet.alert_channels where enabled and backlog_minutes is not null`;
+}
+
+/** Queues of an environment (not paused) holding runs that have been runnable since before `cutoff`. */
+export async function queuesBacklogged(sql: Queryable, environmentId: string, cutoff: Date): Promise<QueueBacklog[]> {
+  const rows = await sql<Array<{ queue: string; waiting: number; oldestSince: Date }>>`
+    select q.name as queue, count(*)::int as waiting, min(e.available_at) as "oldestSince"
+    from ratchet.queue_entries e join ratchet.queues q on q.id = e.queue_id
+    where e.environment_id = ${environmentId} and e.available_at < ${cutoff} and not q.paused
+    group by q.name order by q.name`;
+  return rows.map((row) => ({ ...row, oldestSince: row.oldestSince.toISOString() }));
+}
+
+export async function alertDeliveriesInsertBacklog(
+  tx: TransactionSql,
+  delivery: { channelId: string; environmentId: string; backlog: QueueBacklog; now: Date },
+): Promise<void> {
+  await tx`
+    insert into ratchet.alert_deliveries (channel_id, environment_id, task_identifier, kind, details, run_count, next_attempt_at, created_at)
+    values (${delivery.channelId}, ${delivery.environmentId}, ${delivery.backlog.queue}, 'queue_backlog',
+      ${tx.json(delivery.backlog as never)}, ${delivery.backlog.waiting}, ${delivery.now}, ${delivery.now})`;
+}
+
+export async function alertDeliveriesLatestBacklog(tx: TransactionSql, channelId: string, queue: string): Promise<Date | null> {
+  const [row] = await tx<{ createdAt: Date }[]>`
+    select created_at as "createdAt" from ratchet.alert_deliveries
+    where channel_id = ${channelId} and task_identifier = ${queue} and kind = 'queue_backlog' order by created_at desc limit 1`;
+  return row?.createdAt ?? null;
 }
 
 export async function alertDeliveriesSettle(

@@ -18,6 +18,7 @@ export const channelBody = z.object({
   emails: z.array(z.email().max(320)).min(1).max(20).optional(),
   tasks: z.array(taskIdentifierSchema).max(100).optional(),
   secret: z.string().min(16).max(200).optional(),
+  backlogMinutes: z.number().int().min(1).max(10_080).optional(),
 });
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

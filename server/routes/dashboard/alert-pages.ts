@@ -45,7 +45,7 @@ export async function alertPages(app: FastifyInstance, context: AppContext, scop
     return page(request, reply, scope);
   });
 
-  app.post<{ Params: Params; Body: { type?: string; name?: string; url?: string; emails?: string; tasks?: string } }>(
+  app.post<{ Params: Params; Body: { type?: string; name?: string; url?: string; emails?: string; tasks?: string; backlogMinutes?: string } }>(
     "/p/:ref/:env/alerts",
     { preHandler: app.csrfProtection },
     async (request, reply) => {
@@ -59,6 +59,7 @@ export async function alertPages(app: FastifyInstance, context: AppContext, scop
         url: body.type === "email" ? undefined : body.url?.trim() || undefined,
         emails: body.type === "email" ? list(body.emails) : undefined,
         tasks: list(body.tasks),
+        backlogMinutes: body.backlogMinutes?.trim() ? Number(body.backlogMinutes) : undefined,
       });
       if (!parsed.success) {
         const issue = parsed.error.issues[0]!;
