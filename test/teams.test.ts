@@ -316,6 +316,21 @@ describe("members and projects", () => {
     assert.equal((await runCli(["projects", "create"], { DATABASE_URL: t.database.url })).code, 2);
   });
 
+  test("an admin changes a member's projects and prod access in place; it applies to their next request", async () => {
+    const [bobRow] = await t.database.db.sql<{ id: string }[]>`select id from ratchet.users where email = 'bob@example.com'`;
+    assert.equal((await bob.request("GET", `/p/${alpha.ref}/dev/runs`)).statusCode, 404);
+    const moved = await admin.submit("/settings/members", `/settings/members/${bobRow!.id}`, { role: "member", projects: alpha.ref });
+    assert.equal(moved.statusCode, 303);
+    assert.equal((await bob.request("GET", `/p/${alpha.ref}/dev/runs`)).statusCode, 200, "Bob now sees Alpha");
+    assert.equal((await bob.request("GET", `/p/${beta.ref}/dev/runs`)).statusCode, 404, "and no longer Beta");
+    assert.equal((await bob.request("GET", `/p/${alpha.ref}/prod/keys`)).statusCode, 403, "without prod access");
+    const none = await admin.submit("/settings/members", `/settings/members/${bobRow!.id}`, { role: "member" });
+    assert.equal(none.statusCode, 400);
+    assert.match(none.body, /at least one project/);
+    await admin.submit("/settings/members", `/settings/members/${bobRow!.id}`, { role: "member", projects: beta.ref, prodAccess: "on" });
+    assert.equal((await bob.request("GET", `/p/${beta.ref}/prod/keys`)).statusCode, 200);
+  });
+
   test("a removed member's sessions end at once and the account is gone", async () => {
     assert.equal((await ada.request("GET", `/p/${alpha.ref}/dev/runs`)).statusCode, 200);
     const removed = await admin.submit("/settings/members", `/settings/members/${adaId}/remove`);

@@ -19,6 +19,8 @@ import {
   passwordResetsConsume,
   passwordResetsInsert,
   projectMembersAdd,
+  projectMembersReplace,
+  organizationMembersSetRole,
   projectsInsertWithEnvironments,
   projectsOfOrganization,
   projectsSlugTaken,
@@ -154,6 +156,34 @@ export async function removeMember(db: Db, organizationId: string, userId: strin
       throw new ApiError("CONFLICT", "The last admin of an organization cannot be removed");
     }
     await organizationMembersRemove(tx, organizationId, userId);
+  });
+}
+
+/**
+ * Changes a member's role, projects and prod access in place. Their sessions stay: every page
+ * checks access on each request, so the change applies to their next one.
+ */
+export async function updateMember(
+  db: Db,
+  organizationId: string,
+  userId: string,
+  change: { role: Role; projectRefs: string[]; prodAccess: boolean },
+): Promise<void> {
+  const projects = await projectsOfOrganization(db.sql, organizationId);
+  const projectIds = change.projectRefs.map((ref) => {
+    const project = projects.find((candidate) => candidate.ref === ref);
+    if (!project) throw new ApiError("VALIDATION_FAILED", `projects: no project ${ref} in this organization`);
+    return project.id;
+  });
+  if (change.role === "member" && projectIds.length === 0) throw new ApiError("VALIDATION_FAILED", "projects: a member needs at least one project");
+  await db.sql.begin(async (tx) => {
+    const role = await organizationMemberRole(tx, organizationId, userId);
+    if (role === null) throw new ApiError("NOT_FOUND", "No such member of this organization");
+    if (role === "admin" && change.role === "member" && (await organizationAdminsCount(tx, organizationId)) <= 1) {
+      throw new ApiError("CONFLICT", "The last admin of an organization cannot become a member");
+    }
+    await organizationMembersSetRole(tx, organizationId, userId, change.role);
+    await projectMembersReplace(tx, organizationId, userId, projectIds, change.prodAccess);
   });
 }
 

@@ -64,6 +64,17 @@ export async function projectMembersAdd(tx: Queryable, organizationId: string, u
   return rows.length;
 }
 
+/** Replaces the user's projects of this organization (and prod access on them). */
+export async function projectMembersReplace(tx: TransactionSql, organizationId: string, userId: string, projectIds: string[], prodAccess: boolean): Promise<void> {
+  await tx`delete from ratchet.project_members pm using ratchet.projects p
+    where pm.project_id = p.id and p.organization_id = ${organizationId} and pm.user_id = ${userId}`;
+  await projectMembersAdd(tx, organizationId, userId, projectIds, prodAccess);
+}
+
+export async function organizationMembersSetRole(tx: Queryable, organizationId: string, userId: string, role: Role): Promise<void> {
+  await tx`update ratchet.organization_members set role = ${role} where organization_id = ${organizationId} and user_id = ${userId}`;
+}
+
 export async function organizationMembersInsert(tx: Queryable, organizationId: string, userId: string, role: Role): Promise<void> {
   await tx`insert into ratchet.organization_members (organization_id, user_id, role) values (${organizationId}, ${userId}, ${role})
     on conflict (organization_id, user_id) do nothing`;

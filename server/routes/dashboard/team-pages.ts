@@ -4,7 +4,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { hashSecret, newSecret, sessionCookie, sessionLifetimeMs } from "../../dashboard/sessions.ts";
-import { acceptInvitation, changePassword, createProject, inviteMember, passwordResetLink, removeMember, resetPassword, type TeamDeps } from "../../engine/teams.ts";
+import { acceptInvitation, changePassword, createProject, inviteMember, passwordResetLink, removeMember, resetPassword, updateMember, type TeamDeps } from "../../engine/teams.ts";
 import { sendEmail } from "../../engine/mailer.ts";
 import { ApiError } from "../../errors.ts";
 import { invitationsFindValid, invitationsPending, organizationMembersList, organizationsForUser, passwordResetsValid, type OrganizationRow } from "../../storage/teams.ts";
@@ -139,6 +139,24 @@ export async function teamPages(app: FastifyInstance, context: AppContext): Prom
       await removeMember(db, organization.id, request.params.userId);
     } catch (error) {
       return membersPage(request, reply.code(409), organization, { error: refusal(error) });
+    }
+    return reply.redirect("/settings/members", 303);
+  });
+
+  app.post<{ Params: { userId: string }; Body: Form }>("/settings/members/:userId", { preHandler: app.csrfProtection }, async (request, reply) => {
+    const organization = await organizationOf(request, reply);
+    if (!organization) return reply;
+    requireAdmin(organization);
+    if (!/^[0-9a-f-]{36}$/.test(request.params.userId)) throw new ApiError("NOT_FOUND", "No such member of this organization");
+    const body = request.body ?? {};
+    try {
+      await updateMember(db, organization.id, request.params.userId, {
+        role: text(body.role) === "admin" ? "admin" : "member",
+        projectRefs: many(body.projects),
+        prodAccess: text(body.prodAccess) === "on",
+      });
+    } catch (error) {
+      return membersPage(request, reply.code(400), organization, { error: refusal(error) });
     }
     return reply.redirect("/settings/members", 303);
   });
