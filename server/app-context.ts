@@ -5,6 +5,9 @@ import type { Db } from "./db/client.ts";
 import type { QueueNotifier } from "./engine/notifier.ts";
 import type { EngineSettings } from "./engine/settings.ts";
 import type { EngineDeps } from "./engine/trigger.ts";
+import type { Keyring } from "./engine/envvars-crypto.ts";
+import type { SecretRedactor } from "./engine/envvars-redaction.ts";
+import type { AlertDeps, AlertDispatcher } from "./engine/alerts.ts";
 
 export interface AppContext {
   config: Config;
@@ -15,4 +18,11 @@ export interface AppContext {
   settings: EngineSettings;
   /** Aborted when the server starts closing: long-polls answer at once so shutdown is not held up. */
   closing: AbortSignal;
+  /** Seals and opens environment variables (docs/envvars.md). */
+  keyring: Keyring;
+  /** Removes secret values from what runs write, before it is stored. */
+  redactor: SecretRedactor;
+  alertDeps: AlertDeps;
+  /** Delivers alerts; started with the sweepers (tests call runOnce with their clock). */
+  alerts: AlertDispatcher;
 }

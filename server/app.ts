@@ -20,6 +20,9 @@ import { defaultEngineSettings, type EngineSettings } from "./engine/settings.ts
 import { Sweeper } from "./engine/sweepers.ts";
 import { EventPartitionMaintainer } from "./engine/events-maintenance.ts";
 import type { Logger } from "pino";
+import { loadKeyring, type Keyring } from "./engine/envvars-crypto.ts";
+import { SecretRedactor } from "./engine/envvars-redaction.ts";
+import { AlertDispatcher, type AlertDeps, type AlertSettings } from "./engine/alerts.ts";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -41,6 +44,9 @@ export interface AppOptions {
   settings?: Partial<EngineSettings>;
   /** Run the engine's sweeps on a timer (tests turn this off and call sweepOnce with their clock). */
   sweeper?: boolean;
+  /** Defaults to the configured key (or the one generated into the data directory). */
+  keyring?: Keyring;
+  alertSettings?: Partial<AlertSettings>;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -50,7 +56,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     workerLostGraceSeconds: options.config.workerLostGraceSeconds, ...options.settings };
   const engine = { db: options.db, clock, notifier };
   const closing = new AbortController();
-  const context: AppContext = { config: options.config, db: options.db, clock, notifier, engine, settings, closing: closing.signal };
+  const loaded = options.keyring
+    ? { keyring: options.keyring, generated: null }
+    : await loadKeyring({ key: options.config.encryptionKey, oldKeys: options.config.encryptionOldKeys, dataDir: options.config.dataDir });
+  const keyring = loaded.keyring;
+  const redactor = new SecretRedactor(options.db, keyring);
+  const alertDeps: AlertDeps = {
+    db: options.db,
+    clock,
+    keyring,
+    publicUrl: options.config.publicUrl,
+    smtpUrl: options.config.smtpUrl,
+    emailFrom: options.config.emailFrom,
+  };
+  const alerts = new AlertDispatcher(alertDeps, options.alertSettings);
+  const context: AppContext = { config: options.config, db: options.db, clock, notifier, engine, settings, closing: closing.signal, keyring, redactor, alertDeps, alerts };
   const app = Fastify({
     loggerInstance: options.logger ?? createLogger(options.config.logLevel),
     bodyLimit: bodyLimitBytes,
@@ -63,6 +83,13 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     frameworkErrors,
   });
   applyHttpConventions(app);
+  alerts.log = app.log as unknown as Logger;
+  if (loaded.generated) {
+    app.log.warn(
+      { keyFile: loaded.generated },
+      "RATCHET_ENCRYPTION_KEY is not set: environment variables are encrypted with a key generated into the data directory. Losing that file loses them; set RATCHET_ENCRYPTION_KEY in production (docs/envvars.md)",
+    );
+  }
   // Every route, as registered: the isolation tests walk them all.
   const routes: Array<{ method: string; url: string }> = [];
   app.addHook("onRoute", (route) => {
@@ -80,6 +107,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await notifier.start();
     sweeper?.start();
     partitions?.start();
+    if (sweeper) alerts.start();
   });
   // Runs before the server waits for in-flight requests: long-polling workers get their answer now.
   app.addHook("preClose", async () => {
@@ -87,6 +115,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.addHook("onClose", async () => {
     await sweeper?.stop();
+    await alerts.stop();
     await partitions?.stop();
     await notifier.stop();
   });

@@ -17,6 +17,14 @@ export const configDefaults = {
   RATCHET_EVENTS_RETENTION_DAYS: 30,
   RATCHET_LEASE_SECONDS: 60,
   RATCHET_WORKER_LOST_GRACE_SECONDS: 5,
+  RATCHET_ENCRYPTION_KEY: null as string | null,
+  RATCHET_ENCRYPTION_OLD_KEYS: null as string | null,
+  RATCHET_SMTP_URL: null as string | null,
+  RATCHET_EMAIL_FROM: "Ratchet <ratchet@localhost>",
+  RATCHET_OIDC_ISSUER: null as string | null,
+  RATCHET_OIDC_CLIENT_ID: null as string | null,
+  RATCHET_OIDC_CLIENT_SECRET: null as string | null,
+  RATCHET_OIDC_LABEL: "single sign-on",
 } as const;
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -53,6 +61,15 @@ const configSchema = z.object({
     .min(1)
     .max(3650)
     .default(configDefaults.RATCHET_EVENTS_RETENTION_DAYS),
+  // Checked for shape when the keyring is made (engine/envvars-crypto.ts), with a precise message.
+  RATCHET_ENCRYPTION_KEY: z.string().min(1).optional(),
+  RATCHET_ENCRYPTION_OLD_KEYS: z.string().min(1).optional(),
+  RATCHET_SMTP_URL: z.string().regex(/^smtps?:\/\//, "must be an smtp:// or smtps:// URL").optional(),
+  RATCHET_EMAIL_FROM: z.string().min(3).max(320).default(configDefaults.RATCHET_EMAIL_FROM),
+  RATCHET_OIDC_ISSUER: z.url({ protocol: /^https?$/ }).optional(),
+  RATCHET_OIDC_CLIENT_ID: z.string().min(1).max(500).optional(),
+  RATCHET_OIDC_CLIENT_SECRET: z.string().min(1).max(2000).optional(),
+  RATCHET_OIDC_LABEL: z.string().min(1).max(100).default(configDefaults.RATCHET_OIDC_LABEL),
 });
 
 /**
@@ -86,6 +103,15 @@ export interface Config {
   leaseSeconds: number;
   /** How long after a worker's heartbeat connection drops, without a new heartbeat, its attempts fail. */
   workerLostGraceSeconds: number;
+  /** Seals environment variables; unset means a key generated into `dataDir` (docs/envvars.md). */
+  encryptionKey: string | undefined;
+  /** Older keys that still open values sealed before a rotation. */
+  encryptionOldKeys: string[];
+  /** Where alert and invitation emails go out; unset means no email. */
+  smtpUrl: string | undefined;
+  emailFrom: string;
+  /** Single sign-on through OpenID Connect; null when off (the default). */
+  oidc: { issuer: string; clientId: string; clientSecret: string | undefined; label: string } | null;
 }
 
 export class ConfigError extends Error {
@@ -115,6 +141,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       problems.push(`${issue.path.join(".")}: ${issue.message}`);
     }
   }
+  if (parsed.success && (parsed.data.RATCHET_OIDC_ISSUER === undefined) !== (parsed.data.RATCHET_OIDC_CLIENT_ID === undefined)) {
+    problems.push("RATCHET_OIDC_ISSUER and RATCHET_OIDC_CLIENT_ID are set together (single sign-on needs both)");
+  }
   if (problems.length > 0 || !parsed.success) {
     throw new ConfigError(`Invalid configuration:\n  - ${problems.join("\n  - ")}`);
   }
@@ -134,5 +163,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     eventsRetentionDays: values.RATCHET_EVENTS_RETENTION_DAYS,
     leaseSeconds: values.RATCHET_LEASE_SECONDS,
     workerLostGraceSeconds: values.RATCHET_WORKER_LOST_GRACE_SECONDS,
+    encryptionKey: values.RATCHET_ENCRYPTION_KEY,
+    encryptionOldKeys: (values.RATCHET_ENCRYPTION_OLD_KEYS ?? "").split(",").map((key) => key.trim()).filter(Boolean),
+    smtpUrl: values.RATCHET_SMTP_URL,
+    emailFrom: values.RATCHET_EMAIL_FROM,
+    oidc:
+      values.RATCHET_OIDC_ISSUER && values.RATCHET_OIDC_CLIENT_ID
+        ? { issuer: values.RATCHET_OIDC_ISSUER, clientId: values.RATCHET_OIDC_CLIENT_ID, clientSecret: values.RATCHET_OIDC_CLIENT_SECRET, label: values.RATCHET_OIDC_LABEL }
+        : null,
   };
 }

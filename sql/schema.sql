@@ -2,7 +2,48 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations
+
+create table ratchet.alert_channels (
+  id uuid default gen_random_uuid() not null,
+  environment_id uuid not null,
+  type text not null,
+  name text default ''::text not null,
+  target text not null,
+  secret_sealed bytea,
+  secret_key_id text,
+  task_identifiers text[],
+  backlog_minutes integer,
+  enabled boolean default true not null,
+  created_at timestamp with time zone default now() not null
+);
+
+create table ratchet.alert_deliveries (
+  id uuid default gen_random_uuid() not null,
+  channel_id uuid not null,
+  environment_id uuid not null,
+  task_identifier text not null,
+  kind text not null,
+  details jsonb,
+  runs jsonb default '[]'::jsonb not null,
+  run_count integer default 0 not null,
+  status text default 'pending'::text not null,
+  attempts integer default 0 not null,
+  next_attempt_at timestamp with time zone not null,
+  last_error text,
+  created_at timestamp with time zone not null,
+  delivered_at timestamp with time zone
+);
+
+create table ratchet.alert_run_failures (
+  id bigint generated always as identity not null,
+  environment_id uuid not null,
+  run_id uuid not null,
+  task_identifier text not null,
+  status text not null,
+  error jsonb,
+  failed_at timestamp with time zone not null
+);
 
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
@@ -38,6 +79,21 @@ create table ratchet.batches (
   parent_run_id uuid,
   resume_parent_on_completion boolean default false not null,
   errors jsonb default '[]'::jsonb not null,
+  created_at timestamp with time zone default now() not null,
+  updated_at timestamp with time zone default now() not null
+);
+
+create table ratchet.environment_variable_versions (
+  environment_id uuid not null,
+  version bigint default 0 not null
+);
+
+create table ratchet.environment_variables (
+  environment_id uuid not null,
+  name text not null,
+  value_sealed bytea not null,
+  key_id text not null,
+  is_secret boolean default false not null,
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null
 );
@@ -90,6 +146,19 @@ create table ratchet.instance (
   swept_at timestamp with time zone
 );
 
+create table ratchet.invitations (
+  token_hash bytea not null,
+  organization_id uuid not null,
+  email text,
+  role text not null,
+  project_ids uuid[] default '{}'::uuid[] not null,
+  prod_access boolean default false not null,
+  created_by uuid,
+  created_at timestamp with time zone not null,
+  expires_at timestamp with time zone not null,
+  used_at timestamp with time zone
+);
+
 create table ratchet.journal (
   run_id uuid not null,
   position integer not null,
@@ -124,6 +193,14 @@ create table ratchet.organizations (
   created_at timestamp with time zone default now() not null
 );
 
+create table ratchet.password_resets (
+  token_hash bytea not null,
+  user_id uuid not null,
+  created_at timestamp with time zone not null,
+  expires_at timestamp with time zone not null,
+  used_at timestamp with time zone
+);
+
 create table ratchet.personal_access_tokens (
   id uuid default gen_random_uuid() not null,
   public_id text not null,
@@ -134,6 +211,13 @@ create table ratchet.personal_access_tokens (
   created_at timestamp with time zone default now() not null,
   last_used_at timestamp with time zone,
   revoked_at timestamp with time zone
+);
+
+create table ratchet.project_members (
+  project_id uuid not null,
+  user_id uuid not null,
+  prod_access boolean default false not null,
+  created_at timestamp with time zone default now() not null
 );
 
 create table ratchet.projects (
@@ -314,6 +398,18 @@ create table ratchet.worker_versions (
   created_at timestamp with time zone default now() not null
 );
 
+alter table ratchet.alert_channels add constraint alert_channels_backlog_minutes_check CHECK (backlog_minutes >= 1 AND backlog_minutes <= 10080);
+alter table ratchet.alert_channels add constraint alert_channels_name_check CHECK (length(name) <= 200);
+alter table ratchet.alert_channels add constraint alert_channels_target_check CHECK (length(target) >= 1 AND length(target) <= 2000);
+alter table ratchet.alert_channels add constraint alert_channels_type_check CHECK (type = ANY (ARRAY['webhook'::text, 'email'::text, 'slack'::text]));
+alter table ratchet.alert_channels add constraint alert_channels_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.alert_channels add constraint alert_channels_pkey PRIMARY KEY (id);
+alter table ratchet.alert_deliveries add constraint alert_deliveries_kind_check CHECK (kind = ANY (ARRAY['run_failed'::text, 'digest'::text, 'queue_backlog'::text]));
+alter table ratchet.alert_deliveries add constraint alert_deliveries_status_check CHECK (status = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text]));
+alter table ratchet.alert_deliveries add constraint alert_deliveries_channel_id_fkey FOREIGN KEY (channel_id) REFERENCES ratchet.alert_channels(id) ON DELETE CASCADE;
+alter table ratchet.alert_deliveries add constraint alert_deliveries_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.alert_deliveries add constraint alert_deliveries_pkey PRIMARY KEY (id);
+alter table ratchet.alert_run_failures add constraint alert_run_failures_pkey PRIMARY KEY (id);
 alter table ratchet.api_keys add constraint api_keys_key_hash_check CHECK (length(key_hash) = 32);
 alter table ratchet.api_keys add constraint api_keys_name_check CHECK (length(name) <= 200);
 alter table ratchet.api_keys add constraint api_keys_public_id_check CHECK (public_id ~ '^key_[a-z0-9]{16}$'::text);
@@ -328,6 +424,13 @@ alter table ratchet.batches add constraint batches_run_count_check CHECK (run_co
 alter table ratchet.batches add constraint batches_status_check CHECK (status = ANY (ARRAY['PENDING'::text, 'PROCESSING'::text, 'COMPLETED'::text, 'PARTIAL_FAILED'::text, 'ABORTED'::text]));
 alter table ratchet.batches add constraint batches_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.batches add constraint batches_pkey PRIMARY KEY (id);
+alter table ratchet.environment_variable_versions add constraint environment_variable_versions_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.environment_variable_versions add constraint environment_variable_versions_pkey PRIMARY KEY (environment_id);
+alter table ratchet.environment_variables add constraint environment_variables_key_id_check CHECK (key_id ~ '^k[0-9a-f]{16}$'::text);
+alter table ratchet.environment_variables add constraint environment_variables_name_check CHECK (name ~ '^[A-Za-z_][A-Za-z0-9_]{0,255}$'::text);
+alter table ratchet.environment_variables add constraint environment_variables_value_sealed_check CHECK (length(value_sealed) >= 28);
+alter table ratchet.environment_variables add constraint environment_variables_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.environment_variables add constraint environment_variables_pkey PRIMARY KEY (environment_id, name);
 alter table ratchet.environments add constraint environments_concurrency_limit_check CHECK (concurrency_limit >= 0);
 alter table ratchet.environments add constraint environments_type_check CHECK (type = ANY (ARRAY['dev'::text, 'staging'::text, 'prod'::text, 'preview'::text]));
 alter table ratchet.environments add constraint environments_project_id_fkey FOREIGN KEY (project_id) REFERENCES ratchet.projects(id) ON DELETE CASCADE;
@@ -343,6 +446,12 @@ alter table ratchet.events add constraint events_pkey PRIMARY KEY (run_id, "time
 alter table ratchet.executions add constraint executions_pkey PRIMARY KEY (run_id);
 alter table ratchet.instance add constraint instance_id_check CHECK (id = 1);
 alter table ratchet.instance add constraint instance_pkey PRIMARY KEY (id);
+alter table ratchet.invitations add constraint invitations_email_check CHECK (email IS NULL OR length(email) >= 3 AND length(email) <= 320);
+alter table ratchet.invitations add constraint invitations_role_check CHECK (role = ANY (ARRAY['admin'::text, 'member'::text]));
+alter table ratchet.invitations add constraint invitations_token_hash_check CHECK (length(token_hash) = 32);
+alter table ratchet.invitations add constraint invitations_created_by_fkey FOREIGN KEY (created_by) REFERENCES ratchet.users(id) ON DELETE SET NULL;
+alter table ratchet.invitations add constraint invitations_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES ratchet.organizations(id) ON DELETE CASCADE;
+alter table ratchet.invitations add constraint invitations_pkey PRIMARY KEY (token_hash);
 alter table ratchet.journal add constraint journal_kind_check CHECK (kind = ANY (ARRAY['wait'::text, 'token'::text, 'step'::text, 'trigger'::text, 'batch'::text]));
 alter table ratchet.journal add constraint journal_name_check CHECK (length(name) >= 1 AND length(name) <= 300);
 alter table ratchet.journal add constraint journal_position_check CHECK ("position" >= 0 AND "position" <= 9999);
@@ -359,12 +468,18 @@ alter table ratchet.organizations add constraint organizations_name_check CHECK 
 alter table ratchet.organizations add constraint organizations_slug_check CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'::text);
 alter table ratchet.organizations add constraint organizations_pkey PRIMARY KEY (id);
 alter table ratchet.organizations add constraint organizations_slug_key UNIQUE (slug);
+alter table ratchet.password_resets add constraint password_resets_token_hash_check CHECK (length(token_hash) = 32);
+alter table ratchet.password_resets add constraint password_resets_user_id_fkey FOREIGN KEY (user_id) REFERENCES ratchet.users(id) ON DELETE CASCADE;
+alter table ratchet.password_resets add constraint password_resets_pkey PRIMARY KEY (token_hash);
 alter table ratchet.personal_access_tokens add constraint personal_access_tokens_name_check CHECK (length(name) <= 200);
 alter table ratchet.personal_access_tokens add constraint personal_access_tokens_token_hash_check CHECK (length(token_hash) = 32);
 alter table ratchet.personal_access_tokens add constraint personal_access_tokens_user_id_fkey FOREIGN KEY (user_id) REFERENCES ratchet.users(id) ON DELETE CASCADE;
 alter table ratchet.personal_access_tokens add constraint personal_access_tokens_pkey PRIMARY KEY (id);
 alter table ratchet.personal_access_tokens add constraint personal_access_tokens_public_id_key UNIQUE (public_id);
 alter table ratchet.personal_access_tokens add constraint personal_access_tokens_token_hash_key UNIQUE (token_hash);
+alter table ratchet.project_members add constraint project_members_project_id_fkey FOREIGN KEY (project_id) REFERENCES ratchet.projects(id) ON DELETE CASCADE;
+alter table ratchet.project_members add constraint project_members_user_id_fkey FOREIGN KEY (user_id) REFERENCES ratchet.users(id) ON DELETE CASCADE;
+alter table ratchet.project_members add constraint project_members_pkey PRIMARY KEY (project_id, user_id);
 alter table ratchet.projects add constraint projects_name_check CHECK (length(name) >= 1 AND length(name) <= 200);
 alter table ratchet.projects add constraint projects_ref_check CHECK (ref ~ '^proj_[a-z0-9]{20}$'::text);
 alter table ratchet.projects add constraint projects_slug_check CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'::text);
@@ -421,14 +536,20 @@ alter table ratchet.worker_versions add constraint worker_versions_environment_i
 alter table ratchet.worker_versions add constraint worker_versions_pkey PRIMARY KEY (id);
 alter table ratchet.worker_versions add constraint worker_versions_environment_id_version_key UNIQUE (environment_id, version);
 
+CREATE INDEX alert_channels_environment_idx ON ratchet.alert_channels USING btree (environment_id);
+CREATE INDEX alert_deliveries_channel_task_idx ON ratchet.alert_deliveries USING btree (channel_id, task_identifier, created_at DESC);
+CREATE INDEX alert_deliveries_due_idx ON ratchet.alert_deliveries USING btree (next_attempt_at) WHERE (status = 'pending'::text);
 CREATE INDEX api_keys_environment_idx ON ratchet.api_keys USING btree (environment_id);
 CREATE UNIQUE INDEX batches_idempotency_idx ON ratchet.batches USING btree (environment_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+CREATE INDEX environment_variables_key_idx ON ratchet.environment_variables USING btree (key_id);
 CREATE INDEX executions_deadline_idx ON ratchet.executions USING btree (deadline_at) WHERE (deadline_at IS NOT NULL);
 CREATE INDEX executions_environment_idx ON ratchet.executions USING btree (environment_id);
 CREATE INDEX executions_lease_idx ON ratchet.executions USING btree (lease_expires_at);
 CREATE INDEX executions_queue_idx ON ratchet.executions USING btree (queue_id, concurrency_key);
+CREATE INDEX invitations_organization_idx ON ratchet.invitations USING btree (organization_id);
 CREATE INDEX journal_waitpoint_idx ON ratchet.journal USING btree (waitpoint_id) WHERE (waitpoint_id IS NOT NULL);
 CREATE INDEX personal_access_tokens_user_idx ON ratchet.personal_access_tokens USING btree (user_id);
+CREATE INDEX project_members_user_idx ON ratchet.project_members USING btree (user_id);
 CREATE INDEX queue_entries_dequeue_idx ON ratchet.queue_entries USING btree (queue_id, sort_key, run_id);
 CREATE INDEX run_waitpoints_waitpoint_idx ON ratchet.run_waitpoints USING btree (waitpoint_id);
 CREATE INDEX runs_batch_idx ON ratchet.runs USING btree (batch_id, batch_index) WHERE (batch_id IS NOT NULL);
@@ -729,3 +850,17 @@ begin
   return v_created;
 end;
 $function$;
+
+CREATE OR REPLACE FUNCTION ratchet.record_run_failure_for_alerts()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if exists (select 1 from ratchet.alert_channels c where c.environment_id = new.environment_id and c.enabled) then
+    insert into ratchet.alert_run_failures (environment_id, run_id, task_identifier, status, error, failed_at)
+    values (new.environment_id, new.id, new.task_identifier, new.status, new.error, coalesce(new.finished_at, new.updated_at));
+  end if;
+  return null;
+end $function$;
+
+CREATE TRIGGER runs_failed_alert AFTER UPDATE OF status ON ratchet.runs FOR EACH ROW WHEN (((new.status IS DISTINCT FROM old.status) AND (new.status = ANY (ARRAY['FAILED'::text, 'CRASHED'::text, 'TIMED_OUT'::text, 'SYSTEM_FAILURE'::text])))) EXECUTE FUNCTION ratchet.record_run_failure_for_alerts();

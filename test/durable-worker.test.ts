@@ -102,7 +102,7 @@ describe("durable execution with a real worker", () => {
     const id = await trigger("metadata-root", {});
     const run = await finished(id);
     assert.equal(run.status, "COMPLETED", worker.output());
-    assert.deepEqual(run.metadata, { root: true, descendants: 2, visitors: ["child", "grandchild"] });
+    assert.deepEqual(run.metadata, { root: true, descendants: 2, visitors: ["grandchild", "child"] });
     const child = run.relatedRuns?.children?.[0] ?? (await api("GET", `/api/v1/runs?filter[taskIdentifier]=metadata-child`)).data[0];
     assert.deepEqual((await api("GET", `/api/v1/runs/${child.id}/metadata`)).metadata, { grandchild: "done" });
   });

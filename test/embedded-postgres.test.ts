@@ -70,7 +70,7 @@ describe("the embedded Postgres", () => {
     try {
       server = await spawnServer({ dataDir });
       await waitUntilReady(server);
-      const created = await runCli(["keys", "create", "--env", "dev"], { RATCHET_DATA_DIR: dataDir });
+      const created = await runCli(["admin", "keys", "create", "--env", "dev"], { RATCHET_DATA_DIR: dataDir });
       assert.equal(created.code, 0, created.stderr);
       const key = created.stdout.trim();
       const headers = { authorization: `Bearer ${key}`, "content-type": "application/json" };
@@ -121,7 +121,7 @@ describe("as root, from a folder the postgres user cannot enter", { skip: notRoo
       // And again, on the same data directory: the recorded cluster is used, data and all.
       again = await spawnServer({ dataDir });
       await waitUntilReady(again, 60_000);
-      const created = await runCli(["keys", "create", "--env", "dev"], { RATCHET_DATA_DIR: dataDir });
+      const created = await runCli(["admin", "keys", "create", "--env", "dev"], { RATCHET_DATA_DIR: dataDir });
       assert.equal(created.code, 0, created.stderr);
       again.child.kill("SIGTERM");
       assert.equal((await again.exited).code, 0, again.output());

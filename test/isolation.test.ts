@@ -21,6 +21,7 @@ interface Resources {
   idempotencyKey: string;
   projectRef: string;
   apiKeyId: string;
+  channel: string;
 }
 
 type Call = { method: string; url: string; body?: unknown; contentType?: string };
@@ -47,7 +48,11 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
       .replace(":queue", "owned")
       .replace(":taskId", "owned")
       .replace(":position", "0")
-      .replace(":attemptNumber", "1");
+      .replace(":attemptNumber", "1")
+      .replace(":projectRef", r.projectRef)
+      .replace(":slug", "prod")
+      .replace(":name", "OWNED_VAR")
+      .replace(":channelId", r.channel);
   const key = `${method} ${url}`;
   const leases = [{ runId: r.run, attemptNumber: 1 }, { runId: r.dequeued, attemptNumber: 1 }];
   const journal = (position: number, body: Record<string, unknown>): Call => ({
@@ -115,6 +120,9 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "POST /api/v1/queues/:queue/concurrency/reset": { type: "task" },
     "POST /api/v1/waitpoints/tokens/:tokenId/complete": { data: { intruder: true } },
     "PUT /api/v1/schedules/:scheduleId": { task: "owned", cron: "0 * * * *" },
+    "POST /api/v1/projects/:projectRef/envvars/:slug": { name: "INTRUDER", value: "x" },
+    "POST /api/v1/projects/:projectRef/envvars/:slug/import": { variables: { OWNED_VAR: "stolen", INTRUDER: "x" }, override: true },
+    "PUT /api/v1/projects/:projectRef/envvars/:slug/:name": { value: "stolen" },
   };
   if (url === "/api/v1/timezones" || url.includes("/callback/")) return "public";
   // Routes that act in the caller's own environment only (create, list, dequeue, register).
@@ -133,6 +141,10 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "GET /api/v1/whoami",
     "GET /api/v1/me",
     "GET /api/v1/projects",
+    "GET /engine/v1/envvars",
+    "GET /api/v1/alerts/channels",
+    "POST /api/v1/alerts/channels",
+    "GET /api/v1/alerts/deliveries",
   ]);
   if (own.has(key)) return null;
   if (key === "POST /api/v3/batches/:batchId/items") {
@@ -161,7 +173,9 @@ async function environmentState(sql: TestApp["database"]["db"]["sql"], environme
       'batches', (select jsonb_agg(to_jsonb(b) order by b.id) from ratchet.batches b where b.environment_id = ${environmentId}),
       'queues', (select jsonb_agg(to_jsonb(q) order by q.id) from ratchet.queues q where q.environment_id = ${environmentId}),
       'schedules', (select jsonb_agg(to_jsonb(s) order by s.id) from ratchet.schedules s where s.environment_id = ${environmentId}),
-      'events', (select count(*) from ratchet.events e where e.environment_id = ${environmentId})
+      'events', (select count(*) from ratchet.events e where e.environment_id = ${environmentId}),
+      'alertChannels', (select jsonb_agg(to_jsonb(c) order by c.id) from ratchet.alert_channels c where c.environment_id = ${environmentId}),
+      'envvars', (select jsonb_agg(to_jsonb(v) order by v.name) from ratchet.environment_variables v where v.environment_id = ${environmentId})
     ) as state`;
   return JSON.stringify(state!.state);
 }
@@ -206,6 +220,9 @@ describe("tenant isolation", () => {
     await ownJournal(0, { op: "record", kind: "step", name: "step", output: JSON.stringify({ json: "owner's step output" }) });
     assert.equal((await ownJournal(1, { op: "wait", kind: "token", name: "token", wait: { type: "TOKEN", tokenId: token.id } })).entry.status, "PENDING");
     const schedule = await owner.ok("POST", "/api/v1/schedules", { task: "owned", cron: "0 * * * *", deduplicationKey: "owned" });
+    await owner.ok("POST", `/api/v1/projects/${t.project.ref}/envvars/prod`, { name: "OWNED_VAR", value: "owner's secret value", isSecret: true });
+    await owner.ok("POST", `/api/v1/projects/${t.project.ref}/envvars/prod`, { name: "OWNED_PLAIN", value: "owner's plain value" });
+    const channel = await owner.ok("POST", "/api/v1/alerts/channels", { type: "webhook", name: "owner's channel name", url: "http://127.0.0.1:9/owner-hook" });
     const [ownerKey] = await apiKeysList(sql, t.project.id);
     resources = {
       run: run.id,
@@ -216,6 +233,7 @@ describe("tenant isolation", () => {
       idempotencyKey: "owned-key",
       projectRef: t.project.ref,
       apiKeyId: ownerKey!.publicId,
+      channel: channel.id,
     };
   });
   after(() => t.close());
@@ -260,7 +278,7 @@ describe("tenant isolation", () => {
             } else {
               assert.ok(response.statusCode >= 400 && response.statusCode < 500, label);
             }
-            for (const secret of ["owner's payload", "owner's batch output", "owner's step output"]) assert.ok(!response.body.includes(secret), `${label}: leaks ${secret}`);
+            for (const secret of ["owner's payload", "owner's batch output", "owner's step output", "owner's secret value", "owner's plain value", "owner's channel name", "owner-hook"]) assert.ok(!response.body.includes(secret), `${label}: leaks ${secret}`);
           } catch (error) {
             failures.push((error as Error).message.split("\n")[0]!);
           }
@@ -340,6 +358,10 @@ describe("tenant isolation", () => {
       assert.ok(!JSON.stringify(tokens).includes(resources.token), who);
       const schedules = await intruder.ok("GET", "/api/v1/schedules");
       assert.ok(!JSON.stringify(schedules).includes(resources.schedule), who);
+      const channels = await intruder.ok("GET", "/api/v1/alerts/channels");
+      assert.ok(!JSON.stringify(channels).includes(resources.channel), `${who}: alert channels are per environment`);
+      const variables = await intruder.ok("GET", "/engine/v1/envvars");
+      assert.ok(!JSON.stringify(variables).includes("owner's"), `${who}: the worker route serves the caller's own variables`);
       const queues = await intruder.ok("GET", "/api/v1/queues");
       assert.ok(!JSON.stringify(queues).includes("task/owned"), who);
       await intruder.register([{ id: "owned" }]);

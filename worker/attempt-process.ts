@@ -3,6 +3,10 @@ import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { RunEvent } from "../sdk/runtime.ts";
 import type { ChildResult, ExecuteMessage, FromChild } from "./messages.ts";
+import { noVariables, type VariableSet } from "./environment-variables.ts";
+
+/** Ratchet's own settings for the attempt: an environment variable never replaces them. */
+const protectedNames = ["RATCHET_API_URL", "RATCHET_SECRET_KEY", "TRIGGER_API_URL", "TRIGGER_SECRET_KEY", "TRIGGER_ACCESS_TOKEN"];
 
 // The compiled worker (dist/) forks the compiled executor.
 export const executorPath = fileURLToPath(new URL(import.meta.url.endsWith(".js") ? "./executor.js" : "./executor.ts", import.meta.url));
@@ -28,9 +32,11 @@ export class AttemptProcess {
   #alive = true;
 
   readonly machine: string;
+  readonly variablesVersion: string;
 
-  constructor(env: NodeJS.ProcessEnv, machine: string) {
+  constructor(env: NodeJS.ProcessEnv, machine: string, variablesVersion = noVariables.version) {
     this.machine = machine;
+    this.variablesVersion = variablesVersion;
     const heapMb = machineMemoryMb[machine] ?? machineMemoryMb[defaultMachine]!;
     this.child = fork(executorPath, [], { env, stdio: ["ignore", "inherit", "inherit", "ipc"], execArgv: [`--max-old-space-size=${heapMb}`] });
     // Sending to a process that just died (a Ctrl-C that reached it while it was still starting)
@@ -88,24 +94,47 @@ export class AttemptProcess {
   }
 }
 
-/** Warm processes for one bundle, kept per machine size. */
+/**
+ * The attempt's process environment: the worker's own, then the environment's variables from the
+ * server, then `local` (`ratchet dev`'s .env files), and Ratchet's connection settings over all.
+ */
+export function attemptEnv(base: NodeJS.ProcessEnv, variables: Record<string, string>, local: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...base, ...variables, ...local };
+  for (const name of protectedNames) {
+    if (base[name] === undefined) delete env[name];
+    else env[name] = base[name];
+  }
+  return env;
+}
+
+/** Warm processes for one bundle, kept per machine size and per version of the variables. */
 export class AttemptPool {
   readonly #idle = new Map<string, AttemptProcess[]>();
   readonly #all = new Set<AttemptProcess>();
   readonly #env: NodeJS.ProcessEnv;
+  readonly #local: Record<string, string>;
+  #variablesVersion = noVariables.version;
 
-  constructor(env: NodeJS.ProcessEnv) {
+  constructor(env: NodeJS.ProcessEnv, local: Record<string, string> = {}) {
     this.#env = env;
+    this.#local = local;
   }
 
-  acquire(machine: string = defaultMachine): AttemptProcess {
+  acquire(machine: string = defaultMachine, variables: VariableSet = noVariables): AttemptProcess {
     const size = machine in machineMemoryMb ? machine : defaultMachine;
+    if (variables.version !== this.#variablesVersion) {
+      // Warm processes hold the old variables in process.env (and in whatever read it at import).
+      this.#variablesVersion = variables.version;
+      const stale = [...this.#idle.values()].flat();
+      this.#idle.clear();
+      for (const process of stale) void process.stop();
+    }
     const idle = this.#idle.get(size) ?? [];
     while (idle.length > 0) {
       const process = idle.pop()!;
       if (process.alive) return process;
     }
-    const process = new AttemptProcess(this.#env, size);
+    const process = new AttemptProcess(attemptEnv(this.#env, variables.variables, this.#local), size, variables.version);
     this.#all.add(process);
     void process.exited.then(() => this.#all.delete(process));
     return process;
@@ -113,7 +142,7 @@ export class AttemptPool {
 
   /** Back to the pool, or stopped when its state can no longer be trusted (canceled, timed out). */
   async release(process: AttemptProcess, recycle = false): Promise<void> {
-    if (recycle || !process.alive) {
+    if (recycle || !process.alive || process.variablesVersion !== this.#variablesVersion) {
       await process.stop();
       return;
     }

@@ -13,6 +13,7 @@ import { bundleTasks, describeBuildFailure } from "./bundle.ts";
 import { WorkerController, type RunReport, type WorkerVersion } from "./controller.ts";
 import { indexBundle, summarizeStack } from "./indexer.ts";
 import { findTaskFiles, loadProject, ProjectError, type Project } from "./project.ts";
+import { loadDotenvFiles } from "./dotenv.ts";
 
 export class WorkerUsageError extends Error {
   override name = "WorkerUsageError";
@@ -36,7 +37,7 @@ function duration(ms: number): string {
   return ms < 1000 ? `${ms} ms` : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
-async function buildVersion(project: Project, env: NodeJS.ProcessEnv): Promise<WorkerVersion & { taskCount: number }> {
+async function buildVersion(project: Project, env: NodeJS.ProcessEnv, mode: "dev" | "worker"): Promise<WorkerVersion & { taskCount: number }> {
   const files = await findTaskFiles(project.dirs);
   if (files.length === 0) throw new ProjectError(`There are no task files in ${project.dirs.map((dir) => relative(process.cwd(), dir) || ".").join(", ")}: add one (see \`npx ratchet init\`).`);
   let bundle: string;
@@ -56,7 +57,9 @@ async function buildVersion(project: Project, env: NodeJS.ProcessEnv): Promise<W
     if (error instanceof ApiError && error.status < 500) throw new ProjectError(`The server refused the tasks: ${error.message}. Fix the task definitions and save again.`);
     throw error;
   }
-  return { version: registered.version, bundle, pool: new AttemptPool(env), taskCount: manifest.tasks.length };
+  // `ratchet dev` reads the project's .env and .env.local again with every build, as `trigger dev` does.
+  const local = mode === "dev" ? await loadDotenvFiles(project.root) : {};
+  return { version: registered.version, bundle, pool: new AttemptPool(env, local), taskCount: manifest.tasks.length };
 }
 
 interface Whoami {
@@ -134,7 +137,7 @@ export async function workerCommand(mode: "dev" | "worker", options: WorkerOptio
     },
     log,
   });
-  const first = await buildVersion(project, childEnv);
+  const first = await buildVersion(project, childEnv, mode);
   controller.setVersion(first);
   controller.start();
   console.log(`Ratchet ${mode}: ${first.taskCount} tasks registered as version ${first.version} in ${environmentType} (${whoami.project.ref}); running up to ${concurrency} at once.`);
@@ -147,7 +150,7 @@ export async function workerCommand(mode: "dev" | "worker", options: WorkerOptio
     const rebuild = () => {
       building = building.then(async () => {
         try {
-          const next = await buildVersion(project, childEnv);
+          const next = await buildVersion(project, childEnv, mode);
           controller.setVersion(next);
           console.log(`Ratchet dev: files changed; ${next.taskCount} tasks registered as version ${next.version}.`);
         } catch (error) {

@@ -6,6 +6,7 @@ import { apiRequest } from "../sdk/api-client.ts";
 import { CompletionSender, type CompletionResult } from "./completion-sender.ts";
 import type { RunEvent, TaskContext } from "../sdk/runtime.ts";
 import type { AttemptOutcome, AttemptPool, AttemptProcess } from "./attempt-process.ts";
+import { EnvironmentVariablesSource } from "./environment-variables.ts";
 
 export interface DequeuedRun {
   id: string;
@@ -95,6 +96,7 @@ function maxAttemptsOf(run: DequeuedRun): number {
 export class WorkerController {
   readonly #options: ControllerOptions;
   readonly #completions: CompletionSender;
+  readonly #variables = new EnvironmentVariablesSource((message) => this.#log(message));
   #version: WorkerVersion | null = null;
   readonly #retired = new Set<WorkerVersion>();
   readonly #inFlight = new Map<string, InFlight>();
@@ -202,7 +204,8 @@ export class WorkerController {
     // The dequeue started this attempt (start: true); only a retry in place calls start itself.
     for (;;) {
       this.#options.onRunStart?.({ runId: run.id, taskIdentifier: run.taskIdentifier, attemptNumber: entry.attemptNumber });
-      const process = entry.version.pool.acquire(run.machine);
+      // Asked per attempt: a variable changed since the last one applies to this one.
+      const process = entry.version.pool.acquire(run.machine, await this.#variables.current());
       entry.process = process;
       const shipper = new EventShipper(run.id, entry.attemptNumber, workerId, (message) => this.#log(message));
       const outcome = await process.run(

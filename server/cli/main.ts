@@ -188,11 +188,41 @@ function program(run: (code: Promise<number>) => void): Command {
       run(adminKeysRevokeCommand(loadConfig(), target));
     });
 
+  const adminProjects = admin.command("projects").description("projects, straight in the database");
+  adminProjects.action(() => adminProjects.help());
+  adminProjects
+    .command("create")
+    .description("create a project with its dev, staging, prod and preview environments; prints its ref")
+    .requiredOption("--name <name>", "the project's name")
+    .option("--org <slug>", "the organization (default: the only one)")
+    .action(async (options: { name: string; org?: string }) => {
+      const { projectsCommand } = await import("./team-commands.ts");
+      run(projectsCommand(loadConfig(), ["create", "--name", options.name, ...(options.org ? ["--org", options.org] : [])]));
+    });
+  const adminUsers = admin.command("users").description("dashboard users, straight in the database");
+  adminUsers.action(() => adminUsers.help());
+  adminUsers
+    .command("reset-password <email>")
+    .description("print a one-time link that sets a new password (no SMTP needed)")
+    .action(async (email: string) => {
+      const { usersCommand } = await import("./team-commands.ts");
+      run(usersCommand(loadConfig(), ["reset-password", email]));
+    });
+  const adminEnvvars = admin.command("envvars").description("environment variables, straight in the database");
+  adminEnvvars.action(() => adminEnvvars.help());
+  adminEnvvars
+    .command("reencrypt")
+    .description("re-seal every environment variable with the current key (after a rotation)")
+    .action(async () => {
+      const { envvarsCommand } = await import("./envvars-command.ts");
+      run(envvarsCommand(loadConfig(), ["reencrypt"]));
+    });
+
   return ratchet;
 }
 
 const expected = [ConfigError, EmbeddedPostgresError, MigrationError, KeyIssueError, UsageError, CliError];
-const expectedNames = new Set(["WorkerUsageError", "ProjectError", "IndexError"]);
+const expectedNames = new Set(["WorkerUsageError", "ProjectError", "IndexError", "ConfigurationError", "KeyringError"]);
 const usageNames = new Set(["UsageError", "KeyIssueError", "WorkerUsageError"]);
 
 /** One sentence for a failure a user can cause, or null for a bug. */

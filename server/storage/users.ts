@@ -81,18 +81,24 @@ export interface DashboardEnvironment {
   environmentSlug: string;
   concurrencyLimit: number;
   role: "admin" | "member";
+  /** May see and make prod's keys and variables: admins, and members given prod access. */
+  prodAccess: boolean;
 }
 
-/** Every environment the user may see, through their organization memberships. */
+/**
+ * Every environment the user may see: all projects of the organizations they administer, and the
+ * projects they were given in the others.
+ */
 export async function environmentsForUser(tx: Queryable, userId: string): Promise<DashboardEnvironment[]> {
   return tx<DashboardEnvironment[]>`
     select o.id as "organizationId", o.slug as "organizationSlug", p.id as "projectId", p.ref as "projectRef",
       p.name as "projectName", e.id as "environmentId", e.type as "environmentType", e.slug as "environmentSlug",
-      e.concurrency_limit as "concurrencyLimit", m.role
+      e.concurrency_limit as "concurrencyLimit", m.role, (m.role = 'admin' or coalesce(pm.prod_access, false)) as "prodAccess"
     from ratchet.organization_members m
     join ratchet.organizations o on o.id = m.organization_id
     join ratchet.projects p on p.organization_id = o.id
+    left join ratchet.project_members pm on pm.project_id = p.id and pm.user_id = m.user_id
     join ratchet.environments e on e.project_id = p.id
-    where m.user_id = ${userId}
+    where m.user_id = ${userId} and (m.role = 'admin' or pm.user_id is not null)
     order by p.created_at, p.ref, array_position(array['dev','staging','prod','preview'], e.type)`;
 }

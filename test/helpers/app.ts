@@ -19,9 +19,11 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-export async function createTestApp(options: { clock?: Clock; sweeper?: boolean; settings?: Partial<EngineSettings> } = {}): Promise<TestApp> {
+export async function createTestApp(
+  options: { clock?: Clock; sweeper?: boolean; settings?: Partial<EngineSettings>; env?: Record<string, string> } = {},
+): Promise<TestApp> {
   const database = await createTestDatabase();
-  const config = loadConfig({ DATABASE_URL: database.url, RATCHET_LOG_LEVEL: "silent" });
+  const config = loadConfig({ DATABASE_URL: database.url, RATCHET_LOG_LEVEL: "silent", ...options.env });
   const project = await tenancyBootstrap(database.db.sql);
   if (!project) throw new Error("a fresh test database already had a project");
   const app = await buildApp({

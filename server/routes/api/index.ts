@@ -10,6 +10,8 @@ import { queueRoutes } from "./queues.ts";
 import { runRoutes } from "./runs.ts";
 import { taskRoutes } from "./tasks.ts";
 import { whoamiRoutes } from "./whoami.ts";
+import { envvarRoutes } from "./envvars.ts";
+import { alertRoutes } from "./alerts.ts";
 
 export async function apiRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
   app.addHook("preHandler", requireSecretKey(context.db, context.clock));
@@ -21,4 +23,6 @@ export async function apiRoutes(app: FastifyInstance, context: AppContext): Prom
   await app.register(async (scope) => runEventRoutes(scope, context));
   await app.register(async (scope) => waitpointRoutes(scope, context));
   await app.register(async (scope) => scheduleRoutes(scope, context));
+  await app.register(async (scope) => envvarRoutes(scope, context));
+  await app.register(async (scope) => alertRoutes(scope, context));
 }

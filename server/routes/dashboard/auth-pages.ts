@@ -47,7 +47,7 @@ export async function authPages(app: FastifyInstance, context: AppContext): Prom
 
   app.get<{ Querystring: { next?: string } }>("/login", async (request, reply) => {
     if (request.user) return reply.redirect(safeNext(request.query.next));
-    return render(request, reply, "login", { title: "Sign in", next: safeNext(request.query.next) });
+    return render(request, reply, "login", { title: "Sign in", next: safeNext(request.query.next), sso: context.config.oidc?.label });
   });
 
   app.post<{ Body: Form; Querystring: { next?: string } }>(
@@ -57,7 +57,7 @@ export async function authPages(app: FastifyInstance, context: AppContext): Prom
       const { email = "", password = "" } = request.body ?? {};
       // The form carries `next` from the page's query string; a POST with it in its own query works too.
       const next = safeNext(request.body?.next ?? request.query.next);
-      const refuse = (code: number, error: string) => render(request, reply.code(code), "login", { title: "Sign in", error, email, next });
+      const refuse = (code: number, error: string) => render(request, reply.code(code), "login", { title: "Sign in", error, email, next, sso: context.config.oidc?.label });
       // Text Postgres cannot hold is no account's address: wrong, without asking the database.
       if (email.length > 320 || email.includes("\u0000") || !email.isWellFormed()) return refuse(401, "Wrong email or password.");
       const now = clock.now();

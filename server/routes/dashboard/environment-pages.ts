@@ -14,6 +14,7 @@ import { queuesListWithCounts, queuesSetOverride, queuesSetPaused } from "../../
 import { waitpointsListTokens } from "../../storage/waitpoints.ts";
 import { environmentLabel, render, type DashboardScope, type ScopeOf } from "./render.ts";
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { mayHandleSecrets } from "../../dashboard/permissions.ts";
 
 type Params = { ref: string; env: string };
 
@@ -155,16 +156,22 @@ export async function environmentPages(app: FastifyInstance, context: AppContext
     );
   };
 
+  // Members see and make keys of prod only when given prod access (dashboard/permissions.ts).
+  const requireKeyAccess = (scope: DashboardScope) => {
+    if (!mayHandleSecrets(scope.environment)) throw new ApiError("FORBIDDEN", "Only admins and members with prod access see and make prod's keys");
+  };
+
   app.get<{ Params: Params }>("/p/:ref/:env/keys", async (request, reply) => {
     const scope = await scopeOf(request, reply);
     if (!scope) return reply;
+    requireKeyAccess(scope);
     return keysPage(request, reply, scope);
   });
 
   app.post<{ Params: Params; Body: { name?: string } }>("/p/:ref/:env/keys", { preHandler: app.csrfProtection }, async (request, reply) => {
     const scope = await scopeOf(request, reply);
     if (!scope) return reply;
-    if (scope.environment.role !== "admin") throw new ApiError("FORBIDDEN", "Only admins create keys");
+    requireKeyAccess(scope);
     const issued = await issueSecretKey(db.sql, {
       environment: scope.environment.environmentType,
       projectRef: scope.environment.projectRef,
@@ -177,7 +184,7 @@ export async function environmentPages(app: FastifyInstance, context: AppContext
   app.post<{ Params: Params & { keyId: string } }>("/p/:ref/:env/keys/:keyId/revoke", { preHandler: app.csrfProtection }, async (request, reply) => {
     const scope = await scopeOf(request, reply);
     if (!scope) return reply;
-    if (scope.environment.role !== "admin") throw new ApiError("FORBIDDEN", "Only admins revoke keys");
+    requireKeyAccess(scope);
     const keys = await apiKeysList(db.sql, scope.environment.projectId);
     if (!keys.some((key) => key.publicId === request.params.keyId && key.environmentType === scope.environment.environmentType)) {
       throw new ApiError("NOT_FOUND", "No such key in this environment");

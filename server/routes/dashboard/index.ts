@@ -25,6 +25,10 @@ import { authPages } from "./auth-pages.ts";
 import { catalogPages } from "./catalog-pages.ts";
 import { environmentPages } from "./environment-pages.ts";
 import { runPages } from "./run-pages.ts";
+import { envvarPages } from "./envvar-pages.ts";
+import { alertPages } from "./alert-pages.ts";
+import { teamPages } from "./team-pages.ts";
+import { ssoPages } from "./sso-pages.ts";
 
 const viewsDir = join(packageRoot, "views");
 
@@ -134,5 +138,9 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
   await app.register(async (scope) => runPages(scope, context, scopeOf));
   await app.register(async (scope) => environmentPages(scope, context, scopeOf));
   await app.register(async (scope) => catalogPages(scope, context, scopeOf));
+  await app.register(async (scope) => envvarPages(scope, context, scopeOf));
+  await app.register(async (scope) => alertPages(scope, context, scopeOf));
+  await app.register(async (scope) => teamPages(scope, context));
+  await app.register(async (scope) => ssoPages(scope, context));
 }
 

@@ -1,6 +1,7 @@
 // Rendering dashboard pages, and what a page of one environment knows about where it is.
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { DashboardEnvironment } from "../../storage/users.ts";
+import { mayHandleSecrets } from "../../dashboard/permissions.ts";
 
 export interface DashboardScope {
   environment: DashboardEnvironment;
@@ -15,8 +16,20 @@ const sections = [
   ["batches", "Batches"],
   ["tokens", "Wait tokens"],
   ["queues", "Queues"],
+  ["envvars", "Variables"],
+  ["alerts", "Alerts"],
   ["keys", "API keys"],
 ] as const;
+
+/** Pages of the user and the organization, linked from every page. */
+const settings = [
+  ["/settings/projects", "Projects"],
+  ["/settings/members", "Members"],
+  ["/settings/password", "Password"],
+] as const;
+
+/** Sections a user without prod access does not get in prod. */
+const secretSections = new Set<string>(["keys", "envvars"]);
 
 export function environmentLabel(environment: DashboardEnvironment): string {
   return `${environment.projectName} · ${environment.environmentType}`;
@@ -33,17 +46,23 @@ export async function render(
 ): Promise<FastifyReply> {
   const csrf = reply.generateCsrf();
   const fragment = request.headers["hx-request"] === "true" && request.headers["hx-boosted"] !== "true";
+  const settingsItems = settings.map(([href, label]) => ({ href, label, current: href === section }));
   const nav = scope
     ? {
         user: request.user?.email ?? "",
-        items: sections.map(([path, label]) => ({ href: `${scope.base}/${path}`, label, current: path === section })),
+        items: sections
+          .filter(([path]) => mayHandleSecrets(scope.environment) || !secretSections.has(path))
+          .map(([path, label]) => ({ href: `${scope.base}/${path}`, label, current: path === section })),
+        settings: settingsItems,
         environments: scope.environments.map((environment) => ({
           value: `${environment.projectRef}/${environment.environmentType}`,
           label: environmentLabel(environment),
           current: environment.environmentId === scope.environment.environmentId,
         })),
       }
-    : null;
+    : request.user
+      ? { user: request.user.email, items: [{ href: "/", label: "Runs", current: false }], settings: settingsItems, environments: [] }
+      : null;
   void reply.header("cache-control", "no-store");
   return reply.view(`pages/${template}.eta`, { ...data, csrf, nav, section, base: scope?.base ?? "" }, fragment ? {} : { layout: "layout.eta" });
 }

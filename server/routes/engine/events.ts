@@ -111,7 +111,9 @@ export async function eventRoutes(app: FastifyInstance, context: AppContext): Pr
       const run = runId === null ? null : await eventsFindRun(db.sql, environmentId, runId);
       if (run === null) throw new ApiError("NOT_FOUND", `No run ${publicId}`);
 
-      await eventsInsert(db.sql, rows.map((row) => ({ ...row, environmentId, runId: run.id })));
+      // Secret values are redacted here, not in the SDK, so that no task can store one by skipping it.
+      const redact = await context.redactor.forEnvironment(environmentId);
+      await eventsInsert(db.sql, rows.map((row) => ({ ...row, message: redact(row.message), attributes: redact(row.attributes), environmentId, runId: run.id })));
       return { accepted: rows.length };
     },
   );

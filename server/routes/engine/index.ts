@@ -19,6 +19,7 @@ import { ApiError } from "../../errors.ts";
 import { fromPublicId, toPublicId } from "../../ids.ts";
 import { keyStillValid, requireSecretKey } from "../../auth/authenticate.ts";
 import { eventRoutes } from "./events.ts";
+import { workerEnvvarRoutes } from "./envvars.ts";
 
 const workerId = z.string().min(1).max(128);
 
@@ -141,6 +142,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const { engine, settings } = context;
   await app.register(async (scope) => eventRoutes(scope, context));
+  await app.register(async (scope) => workerEnvvarRoutes(scope, context));
 
   routes.post("/engine/v1/worker/register", { schema: { body: manifestSchema } }, async (request) => {
     const result = await registerWorkerVersion(engine, request.environment, request.body);
@@ -288,7 +290,9 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
       else if (body.op === "record") {
         need("kind");
         need("name");
-        operation = { op: "record", kind: body.kind!, name: body.name!, output: body.output ?? null, outputType: body.outputType ?? "application/json", isError: body.isError ?? false };
+        // Step results are run output too: secret values never reach the journal.
+        const redact = await context.redactor.forEnvironment(request.environment.environmentId);
+        operation = { op: "record", kind: body.kind!, name: body.name!, output: redact(body.output ?? null), outputType: body.outputType ?? "application/json", isError: body.isError ?? false };
       } else {
         need("kind");
         need("name");
@@ -337,6 +341,8 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
     "/engine/v1/complete",
     { schema: { body: z.object({ workerId, completions: z.array(completionSchema).min(1).max(100) }) }, config: { textCheckedByRoute: ["completions"] } },
     async (request) => {
+      // Outputs and errors are redacted of secret values before anything is stored.
+      const redact = await context.redactor.forEnvironment(request.environment.environmentId);
       // Each completion is its own transaction; those of one request go at once, on several connections.
       const results = await Promise.all(request.body.completions.map(async (completion, index) => {
         const { output: _output, error: _error, ...fields } = completion;
@@ -351,7 +357,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
               attemptNumber: completion.attemptNumber,
               workerId: request.body.workerId,
             },
-            outcomeOf(completion, index),
+            outcomeOf({ ...completion, output: redact(completion.output), error: redact(completion.error) }, index),
             { retryInPlaceWithinMs: completion.retryInPlaceWithinMs, leaseSeconds: settings.leaseSeconds },
           );
           return {
