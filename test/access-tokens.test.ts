@@ -34,6 +34,8 @@ describe("personal access tokens and the management routes", () => {
     // A member (not admin) of the same organization.
     const [memberRow] = await sql<{ id: string }[]>`insert into ratchet.users (email, password_hash) values ('member@example.com', 'unused') returning id`;
     await sql`insert into ratchet.organization_members (organization_id, user_id, role) select id, ${memberRow!.id}, 'member' from ratchet.organizations`;
+    // Members see the projects they were added to (docs/teams.md).
+    await sql`insert into ratchet.project_members (project_id, user_id, prod_access) values (${t.project.id}, ${memberRow!.id}, false)`;
     member = (await issueAccessToken(sql, { userId: memberRow!.id, name: "cli" })).token;
     // Another organization with a project and a user of its own.
     const [organization] = await sql<{ id: string }[]>`insert into ratchet.organizations (slug, name) values ('other', 'Other') returning id`;
