@@ -12,12 +12,14 @@ import { apiRoutes } from "./routes/api/index.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { engineRoutes } from "./routes/engine/index.ts";
 import { callbackRoutes } from "./routes/callbacks.ts";
+import { presignedPacketRoutes } from "./routes/packets.ts";
 import { timezoneRoutes } from "./routes/timezones.ts";
 import { dashboardRoutes } from "./routes/dashboard/index.ts";
 import { QueueNotifier } from "./engine/notifier.ts";
 import { defaultEngineSettings, type EngineSettings } from "./engine/settings.ts";
 import { Sweeper } from "./engine/sweepers.ts";
 import { EventPartitionMaintainer } from "./engine/events-maintenance.ts";
+import { PacketMaintainer } from "./engine/packets-maintenance.ts";
 import type { Logger } from "pino";
 
 declare module "fastify" {
@@ -71,12 +73,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     options.sweeper === false
       ? null
       : new EventPartitionMaintainer(engine, { retentionDays: options.config.eventsRetentionDays }, app.log as unknown as Logger);
+  const packets = options.sweeper === false ? null : new PacketMaintainer(engine, app.log as unknown as Logger);
   app.decorate("ratchet", context);
   app.decorate("ratchetRoutes", routes);
   app.addHook("onReady", async () => {
     await notifier.start();
     sweeper?.start();
     partitions?.start();
+    packets?.start();
   });
   // Runs before the server waits for in-flight requests: long-polling workers get their answer now.
   app.addHook("preClose", async () => {
@@ -85,6 +89,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook("onClose", async () => {
     await sweeper?.stop();
     await partitions?.stop();
+    packets?.stop();
     await notifier.stop();
   });
 
@@ -92,6 +97,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(async (scope) => apiRoutes(scope, context));
   await app.register(async (scope) => engineRoutes(scope, context));
   await app.register(async (scope) => callbackRoutes(scope, context));
+  await app.register(async (scope) => presignedPacketRoutes(scope, context));
   await app.register(timezoneRoutes);
   await app.register(async (scope) => dashboardRoutes(scope, context));
   return app;

@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0015_realtime
 
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
@@ -40,6 +40,12 @@ create table ratchet.batches (
   errors jsonb default '[]'::jsonb not null,
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null
+);
+
+create table ratchet.environment_secrets (
+  environment_id uuid not null,
+  signing_secret bytea not null,
+  created_at timestamp with time zone default now() not null
 );
 
 create table ratchet.environments (
@@ -119,6 +125,15 @@ create table ratchet.organizations (
   slug text not null,
   name text not null,
   created_at timestamp with time zone default now() not null
+);
+
+create table ratchet.packets (
+  environment_id uuid not null,
+  path text not null,
+  run_id uuid,
+  content_type text not null,
+  data bytea not null,
+  created_at timestamp with time zone not null
 );
 
 create table ratchet.projects (
@@ -311,6 +326,9 @@ alter table ratchet.batches add constraint batches_run_count_check CHECK (run_co
 alter table ratchet.batches add constraint batches_status_check CHECK (status = ANY (ARRAY['PENDING'::text, 'PROCESSING'::text, 'COMPLETED'::text, 'PARTIAL_FAILED'::text, 'ABORTED'::text]));
 alter table ratchet.batches add constraint batches_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.batches add constraint batches_pkey PRIMARY KEY (id);
+alter table ratchet.environment_secrets add constraint environment_secrets_signing_secret_check CHECK (length(signing_secret) = 32);
+alter table ratchet.environment_secrets add constraint environment_secrets_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.environment_secrets add constraint environment_secrets_pkey PRIMARY KEY (environment_id);
 alter table ratchet.environments add constraint environments_concurrency_limit_check CHECK (concurrency_limit >= 0);
 alter table ratchet.environments add constraint environments_type_check CHECK (type = ANY (ARRAY['dev'::text, 'staging'::text, 'prod'::text, 'preview'::text]));
 alter table ratchet.environments add constraint environments_project_id_fkey FOREIGN KEY (project_id) REFERENCES ratchet.projects(id) ON DELETE CASCADE;
@@ -342,6 +360,10 @@ alter table ratchet.organizations add constraint organizations_name_check CHECK 
 alter table ratchet.organizations add constraint organizations_slug_check CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'::text);
 alter table ratchet.organizations add constraint organizations_pkey PRIMARY KEY (id);
 alter table ratchet.organizations add constraint organizations_slug_key UNIQUE (slug);
+alter table ratchet.packets add constraint packets_path_check CHECK (length(path) >= 1 AND length(path) <= 512);
+alter table ratchet.packets add constraint packets_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.packets add constraint packets_run_id_fkey FOREIGN KEY (run_id) REFERENCES ratchet.runs(id) ON DELETE CASCADE;
+alter table ratchet.packets add constraint packets_pkey PRIMARY KEY (environment_id, path);
 alter table ratchet.projects add constraint projects_name_check CHECK (length(name) >= 1 AND length(name) <= 200);
 alter table ratchet.projects add constraint projects_ref_check CHECK (ref ~ '^proj_[a-z0-9]{20}$'::text);
 alter table ratchet.projects add constraint projects_slug_check CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'::text);
@@ -404,6 +426,8 @@ CREATE INDEX executions_environment_idx ON ratchet.executions USING btree (envir
 CREATE INDEX executions_lease_idx ON ratchet.executions USING btree (lease_expires_at);
 CREATE INDEX executions_queue_idx ON ratchet.executions USING btree (queue_id, concurrency_key);
 CREATE INDEX journal_waitpoint_idx ON ratchet.journal USING btree (waitpoint_id) WHERE (waitpoint_id IS NOT NULL);
+CREATE INDEX packets_run_idx ON ratchet.packets USING btree (run_id) WHERE (run_id IS NOT NULL);
+CREATE INDEX packets_unattached_idx ON ratchet.packets USING btree (created_at) WHERE (run_id IS NULL);
 CREATE INDEX queue_entries_dequeue_idx ON ratchet.queue_entries USING btree (queue_id, sort_key, run_id);
 CREATE INDEX run_waitpoints_waitpoint_idx ON ratchet.run_waitpoints USING btree (waitpoint_id);
 CREATE INDEX runs_batch_idx ON ratchet.runs USING btree (batch_id, batch_index) WHERE (batch_id IS NOT NULL);
@@ -702,3 +726,21 @@ begin
   return v_created;
 end;
 $function$;
+
+CREATE OR REPLACE FUNCTION ratchet.packets_attach_to_run()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if new.payload_type = 'application/store' and json_typeof(new.payload) = 'string' then
+    update ratchet.packets set run_id = new.id
+    where environment_id = new.environment_id and path = new.payload #>> '{}' and run_id is null;
+  end if;
+  if new.output_type = 'application/store' and json_typeof(new.output) = 'string' then
+    update ratchet.packets set run_id = new.id
+    where environment_id = new.environment_id and path = new.output #>> '{}' and run_id is null;
+  end if;
+  return null;
+end $function$;
+
+CREATE TRIGGER runs_attach_packets AFTER INSERT OR UPDATE OF payload, payload_type, output, output_type ON ratchet.runs FOR EACH ROW WHEN (((new.payload_type = 'application/store'::text) OR (new.output_type = 'application/store'::text))) EXECUTE FUNCTION ratchet.packets_attach_to_run();

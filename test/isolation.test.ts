@@ -18,6 +18,9 @@ interface Resources {
   token: string;
   schedule: string;
   idempotencyKey: string;
+  environmentId: string;
+  /** A packet the owner uploaded (its content is a secret). */
+  packet: string;
 }
 
 type Call = { method: string; url: string; body?: unknown; contentType?: string };
@@ -41,7 +44,10 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
       .replace(":queue", "owned")
       .replace(":taskId", "owned")
       .replace(":position", "0")
-      .replace(":attemptNumber", "1");
+      .replace(":attemptNumber", "1")
+      .replace(":environmentId", r.environmentId)
+      .replace(":field", "payload")
+      .replace(/\/\*$/, `/${url.startsWith("/packets/") ? r.packet : encodeURIComponent(r.packet)}`);
   const key = `${method} ${url}`;
   const leases = [{ runId: r.run, attemptNumber: 1 }, { runId: r.dequeued, attemptNumber: 1 }];
   const journal = (position: number, body: Record<string, unknown>): Call => ({
@@ -123,7 +129,10 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "GET /api/v1/schedules",
     "GET /api/v1/waitpoints/tokens",
     "GET /api/v1/whoami",
+    "PUT /api/v2/packets/*",
   ]);
+  // Presigned packet URLs: a key is no credential there, only the signature is (none is sent here).
+  if (key === "PUT /packets/:environmentId/*") return [{ method, url: fill(url), body: "intruder", contentType: "text/plain" }];
   if (own.has(key)) return null;
   if (key === "POST /api/v3/batches/:batchId/items") {
     return [{ method, url: fill(url), body: `${JSON.stringify({ index: 0, task: "owned", payload: {} })}\n`, contentType: "application/x-ndjson" }];
@@ -151,7 +160,8 @@ async function environmentState(sql: TestApp["database"]["db"]["sql"], environme
       'batches', (select jsonb_agg(to_jsonb(b) order by b.id) from ratchet.batches b where b.environment_id = ${environmentId}),
       'queues', (select jsonb_agg(to_jsonb(q) order by q.id) from ratchet.queues q where q.environment_id = ${environmentId}),
       'schedules', (select jsonb_agg(to_jsonb(s) order by s.id) from ratchet.schedules s where s.environment_id = ${environmentId}),
-      'events', (select count(*) from ratchet.events e where e.environment_id = ${environmentId})
+      'events', (select count(*) from ratchet.events e where e.environment_id = ${environmentId}),
+      'packets', (select jsonb_agg(jsonb_build_object('path', p.path, 'data', encode(p.data, 'hex')) order by p.path) from ratchet.packets p where p.environment_id = ${environmentId})
     ) as state`;
   return JSON.stringify(state!.state);
 }
@@ -196,13 +206,26 @@ describe("tenant isolation", () => {
     await ownJournal(0, { op: "record", kind: "step", name: "step", output: JSON.stringify({ json: "owner's step output" }) });
     assert.equal((await ownJournal(1, { op: "wait", kind: "token", name: "token", wait: { type: "TOKEN", tokenId: token.id } })).entry.status, "PENDING");
     const schedule = await owner.ok("POST", "/api/v1/schedules", { task: "owned", cron: "0 * * * *", deduplicationKey: "owned" });
-    resources = { run: run.id, dequeued: dequeued.id, batch: batch.id, token: token.id, schedule: schedule.id, idempotencyKey: "owned-key" };
+    const packet = "trigger/packet_owned/payload.json";
+    const presigned = await owner.ok("PUT", `/api/v2/packets/${encodeURIComponent(packet)}`);
+    const upload = await t.app.inject({ method: "PUT", url: new URL(presigned.presignedUrl).pathname + new URL(presigned.presignedUrl).search, headers: { "content-type": "application/json" }, payload: JSON.stringify("owner's packet") });
+    assert.equal(upload.statusCode, 200);
+    resources = {
+      run: run.id,
+      dequeued: dequeued.id,
+      batch: batch.id,
+      token: token.id,
+      schedule: schedule.id,
+      idempotencyKey: "owned-key",
+      environmentId: ownerEnvironmentId,
+      packet,
+    };
   });
   after(() => t.close());
 
   test("no route lets another environment's key touch the owner's resources, even with the holder's workerId", async () => {
     const routes = t.app.ratchetRoutes
-      .filter((route) => /^\/(api|engine)\//.test(route.url) && route.method !== "HEAD")
+      .filter((route) => /^\/(api|engine|realtime|packets)\//.test(route.url) && route.method !== "HEAD")
       // A forged release would take the runs away before a forged completion could be seen: last.
       .sort((a, b) => Number(a.url === "/engine/v1/release") - Number(b.url === "/engine/v1/release"));
     assert.ok(routes.length > 40, `all routes were seen (${routes.length})`);
@@ -240,7 +263,7 @@ describe("tenant isolation", () => {
             } else {
               assert.ok(response.statusCode >= 400 && response.statusCode < 500, label);
             }
-            for (const secret of ["owner's payload", "owner's batch output", "owner's step output"]) assert.ok(!response.body.includes(secret), `${label}: leaks ${secret}`);
+            for (const secret of ["owner's payload", "owner's batch output", "owner's step output", "owner's packet"]) assert.ok(!response.body.includes(secret), `${label}: leaks ${secret}`);
           } catch (error) {
             failures.push((error as Error).message.split("\n")[0]!);
           }

@@ -6,6 +6,8 @@ import type { AppContext } from "../../app-context.ts";
 import { limits } from "../../api/limits.ts";
 import { keysetPage, uuidAtMs } from "../../api/pagination.ts";
 import { decodePacket } from "../../api/packets.ts";
+import { requestOrigin } from "../../api/packet-paths.ts";
+import { withPacketUrls } from "../../api/packet-urls.ts";
 import { listRunItem, retrieveRunResponse } from "../../api/run-presenter.ts";
 import { tagsSchema, taskIdentifierSchema } from "../../api/trigger-schema.ts";
 import { parseDurationMs } from "../../engine/durations.ts";
@@ -67,7 +69,8 @@ export async function runRoutes(app: FastifyInstance, context: AppContext): Prom
   routes.get("/api/v3/runs/:runId", { schema: { params: runParams } }, async (request) => {
     const environmentId = request.environment.environmentId;
     const run = await findRunOrNotFound(engine, environmentId, request.params.runId);
-    return retrieveRunResponse(run, await runsFindRelated(context.db.sql, environmentId, run));
+    const response = retrieveRunResponse(run, await runsFindRelated(context.db.sql, environmentId, run));
+    return withPacketUrls(response, run, context.db.sql, requestOrigin(request), context.clock.now());
   });
 
   routes.get("/api/v1/runs", { schema: { querystring: listQuery } }, async (request) => {
