@@ -7,6 +7,7 @@ import { systemClock, type Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import type { Db } from "./db/client.ts";
 import { applyHttpConventions } from "./http/conventions.ts";
+import { registerCors } from "./http/cors.ts";
 import { createLogger } from "./logger.ts";
 import { apiRoutes } from "./routes/api/index.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -93,6 +94,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await notifier.stop();
   });
 
+  await registerCors(app, options.config.corsOrigins);
   await app.register(healthRoutes, context);
   await app.register(async (scope) => apiRoutes(scope, context));
   await app.register(async (scope) => engineRoutes(scope, context));

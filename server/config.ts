@@ -16,6 +16,7 @@ export const configDefaults = {
   RATCHET_SHUTDOWN_TIMEOUT_MS: 10_000,
   RATCHET_EVENTS_RETENTION_DAYS: 30,
   RATCHET_LEASE_SECONDS: 60,
+  RATCHET_CORS_ORIGINS: "*",
 } as const;
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -40,6 +41,11 @@ const configSchema = z.object({
     .min(0)
     .default(configDefaults.RATCHET_SHUTDOWN_TIMEOUT_MS),
   RATCHET_LEASE_SECONDS: z.coerce.number().int().min(2).max(3600).default(configDefaults.RATCHET_LEASE_SECONDS),
+  RATCHET_CORS_ORIGINS: z
+    .string()
+    .transform((value) => value.split(",").map((origin) => origin.trim()).filter(Boolean))
+    .pipe(z.array(z.union([z.literal("*"), z.url().regex(/^https?:\/\/[^/]+$/, "an origin is scheme://host[:port], without a path")])).min(1))
+    .default([configDefaults.RATCHET_CORS_ORIGINS]),
   RATCHET_EVENTS_RETENTION_DAYS: z.coerce
     .number()
     .int()
@@ -75,6 +81,8 @@ export interface Config {
   eventsRetentionDays: number;
   /** How long a worker's claim on a run lasts without a heartbeat. */
   leaseSeconds: number;
+  /** Browser origins allowed to call the API and realtime routes ("*": any; no cookies are used there). */
+  corsOrigins: string[];
 }
 
 export class ConfigError extends Error {
@@ -122,5 +130,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownTimeoutMs: values.RATCHET_SHUTDOWN_TIMEOUT_MS,
     eventsRetentionDays: values.RATCHET_EVENTS_RETENTION_DAYS,
     leaseSeconds: values.RATCHET_LEASE_SECONDS,
+    corsOrigins: values.RATCHET_CORS_ORIGINS,
   };
 }

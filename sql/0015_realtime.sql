@@ -46,3 +46,26 @@ create table ratchet.environment_secrets (
   signing_secret bytea not null check (length(signing_secret) = 32),
   created_at timestamptz not null default now()
 );
+
+-- Public access tokens that the SDK signs itself (auth.createPublicToken with a secret key) are
+-- HS256 JWTs keyed with the secret key, which Ratchet otherwise keeps only as a hash. A key that
+-- asks for token claims (POST /api/v1/auth/jwt/claims) leaves a sealed copy here (AES-256-GCM under
+-- a key derived from the environment's signing secret) so the server can verify what it signs;
+-- the copy goes when the key is deleted, and a revoked key's copy is never used.
+create table ratchet.api_key_signing_copies (
+  api_key_id uuid primary key references ratchet.api_keys (id) on delete cascade,
+  environment_id uuid not null references ratchet.environments (id) on delete cascade,
+  sealed bytea not null,
+  created_at timestamptz not null default now()
+);
+
+create index api_key_signing_copies_environment_idx on ratchet.api_key_signing_copies (environment_id);
+
+-- One-time-use public tokens (auth.createTriggerPublicToken's default) are spent here, by the
+-- SHA-256 of the token, until they expire.
+create table ratchet.spent_public_tokens (
+  token_hash bytea primary key check (length(token_hash) = 32),
+  expires_at timestamptz not null
+);
+
+create index spent_public_tokens_expiry_idx on ratchet.spent_public_tokens (expires_at);

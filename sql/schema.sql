@@ -4,6 +4,13 @@
 
 -- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0015_realtime
 
+create table ratchet.api_key_signing_copies (
+  api_key_id uuid not null,
+  environment_id uuid not null,
+  sealed bytea not null,
+  created_at timestamp with time zone default now() not null
+);
+
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
   public_id text not null,
@@ -263,6 +270,11 @@ create table ratchet.sign_in_throttle (
   last_attempt_at timestamp with time zone not null
 );
 
+create table ratchet.spent_public_tokens (
+  token_hash bytea not null,
+  expires_at timestamp with time zone not null
+);
+
 create table ratchet.tasks (
   id uuid default gen_random_uuid() not null,
   worker_version_id uuid not null,
@@ -312,6 +324,9 @@ create table ratchet.worker_versions (
   created_at timestamp with time zone default now() not null
 );
 
+alter table ratchet.api_key_signing_copies add constraint api_key_signing_copies_api_key_id_fkey FOREIGN KEY (api_key_id) REFERENCES ratchet.api_keys(id) ON DELETE CASCADE;
+alter table ratchet.api_key_signing_copies add constraint api_key_signing_copies_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.api_key_signing_copies add constraint api_key_signing_copies_pkey PRIMARY KEY (api_key_id);
 alter table ratchet.api_keys add constraint api_keys_key_hash_check CHECK (length(key_hash) = 32);
 alter table ratchet.api_keys add constraint api_keys_name_check CHECK (length(name) <= 200);
 alter table ratchet.api_keys add constraint api_keys_public_id_check CHECK (public_id ~ '^key_[a-z0-9]{16}$'::text);
@@ -402,6 +417,8 @@ alter table ratchet.setup_tokens add constraint setup_tokens_token_hash_check CH
 alter table ratchet.setup_tokens add constraint setup_tokens_pkey PRIMARY KEY (token_hash);
 alter table ratchet.sign_in_throttle add constraint sign_in_throttle_email_hash_check CHECK (length(email_hash) = 32);
 alter table ratchet.sign_in_throttle add constraint sign_in_throttle_pkey PRIMARY KEY (email_hash);
+alter table ratchet.spent_public_tokens add constraint spent_public_tokens_token_hash_check CHECK (length(token_hash) = 32);
+alter table ratchet.spent_public_tokens add constraint spent_public_tokens_pkey PRIMARY KEY (token_hash);
 alter table ratchet.tasks add constraint tasks_trigger_source_check CHECK (trigger_source = ANY (ARRAY['STANDARD'::text, 'SCHEDULED'::text]));
 alter table ratchet.tasks add constraint tasks_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.tasks add constraint tasks_worker_version_id_fkey FOREIGN KEY (worker_version_id) REFERENCES ratchet.worker_versions(id) ON DELETE CASCADE;
@@ -419,6 +436,7 @@ alter table ratchet.worker_versions add constraint worker_versions_environment_i
 alter table ratchet.worker_versions add constraint worker_versions_pkey PRIMARY KEY (id);
 alter table ratchet.worker_versions add constraint worker_versions_environment_id_version_key UNIQUE (environment_id, version);
 
+CREATE INDEX api_key_signing_copies_environment_idx ON ratchet.api_key_signing_copies USING btree (environment_id);
 CREATE INDEX api_keys_environment_idx ON ratchet.api_keys USING btree (environment_id);
 CREATE UNIQUE INDEX batches_idempotency_idx ON ratchet.batches USING btree (environment_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 CREATE INDEX executions_deadline_idx ON ratchet.executions USING btree (deadline_at) WHERE (deadline_at IS NOT NULL);
@@ -450,6 +468,7 @@ CREATE INDEX schedules_environment_idx ON ratchet.schedules USING btree (environ
 CREATE INDEX sessions_expiry_idx ON ratchet.sessions USING btree (expires_at);
 CREATE INDEX sessions_user_idx ON ratchet.sessions USING btree (user_id);
 CREATE INDEX sign_in_throttle_last_attempt_idx ON ratchet.sign_in_throttle USING btree (last_attempt_at);
+CREATE INDEX spent_public_tokens_expiry_idx ON ratchet.spent_public_tokens USING btree (expires_at);
 CREATE INDEX tasks_environment_slug_idx ON ratchet.tasks USING btree (environment_id, slug);
 CREATE INDEX waitpoints_batch_idx ON ratchet.waitpoints USING btree (completed_by_batch_id) WHERE (completed_by_batch_id IS NOT NULL);
 CREATE INDEX waitpoints_due_idx ON ratchet.waitpoints USING btree (completed_after) WHERE ((status = 'WAITING'::text) AND (completed_after IS NOT NULL));

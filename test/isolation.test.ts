@@ -130,6 +130,8 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "GET /api/v1/waitpoints/tokens",
     "GET /api/v1/whoami",
     "PUT /api/v2/packets/*",
+    "POST /api/v1/auth/jwt/claims",
+    "POST /api/v1/auth/public-tokens",
   ]);
   // Presigned packet URLs: a key is no credential there, only the signature is (none is sent here).
   if (key === "PUT /packets/:environmentId/*") return [{ method, url: fill(url), body: "intruder", contentType: "text/plain" }];

@@ -17,6 +17,7 @@ import {
   type TriggerRequest,
 } from "../../engine/trigger.ts";
 import { ApiError } from "../../errors.ts";
+import { runReadToken } from "../../api/public-access.ts";
 import { fromPublicId, toPublicId, uuidv7 } from "../../ids.ts";
 import { batchesCreate, batchesFind, batchesRecordProgress, batchesRunIds, type BatchRow } from "../../storage/batches.ts";
 import type { AuthenticatedEnvironment } from "../../storage/api-keys.ts";
@@ -167,7 +168,7 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
         }).loose(),
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const now = context.clock.now();
       const parentRunId = request.body.parentRunId ? fromPublicId("run", request.body.parentRunId) : null;
       const { batch, created } = await batchesCreate(
@@ -182,6 +183,7 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
         },
         now,
       );
+      reply.header("x-trigger-jwt", await runReadToken(context, request.environment.environmentId, [`read:batch:${toPublicId("batch", batch.id)}`]));
       return {
         id: toPublicId("batch", batch.id),
         runCount: batch.runCount,
@@ -253,7 +255,7 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
         }),
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const now = context.clock.now();
       const { batch } = await batchesCreate(
         context.db.sql,
@@ -267,6 +269,7 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
         request.body.items.map((item, index) => ({ index, item: { ...item, index } })),
       );
       await batchesRecordProgress(context.db.sql, batch.id, outcome.errors, context.clock.now());
+      reply.header("x-trigger-jwt", await runReadToken(context, request.environment.environmentId, [`read:batch:${toPublicId("batch", batch.id)}`]));
       return { id: toPublicId("batch", batch.id), runCount: batch.runCount };
     },
   );

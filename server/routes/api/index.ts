@@ -2,6 +2,7 @@
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { requireSecretKey } from "../../auth/authenticate.ts";
+import { authRoutes } from "./auth.ts";
 import { batchRoutes } from "./batches.ts";
 import { runEventRoutes } from "./events.ts";
 import { waitpointRoutes } from "./waitpoints.ts";
@@ -23,4 +24,5 @@ export async function apiRoutes(app: FastifyInstance, context: AppContext): Prom
   await app.register(async (scope) => waitpointRoutes(scope, context));
   await app.register(async (scope) => scheduleRoutes(scope, context));
   await app.register(async (scope) => packetRoutes(scope, context));
+  await app.register(async (scope) => authRoutes(scope, context));
 }

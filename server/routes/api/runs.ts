@@ -8,6 +8,7 @@ import { keysetPage, uuidAtMs } from "../../api/pagination.ts";
 import { decodePacket } from "../../api/packets.ts";
 import { requestOrigin } from "../../api/packet-paths.ts";
 import { withPacketUrls } from "../../api/packet-urls.ts";
+import { authorizeRunRead } from "../../api/public-access.ts";
 import { listRunItem, retrieveRunResponse } from "../../api/run-presenter.ts";
 import { tagsSchema, taskIdentifierSchema } from "../../api/trigger-schema.ts";
 import { parseDurationMs } from "../../engine/durations.ts";
@@ -66,9 +67,10 @@ export async function runRoutes(app: FastifyInstance, context: AppContext): Prom
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const { engine } = context;
 
-  routes.get("/api/v3/runs/:runId", { schema: { params: runParams } }, async (request) => {
+  routes.get("/api/v3/runs/:runId", { schema: { params: runParams }, config: { publicAccess: true } }, async (request) => {
     const environmentId = request.environment.environmentId;
     const run = await findRunOrNotFound(engine, environmentId, request.params.runId);
+    authorizeRunRead(request, run);
     const response = retrieveRunResponse(run, await runsFindRelated(context.db.sql, environmentId, run));
     return withPacketUrls(response, run, context.db.sql, requestOrigin(request), context.clock.now());
   });
