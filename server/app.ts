@@ -14,6 +14,7 @@ import { healthRoutes } from "./routes/health.ts";
 import { engineRoutes } from "./routes/engine/index.ts";
 import { callbackRoutes } from "./routes/callbacks.ts";
 import { presignedPacketRoutes } from "./routes/packets.ts";
+import { realtimeRoutes } from "./routes/realtime/index.ts";
 import { timezoneRoutes } from "./routes/timezones.ts";
 import { dashboardRoutes } from "./routes/dashboard/index.ts";
 import { QueueNotifier } from "./engine/notifier.ts";
@@ -100,6 +101,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(async (scope) => engineRoutes(scope, context));
   await app.register(async (scope) => callbackRoutes(scope, context));
   await app.register(async (scope) => presignedPacketRoutes(scope, context));
+  await app.register(async (scope) => realtimeRoutes(scope, context));
   await app.register(timezoneRoutes);
   await app.register(async (scope) => dashboardRoutes(scope, context));
   return app;

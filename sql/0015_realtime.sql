@@ -69,3 +69,92 @@ create table ratchet.spent_public_tokens (
 );
 
 create index spent_public_tokens_expiry_idx on ratchet.spent_public_tokens (expires_at);
+
+-- The change feed behind run subscriptions (GET /realtime/v1/runs…, docs/realtime.md). Every insert
+-- of a run and every change of what a subscriber sees (status, metadata, tags, output, error,
+-- timestamps) appends a row here, in the transaction that made the change, with that
+-- transaction's id. A subscriber's offset is the snapshot it last read: the next read delivers the
+-- changes visible now that were not visible then, so none is lost or repeated whatever order
+-- concurrent transactions commit in, and any server process can answer it.
+create table ratchet.run_changes (
+  id bigint generated always as identity primary key,
+  environment_id uuid not null,
+  run_id uuid not null,
+  batch_id uuid,
+  tags text[] not null,
+  xid xid8 not null default pg_current_xact_id(),
+  changed_at timestamptz not null default now(),
+  -- What changed, as it was after the change (payload and output are read from the run).
+  state jsonb not null
+);
+
+create index run_changes_run_idx on ratchet.run_changes (run_id, id);
+create index run_changes_batch_idx on ratchet.run_changes (batch_id, id) where batch_id is not null;
+create index run_changes_environment_idx on ratchet.run_changes (environment_id, id);
+create index run_changes_changed_at_idx on ratchet.run_changes (changed_at);
+
+-- A stored payload, output or metadata as the SDK's shapes carry it: the text of the packet (a JSON
+-- document for application/json, else the string that was sent: superjson, a packet path, text).
+create function ratchet.packet_text(value json, type text) returns text language sql immutable as $$
+  select case when value is null then null
+    when type = 'application/json' or json_typeof(value) <> 'string' then value::text
+    else value #>> '{}' end
+$$;
+
+create function ratchet.run_changes_record() returns trigger language plpgsql as $$
+begin
+  insert into ratchet.run_changes (environment_id, run_id, batch_id, tags, state)
+  values (new.environment_id, new.id, new.batch_id, new.tags, jsonb_build_object(
+    'status', new.status,
+    'metadata', ratchet.packet_text(new.metadata, new.metadata_type),
+    'metadataType', new.metadata_type,
+    'tags', to_jsonb(new.tags),
+    'outputType', new.output_type,
+    'error', new.error,
+    'attemptCount', new.attempt_count,
+    'updatedAt', new.updated_at,
+    'startedAt', new.started_at,
+    'finishedAt', new.finished_at,
+    'delayUntil', new.delay_until,
+    'queuedAt', new.queued_at,
+    'expiredAt', new.expired_at,
+    'idempotencyKey', new.idempotency_key));
+  return null;
+end $$;
+
+create trigger runs_record_insert after insert on ratchet.runs
+  for each row execute function ratchet.run_changes_record();
+
+create trigger runs_record_change after update on ratchet.runs
+  for each row when (
+    old.status is distinct from new.status
+    or old.metadata::text is distinct from new.metadata::text
+    or old.tags is distinct from new.tags
+    or old.output_type is distinct from new.output_type
+    or old.error is distinct from new.error
+    or old.started_at is distinct from new.started_at
+    or old.finished_at is distinct from new.finished_at
+    or old.delay_until is distinct from new.delay_until)
+  execute function ratchet.run_changes_record();
+
+-- Realtime streams (streams.pipe / append / read): chunks in order per (run, stream key), read as
+-- server-sent events resumable by sequence number. Deleted with their run.
+create table ratchet.run_streams (
+  run_id uuid not null references ratchet.runs (id) on delete cascade,
+  environment_id uuid not null,
+  stream_key text not null check (length(stream_key) between 1 and 256),
+  -- The next sequence number to hand out (chunks are numbered from 0).
+  next_seq bigint not null default 0,
+  created_at timestamptz not null,
+  primary key (run_id, stream_key)
+);
+
+create table ratchet.stream_chunks (
+  run_id uuid not null,
+  stream_key text not null,
+  seq bigint not null,
+  data text not null,
+  created_at timestamptz not null,
+  primary key (run_id, stream_key, seq),
+  foreign key (run_id, stream_key) references ratchet.run_streams (run_id, stream_key) on delete cascade
+);

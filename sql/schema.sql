@@ -175,6 +175,25 @@ create table ratchet.queues (
   updated_at timestamp with time zone default now() not null
 );
 
+create table ratchet.run_changes (
+  id bigint generated always as identity not null,
+  environment_id uuid not null,
+  run_id uuid not null,
+  batch_id uuid,
+  tags text[] not null,
+  xid xid8 default pg_current_xact_id() not null,
+  changed_at timestamp with time zone default now() not null,
+  state jsonb not null
+);
+
+create table ratchet.run_streams (
+  run_id uuid not null,
+  environment_id uuid not null,
+  stream_key text not null,
+  next_seq bigint default 0 not null,
+  created_at timestamp with time zone not null
+);
+
 create table ratchet.run_waitpoints (
   run_id uuid not null,
   waitpoint_id uuid not null,
@@ -273,6 +292,14 @@ create table ratchet.sign_in_throttle (
 create table ratchet.spent_public_tokens (
   token_hash bytea not null,
   expires_at timestamp with time zone not null
+);
+
+create table ratchet.stream_chunks (
+  run_id uuid not null,
+  stream_key text not null,
+  seq bigint not null,
+  data text not null,
+  created_at timestamp with time zone not null
 );
 
 create table ratchet.tasks (
@@ -394,6 +421,10 @@ alter table ratchet.queues add constraint queues_type_check CHECK (type = ANY (A
 alter table ratchet.queues add constraint queues_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.queues add constraint queues_pkey PRIMARY KEY (id);
 alter table ratchet.queues add constraint queues_environment_id_name_key UNIQUE (environment_id, name);
+alter table ratchet.run_changes add constraint run_changes_pkey PRIMARY KEY (id);
+alter table ratchet.run_streams add constraint run_streams_stream_key_check CHECK (length(stream_key) >= 1 AND length(stream_key) <= 256);
+alter table ratchet.run_streams add constraint run_streams_run_id_fkey FOREIGN KEY (run_id) REFERENCES ratchet.runs(id) ON DELETE CASCADE;
+alter table ratchet.run_streams add constraint run_streams_pkey PRIMARY KEY (run_id, stream_key);
 alter table ratchet.run_waitpoints add constraint run_waitpoints_run_id_fkey FOREIGN KEY (run_id) REFERENCES ratchet.runs(id) ON DELETE CASCADE;
 alter table ratchet.run_waitpoints add constraint run_waitpoints_waitpoint_id_fkey FOREIGN KEY (waitpoint_id) REFERENCES ratchet.waitpoints(id) ON DELETE CASCADE;
 alter table ratchet.run_waitpoints add constraint run_waitpoints_pkey PRIMARY KEY (run_id, waitpoint_id);
@@ -419,6 +450,8 @@ alter table ratchet.sign_in_throttle add constraint sign_in_throttle_email_hash_
 alter table ratchet.sign_in_throttle add constraint sign_in_throttle_pkey PRIMARY KEY (email_hash);
 alter table ratchet.spent_public_tokens add constraint spent_public_tokens_token_hash_check CHECK (length(token_hash) = 32);
 alter table ratchet.spent_public_tokens add constraint spent_public_tokens_pkey PRIMARY KEY (token_hash);
+alter table ratchet.stream_chunks add constraint stream_chunks_run_id_stream_key_fkey FOREIGN KEY (run_id, stream_key) REFERENCES ratchet.run_streams(run_id, stream_key) ON DELETE CASCADE;
+alter table ratchet.stream_chunks add constraint stream_chunks_pkey PRIMARY KEY (run_id, stream_key, seq);
 alter table ratchet.tasks add constraint tasks_trigger_source_check CHECK (trigger_source = ANY (ARRAY['STANDARD'::text, 'SCHEDULED'::text]));
 alter table ratchet.tasks add constraint tasks_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.tasks add constraint tasks_worker_version_id_fkey FOREIGN KEY (worker_version_id) REFERENCES ratchet.worker_versions(id) ON DELETE CASCADE;
@@ -447,6 +480,10 @@ CREATE INDEX journal_waitpoint_idx ON ratchet.journal USING btree (waitpoint_id)
 CREATE INDEX packets_run_idx ON ratchet.packets USING btree (run_id) WHERE (run_id IS NOT NULL);
 CREATE INDEX packets_unattached_idx ON ratchet.packets USING btree (created_at) WHERE (run_id IS NULL);
 CREATE INDEX queue_entries_dequeue_idx ON ratchet.queue_entries USING btree (queue_id, sort_key, run_id);
+CREATE INDEX run_changes_batch_idx ON ratchet.run_changes USING btree (batch_id, id) WHERE (batch_id IS NOT NULL);
+CREATE INDEX run_changes_changed_at_idx ON ratchet.run_changes USING btree (changed_at);
+CREATE INDEX run_changes_environment_idx ON ratchet.run_changes USING btree (environment_id, id);
+CREATE INDEX run_changes_run_idx ON ratchet.run_changes USING btree (run_id, id);
 CREATE INDEX run_waitpoints_waitpoint_idx ON ratchet.run_waitpoints USING btree (waitpoint_id);
 CREATE INDEX runs_batch_idx ON ratchet.runs USING btree (batch_id, batch_index) WHERE (batch_id IS NOT NULL);
 CREATE UNIQUE INDEX runs_batch_item_idx ON ratchet.runs USING btree (batch_id, batch_index) WHERE (batch_id IS NOT NULL);
@@ -746,6 +783,16 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION ratchet.packet_text(value json, type text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select case when value is null then null
+    when type = 'application/json' or json_typeof(value) <> 'string' then value::text
+    else value #>> '{}' end
+$function$;
+
 CREATE OR REPLACE FUNCTION ratchet.packets_attach_to_run()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -762,4 +809,30 @@ begin
   return null;
 end $function$;
 
+CREATE OR REPLACE FUNCTION ratchet.run_changes_record()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  insert into ratchet.run_changes (environment_id, run_id, batch_id, tags, state)
+  values (new.environment_id, new.id, new.batch_id, new.tags, jsonb_build_object(
+    'status', new.status,
+    'metadata', ratchet.packet_text(new.metadata, new.metadata_type),
+    'metadataType', new.metadata_type,
+    'tags', to_jsonb(new.tags),
+    'outputType', new.output_type,
+    'error', new.error,
+    'attemptCount', new.attempt_count,
+    'updatedAt', new.updated_at,
+    'startedAt', new.started_at,
+    'finishedAt', new.finished_at,
+    'delayUntil', new.delay_until,
+    'queuedAt', new.queued_at,
+    'expiredAt', new.expired_at,
+    'idempotencyKey', new.idempotency_key));
+  return null;
+end $function$;
+
 CREATE TRIGGER runs_attach_packets AFTER INSERT OR UPDATE OF payload, payload_type, output, output_type ON ratchet.runs FOR EACH ROW WHEN (((new.payload_type = 'application/store'::text) OR (new.output_type = 'application/store'::text))) EXECUTE FUNCTION ratchet.packets_attach_to_run();
+CREATE TRIGGER runs_record_change AFTER UPDATE ON ratchet.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) OR ((old.metadata)::text IS DISTINCT FROM (new.metadata)::text) OR (old.tags IS DISTINCT FROM new.tags) OR (old.output_type IS DISTINCT FROM new.output_type) OR (old.error IS DISTINCT FROM new.error) OR (old.started_at IS DISTINCT FROM new.started_at) OR (old.finished_at IS DISTINCT FROM new.finished_at) OR (old.delay_until IS DISTINCT FROM new.delay_until))) EXECUTE FUNCTION ratchet.run_changes_record();
+CREATE TRIGGER runs_record_insert AFTER INSERT ON ratchet.runs FOR EACH ROW EXECUTE FUNCTION ratchet.run_changes_record();

@@ -130,4 +130,6 @@ export async function setMetadata(deps: EngineDeps, environmentId: string, publi
   const run = await runsFindById(deps.db.sql, environmentId, id);
   if (!run) throw new ApiError("NOT_FOUND", `No run ${publicId}`);
   await runsSetMetadata(deps.db.sql, id, text, deps.clock.now());
+  // Subscribers of the run hear of it (realtime).
+  deps.notifier.runsChanged(environmentId);
 }
