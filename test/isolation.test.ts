@@ -132,6 +132,8 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "PUT /api/v2/packets/*",
     "POST /api/v1/auth/jwt/claims",
     "POST /api/v1/auth/public-tokens",
+    // Subscribes to the caller's own runs with a tag: checked in "lists and dequeues" below.
+    "GET /realtime/v1/runs",
   ]);
   // Presigned packet URLs: a key is no credential there, only the signature is (none is sent here).
   if (key === "PUT /packets/:environmentId/*") return [{ method, url: fill(url), body: "intruder", contentType: "text/plain" }];
@@ -337,6 +339,38 @@ describe("tenant isolation", () => {
     assert.equal(await environmentState(t.database.db.sql, ownerEnvironmentId), before);
   });
 
+  test("a public token of another run, or of another environment, reads nothing of the owner's run", async () => {
+    const { id: ownRun, headers } = await (async () => {
+      const response = await owner.request("POST", "/api/v1/tasks/owned/trigger", { payload: { mine: true } });
+      return { id: response.body.id as string, headers: response.headers };
+    })();
+    const ownersOtherRunToken = String(headers["x-trigger-jwt"]);
+    const [, intruder] = others[0]!;
+    // Another environment's token that names the owner's run, batch and tag in its scopes.
+    const { token: foreignToken } = await intruder.ok("POST", "/api/v1/auth/public-tokens", {
+      scopes: [`read:runs:${resources.run}`, `read:batch:${resources.batch}`, "read:tags:mine"],
+    });
+    for (const [label, token] of [["a token of another run", ownersOtherRunToken], ["a token of another environment", foreignToken]] as const) {
+      for (const url of [
+        `/api/v3/runs/${resources.run}`,
+        `/realtime/v1/runs/${resources.run}?offset=-1`,
+        `/realtime/v1/batches/${resources.batch}?offset=-1`,
+        `/realtime/v1/runs?tags=mine&offset=-1`,
+        `/api/v1/runs/${resources.run}/packets/payload`,
+        `/api/v1/packets/${encodeURIComponent(resources.packet)}`,
+      ]) {
+        const response = await t.app.inject({ method: "GET", url, headers: { authorization: `Bearer ${token}` } });
+        const emptyShape = url.startsWith("/realtime/v1/runs?") && response.statusCode === 200 && response.body === JSON.stringify([{ headers: { control: "up-to-date" } }]);
+        assert.ok(emptyShape || (response.statusCode >= 400 && response.statusCode < 500), `${label}: GET ${url} → ${response.statusCode} ${response.body.slice(0, 200)}`);
+        if (response.statusCode < 400) assert.ok(!response.body.includes(resources.run), `${label}: GET ${url} names the owner's run`);
+        assert.ok(!response.body.includes("owner's"), `${label}: GET ${url} leaks`);
+      }
+    }
+    // The owner's token for its own run does read that run.
+    const own = await t.app.inject({ method: "GET", url: `/realtime/v1/runs/${ownRun}?offset=-1`, headers: { authorization: `Bearer ${ownersOtherRunToken}` } });
+    assert.equal(own.statusCode, 200);
+  });
+
   test("lists and dequeues of another environment never include the owner's things", async () => {
     for (const [who, intruder] of others) {
       const runs = await intruder.ok("GET", "/api/v1/runs");
@@ -349,6 +383,8 @@ describe("tenant isolation", () => {
       assert.ok(!JSON.stringify(queues).includes("task/owned"), who);
       await intruder.register([{ id: "owned" }]);
       assert.deepEqual(await intruder.dequeue("intruder", 100), [], who);
+      const tagged = await intruder.ok("GET", "/realtime/v1/runs?tags=mine&offset=-1");
+      assert.deepEqual(tagged, [{ headers: { control: "up-to-date" } }], `${who}: a tag subscription sees only its own runs`);
       const reused = await intruder.trigger("owned", {}, { idempotencyKey: "owned-key" });
       assert.notEqual(reused.id, resources.run, `${who}: idempotency keys are per environment`);
     }
