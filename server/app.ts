@@ -21,7 +21,7 @@ import { QueueNotifier } from "./engine/notifier.ts";
 import { defaultEngineSettings, type EngineSettings } from "./engine/settings.ts";
 import { Sweeper } from "./engine/sweepers.ts";
 import { EventPartitionMaintainer } from "./engine/events-maintenance.ts";
-import { PacketMaintainer } from "./engine/packets-maintenance.ts";
+import { RealtimeMaintainer } from "./engine/realtime-maintenance.ts";
 import type { Logger } from "pino";
 
 declare module "fastify" {
@@ -75,14 +75,14 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     options.sweeper === false
       ? null
       : new EventPartitionMaintainer(engine, { retentionDays: options.config.eventsRetentionDays }, app.log as unknown as Logger);
-  const packets = options.sweeper === false ? null : new PacketMaintainer(engine, app.log as unknown as Logger);
+  const realtimeUpkeep = options.sweeper === false ? null : new RealtimeMaintainer(engine, app.log as unknown as Logger);
   app.decorate("ratchet", context);
   app.decorate("ratchetRoutes", routes);
   app.addHook("onReady", async () => {
     await notifier.start();
     sweeper?.start();
     partitions?.start();
-    packets?.start();
+    realtimeUpkeep?.start();
   });
   // Runs before the server waits for in-flight requests: long-polling workers get their answer now.
   app.addHook("preClose", async () => {
@@ -91,7 +91,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook("onClose", async () => {
     await sweeper?.stop();
     await partitions?.stop();
-    packets?.stop();
+    realtimeUpkeep?.stop();
     await notifier.stop();
   });
 

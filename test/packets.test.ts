@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { configure, runs, tasks } from "@trigger.dev/sdk";
 import { ManualClock } from "../server/clock.ts";
-import { deleteUnattachedPackets } from "../server/engine/packets-maintenance.ts";
+import { deleteUnattachedPackets } from "../server/engine/realtime-maintenance.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
 

@@ -5,6 +5,8 @@ import { after, before, describe, test } from "node:test";
 import { auth, configure, runs, tasks } from "@trigger.dev/sdk";
 import { pino } from "pino";
 import { buildApp } from "../server/app.ts";
+import { ManualClock } from "../server/clock.ts";
+import { deleteOldRunChanges } from "../server/engine/realtime-maintenance.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
 
@@ -199,5 +201,27 @@ describe("run subscriptions through the official SDK", () => {
     } finally {
       await restarted?.close();
     }
+  });
+
+  test("an offset older than the feed's retention, or of another shape, must refetch; old feed entries are deleted", async () => {
+    const handle = await tasks.trigger("watched", {});
+    const first = await fetch(`${address}/realtime/v1/runs/${handle.id}?offset=-1`, { headers: { authorization: `Bearer ${key}` } });
+    const offset = first.headers.get("electric-offset")!;
+    const handleHeader = first.headers.get("electric-handle")!;
+    const stale = offset.replace(/^\d+_/, "1_");
+    const refetch = await fetch(`${address}/realtime/v1/runs/${handle.id}?offset=${encodeURIComponent(stale)}&handle=${handleHeader}`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(refetch.status, 409);
+    assert.deepEqual(await refetch.json(), [{ headers: { control: "must-refetch" } }]);
+    const otherShape = await fetch(`${address}/realtime/v1/runs/${handle.id}?offset=${encodeURIComponent(offset)}&handle=run-other`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(otherShape.status, 409);
+    const fresh = await fetch(`${address}/realtime/v1/runs/${handle.id}?offset=${encodeURIComponent(offset)}&handle=${handleHeader}`, { headers: { authorization: `Bearer ${key}` } });
+    assert.equal(fresh.status, 200);
+
+    const sql = t.database.db.sql;
+    const count = async () => (await sql<{ n: number }[]>`select count(*)::int as n from ratchet.run_changes`)[0]!.n;
+    const before = await count();
+    assert.ok(before > 0);
+    assert.equal(await deleteOldRunChanges({ db: t.database.db, clock: new ManualClock(new Date(Date.now() + 3_600_000)) }), 0);
+    assert.equal(await deleteOldRunChanges({ db: t.database.db, clock: new ManualClock(new Date(Date.now() + 25 * 3_600_000)) }), before);
   });
 });
