@@ -143,8 +143,8 @@ create table ratchet.run_streams (
   run_id uuid not null references ratchet.runs (id) on delete cascade,
   environment_id uuid not null,
   stream_key text not null check (length(stream_key) between 1 and 256),
-  -- The next sequence number to hand out (chunks are numbered from 0).
-  next_seq bigint not null default 0,
+  -- Set when a writer's pipe ended cleanly: readers end once they have every chunk.
+  completed_at timestamptz,
   created_at timestamptz not null,
   primary key (run_id, stream_key)
 );

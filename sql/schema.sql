@@ -190,7 +190,7 @@ create table ratchet.run_streams (
   run_id uuid not null,
   environment_id uuid not null,
   stream_key text not null,
-  next_seq bigint default 0 not null,
+  completed_at timestamp with time zone,
   created_at timestamp with time zone not null
 );
 

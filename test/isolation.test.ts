@@ -47,6 +47,7 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
       .replace(":attemptNumber", "1")
       .replace(":environmentId", r.environmentId)
       .replace(":field", "payload")
+      .replace(":target", "self")
       .replace(/\/\*$/, `/${url.startsWith("/packets/") ? r.packet : encodeURIComponent(r.packet)}`);
   const key = `${method} ${url}`;
   const leases = [{ runId: r.run, attemptNumber: 1 }, { runId: r.dequeued, attemptNumber: 1 }];
@@ -135,6 +136,10 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     // Subscribes to the caller's own runs with a tag: checked in "lists and dequeues" below.
     "GET /realtime/v1/runs",
   ]);
+  if (key === "POST /realtime/v1/streams/:runId/:target/:key" || key === "POST /realtime/v1/streams/:runId/:target/:key/append") {
+    return [{ method, url: fill(url), body: `${JSON.stringify({ intruder: true })}\n`, contentType: "application/json" }];
+  }
+  if (key === "PUT /realtime/v1/streams/:runId/:target/:key") return [{ method, url: fill(url) }];
   // Presigned packet URLs: a key is no credential there, only the signature is (none is sent here).
   if (key === "PUT /packets/:environmentId/*") return [{ method, url: fill(url), body: "intruder", contentType: "text/plain" }];
   if (own.has(key)) return null;
@@ -165,6 +170,8 @@ async function environmentState(sql: TestApp["database"]["db"]["sql"], environme
       'queues', (select jsonb_agg(to_jsonb(q) order by q.id) from ratchet.queues q where q.environment_id = ${environmentId}),
       'schedules', (select jsonb_agg(to_jsonb(s) order by s.id) from ratchet.schedules s where s.environment_id = ${environmentId}),
       'events', (select count(*) from ratchet.events e where e.environment_id = ${environmentId}),
+      'streams', (select jsonb_agg(to_jsonb(c) order by c.run_id, c.stream_key, c.seq) from ratchet.stream_chunks c
+        join ratchet.runs r on r.id = c.run_id where r.environment_id = ${environmentId}),
       'packets', (select jsonb_agg(jsonb_build_object('path', p.path, 'data', encode(p.data, 'hex')) order by p.path) from ratchet.packets p where p.environment_id = ${environmentId})
     ) as state`;
   return JSON.stringify(state!.state);
@@ -209,6 +216,7 @@ describe("tenant isolation", () => {
       owner.ok("POST", `/engine/v1/runs/${run.id}/journal/${position}`, { workerId: holder, ...body });
     await ownJournal(0, { op: "record", kind: "step", name: "step", output: JSON.stringify({ json: "owner's step output" }) });
     assert.equal((await ownJournal(1, { op: "wait", kind: "token", name: "token", wait: { type: "TOKEN", tokenId: token.id } })).entry.status, "PENDING");
+    for (const streamKey of ["owned-key", "owned-stream"]) await owner.ok("POST", `/realtime/v1/streams/${run.id}/self/${streamKey}/append`, "owner's stream");
     const schedule = await owner.ok("POST", "/api/v1/schedules", { task: "owned", cron: "0 * * * *", deduplicationKey: "owned" });
     const packet = "trigger/packet_owned/payload.json";
     const presigned = await owner.ok("PUT", `/api/v2/packets/${encodeURIComponent(packet)}`);
@@ -267,7 +275,7 @@ describe("tenant isolation", () => {
             } else {
               assert.ok(response.statusCode >= 400 && response.statusCode < 500, label);
             }
-            for (const secret of ["owner's payload", "owner's batch output", "owner's step output", "owner's packet"]) assert.ok(!response.body.includes(secret), `${label}: leaks ${secret}`);
+            for (const secret of ["owner's payload", "owner's batch output", "owner's step output", "owner's packet", "owner's stream"]) assert.ok(!response.body.includes(secret), `${label}: leaks ${secret}`);
           } catch (error) {
             failures.push((error as Error).message.split("\n")[0]!);
           }
@@ -358,6 +366,7 @@ describe("tenant isolation", () => {
         `/realtime/v1/runs?tags=mine&offset=-1`,
         `/api/v1/runs/${resources.run}/packets/payload`,
         `/api/v1/packets/${encodeURIComponent(resources.packet)}`,
+        `/realtime/v1/streams/${resources.run}/owned-stream`,
       ]) {
         const response = await t.app.inject({ method: "GET", url, headers: { authorization: `Bearer ${token}` } });
         const emptyShape = url.startsWith("/realtime/v1/runs?") && response.statusCode === 200 && response.body === JSON.stringify([{ headers: { control: "up-to-date" } }]);
