@@ -3,12 +3,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { configure, runs, tasks } from "@trigger.dev/sdk";
+import { configure, runs, streams, tasks } from "@trigger.dev/sdk";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { projectRoot } from "./helpers/server-process.ts";
 import { startWorker, type Worker } from "./helpers/worker-process.ts";
 
-describe("the worker with offloaded payloads and outputs", () => {
+describe("the worker with offloaded payloads and outputs, and streams", () => {
   let t: TestApp;
   let worker: Worker;
 
@@ -37,5 +37,16 @@ describe("the worker with offloaded payloads and outputs", () => {
       select r.output_type as "outputType", (select count(*)::int from ratchet.packets p where p.run_id = r.id) as packets
       from ratchet.runs r order by r.id desc limit 1`;
     assert.deepEqual(row, { outputType: "application/store", packets: 2 });
+  });
+
+  test("an AI-style task pipes 10,000 small chunks; a reader gets them complete and in order", async () => {
+    const handle = await tasks.trigger("ai-stream", { tokens: 10_000 });
+    const chunks: Array<{ i: number }> = [];
+    for await (const chunk of await streams.read<{ i: number }>(handle.id, "answer", { timeoutInSeconds: 30 })) chunks.push(chunk);
+    assert.equal(chunks.length, 10_000, worker.output());
+    assert.equal(chunks.findIndex((chunk, index) => chunk.i !== index), -1);
+    const run = await runs.poll(handle.id, { pollIntervalMs: 50 });
+    assert.equal(run.status, "COMPLETED");
+    assert.deepEqual(run.output, { streamed: 10_000 });
   });
 });

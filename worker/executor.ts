@@ -7,6 +7,7 @@ import type { ProjectConfig } from "../sdk/project-config.ts";
 import { setRuntime, type RunEvent, type TaskRuntime } from "../sdk/runtime.ts";
 import { parsePacket, stringifyPacket } from "../sdk/serialization.ts";
 import { importIfStored, offloadIfLarge } from "../sdk/packets.ts";
+import { waitForOpenStreams } from "../sdk/streams.ts";
 import { taskRegistry, type AnyTaskOptions } from "../sdk/task.ts";
 import { taskManifest } from "./manifest.ts";
 import type { ChildResult, ExecuteMessage, FromChild, ToChild } from "./messages.ts";
@@ -119,6 +120,8 @@ async function execute(message: ExecuteMessage): Promise<ChildResult> {
       }
       return { kind: "canceled" };
     }
+    // Open streams.pipe() calls finish sending before the attempt ends.
+    await waitForOpenStreams();
     const result = winner.done;
     if (!result.ok) return { kind: "finished", result };
     // Named as Trigger.dev's task executor names it: the run and attempt, then "output".
