@@ -12,7 +12,9 @@ export interface StreamTargetOptions {
   signal?: AbortSignal;
 }
 
-const open = new Set<Promise<unknown>>();
+// Shared through globalThis: the executor and the task bundle each load their own copy of the SDK.
+const openKey = Symbol.for("ratchet.sdk.streams.open");
+const open: Set<Promise<unknown>> = ((globalThis as Record<symbol, unknown>)[openKey] ??= new Set()) as Set<Promise<unknown>>;
 
 function runAndTarget(options: StreamTargetOptions | undefined): { runId: string; target: string } {
   const target = options?.target ?? "self";

@@ -90,8 +90,10 @@ create table ratchet.run_changes (
 
 create index run_changes_run_idx on ratchet.run_changes (run_id, id);
 create index run_changes_batch_idx on ratchet.run_changes (batch_id, id) where batch_id is not null;
-create index run_changes_environment_idx on ratchet.run_changes (environment_id, id);
-create index run_changes_changed_at_idx on ratchet.run_changes (changed_at);
+-- Tag shapes read an environment's changes after a snapshot's xmin.
+create index run_changes_environment_idx on ratchet.run_changes (environment_id, xid);
+-- Rows are appended in time order: a BRIN index serves the retention delete for next to nothing.
+create index run_changes_changed_at_idx on ratchet.run_changes using brin (changed_at);
 
 -- A stored payload, output or metadata as the SDK's shapes carry it: the text of the packet (a JSON
 -- document for application/json, else the string that was sent: superjson, a packet path, text).
@@ -101,41 +103,68 @@ create function ratchet.packet_text(value json, type text) returns text language
     else value #>> '{}' end
 $$;
 
-create function ratchet.run_changes_record() returns trigger language plpgsql as $$
+-- Statement-level triggers with transition tables: one set-based insert per statement, so a batch
+-- of a thousand runs (or a bulk load) costs one INSERT … SELECT, not a thousand trigger calls.
+create function ratchet.run_changes_record_inserted() returns trigger language plpgsql as $$
 begin
   insert into ratchet.run_changes (environment_id, run_id, batch_id, tags, state)
-  values (new.environment_id, new.id, new.batch_id, new.tags, jsonb_build_object(
-    'status', new.status,
-    'metadata', ratchet.packet_text(new.metadata, new.metadata_type),
-    'metadataType', new.metadata_type,
-    'tags', to_jsonb(new.tags),
-    'outputType', new.output_type,
-    'error', new.error,
-    'attemptCount', new.attempt_count,
-    'updatedAt', new.updated_at,
-    'startedAt', new.started_at,
-    'finishedAt', new.finished_at,
-    'delayUntil', new.delay_until,
-    'queuedAt', new.queued_at,
-    'expiredAt', new.expired_at,
-    'idempotencyKey', new.idempotency_key));
+  select n.environment_id, n.id, n.batch_id, n.tags, jsonb_build_object(
+      'status', n.status,
+      'metadata', ratchet.packet_text(n.metadata, n.metadata_type),
+      'metadataType', n.metadata_type,
+      'tags', to_jsonb(n.tags),
+      'outputType', n.output_type,
+      'error', n.error,
+      'attemptCount', n.attempt_count,
+      'updatedAt', n.updated_at,
+      'startedAt', n.started_at,
+      'finishedAt', n.finished_at,
+      'delayUntil', n.delay_until,
+      'queuedAt', n.queued_at,
+      'expiredAt', n.expired_at,
+      'idempotencyKey', n.idempotency_key)
+  from new_rows n;
+  return null;
+end $$;
+
+create function ratchet.run_changes_record_updated() returns trigger language plpgsql as $$
+begin
+  insert into ratchet.run_changes (environment_id, run_id, batch_id, tags, state)
+  select n.environment_id, n.id, n.batch_id, n.tags, jsonb_build_object(
+      'status', n.status,
+      'metadata', ratchet.packet_text(n.metadata, n.metadata_type),
+      'metadataType', n.metadata_type,
+      'tags', to_jsonb(n.tags),
+      'outputType', n.output_type,
+      'error', n.error,
+      'attemptCount', n.attempt_count,
+      'updatedAt', n.updated_at,
+      'startedAt', n.started_at,
+      'finishedAt', n.finished_at,
+      'delayUntil', n.delay_until,
+      'queuedAt', n.queued_at,
+      'expiredAt', n.expired_at,
+      'idempotencyKey', n.idempotency_key)
+  from new_rows n join old_rows o on o.id = n.id
+  where o.status is distinct from n.status
+    or o.metadata::text is distinct from n.metadata::text
+    or o.tags is distinct from n.tags
+    or o.output_type is distinct from n.output_type
+    or o.error is distinct from n.error
+    or o.started_at is distinct from n.started_at
+    or o.finished_at is distinct from n.finished_at
+    or o.delay_until is distinct from n.delay_until
+  order by n.id;
   return null;
 end $$;
 
 create trigger runs_record_insert after insert on ratchet.runs
-  for each row execute function ratchet.run_changes_record();
+  referencing new table as new_rows
+  for each statement execute function ratchet.run_changes_record_inserted();
 
 create trigger runs_record_change after update on ratchet.runs
-  for each row when (
-    old.status is distinct from new.status
-    or old.metadata::text is distinct from new.metadata::text
-    or old.tags is distinct from new.tags
-    or old.output_type is distinct from new.output_type
-    or old.error is distinct from new.error
-    or old.started_at is distinct from new.started_at
-    or old.finished_at is distinct from new.finished_at
-    or old.delay_until is distinct from new.delay_until)
-  execute function ratchet.run_changes_record();
+  referencing old table as old_rows new table as new_rows
+  for each statement execute function ratchet.run_changes_record_updated();
 
 -- Realtime streams (streams.pipe / append / read): chunks in order per (run, stream key), read as
 -- server-sent events resumable by sequence number. Deleted with their run.

@@ -481,8 +481,8 @@ CREATE INDEX packets_run_idx ON ratchet.packets USING btree (run_id) WHERE (run_
 CREATE INDEX packets_unattached_idx ON ratchet.packets USING btree (created_at) WHERE (run_id IS NULL);
 CREATE INDEX queue_entries_dequeue_idx ON ratchet.queue_entries USING btree (queue_id, sort_key, run_id);
 CREATE INDEX run_changes_batch_idx ON ratchet.run_changes USING btree (batch_id, id) WHERE (batch_id IS NOT NULL);
-CREATE INDEX run_changes_changed_at_idx ON ratchet.run_changes USING btree (changed_at);
-CREATE INDEX run_changes_environment_idx ON ratchet.run_changes USING btree (environment_id, id);
+CREATE INDEX run_changes_changed_at_idx ON ratchet.run_changes USING brin (changed_at);
+CREATE INDEX run_changes_environment_idx ON ratchet.run_changes USING btree (environment_id, xid);
 CREATE INDEX run_changes_run_idx ON ratchet.run_changes USING btree (run_id, id);
 CREATE INDEX run_waitpoints_waitpoint_idx ON ratchet.run_waitpoints USING btree (waitpoint_id);
 CREATE INDEX runs_batch_idx ON ratchet.runs USING btree (batch_id, batch_index) WHERE (batch_id IS NOT NULL);
@@ -809,30 +809,65 @@ begin
   return null;
 end $function$;
 
-CREATE OR REPLACE FUNCTION ratchet.run_changes_record()
+CREATE OR REPLACE FUNCTION ratchet.run_changes_record_inserted()
  RETURNS trigger
  LANGUAGE plpgsql
 AS $function$
 begin
   insert into ratchet.run_changes (environment_id, run_id, batch_id, tags, state)
-  values (new.environment_id, new.id, new.batch_id, new.tags, jsonb_build_object(
-    'status', new.status,
-    'metadata', ratchet.packet_text(new.metadata, new.metadata_type),
-    'metadataType', new.metadata_type,
-    'tags', to_jsonb(new.tags),
-    'outputType', new.output_type,
-    'error', new.error,
-    'attemptCount', new.attempt_count,
-    'updatedAt', new.updated_at,
-    'startedAt', new.started_at,
-    'finishedAt', new.finished_at,
-    'delayUntil', new.delay_until,
-    'queuedAt', new.queued_at,
-    'expiredAt', new.expired_at,
-    'idempotencyKey', new.idempotency_key));
+  select n.environment_id, n.id, n.batch_id, n.tags, jsonb_build_object(
+      'status', n.status,
+      'metadata', ratchet.packet_text(n.metadata, n.metadata_type),
+      'metadataType', n.metadata_type,
+      'tags', to_jsonb(n.tags),
+      'outputType', n.output_type,
+      'error', n.error,
+      'attemptCount', n.attempt_count,
+      'updatedAt', n.updated_at,
+      'startedAt', n.started_at,
+      'finishedAt', n.finished_at,
+      'delayUntil', n.delay_until,
+      'queuedAt', n.queued_at,
+      'expiredAt', n.expired_at,
+      'idempotencyKey', n.idempotency_key)
+  from new_rows n;
+  return null;
+end $function$;
+
+CREATE OR REPLACE FUNCTION ratchet.run_changes_record_updated()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  insert into ratchet.run_changes (environment_id, run_id, batch_id, tags, state)
+  select n.environment_id, n.id, n.batch_id, n.tags, jsonb_build_object(
+      'status', n.status,
+      'metadata', ratchet.packet_text(n.metadata, n.metadata_type),
+      'metadataType', n.metadata_type,
+      'tags', to_jsonb(n.tags),
+      'outputType', n.output_type,
+      'error', n.error,
+      'attemptCount', n.attempt_count,
+      'updatedAt', n.updated_at,
+      'startedAt', n.started_at,
+      'finishedAt', n.finished_at,
+      'delayUntil', n.delay_until,
+      'queuedAt', n.queued_at,
+      'expiredAt', n.expired_at,
+      'idempotencyKey', n.idempotency_key)
+  from new_rows n join old_rows o on o.id = n.id
+  where o.status is distinct from n.status
+    or o.metadata::text is distinct from n.metadata::text
+    or o.tags is distinct from n.tags
+    or o.output_type is distinct from n.output_type
+    or o.error is distinct from n.error
+    or o.started_at is distinct from n.started_at
+    or o.finished_at is distinct from n.finished_at
+    or o.delay_until is distinct from n.delay_until
+  order by n.id;
   return null;
 end $function$;
 
 CREATE TRIGGER runs_attach_packets AFTER INSERT OR UPDATE OF payload, payload_type, output, output_type ON ratchet.runs FOR EACH ROW WHEN (((new.payload_type = 'application/store'::text) OR (new.output_type = 'application/store'::text))) EXECUTE FUNCTION ratchet.packets_attach_to_run();
-CREATE TRIGGER runs_record_change AFTER UPDATE ON ratchet.runs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) OR ((old.metadata)::text IS DISTINCT FROM (new.metadata)::text) OR (old.tags IS DISTINCT FROM new.tags) OR (old.output_type IS DISTINCT FROM new.output_type) OR (old.error IS DISTINCT FROM new.error) OR (old.started_at IS DISTINCT FROM new.started_at) OR (old.finished_at IS DISTINCT FROM new.finished_at) OR (old.delay_until IS DISTINCT FROM new.delay_until))) EXECUTE FUNCTION ratchet.run_changes_record();
-CREATE TRIGGER runs_record_insert AFTER INSERT ON ratchet.runs FOR EACH ROW EXECUTE FUNCTION ratchet.run_changes_record();
+CREATE TRIGGER runs_record_change AFTER UPDATE ON ratchet.runs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ratchet.run_changes_record_updated();
+CREATE TRIGGER runs_record_insert AFTER INSERT ON ratchet.runs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ratchet.run_changes_record_inserted();
