@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { build } from "esbuild";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { configure, tasks } from "@trigger.dev/sdk";
+import { auth, configure, runs, tasks } from "@trigger.dev/sdk";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
 import { projectRoot } from "./helpers/server-process.ts";
@@ -65,7 +65,9 @@ describe("@trigger.dev/react-hooks in a browser", () => {
 
   test("useRealtimeRun and useRealtimeStream render a run's status, metadata and stream live", async () => {
     const handle = await tasks.trigger("live", {});
-    await page.goto(`${pageOrigin}/?run=${handle.id}&token=${encodeURIComponent(handle.publicAccessToken)}&api=${encodeURIComponent(api)}`);
+    const triggerToken = await auth.createTriggerPublicToken("live");
+    const query = new URLSearchParams({ run: handle.id, token: handle.publicAccessToken, api, triggerToken });
+    await page.goto(`${pageOrigin}/?${query}`);
     const text = (id: string) => page.locator(`#${id}`);
     await text("status").filter({ hasText: "QUEUED" }).waitFor({ timeout: 15_000 });
 
@@ -82,5 +84,15 @@ describe("@trigger.dev/react-hooks in a browser", () => {
     await client.complete("w-react", run!, { ok: true, output: { done: true } });
     await text("status").filter({ hasText: "COMPLETED" }).waitFor({ timeout: 10_000 });
     assert.equal(await text("error").textContent(), "");
+  });
+
+  test("useTaskTrigger triggers the task from the page with a one-time trigger token", async () => {
+    const text = (id: string) => page.locator(`#${id}`);
+    await page.locator("#trigger").click();
+    await text("triggered").filter({ hasText: /^run_/ }).waitFor({ timeout: 10_000 });
+    const id = (await text("triggered").textContent())!;
+    const run = await runs.retrieve(id);
+    assert.deepEqual(run.payload, { from: "browser" });
+    assert.equal(run.taskIdentifier, "live");
   });
 });
