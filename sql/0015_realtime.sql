@@ -77,7 +77,8 @@ create index spent_public_tokens_expiry_idx on ratchet.spent_public_tokens (expi
 -- changes visible now that were not visible then, so none is lost or repeated whatever order
 -- concurrent transactions commit in, and any server process can answer it.
 create table ratchet.run_changes (
-  id bigint generated always as identity primary key,
+  -- Feed order within a run (and a batch); no index of its own, the run and batch indexes end with it.
+  id bigint generated always as identity,
   environment_id uuid not null,
   run_id uuid not null,
   batch_id uuid,
@@ -90,8 +91,8 @@ create table ratchet.run_changes (
 
 create index run_changes_run_idx on ratchet.run_changes (run_id, id);
 create index run_changes_batch_idx on ratchet.run_changes (batch_id, id) where batch_id is not null;
--- Tag shapes read an environment's changes after a snapshot's xmin.
-create index run_changes_environment_idx on ratchet.run_changes (environment_id, xid);
+-- Tag shapes read an environment's changes of tagged runs after a snapshot's xmin.
+create index run_changes_tagged_idx on ratchet.run_changes (environment_id, xid) where tags <> '{}';
 -- Rows are appended in time order: a BRIN index serves the retention delete for next to nothing.
 create index run_changes_changed_at_idx on ratchet.run_changes using brin (changed_at);
 

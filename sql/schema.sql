@@ -421,7 +421,6 @@ alter table ratchet.queues add constraint queues_type_check CHECK (type = ANY (A
 alter table ratchet.queues add constraint queues_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.queues add constraint queues_pkey PRIMARY KEY (id);
 alter table ratchet.queues add constraint queues_environment_id_name_key UNIQUE (environment_id, name);
-alter table ratchet.run_changes add constraint run_changes_pkey PRIMARY KEY (id);
 alter table ratchet.run_streams add constraint run_streams_stream_key_check CHECK (length(stream_key) >= 1 AND length(stream_key) <= 256);
 alter table ratchet.run_streams add constraint run_streams_run_id_fkey FOREIGN KEY (run_id) REFERENCES ratchet.runs(id) ON DELETE CASCADE;
 alter table ratchet.run_streams add constraint run_streams_pkey PRIMARY KEY (run_id, stream_key);
@@ -482,8 +481,8 @@ CREATE INDEX packets_unattached_idx ON ratchet.packets USING btree (created_at) 
 CREATE INDEX queue_entries_dequeue_idx ON ratchet.queue_entries USING btree (queue_id, sort_key, run_id);
 CREATE INDEX run_changes_batch_idx ON ratchet.run_changes USING btree (batch_id, id) WHERE (batch_id IS NOT NULL);
 CREATE INDEX run_changes_changed_at_idx ON ratchet.run_changes USING brin (changed_at);
-CREATE INDEX run_changes_environment_idx ON ratchet.run_changes USING btree (environment_id, xid);
 CREATE INDEX run_changes_run_idx ON ratchet.run_changes USING btree (run_id, id);
+CREATE INDEX run_changes_tagged_idx ON ratchet.run_changes USING btree (environment_id, xid) WHERE (tags <> '{}'::text[]);
 CREATE INDEX run_waitpoints_waitpoint_idx ON ratchet.run_waitpoints USING btree (waitpoint_id);
 CREATE INDEX runs_batch_idx ON ratchet.runs USING btree (batch_id, batch_index) WHERE (batch_id IS NOT NULL);
 CREATE UNIQUE INDEX runs_batch_item_idx ON ratchet.runs USING btree (batch_id, batch_index) WHERE (batch_id IS NOT NULL);

@@ -61,7 +61,7 @@ function changeFilter(sql: Sql, shape: ShapeFilter) {
     case "batch":
       return sql`c.batch_id = ${shape.batchId} and c.environment_id = ${shape.environmentId}`;
     case "tags":
-      return sql`c.environment_id = ${shape.environmentId} and c.tags && ${shape.tags}::text[]
+      return sql`c.environment_id = ${shape.environmentId} and c.tags <> '{}' and c.tags && ${shape.tags}::text[]
         and (${shape.createdAfter}::timestamptz is null or r.created_at >= ${shape.createdAfter})`;
   }
 }
