@@ -127,6 +127,8 @@ export async function realtimeStreamRoutes(app: FastifyInstance, context: AppCon
     "/realtime/v1/streams/:runId/:key",
     {
       config: { publicAccess: true },
+      // A HEAD here would hold the connection like the event stream does; the writer's HEAD is above.
+      exposeHeadRoute: false,
       schema: {
         params: readParams,
         headers: z
