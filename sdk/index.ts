@@ -16,6 +16,7 @@ export { idempotencyKeys } from "./idempotency.ts";
 export { wait, WaitpointTimeoutError } from "./wait.ts";
 export type { WaitpointToken, WaitResult } from "./wait.ts";
 export { step } from "./step.ts";
+export { streams } from "./streams.ts";
 export { schedules } from "./schedules.ts";
 export type { ScheduledTaskPayload, ScheduleObject } from "./schedules.ts";
 export { SubtaskUnwrapError } from "./trigger-and-wait.ts";

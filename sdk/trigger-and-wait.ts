@@ -3,6 +3,7 @@
 // of the parent never starts a second child; the parent suspends while the child runs.
 import { createHash } from "node:crypto";
 import { journalLookup, journalWait, runtimeOrThrow, type JournalEntry } from "./journal.ts";
+import { importIfStored } from "./packets.ts";
 import { parsePacket } from "./serialization.ts";
 import { batchTriggerTasks, triggerTask, type TriggerOptions } from "./trigger.ts";
 
@@ -35,9 +36,10 @@ interface StoredResult {
   status?: string;
 }
 
-function toResult<TOutput>(stored: StoredResult): TaskRunResult<TOutput> {
+async function toResult<TOutput>(stored: StoredResult): Promise<TaskRunResult<TOutput>> {
   if (stored.ok) {
-    const output = parsePacket(stored.output, stored.outputType ?? "application/json") as TOutput;
+    const packet = await importIfStored(stored.output, stored.outputType ?? "application/json");
+    const output = parsePacket(packet.data, packet.dataType) as TOutput;
     return { ok: true, id: stored.id, taskIdentifier: stored.taskIdentifier, output, unwrap: () => output };
   }
   const error = new Error(stored.error?.message ?? stored.error?.raw ?? `The run ended ${stored.status ?? "without success"}`);
@@ -88,5 +90,5 @@ export async function batchTriggerAndWaitTasks<TOutput>(
     entry = await journalWait(runtime, position, "batch", name, { type: "BATCH", batchId });
   }
   const results = outputOf(entry) as StoredResult[];
-  return { id: batchId, runs: results.map((result) => toResult<TOutput>(result)) };
+  return { id: batchId, runs: await Promise.all(results.map((result) => toResult<TOutput>(result))) };
 }

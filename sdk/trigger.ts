@@ -2,6 +2,7 @@
 import { apiRequest } from "./api-client.ts";
 import { resolveIdempotencyKey } from "./idempotency.ts";
 import { currentRuntime } from "./runtime.ts";
+import { offloadIfLarge, triggerPayloadPrefix } from "./packets.ts";
 import { stringifyPacket } from "./serialization.ts";
 
 export interface TriggerOptions {
@@ -58,7 +59,7 @@ export async function triggerTask<TTaskId extends string>(
   payload: unknown,
   options?: TriggerOptions,
 ): Promise<RunHandle<TTaskId>> {
-  const packet = stringifyPacket(payload);
+  const packet = await offloadIfLarge(stringifyPacket(payload), triggerPayloadPrefix());
   const response = await apiRequest<{ id: string; isCached?: boolean }>(
     "POST",
     `/api/v1/tasks/${encodeURIComponent(taskIdentifier)}/trigger`,
@@ -77,7 +78,7 @@ export async function batchTriggerTasks(
   if (!batch.isCached) {
     const lines = [];
     for (const [index, item] of items.entries()) {
-      const packet = stringifyPacket(item.payload);
+      const packet = await offloadIfLarge(stringifyPacket(item.payload), triggerPayloadPrefix());
       lines.push(JSON.stringify({ index, task: item.task, payload: packet.data, options: await requestOptions(item.options, packet.dataType) }));
     }
     await apiRequest("POST", `/api/v3/batches/${batch.id}/items`, { rawBody: `${lines.join("\n")}\n`, contentType: "application/x-ndjson" });

@@ -7,11 +7,14 @@ import { systemClock, type Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import type { Db } from "./db/client.ts";
 import { applyHttpConventions, frameworkErrors } from "./http/conventions.ts";
+import { registerCors } from "./http/cors.ts";
 import { createLogger } from "./logger.ts";
 import { apiRoutes } from "./routes/api/index.ts";
 import { healthRoutes } from "./routes/health.ts";
 import { engineRoutes } from "./routes/engine/index.ts";
 import { callbackRoutes } from "./routes/callbacks.ts";
+import { presignedPacketRoutes } from "./routes/packets.ts";
+import { realtimeRoutes } from "./routes/realtime/index.ts";
 import { timezoneRoutes } from "./routes/timezones.ts";
 import { dashboardRoutes } from "./routes/dashboard/index.ts";
 import { managementRoutes } from "./routes/management/index.ts";
@@ -19,6 +22,7 @@ import { QueueNotifier } from "./engine/notifier.ts";
 import { defaultEngineSettings, type EngineSettings } from "./engine/settings.ts";
 import { Sweeper } from "./engine/sweepers.ts";
 import { EventPartitionMaintainer } from "./engine/events-maintenance.ts";
+import { RealtimeMaintainer } from "./engine/realtime-maintenance.ts";
 import type { Logger } from "pino";
 import { loadKeyring, type Keyring } from "./engine/envvars-crypto.ts";
 import { SecretRedactor } from "./engine/envvars-redaction.ts";
@@ -101,6 +105,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     options.sweeper === false
       ? null
       : new EventPartitionMaintainer(engine, { retentionDays: options.config.eventsRetentionDays }, app.log as unknown as Logger);
+  const realtimeUpkeep = options.sweeper === false ? null : new RealtimeMaintainer(engine, app.log as unknown as Logger);
   app.decorate("ratchet", context);
   app.decorate("ratchetRoutes", routes);
   app.addHook("onReady", async () => {
@@ -108,6 +113,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     sweeper?.start();
     partitions?.start();
     if (sweeper) alerts.start();
+    realtimeUpkeep?.start();
   });
   // Runs before the server waits for in-flight requests: long-polling workers get their answer now.
   app.addHook("preClose", async () => {
@@ -117,14 +123,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await sweeper?.stop();
     await alerts.stop();
     await partitions?.stop();
+    realtimeUpkeep?.stop();
     await notifier.stop();
   });
 
+  await registerCors(app, options.config.corsOrigins);
   await app.register(healthRoutes, context);
   await app.register(async (scope) => apiRoutes(scope, context));
   await app.register(async (scope) => managementRoutes(scope, context));
   await app.register(async (scope) => engineRoutes(scope, context));
   await app.register(async (scope) => callbackRoutes(scope, context));
+  await app.register(async (scope) => presignedPacketRoutes(scope, context));
+  await app.register(async (scope) => realtimeRoutes(scope, context));
   await app.register(timezoneRoutes);
   await app.register(async (scope) => dashboardRoutes(scope, context));
   return app;

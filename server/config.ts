@@ -25,6 +25,7 @@ export const configDefaults = {
   RATCHET_OIDC_CLIENT_ID: null as string | null,
   RATCHET_OIDC_CLIENT_SECRET: null as string | null,
   RATCHET_OIDC_LABEL: "single sign-on",
+  RATCHET_CORS_ORIGINS: "*",
 } as const;
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -55,6 +56,11 @@ const configSchema = z.object({
     .min(1)
     .max(3600)
     .default(configDefaults.RATCHET_WORKER_LOST_GRACE_SECONDS),
+  RATCHET_CORS_ORIGINS: z
+    .string()
+    .transform((value) => value.split(",").map((origin) => origin.trim()).filter(Boolean))
+    .pipe(z.array(z.union([z.literal("*"), z.url().regex(/^https?:\/\/[^/]+$/, "an origin is scheme://host[:port], without a path")])).min(1))
+    .default([configDefaults.RATCHET_CORS_ORIGINS]),
   RATCHET_EVENTS_RETENTION_DAYS: z.coerce
     .number()
     .int()
@@ -112,6 +118,8 @@ export interface Config {
   emailFrom: string;
   /** Single sign-on through OpenID Connect; null when off (the default). */
   oidc: { issuer: string; clientId: string; clientSecret: string | undefined; label: string } | null;
+  /** Browser origins allowed to call the API and realtime routes ("*": any; no cookies are used there). */
+  corsOrigins: string[];
 }
 
 export class ConfigError extends Error {
@@ -171,5 +179,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       values.RATCHET_OIDC_ISSUER && values.RATCHET_OIDC_CLIENT_ID
         ? { issuer: values.RATCHET_OIDC_ISSUER, clientId: values.RATCHET_OIDC_CLIENT_ID, clientSecret: values.RATCHET_OIDC_CLIENT_SECRET, label: values.RATCHET_OIDC_LABEL }
         : null,
+    corsOrigins: values.RATCHET_CORS_ORIGINS,
   };
 }

@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime
 
 create table ratchet.alert_channels (
   id uuid default gen_random_uuid() not null,
@@ -45,6 +45,13 @@ create table ratchet.alert_run_failures (
   failed_at timestamp with time zone not null
 );
 
+create table ratchet.api_key_signing_copies (
+  api_key_id uuid not null,
+  environment_id uuid not null,
+  sealed bytea not null,
+  created_at timestamp with time zone default now() not null
+);
+
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
   public_id text not null,
@@ -81,6 +88,12 @@ create table ratchet.batches (
   errors jsonb default '[]'::jsonb not null,
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null
+);
+
+create table ratchet.environment_secrets (
+  environment_id uuid not null,
+  signing_secret bytea not null,
+  created_at timestamp with time zone default now() not null
 );
 
 create table ratchet.environment_variable_versions (
@@ -193,6 +206,15 @@ create table ratchet.organizations (
   created_at timestamp with time zone default now() not null
 );
 
+create table ratchet.packets (
+  environment_id uuid not null,
+  path text not null,
+  run_id uuid,
+  content_type text not null,
+  data bytea not null,
+  created_at timestamp with time zone not null
+);
+
 create table ratchet.password_resets (
   token_hash bytea not null,
   user_id uuid not null,
@@ -250,6 +272,25 @@ create table ratchet.queues (
   last_served_at timestamp with time zone,
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null
+);
+
+create table ratchet.run_changes (
+  id bigint generated always as identity not null,
+  environment_id uuid not null,
+  run_id uuid not null,
+  batch_id uuid,
+  tags text[] not null,
+  xid xid8 default pg_current_xact_id() not null,
+  changed_at timestamp with time zone default now() not null,
+  state jsonb not null
+);
+
+create table ratchet.run_streams (
+  run_id uuid not null,
+  environment_id uuid not null,
+  stream_key text not null,
+  completed_at timestamp with time zone,
+  created_at timestamp with time zone not null
 );
 
 create table ratchet.run_waitpoints (
@@ -349,6 +390,19 @@ create table ratchet.sign_in_throttle (
   last_attempt_at timestamp with time zone not null
 );
 
+create table ratchet.spent_public_tokens (
+  token_hash bytea not null,
+  expires_at timestamp with time zone not null
+);
+
+create table ratchet.stream_chunks (
+  run_id uuid not null,
+  stream_key text not null,
+  seq bigint not null,
+  data text not null,
+  created_at timestamp with time zone not null
+);
+
 create table ratchet.tasks (
   id uuid default gen_random_uuid() not null,
   worker_version_id uuid not null,
@@ -410,6 +464,9 @@ alter table ratchet.alert_deliveries add constraint alert_deliveries_channel_id_
 alter table ratchet.alert_deliveries add constraint alert_deliveries_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.alert_deliveries add constraint alert_deliveries_pkey PRIMARY KEY (id);
 alter table ratchet.alert_run_failures add constraint alert_run_failures_pkey PRIMARY KEY (id);
+alter table ratchet.api_key_signing_copies add constraint api_key_signing_copies_api_key_id_fkey FOREIGN KEY (api_key_id) REFERENCES ratchet.api_keys(id) ON DELETE CASCADE;
+alter table ratchet.api_key_signing_copies add constraint api_key_signing_copies_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.api_key_signing_copies add constraint api_key_signing_copies_pkey PRIMARY KEY (api_key_id);
 alter table ratchet.api_keys add constraint api_keys_key_hash_check CHECK (length(key_hash) = 32);
 alter table ratchet.api_keys add constraint api_keys_name_check CHECK (length(name) <= 200);
 alter table ratchet.api_keys add constraint api_keys_public_id_check CHECK (public_id ~ '^key_[a-z0-9]{16}$'::text);
@@ -424,6 +481,9 @@ alter table ratchet.batches add constraint batches_run_count_check CHECK (run_co
 alter table ratchet.batches add constraint batches_status_check CHECK (status = ANY (ARRAY['PENDING'::text, 'PROCESSING'::text, 'COMPLETED'::text, 'PARTIAL_FAILED'::text, 'ABORTED'::text]));
 alter table ratchet.batches add constraint batches_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.batches add constraint batches_pkey PRIMARY KEY (id);
+alter table ratchet.environment_secrets add constraint environment_secrets_signing_secret_check CHECK (length(signing_secret) = 32);
+alter table ratchet.environment_secrets add constraint environment_secrets_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.environment_secrets add constraint environment_secrets_pkey PRIMARY KEY (environment_id);
 alter table ratchet.environment_variable_versions add constraint environment_variable_versions_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.environment_variable_versions add constraint environment_variable_versions_pkey PRIMARY KEY (environment_id);
 alter table ratchet.environment_variables add constraint environment_variables_key_id_check CHECK (key_id ~ '^k[0-9a-f]{16}$'::text);
@@ -468,6 +528,10 @@ alter table ratchet.organizations add constraint organizations_name_check CHECK 
 alter table ratchet.organizations add constraint organizations_slug_check CHECK (slug ~ '^[a-z0-9][a-z0-9-]{0,62}$'::text);
 alter table ratchet.organizations add constraint organizations_pkey PRIMARY KEY (id);
 alter table ratchet.organizations add constraint organizations_slug_key UNIQUE (slug);
+alter table ratchet.packets add constraint packets_path_check CHECK (length(path) >= 1 AND length(path) <= 512);
+alter table ratchet.packets add constraint packets_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.packets add constraint packets_run_id_fkey FOREIGN KEY (run_id) REFERENCES ratchet.runs(id) ON DELETE CASCADE;
+alter table ratchet.packets add constraint packets_pkey PRIMARY KEY (environment_id, path);
 alter table ratchet.password_resets add constraint password_resets_token_hash_check CHECK (length(token_hash) = 32);
 alter table ratchet.password_resets add constraint password_resets_user_id_fkey FOREIGN KEY (user_id) REFERENCES ratchet.users(id) ON DELETE CASCADE;
 alter table ratchet.password_resets add constraint password_resets_pkey PRIMARY KEY (token_hash);
@@ -495,6 +559,9 @@ alter table ratchet.queues add constraint queues_type_check CHECK (type = ANY (A
 alter table ratchet.queues add constraint queues_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.queues add constraint queues_pkey PRIMARY KEY (id);
 alter table ratchet.queues add constraint queues_environment_id_name_key UNIQUE (environment_id, name);
+alter table ratchet.run_streams add constraint run_streams_stream_key_check CHECK (length(stream_key) >= 1 AND length(stream_key) <= 256);
+alter table ratchet.run_streams add constraint run_streams_run_id_fkey FOREIGN KEY (run_id) REFERENCES ratchet.runs(id) ON DELETE CASCADE;
+alter table ratchet.run_streams add constraint run_streams_pkey PRIMARY KEY (run_id, stream_key);
 alter table ratchet.run_waitpoints add constraint run_waitpoints_run_id_fkey FOREIGN KEY (run_id) REFERENCES ratchet.runs(id) ON DELETE CASCADE;
 alter table ratchet.run_waitpoints add constraint run_waitpoints_waitpoint_id_fkey FOREIGN KEY (waitpoint_id) REFERENCES ratchet.waitpoints(id) ON DELETE CASCADE;
 alter table ratchet.run_waitpoints add constraint run_waitpoints_pkey PRIMARY KEY (run_id, waitpoint_id);
@@ -519,6 +586,10 @@ alter table ratchet.setup_tokens add constraint setup_tokens_token_hash_check CH
 alter table ratchet.setup_tokens add constraint setup_tokens_pkey PRIMARY KEY (token_hash);
 alter table ratchet.sign_in_throttle add constraint sign_in_throttle_email_hash_check CHECK (length(email_hash) = 32);
 alter table ratchet.sign_in_throttle add constraint sign_in_throttle_pkey PRIMARY KEY (email_hash);
+alter table ratchet.spent_public_tokens add constraint spent_public_tokens_token_hash_check CHECK (length(token_hash) = 32);
+alter table ratchet.spent_public_tokens add constraint spent_public_tokens_pkey PRIMARY KEY (token_hash);
+alter table ratchet.stream_chunks add constraint stream_chunks_run_id_stream_key_fkey FOREIGN KEY (run_id, stream_key) REFERENCES ratchet.run_streams(run_id, stream_key) ON DELETE CASCADE;
+alter table ratchet.stream_chunks add constraint stream_chunks_pkey PRIMARY KEY (run_id, stream_key, seq);
 alter table ratchet.tasks add constraint tasks_trigger_source_check CHECK (trigger_source = ANY (ARRAY['STANDARD'::text, 'SCHEDULED'::text]));
 alter table ratchet.tasks add constraint tasks_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.tasks add constraint tasks_worker_version_id_fkey FOREIGN KEY (worker_version_id) REFERENCES ratchet.worker_versions(id) ON DELETE CASCADE;
@@ -539,6 +610,7 @@ alter table ratchet.worker_versions add constraint worker_versions_environment_i
 CREATE INDEX alert_channels_environment_idx ON ratchet.alert_channels USING btree (environment_id);
 CREATE INDEX alert_deliveries_channel_task_idx ON ratchet.alert_deliveries USING btree (channel_id, task_identifier, created_at DESC);
 CREATE INDEX alert_deliveries_due_idx ON ratchet.alert_deliveries USING btree (next_attempt_at) WHERE (status = 'pending'::text);
+CREATE INDEX api_key_signing_copies_environment_idx ON ratchet.api_key_signing_copies USING btree (environment_id);
 CREATE INDEX api_keys_environment_idx ON ratchet.api_keys USING btree (environment_id);
 CREATE UNIQUE INDEX batches_idempotency_idx ON ratchet.batches USING btree (environment_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 CREATE INDEX environment_variables_key_idx ON ratchet.environment_variables USING btree (key_id);
@@ -548,9 +620,15 @@ CREATE INDEX executions_lease_idx ON ratchet.executions USING btree (lease_expir
 CREATE INDEX executions_queue_idx ON ratchet.executions USING btree (queue_id, concurrency_key);
 CREATE INDEX invitations_organization_idx ON ratchet.invitations USING btree (organization_id);
 CREATE INDEX journal_waitpoint_idx ON ratchet.journal USING btree (waitpoint_id) WHERE (waitpoint_id IS NOT NULL);
+CREATE INDEX packets_run_idx ON ratchet.packets USING btree (run_id) WHERE (run_id IS NOT NULL);
+CREATE INDEX packets_unattached_idx ON ratchet.packets USING btree (created_at) WHERE (run_id IS NULL);
 CREATE INDEX personal_access_tokens_user_idx ON ratchet.personal_access_tokens USING btree (user_id);
 CREATE INDEX project_members_user_idx ON ratchet.project_members USING btree (user_id);
 CREATE INDEX queue_entries_dequeue_idx ON ratchet.queue_entries USING btree (queue_id, sort_key, run_id);
+CREATE INDEX run_changes_batch_idx ON ratchet.run_changes USING btree (batch_id, id) WHERE (batch_id IS NOT NULL);
+CREATE INDEX run_changes_changed_at_idx ON ratchet.run_changes USING brin (changed_at);
+CREATE INDEX run_changes_run_idx ON ratchet.run_changes USING btree (run_id, id);
+CREATE INDEX run_changes_tagged_idx ON ratchet.run_changes USING btree (environment_id, xid) WHERE (tags <> '{}'::text[]);
 CREATE INDEX run_waitpoints_waitpoint_idx ON ratchet.run_waitpoints USING btree (waitpoint_id);
 CREATE INDEX runs_batch_idx ON ratchet.runs USING btree (batch_id, batch_index) WHERE (batch_id IS NOT NULL);
 CREATE UNIQUE INDEX runs_batch_item_idx ON ratchet.runs USING btree (batch_id, batch_index) WHERE (batch_id IS NOT NULL);
@@ -572,6 +650,7 @@ CREATE INDEX schedules_environment_idx ON ratchet.schedules USING btree (environ
 CREATE INDEX sessions_expiry_idx ON ratchet.sessions USING btree (expires_at);
 CREATE INDEX sessions_user_idx ON ratchet.sessions USING btree (user_id);
 CREATE INDEX sign_in_throttle_last_attempt_idx ON ratchet.sign_in_throttle USING btree (last_attempt_at);
+CREATE INDEX spent_public_tokens_expiry_idx ON ratchet.spent_public_tokens USING btree (expires_at);
 CREATE INDEX tasks_environment_slug_idx ON ratchet.tasks USING btree (environment_id, slug);
 CREATE INDEX waitpoints_batch_idx ON ratchet.waitpoints USING btree (completed_by_batch_id) WHERE (completed_by_batch_id IS NOT NULL);
 CREATE INDEX waitpoints_due_idx ON ratchet.waitpoints USING btree (completed_after) WHERE ((status = 'WAITING'::text) AND (completed_after IS NOT NULL));
@@ -851,6 +930,32 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION ratchet.packet_text(value json, type text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE
+AS $function$
+  select case when value is null then null
+    when type = 'application/json' or json_typeof(value) <> 'string' then value::text
+    else value #>> '{}' end
+$function$;
+
+CREATE OR REPLACE FUNCTION ratchet.packets_attach_to_run()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  if new.payload_type = 'application/store' and json_typeof(new.payload) = 'string' then
+    update ratchet.packets set run_id = new.id
+    where environment_id = new.environment_id and path = new.payload #>> '{}' and run_id is null;
+  end if;
+  if new.output_type = 'application/store' and json_typeof(new.output) = 'string' then
+    update ratchet.packets set run_id = new.id
+    where environment_id = new.environment_id and path = new.output #>> '{}' and run_id is null;
+  end if;
+  return null;
+end $function$;
+
 CREATE OR REPLACE FUNCTION ratchet.record_run_failure_for_alerts()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -863,4 +968,66 @@ begin
   return null;
 end $function$;
 
+CREATE OR REPLACE FUNCTION ratchet.run_changes_record_inserted()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  insert into ratchet.run_changes (environment_id, run_id, batch_id, tags, state)
+  select n.environment_id, n.id, n.batch_id, n.tags, jsonb_build_object(
+      'status', n.status,
+      'metadata', ratchet.packet_text(n.metadata, n.metadata_type),
+      'metadataType', n.metadata_type,
+      'tags', to_jsonb(n.tags),
+      'outputType', n.output_type,
+      'error', n.error,
+      'attemptCount', n.attempt_count,
+      'updatedAt', n.updated_at,
+      'startedAt', n.started_at,
+      'finishedAt', n.finished_at,
+      'delayUntil', n.delay_until,
+      'queuedAt', n.queued_at,
+      'expiredAt', n.expired_at,
+      'idempotencyKey', n.idempotency_key)
+  from new_rows n;
+  return null;
+end $function$;
+
+CREATE OR REPLACE FUNCTION ratchet.run_changes_record_updated()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  insert into ratchet.run_changes (environment_id, run_id, batch_id, tags, state)
+  select n.environment_id, n.id, n.batch_id, n.tags, jsonb_build_object(
+      'status', n.status,
+      'metadata', ratchet.packet_text(n.metadata, n.metadata_type),
+      'metadataType', n.metadata_type,
+      'tags', to_jsonb(n.tags),
+      'outputType', n.output_type,
+      'error', n.error,
+      'attemptCount', n.attempt_count,
+      'updatedAt', n.updated_at,
+      'startedAt', n.started_at,
+      'finishedAt', n.finished_at,
+      'delayUntil', n.delay_until,
+      'queuedAt', n.queued_at,
+      'expiredAt', n.expired_at,
+      'idempotencyKey', n.idempotency_key)
+  from new_rows n join old_rows o on o.id = n.id
+  where o.status is distinct from n.status
+    or o.metadata::text is distinct from n.metadata::text
+    or o.tags is distinct from n.tags
+    or o.output_type is distinct from n.output_type
+    or o.error is distinct from n.error
+    or o.started_at is distinct from n.started_at
+    or o.finished_at is distinct from n.finished_at
+    or o.delay_until is distinct from n.delay_until
+  order by n.id;
+  return null;
+end $function$;
+
+CREATE TRIGGER runs_attach_packets AFTER INSERT OR UPDATE OF payload, payload_type, output, output_type ON ratchet.runs FOR EACH ROW WHEN (((new.payload_type = 'application/store'::text) OR (new.output_type = 'application/store'::text))) EXECUTE FUNCTION ratchet.packets_attach_to_run();
 CREATE TRIGGER runs_failed_alert AFTER UPDATE OF status ON ratchet.runs FOR EACH ROW WHEN (((new.status IS DISTINCT FROM old.status) AND (new.status = ANY (ARRAY['FAILED'::text, 'CRASHED'::text, 'TIMED_OUT'::text, 'SYSTEM_FAILURE'::text])))) EXECUTE FUNCTION ratchet.record_run_failure_for_alerts();
+CREATE TRIGGER runs_record_change AFTER UPDATE ON ratchet.runs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ratchet.run_changes_record_updated();
+CREATE TRIGGER runs_record_insert AFTER INSERT ON ratchet.runs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ratchet.run_changes_record_inserted();

@@ -22,6 +22,9 @@ interface Resources {
   projectRef: string;
   apiKeyId: string;
   channel: string;
+  environmentId: string;
+  /** A packet the owner uploaded (its content is a secret). */
+  packet: string;
 }
 
 type Call = { method: string; url: string; body?: unknown; contentType?: string };
@@ -52,7 +55,11 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
       .replace(":projectRef", r.projectRef)
       .replace(":slug", "prod")
       .replace(":name", "OWNED_VAR")
-      .replace(":channelId", r.channel);
+      .replace(":channelId", r.channel)
+      .replace(":environmentId", r.environmentId)
+      .replace(":field", "payload")
+      .replace(":target", "self")
+      .replace(/\/\*$/, `/${url.startsWith("/packets/") ? r.packet : encodeURIComponent(r.packet)}`);
   const key = `${method} ${url}`;
   const leases = [{ runId: r.run, attemptNumber: 1 }, { runId: r.dequeued, attemptNumber: 1 }];
   const journal = (position: number, body: Record<string, unknown>): Call => ({
@@ -145,7 +152,18 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "GET /api/v1/alerts/channels",
     "POST /api/v1/alerts/channels",
     "GET /api/v1/alerts/deliveries",
+    "PUT /api/v2/packets/*",
+    "POST /api/v1/auth/jwt/claims",
+    "POST /api/v1/auth/public-tokens",
+    // Subscribes to the caller's own runs with a tag: checked in "lists and dequeues" below.
+    "GET /realtime/v1/runs",
   ]);
+  if (key === "POST /realtime/v1/streams/:runId/:target/:key" || key === "POST /realtime/v1/streams/:runId/:target/:key/append") {
+    return [{ method, url: fill(url), body: `${JSON.stringify({ intruder: true })}\n`, contentType: "application/json" }];
+  }
+  if (key === "PUT /realtime/v1/streams/:runId/:target/:key") return [{ method, url: fill(url) }];
+  // Presigned packet URLs: a key is no credential there, only the signature is (none is sent here).
+  if (key === "PUT /packets/:environmentId/*") return [{ method, url: fill(url), body: "intruder", contentType: "text/plain" }];
   if (own.has(key)) return null;
   if (key === "POST /api/v3/batches/:batchId/items") {
     return [{ method, url: fill(url), body: `${JSON.stringify({ index: 0, task: "owned", payload: {} })}\n`, contentType: "application/x-ndjson" }];
@@ -175,7 +193,10 @@ async function environmentState(sql: TestApp["database"]["db"]["sql"], environme
       'schedules', (select jsonb_agg(to_jsonb(s) order by s.id) from ratchet.schedules s where s.environment_id = ${environmentId}),
       'events', (select count(*) from ratchet.events e where e.environment_id = ${environmentId}),
       'alertChannels', (select jsonb_agg(to_jsonb(c) order by c.id) from ratchet.alert_channels c where c.environment_id = ${environmentId}),
-      'envvars', (select jsonb_agg(to_jsonb(v) order by v.name) from ratchet.environment_variables v where v.environment_id = ${environmentId})
+      'envvars', (select jsonb_agg(to_jsonb(v) order by v.name) from ratchet.environment_variables v where v.environment_id = ${environmentId}),
+      'streams', (select jsonb_agg(to_jsonb(c) order by c.run_id, c.stream_key, c.seq) from ratchet.stream_chunks c
+        join ratchet.runs r on r.id = c.run_id where r.environment_id = ${environmentId}),
+      'packets', (select jsonb_agg(jsonb_build_object('path', p.path, 'data', encode(p.data, 'hex')) order by p.path) from ratchet.packets p where p.environment_id = ${environmentId})
     ) as state`;
   return JSON.stringify(state!.state);
 }
@@ -219,11 +240,16 @@ describe("tenant isolation", () => {
       owner.ok("POST", `/engine/v1/runs/${run.id}/journal/${position}`, { workerId: holder, ...body });
     await ownJournal(0, { op: "record", kind: "step", name: "step", output: JSON.stringify({ json: "owner's step output" }) });
     assert.equal((await ownJournal(1, { op: "wait", kind: "token", name: "token", wait: { type: "TOKEN", tokenId: token.id } })).entry.status, "PENDING");
+    for (const streamKey of ["owned-key", "owned-stream"]) await owner.ok("POST", `/realtime/v1/streams/${run.id}/self/${streamKey}/append`, "owner's stream");
     const schedule = await owner.ok("POST", "/api/v1/schedules", { task: "owned", cron: "0 * * * *", deduplicationKey: "owned" });
     await owner.ok("POST", `/api/v1/projects/${t.project.ref}/envvars/prod`, { name: "OWNED_VAR", value: "owner's secret value", isSecret: true });
     await owner.ok("POST", `/api/v1/projects/${t.project.ref}/envvars/prod`, { name: "OWNED_PLAIN", value: "owner's plain value" });
     const channel = await owner.ok("POST", "/api/v1/alerts/channels", { type: "webhook", name: "owner's channel name", url: "http://127.0.0.1:9/owner-hook" });
     const [ownerKey] = await apiKeysList(sql, t.project.id);
+    const packet = "trigger/packet_owned/payload.json";
+    const presigned = await owner.ok("PUT", `/api/v2/packets/${encodeURIComponent(packet)}`);
+    const upload = await t.app.inject({ method: "PUT", url: new URL(presigned.presignedUrl).pathname + new URL(presigned.presignedUrl).search, headers: { "content-type": "application/json" }, payload: JSON.stringify("owner's packet") });
+    assert.equal(upload.statusCode, 200);
     resources = {
       run: run.id,
       dequeued: dequeued.id,
@@ -234,13 +260,15 @@ describe("tenant isolation", () => {
       projectRef: t.project.ref,
       apiKeyId: ownerKey!.publicId,
       channel: channel.id,
+      environmentId: ownerEnvironmentId,
+      packet,
     };
   });
   after(() => t.close());
 
   test("no route lets another environment's key touch the owner's resources, even with the holder's workerId", async () => {
     const routes = t.app.ratchetRoutes
-      .filter((route) => /^\/(api|engine)\//.test(route.url) && route.method !== "HEAD")
+      .filter((route) => /^\/(api|engine|realtime|packets)\//.test(route.url) && route.method !== "HEAD")
       // A forged release would take the runs away before a forged completion could be seen: last.
       .sort((a, b) => Number(a.url === "/engine/v1/release") - Number(b.url === "/engine/v1/release"));
     assert.ok(routes.length > 40, `all routes were seen (${routes.length})`);
@@ -278,7 +306,7 @@ describe("tenant isolation", () => {
             } else {
               assert.ok(response.statusCode >= 400 && response.statusCode < 500, label);
             }
-            for (const secret of ["owner's payload", "owner's batch output", "owner's step output", "owner's secret value", "owner's plain value", "owner's channel name", "owner-hook"]) assert.ok(!response.body.includes(secret), `${label}: leaks ${secret}`);
+            for (const secret of ["owner's payload", "owner's batch output", "owner's step output", "owner's secret value", "owner's plain value", "owner's channel name", "owner-hook", "owner's packet", "owner's stream"]) assert.ok(!response.body.includes(secret), `${label}: leaks ${secret}`);
           } catch (error) {
             failures.push((error as Error).message.split("\n")[0]!);
           }
@@ -350,6 +378,39 @@ describe("tenant isolation", () => {
     assert.equal(await environmentState(t.database.db.sql, ownerEnvironmentId), before);
   });
 
+  test("a public token of another run, or of another environment, reads nothing of the owner's run", async () => {
+    const { id: ownRun, headers } = await (async () => {
+      const response = await owner.request("POST", "/api/v1/tasks/owned/trigger", { payload: { mine: true } });
+      return { id: response.body.id as string, headers: response.headers };
+    })();
+    const ownersOtherRunToken = String(headers["x-trigger-jwt"]);
+    const [, intruder] = others[0]!;
+    // Another environment's token that names the owner's run, batch and tag in its scopes.
+    const { token: foreignToken } = await intruder.ok("POST", "/api/v1/auth/public-tokens", {
+      scopes: [`read:runs:${resources.run}`, `read:batch:${resources.batch}`, "read:tags:mine"],
+    });
+    for (const [label, token] of [["a token of another run", ownersOtherRunToken], ["a token of another environment", foreignToken]] as const) {
+      for (const url of [
+        `/api/v3/runs/${resources.run}`,
+        `/realtime/v1/runs/${resources.run}?offset=-1`,
+        `/realtime/v1/batches/${resources.batch}?offset=-1`,
+        `/realtime/v1/runs?tags=mine&offset=-1`,
+        `/api/v1/runs/${resources.run}/packets/payload`,
+        `/api/v1/packets/${encodeURIComponent(resources.packet)}`,
+        `/realtime/v1/streams/${resources.run}/owned-stream`,
+      ]) {
+        const response = await t.app.inject({ method: "GET", url, headers: { authorization: `Bearer ${token}` } });
+        const emptyShape = url.startsWith("/realtime/v1/runs?") && response.statusCode === 200 && response.body === JSON.stringify([{ headers: { control: "up-to-date" } }]);
+        assert.ok(emptyShape || (response.statusCode >= 400 && response.statusCode < 500), `${label}: GET ${url} → ${response.statusCode} ${response.body.slice(0, 200)}`);
+        if (response.statusCode < 400) assert.ok(!response.body.includes(resources.run), `${label}: GET ${url} names the owner's run`);
+        assert.ok(!response.body.includes("owner's"), `${label}: GET ${url} leaks`);
+      }
+    }
+    // The owner's token for its own run does read that run.
+    const own = await t.app.inject({ method: "GET", url: `/realtime/v1/runs/${ownRun}?offset=-1`, headers: { authorization: `Bearer ${ownersOtherRunToken}` } });
+    assert.equal(own.statusCode, 200);
+  });
+
   test("lists and dequeues of another environment never include the owner's things", async () => {
     for (const [who, intruder] of others) {
       const runs = await intruder.ok("GET", "/api/v1/runs");
@@ -366,6 +427,8 @@ describe("tenant isolation", () => {
       assert.ok(!JSON.stringify(queues).includes("task/owned"), who);
       await intruder.register([{ id: "owned" }]);
       assert.deepEqual(await intruder.dequeue("intruder", 100), [], who);
+      const tagged = await intruder.ok("GET", "/realtime/v1/runs?tags=mine&offset=-1");
+      assert.deepEqual(tagged, [{ headers: { control: "up-to-date" } }], `${who}: a tag subscription sees only its own runs`);
       const reused = await intruder.trigger("owned", {}, { idempotencyKey: "owned-key" });
       assert.notEqual(reused.id, resources.run, `${who}: idempotency keys are per environment`);
     }

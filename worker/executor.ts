@@ -6,6 +6,8 @@ import { metadata as metadataApi } from "../sdk/metadata.ts";
 import type { ProjectConfig } from "../sdk/project-config.ts";
 import { setRuntime, type RunEvent, type TaskRuntime } from "../sdk/runtime.ts";
 import { parsePacket, stringifyPacket } from "../sdk/serialization.ts";
+import { importIfStored, offloadIfLarge } from "../sdk/packets.ts";
+import { waitForOpenStreams } from "../sdk/streams.ts";
 import { taskRegistry, type AnyTaskOptions } from "../sdk/task.ts";
 import { taskManifest } from "./manifest.ts";
 import type { ChildResult, ExecuteMessage, FromChild, ToChild } from "./messages.ts";
@@ -98,7 +100,8 @@ async function execute(message: ExecuteMessage): Promise<ChildResult> {
   const eventTimer = setInterval(flushEvents, 200);
   const metadataTimer = setInterval(() => void metadataApi.flush().catch(() => {}), 1000);
   try {
-    const payload = parsePacket(message.payload, message.payloadType);
+    const stored = await importIfStored(message.payload, message.payloadType);
+    const payload = parsePacket(stored.data, stored.dataType);
     const attempt = executeAttempt({ task, payload, ctx: message.ctx, signal: controller.signal, maxAttempts: message.maxAttempts });
     const outcomes: Array<Promise<"timeout" | "canceled" | "suspended" | { done: Awaited<typeof attempt> }>> = [
       attempt.then((done) => ({ done })),
@@ -125,9 +128,12 @@ async function execute(message: ExecuteMessage): Promise<ChildResult> {
       }
       return { kind: "canceled" };
     }
+    // Open streams.pipe() calls finish sending before the attempt ends.
+    await waitForOpenStreams();
     const result = winner.done;
     if (!result.ok) return { kind: "finished", result };
-    const packet = stringifyPacket(result.output);
+    // Named as Trigger.dev's task executor names it: the run and attempt, then "output".
+    const packet = await offloadIfLarge(stringifyPacket(result.output), `${message.ctx.run.id}-${message.ctx.attempt.number}/output`);
     return { kind: "finished", result: { ok: true, output: packet.data, outputType: packet.dataType } };
   } finally {
     clearInterval(eventTimer);

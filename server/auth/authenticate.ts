@@ -4,12 +4,20 @@ import type { Clock } from "../clock.ts";
 import type { Db } from "../db/client.ts";
 import { ApiError } from "../errors.ts";
 import { apiKeysFindActiveByHash, apiKeysStillActive, apiKeysTouch, type AuthenticatedEnvironment } from "../storage/api-keys.ts";
+import { environmentsFindForToken } from "../storage/public-tokens.ts";
+import { looksLikeJwt, verifyPublicToken, type PublicToken } from "./public-tokens.ts";
 import { hashesEqual, hashSecretKey, looksLikeSecretKey } from "./secret-keys.ts";
 
 declare module "fastify" {
   interface FastifyRequest {
     /** Set on every route behind the API key check. */
     environment: AuthenticatedEnvironment;
+    /** Set when the request came with a public access token instead of a secret key. */
+    publicToken?: PublicToken;
+  }
+  interface FastifyContextConfig {
+    /** The route also takes public access tokens (it checks their scopes itself). */
+    publicAccess?: boolean;
   }
 }
 
@@ -25,6 +33,10 @@ export function requireSecretKey(db: Db, clock: Clock) {
   return async function checkSecretKey(request: FastifyRequest): Promise<void> {
     const token = bearerToken(request);
     if (token === null) throw new ApiError("UNAUTHORIZED");
+    if (looksLikeJwt(token)) {
+      await acceptPublicToken(db, clock, request, token);
+      return;
+    }
     if (!looksLikeSecretKey(token)) throw new ApiError("UNAUTHORIZED", "Invalid API key");
     const hash = hashSecretKey(token);
     const environment = await apiKeysFindActiveByHash(db.sql, hash);
@@ -39,6 +51,18 @@ export function requireSecretKey(db: Db, clock: Clock) {
       );
     }
   };
+}
+
+/** A public access token, on the routes that take one: the environment it was issued for. */
+export async function acceptPublicToken(db: Db, clock: Clock, request: FastifyRequest, token: string): Promise<void> {
+  if (request.routeOptions.config.publicAccess !== true) {
+    throw new ApiError("UNAUTHORIZED", "This route takes a secret key, not a public access token");
+  }
+  const publicToken = await verifyPublicToken(db.sql, token, clock.now());
+  const environment = await environmentsFindForToken(db.sql, publicToken.environmentId);
+  if (!environment) throw new ApiError("UNAUTHORIZED", "The public access token's environment no longer exists");
+  request.environment = { ...environment, apiKeyId: "", keyHash: Buffer.alloc(0), lastUsedAt: null };
+  request.publicToken = publicToken;
 }
 
 /**

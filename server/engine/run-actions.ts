@@ -199,5 +199,7 @@ export async function updateRunMetadata(deps: EngineDeps, environmentId: string,
     await applyMetadataChanges(deps, environmentId, parentRunId, () => nonEmpty(parentRunId === rootRunId ? [parent, root] : [parent]));
   }
   if (rootRunId && rootRunId !== parentRunId) await applyMetadataChanges(deps, environmentId, rootRunId, () => nonEmpty([root]));
+  // Subscribers of the runs hear of it (realtime).
+  deps.notifier.runsChanged(environmentId);
   return result.metadata;
 }

@@ -19,6 +19,7 @@ import {
   type TriggerRequest,
 } from "../../engine/trigger.ts";
 import { ApiError } from "../../errors.ts";
+import { runReadToken } from "../../api/public-access.ts";
 import { fromPublicId, toPublicId, uuidv7 } from "../../ids.ts";
 import { batchesCreate, batchesFind, batchesRecordProgress, batchesRunIds, type BatchRow } from "../../storage/batches.ts";
 import type { AuthenticatedEnvironment } from "../../storage/api-keys.ts";
@@ -178,7 +179,7 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
         }).loose(),
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const now = context.clock.now();
       const parentRunId = request.body.parentRunId ? fromPublicId("run", request.body.parentRunId) : null;
       const { batch, created } = await batchesCreate(
@@ -193,6 +194,7 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
         },
         now,
       );
+      reply.header("x-trigger-jwt", await runReadToken(context, request.environment.environmentId, [`read:batch:${toPublicId("batch", batch.id)}`]));
       return {
         id: toPublicId("batch", batch.id),
         runCount: batch.runCount,
@@ -268,7 +270,7 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
         }),
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const environment = request.environment;
       const items = request.body.items.map((item, index) => ({ index, item: { ...item, index } }));
       // The batch, its runs and its progress in one transaction: a request that fails leaves nothing.
@@ -286,6 +288,7 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
             return { batch, queued: outcome.queued };
           });
           if (queued) context.notifier.queueChanged(environment.environmentId);
+          reply.header("x-trigger-jwt", await runReadToken(context, environment.environmentId, [`read:batch:${toPublicId("batch", batch.id)}`]));
           return { id: toPublicId("batch", batch.id), runCount: batch.runCount };
         } catch (error) {
           // A concurrent trigger took an item's idempotency or debounce key first: the next try sees its run.

@@ -2,10 +2,12 @@
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { requireSecretKey } from "../../auth/authenticate.ts";
+import { authRoutes } from "./auth.ts";
 import { batchRoutes } from "./batches.ts";
 import { runEventRoutes } from "./events.ts";
 import { waitpointRoutes } from "./waitpoints.ts";
 import { scheduleRoutes } from "./schedules.ts";
+import { packetRoutes } from "./packets.ts";
 import { queueRoutes } from "./queues.ts";
 import { runRoutes } from "./runs.ts";
 import { taskRoutes } from "./tasks.ts";
@@ -25,4 +27,6 @@ export async function apiRoutes(app: FastifyInstance, context: AppContext): Prom
   await app.register(async (scope) => scheduleRoutes(scope, context));
   await app.register(async (scope) => envvarRoutes(scope, context));
   await app.register(async (scope) => alertRoutes(scope, context));
+  await app.register(async (scope) => packetRoutes(scope, context));
+  await app.register(async (scope) => authRoutes(scope, context));
 }

@@ -6,6 +6,9 @@ import type { AppContext } from "../../app-context.ts";
 import { limits } from "../../api/limits.ts";
 import { keysetPage, pageCursor, uuidAtMs } from "../../api/pagination.ts";
 import { decodePacket } from "../../api/packets.ts";
+import { requestOrigin } from "../../api/packet-paths.ts";
+import { withPacketUrls } from "../../api/packet-urls.ts";
+import { authorizeRunRead } from "../../api/public-access.ts";
 import { listRunItem, retrieveRunResponse } from "../../api/run-presenter.ts";
 import { delaySchema, durationSchema, durationTextSchema, maxDurationSchema, prioritySchema, tagsSchema, taskIdentifierSchema } from "../../api/trigger-schema.ts";
 import { parseDurationMs } from "../../engine/durations.ts";
@@ -63,10 +66,12 @@ export async function runRoutes(app: FastifyInstance, context: AppContext): Prom
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const { engine } = context;
 
-  routes.get("/api/v3/runs/:runId", { schema: { params: runParams } }, async (request) => {
+  routes.get("/api/v3/runs/:runId", { schema: { params: runParams }, config: { publicAccess: true } }, async (request) => {
     const environmentId = request.environment.environmentId;
     const run = await findRunOrNotFound(engine, environmentId, request.params.runId);
-    return retrieveRunResponse(run, await runsFindRelated(context.db.sql, environmentId, run));
+    authorizeRunRead(request, run);
+    const response = retrieveRunResponse(run, await runsFindRelated(context.db.sql, environmentId, run));
+    return withPacketUrls(response, run, context.db.sql, requestOrigin(request), context.clock.now());
   });
 
   routes.get("/api/v1/runs", { schema: { querystring: listQuery } }, async (request) => {

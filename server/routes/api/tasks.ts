@@ -6,6 +6,7 @@ import type { AppContext } from "../../app-context.ts";
 import { durationTextSchema, taskIdentifierSchema, triggerBodySchema } from "../../api/trigger-schema.ts";
 import { triggerRun } from "../../engine/trigger.ts";
 import { toPublicId } from "../../ids.ts";
+import { authorizeTrigger, runReadToken } from "../../api/public-access.ts";
 
 export async function taskRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
@@ -13,6 +14,7 @@ export async function taskRoutes(app: FastifyInstance, context: AppContext): Pro
   routes.post(
     "/api/v1/tasks/:taskId/trigger",
     {
+      config: { publicAccess: true },
       schema: {
         params: z.object({ taskId: taskIdentifierSchema }),
         body: triggerBodySchema,
@@ -24,8 +26,9 @@ export async function taskRoutes(app: FastifyInstance, context: AppContext): Pro
           .loose(),
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const environment = request.environment;
+      await authorizeTrigger(context, request, request.params.taskId);
       const result = await triggerRun(context.engine, environment, {
         taskIdentifier: request.params.taskId,
         payload: request.body.payload,
@@ -33,7 +36,9 @@ export async function taskRoutes(app: FastifyInstance, context: AppContext): Pro
         idempotencyKeyHeader: request.headers["idempotency-key"],
         idempotencyKeyTtlHeader: request.headers["idempotency-key-ttl"],
       });
-      return { id: toPublicId("run", result.runId), isCached: result.isCached };
+      const id = toPublicId("run", result.runId);
+      reply.header("x-trigger-jwt", await runReadToken(context, environment.environmentId, [`read:runs:${id}`]));
+      return { id, isCached: result.isCached };
     },
   );
 }

@@ -1,0 +1,73 @@
+// Wake-ups for stream readers: "run R's stream K has new chunks". Like the queue notifier, a NOTIFY
+// per stream per flush (coalesced), through Postgres so readers on every replica hear it; only a
+// hint, readers also look again every second.
+import type { Sql } from "../db/client.ts";
+
+const channel = "ratchet_streams";
+
+export class StreamNotifier {
+  readonly #sql: Sql;
+  readonly #listeners = new Map<string, Set<() => void>>();
+  #pending = new Set<string>();
+  #scheduled = false;
+  #unlisten: (() => Promise<void>) | null = null;
+
+  constructor(sql: Sql) {
+    this.#sql = sql;
+  }
+
+  async start(): Promise<void> {
+    try {
+      const subscription = await this.#sql.listen(channel, (stream) => this.#wake(stream));
+      this.#unlisten = () => subscription.unlisten();
+    } catch {
+      // Readers poll meanwhile.
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.#unlisten?.().catch(() => {});
+    this.#unlisten = null;
+  }
+
+  /** Call after storing chunks of a stream. */
+  chunksAdded(runId: string, key: string): void {
+    const stream = `${runId}:${key}`;
+    this.#wake(stream);
+    this.#pending.add(stream);
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      const streams = [...this.#pending];
+      this.#pending = new Set();
+      this.#sql`select pg_notify(${channel}, s) from unnest(${streams}::text[]) as s`.catch(() => {});
+    });
+  }
+
+  /** Resolves on new chunks of the stream, after `ms`, or when `signal` aborts. */
+  wait(runId: string, key: string, ms: number, signal: AbortSignal): Promise<void> {
+    const stream = `${runId}:${key}`;
+    return new Promise((resolve) => {
+      let listeners = this.#listeners.get(stream);
+      if (!listeners) {
+        listeners = new Set();
+        this.#listeners.set(stream, listeners);
+      }
+      const done = () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", done);
+        listeners.delete(done);
+        if (listeners.size === 0) this.#listeners.delete(stream);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
+      listeners.add(done);
+    });
+  }
+
+  #wake(stream: string): void {
+    for (const listener of [...(this.#listeners.get(stream) ?? [])]) listener();
+  }
+}

@@ -1,0 +1,16 @@
+// The realtime routes (/realtime/v1/…): secret keys or public access tokens, like the API.
+import type { FastifyInstance } from "fastify";
+import type { AppContext } from "../../app-context.ts";
+import { requireSecretKey } from "../../auth/authenticate.ts";
+import { StreamNotifier } from "../../engine/stream-notifier.ts";
+import { realtimeRunRoutes } from "./runs.ts";
+import { realtimeStreamRoutes } from "./streams.ts";
+
+export async function realtimeRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
+  app.addHook("preHandler", requireSecretKey(context.db, context.clock));
+  await app.register(async (scope) => realtimeRunRoutes(scope, context));
+  const streams = new StreamNotifier(context.db.sql);
+  app.addHook("onReady", () => streams.start());
+  app.addHook("onClose", () => streams.stop());
+  await app.register(async (scope) => realtimeStreamRoutes(scope, context, streams));
+}
