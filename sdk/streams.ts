@@ -31,7 +31,13 @@ function streamUrl(runId: string, target: string, key: string): string {
 }
 
 /** Sends every value of `source` to the stream; `stream` yields them to the caller as well. */
-export function pipe<T>(key: string, source: AsyncIterable<T> | ReadableStream<T>, options?: StreamTargetOptions) {
+// The return type is spelled out so the published types name the global ReadableStream, which a
+// user's project has from TypeScript's DOM library, not Node's "stream/web" (needs @types/node).
+export function pipe<T>(
+  key: string,
+  source: AsyncIterable<T> | ReadableStream<T>,
+  options?: StreamTargetOptions,
+): { stream: ReadableStream<T>; waitUntilComplete: () => Promise<void> } {
   const { runId, target } = runAndTarget(options);
   const readable = source instanceof ReadableStream ? source : ReadableStream.from(source);
   const [toServer, toCaller] = readable.tee();

@@ -50,7 +50,8 @@ export function unsafeTextIn(value: unknown, path: string): string | null {
     }
     return null;
   }
-  if (value !== null && typeof value === "object") {
+  // A streamed body (a Readable) or a Buffer is the route's to read, not a tree of fields.
+  if (value !== null && typeof value === "object" && !ArrayBuffer.isView(value) && typeof (value as { pipe?: unknown }).pipe !== "function") {
     for (const [key, item] of Object.entries(value)) {
       const keyProblem = textProblem(key);
       if (keyProblem) return `${path}: the key ${JSON.stringify(key.toWellFormed())} ${keyProblem}`;

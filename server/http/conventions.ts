@@ -70,7 +70,8 @@ export function applyHttpConventions(app: FastifyInstance): void {
 
   const routes: Array<{ method: string; pattern: RegExp }> = [];
   app.addHook("onRoute", (route) => {
-    for (const method of [route.method].flat()) routes.push({ method: String(method), pattern: routePattern(route.url) });
+    // OPTIONS answers CORS preflights on every path: it says nothing about which paths exist.
+    for (const method of [route.method].flat()) if (String(method) !== "OPTIONS") routes.push({ method: String(method), pattern: routePattern(route.url) });
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split("?")[0] ?? "/";
