@@ -123,6 +123,9 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "GET /api/v1/schedules",
     "GET /api/v1/waitpoints/tokens",
     "GET /api/v1/whoami",
+    // SQL queries are scoped to the key's environment by the database itself (test/sql-query.test.ts).
+    "POST /api/v1/query",
+    "GET /api/v1/query/schema",
   ]);
   if (own.has(key)) return null;
   if (key === "POST /api/v3/batches/:batchId/items") {

@@ -21,6 +21,10 @@ export interface EngineSettings {
   /** How often the sweepers run. */
   sweepIntervalMs: number;
   sweepBatchSize: number;
+  /** POST /api/v1/query: statement timeout, row cap and result size cap (docs/sql.md). */
+  queryTimeoutMs: number;
+  queryMaxRows: number;
+  queryMaxBytes: number;
 }
 
 export const defaultEngineSettings: EngineSettings = {
@@ -32,4 +36,7 @@ export const defaultEngineSettings: EngineSettings = {
   dequeuePollMs: 1_000,
   sweepIntervalMs: 1_000,
   sweepBatchSize: 500,
+  queryTimeoutMs: 10_000,
+  queryMaxRows: 10_000,
+  queryMaxBytes: 16 * 1024 * 1024,
 };

@@ -7,6 +7,7 @@ import { runEventRoutes } from "./events.ts";
 import { waitpointRoutes } from "./waitpoints.ts";
 import { scheduleRoutes } from "./schedules.ts";
 import { queueRoutes } from "./queues.ts";
+import { queryRoutes } from "./query.ts";
 import { runRoutes } from "./runs.ts";
 import { taskRoutes } from "./tasks.ts";
 import { whoamiRoutes } from "./whoami.ts";
@@ -21,4 +22,5 @@ export async function apiRoutes(app: FastifyInstance, context: AppContext): Prom
   await app.register(async (scope) => runEventRoutes(scope, context));
   await app.register(async (scope) => waitpointRoutes(scope, context));
   await app.register(async (scope) => scheduleRoutes(scope, context));
+  await app.register(async (scope) => queryRoutes(scope, context));
 }
