@@ -297,6 +297,13 @@ begin
   -- They only tell the caller its own scope.
   grant execute on function ratchet.query_scope_environment_ids(), ratchet.query_scope_time_from(), ratchet.query_scope_time_to()
     to ratchet_query_views, ratchet_query;
+  if not exists (select 1 from pg_views where schemaname = 'ratchet_api' and viewowner <> 'ratchet_query_views') then
+    return true; -- set up already
+  end if;
+  -- Granted while the views are still ours; the grants pass to the new owner with them.
+  grant usage on schema ratchet_api to ratchet_query;
+  grant select on all tables in schema ratchet_api to ratchet_query;
+  grant execute on all functions in schema ratchet_api to ratchet_query;
   alter view ratchet_api.runs owner to ratchet_query_views;
   alter view ratchet_api.attempts owner to ratchet_query_views;
   alter view ratchet_api.events owner to ratchet_query_views;
@@ -305,9 +312,6 @@ begin
   alter view ratchet_api.schedules owner to ratchet_query_views;
   alter view ratchet_api.queues owner to ratchet_query_views;
   alter view ratchet_api.tasks owner to ratchet_query_views;
-  grant usage on schema ratchet_api to ratchet_query;
-  grant select on all tables in schema ratchet_api to ratchet_query;
-  grant execute on all functions in schema ratchet_api to ratchet_query;
   return true;
 end
 $$;
