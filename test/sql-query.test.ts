@@ -16,9 +16,14 @@ describe("SQL queries over the ratchet_api views", () => {
   const ownerRuns: string[] = [];
 
   /** POST /api/v1/query as a key, through the official SDK's client. */
-  async function sdkQuery(key: string, sql: string, options: Parameters<typeof query.execute>[1] = {}) {
+  type Options = { scope?: "environment" | "project" | "organization"; period?: string; from?: Date; to?: Date };
+  async function sdkQuery(key: string, sql: string, options: Options = {}) {
     configure({ baseURL: address, accessToken: key });
     return query.execute(sql, options);
+  }
+  async function sdkCsv(key: string, sql: string) {
+    configure({ baseURL: address, accessToken: key });
+    return query.execute(sql, { format: "csv" });
   }
 
   async function raw(client: ApiClient, sql: string, extra: Record<string, unknown> = {}) {
@@ -50,42 +55,48 @@ describe("SQL queries over the ratchet_api views", () => {
     await owner.trigger("email", {});
     for (let i = 0; i < 2; i += 1) await sibling.trigger("report", {});
     for (let i = 0; i < 3; i += 1) await stranger.trigger("report", {});
+    // The owner also has an attempt, a batch, a token and a schedule for the other views to show.
+    const [run] = await owner.dequeue("owner-worker", 1);
+    await owner.start("owner-worker", run!);
+    await owner.ok("POST", "/api/v2/tasks/batch", { items: [{ task: "email", payload: {} }] });
+    await owner.ok("POST", "/api/v1/waitpoints/tokens", { tags: ["owner secret"] });
+    await owner.ok("POST", "/api/v1/schedules", { task: "report", cron: "0 * * * *", deduplicationKey: "owner" });
   });
   after(() => t.close());
 
   test("the official SDK's query.execute: each tenant sees only its own runs", async () => {
-    const mine = await sdkQuery(owner.key, "SELECT run_id, status, task_identifier, triggered_at FROM runs ORDER BY run_id");
+    const mine = await sdkQuery(owner.key, "SELECT run_id, status, task_identifier, triggered_at FROM runs WHERE batch_id IS NULL ORDER BY run_id");
     assert.equal(mine.format, "json");
     assert.equal(mine.results.length, 6);
     assert.deepEqual(mine.results.filter((row) => row.task_identifier === "report").map((row) => row.run_id).sort(), [...ownerRuns].sort());
-    assert.equal(mine.results[0]!.status, "Queued");
+    assert.deepEqual(new Set(mine.results.map((row) => row.status)), new Set(["Queued", "Executing"]));
 
     const theirs = await sdkQuery(stranger.key, "SELECT count(*) AS count FROM runs");
     assert.equal(Number(theirs.results[0]!.count), 3);
-    const grouped = await sdkQuery(owner.key, "SELECT task_identifier, count(*)::int AS runs FROM runs GROUP BY task_identifier ORDER BY 1");
+    const grouped = await sdkQuery(owner.key, "SELECT task_identifier, count(*)::int AS runs FROM runs WHERE batch_id IS NULL GROUP BY task_identifier ORDER BY 1");
     assert.deepEqual(grouped.results, [{ task_identifier: "email", runs: 1 }, { task_identifier: "report", runs: 5 }]);
   });
 
   test("scope project and organization widen to the key's project and organization, never further", async () => {
     const project = await sdkQuery(owner.key, "SELECT environment, count(*)::int AS n FROM runs GROUP BY 1 ORDER BY 1", { scope: "project" });
-    assert.deepEqual(project.results, [{ environment: "prod", n: 6 }, { environment: "staging", n: 2 }]);
+    assert.deepEqual(project.results, [{ environment: "prod", n: 7 }, { environment: "staging", n: 2 }]);
     const organization = await sdkQuery(owner.key, "SELECT count(*)::int AS n FROM runs", { scope: "organization" });
-    assert.equal(organization.results[0]!.n, 8);
+    assert.equal(organization.results[0]!.n, 9);
     const strangerOrganization = await sdkQuery(stranger.key, "SELECT count(*)::int AS n FROM runs", { scope: "organization" });
     assert.equal(strangerOrganization.results[0]!.n, 3);
   });
 
   test("CSV output through the official SDK", async () => {
-    const csv = await sdkQuery(owner.key, "SELECT task_identifier, count(*)::int AS runs, 'a,\"b\"' AS quoted FROM runs GROUP BY 1 ORDER BY 1", { format: "csv" });
+    const csv = await sdkCsv(owner.key, "SELECT task_identifier, count(*)::int AS runs, 'a,\"b\"' AS quoted FROM runs WHERE batch_id IS NULL GROUP BY 1 ORDER BY 1");
     assert.equal(csv.format, "csv");
     assert.equal(csv.results, 'task_identifier,runs,quoted\r\nemail,1,"a,""b"""\r\nreport,5,"a,""b"""\r\n');
-    const empty = await sdkQuery(owner.key, "SELECT run_id FROM runs WHERE false", { format: "csv" });
+    const empty = await sdkCsv(owner.key, "SELECT run_id FROM runs WHERE false");
     assert.equal(empty.results, "run_id\r\n");
   });
 
   test("period and from/to limit runs to a time window", async () => {
     const recent = await sdkQuery(owner.key, "SELECT count(*)::int AS n FROM runs", { period: "1h" });
-    assert.equal(recent.results[0]!.n, 6);
+    assert.equal(recent.results[0]!.n, 7);
     const old = await sdkQuery(owner.key, "SELECT count(*)::int AS n FROM runs", { from: new Date("2000-01-01"), to: new Date("2000-01-02") });
     assert.equal(old.results[0]!.n, 0);
     const bad = await raw(owner, "SELECT 1", { period: "forever" });
@@ -106,14 +117,16 @@ describe("SQL queries over the ratchet_api views", () => {
   });
 
   test("the other views each show only the caller's rows", async () => {
-    for (const view of ["attempts", "events", "batches", "waitpoints", "schedules", "queues", "tasks"]) {
+    for (const view of ["attempts", "batches", "waitpoints", "schedules", "queues", "tasks"]) {
+      const ownerRows = await sdkQuery(owner.key, `SELECT * FROM ${view}`);
+      assert.ok(ownerRows.results.length >= 1, `the owner has ${view}`);
+      for (const row of ownerRows.results) assert.equal(row.environment, "prod", view);
       const strangerRows = await sdkQuery(stranger.key, `SELECT * FROM ${view}`);
-      for (const row of strangerRows.results) {
-        if ("project" in row) assert.equal(row.project, "proj_strangerstrangerstra", view);
-      }
+      for (const row of strangerRows.results) assert.equal(row.project, "proj_strangerstrangerstra", view);
+      if (view !== "queues" && view !== "tasks") assert.equal(strangerRows.results.length, 0, view);
     }
-    const queues = await sdkQuery(stranger.key, "SELECT environment, project FROM queues");
-    assert.ok(queues.results.length > 0);
+    const attempts = await sdkQuery(owner.key, "SELECT run_id, attempt_number, status FROM attempts");
+    assert.deepEqual(attempts.results.map((row) => [row.attempt_number, row.status]), [[1, "EXECUTING"]]);
   });
 
   test("role changes are refused: set role, reset role, set session authorization, set_config", async () => {
@@ -140,6 +153,9 @@ describe("SQL queries over the ratchet_api views", () => {
     await refused("select pg_advisory_lock(1)", /not allowed/);
     await refused("select nextval('x')", /not allowed/);
     await refused("select public.anything()", /not allowed/);
+    // Functional notation: r.f means f(r).
+    await refused("select r.pg_read_file from runs r", /pg_read_file is not allowed/);
+    await refused("select (r).current_setting from runs r", /current_setting is not allowed/);
   });
 
   test("writes and locks are refused: for update, writable CTEs, select into", async () => {
@@ -217,6 +233,23 @@ describe("SQL queries over the ratchet_api views", () => {
     const sorted = await raw(stranger, "select count(*)::int as n from (select md5(g::text) from generate_series(1, 200000) g order by 1) s");
     assert.equal(sorted.status, 200);
     assert.equal(sorted.body.results[0].n, 200000);
+  });
+
+  test("at most a few queries run at once; more are refused with 429 while they run", async () => {
+    const slow = "select count(*) from generate_series(1, 1000000000000)";
+    const running = [raw(owner, slow), raw(owner, slow)];
+    // Both are running in the database before the third is sent.
+    for (;;) {
+      const [active] = await t.database.db.sql<{ n: number }[]>`
+        select count(*)::int as n from pg_stat_activity
+        where state = 'active' and query like '%generate_series(1, 1000000000000)%' and query not like '%pg_stat_activity%'`;
+      if (active!.n >= 2) break;
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const third = await raw(owner, "select 1 as one");
+    assert.equal(third.status, 429);
+    for (const response of await Promise.all(running)) assert.equal(response.status, 422);
+    assert.equal((await raw(owner, "select 1 as one")).status, 200);
   });
 
   test("bad input is a 400 naming the field", async () => {

@@ -14,8 +14,12 @@ const refusedFunctions = new Set([
   "set_config", "current_setting", "nextval", "setval", "currval", "lastval",
   "loread", "lowrite", "ts_stat", "ts_rewrite", "dblink", "version",
 ]);
-const refusedPatterns = [/^pg_/, /^lo_/, /^dblink/, /_to_xml/, /^query_to_/, /^xmlexists$/, /^txid_/, /^binary_upgrade/];
+const refusedPatterns = [/^pg_/, /^lo_/, /^dblink/, /_to_xml/, /^query_to_/, /^txid_/, /^binary_upgrade/, /^brin_/, /^gin_/];
 const allowedPgFunctions = new Set(["pg_typeof"]);
+
+function isRefusedFunction(bare: string): boolean {
+  return refusedFunctions.has(bare) || (refusedPatterns.some((pattern) => pattern.test(bare)) && !allowedPgFunctions.has(bare));
+}
 
 let loaded: Promise<void> | null = null;
 
@@ -23,10 +27,6 @@ let loaded: Promise<void> | null = null;
 export function loadSqlParser(): Promise<void> {
   loaded ??= loadModule();
   return loaded;
-}
-
-export interface SqlProblem {
-  problem: string;
 }
 
 type Node = Record<string, unknown>;
@@ -85,13 +85,16 @@ export function sqlProblem(text: string): string | null {
       }
       if (key === "FuncCall") {
         const name = functionName(value as Node);
-        const bare = name.split(".").at(-1)!;
         const qualifiedElsewhere = name.includes(".") && !name.startsWith("pg_catalog.") && !name.startsWith("ratchet_api.");
-        const refused =
-          qualifiedElsewhere ||
-          refusedFunctions.has(bare) ||
-          (refusedPatterns.some((pattern) => pattern.test(bare)) && !allowedPgFunctions.has(bare));
-        if (refused) problems.push(`The function ${name} is not allowed in queries`);
+        if (qualifiedElsewhere || isRefusedFunction(name.split(".").at(-1)!)) problems.push(`The function ${name} is not allowed in queries`);
+      }
+      // `row.f` is Postgres's functional notation for f(row): names of refused functions are refused there too.
+      if (key === "ColumnRef" || key === "A_Indirection") {
+        const parts = key === "ColumnRef" ? (value as Node).fields : (value as Node).indirection;
+        for (const part of (parts as Node[] | undefined) ?? []) {
+          const name = (part.String as Node | undefined)?.sval;
+          if (typeof name === "string" && isRefusedFunction(name.toLowerCase())) problems.push(`The function ${name} is not allowed in queries`);
+        }
       }
       visit(value);
     }

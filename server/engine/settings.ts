@@ -25,6 +25,8 @@ export interface EngineSettings {
   queryTimeoutMs: number;
   queryMaxRows: number;
   queryMaxBytes: number;
+  /** Queries running at once on this server; more are refused with 429 so the engine keeps its pool. */
+  queryConcurrency: number;
 }
 
 export const defaultEngineSettings: EngineSettings = {
@@ -39,4 +41,5 @@ export const defaultEngineSettings: EngineSettings = {
   queryTimeoutMs: 10_000,
   queryMaxRows: 10_000,
   queryMaxBytes: 16 * 1024 * 1024,
+  queryConcurrency: 2,
 };

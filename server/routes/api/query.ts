@@ -42,6 +42,8 @@ function timeWindow(body: z.infer<typeof executeBody>, now: Date): { from: Date 
 export async function queryRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
   await loadSqlParser();
+  // Each query holds a pooled connection for up to the statement timeout: at most a few at once.
+  let running = 0;
 
   routes.post("/api/v1/query", { schema: { body: executeBody } }, async (request) => {
     const body = request.body;
@@ -53,6 +55,10 @@ export async function queryRoutes(app: FastifyInstance, context: AppContext): Pr
     const environmentIds = await queryScopeEnvironmentIds(context.db.sql, request.environment, body.scope);
     const window = timeWindow(body, context.clock.now());
     const settings = context.settings;
+    if (running >= settings.queryConcurrency) {
+      throw new ApiError("RATE_LIMITED", `At most ${settings.queryConcurrency} SQL queries run at once on this server; retry shortly`);
+    }
+    running += 1;
     try {
       const result = await runScopedQuery(context.db.sql, body.query, { environmentIds, ...window }, {
         statementTimeoutMs: settings.queryTimeoutMs,
@@ -67,6 +73,8 @@ export async function queryRoutes(app: FastifyInstance, context: AppContext): Pr
         throw new ApiError(error.reason === "sql" ? "VALIDATION_FAILED" : "UNPROCESSABLE", `query: ${error.message}`);
       }
       throw error;
+    } finally {
+      running -= 1;
     }
   });
 
