@@ -16,6 +16,7 @@ import { timezoneRoutes } from "./routes/timezones.ts";
 import { dashboardRoutes } from "./routes/dashboard/index.ts";
 import { QueueNotifier } from "./engine/notifier.ts";
 import { defaultEngineSettings, type EngineSettings } from "./engine/settings.ts";
+import { BulkActionProcessor } from "./engine/bulk-actions.ts";
 import { Sweeper } from "./engine/sweepers.ts";
 import { EventPartitionMaintainer } from "./engine/events-maintenance.ts";
 import type { Logger } from "pino";
@@ -69,6 +70,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   const sweeper = options.sweeper === false ? null : new Sweeper(engine, settings, app.log as unknown as Logger);
+  const bulkActions =
+    options.sweeper === false
+      ? null
+      : new BulkActionProcessor(engine, { chunkSize: settings.bulkChunkSize, intervalMs: settings.bulkIntervalMs }, app.log as unknown as Logger);
   const partitions =
     options.sweeper === false
       ? null
@@ -78,6 +83,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook("onReady", async () => {
     await notifier.start();
     sweeper?.start();
+    bulkActions?.start();
     partitions?.start();
   });
   // Runs before the server waits for in-flight requests: long-polling workers get their answer now.
@@ -86,6 +92,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   app.addHook("onClose", async () => {
     await sweeper?.stop();
+    await bulkActions?.stop();
     await partitions?.stop();
     await notifier.stop();
   });

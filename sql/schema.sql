@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0018_sql_query_surface
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0018_sql_queries_bulk_actions
 
 create table ratchet.api_keys (
   id uuid default gen_random_uuid() not null,
@@ -40,6 +40,23 @@ create table ratchet.batches (
   errors jsonb default '[]'::jsonb not null,
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null
+);
+
+create table ratchet.bulk_actions (
+  id uuid not null,
+  environment_id uuid not null,
+  name text,
+  type text not null,
+  status text default 'PENDING'::text not null,
+  filter jsonb,
+  run_ids uuid[],
+  total integer default 0 not null,
+  success integer default 0 not null,
+  failure integer default 0 not null,
+  cursor_id uuid,
+  created_at timestamp with time zone not null,
+  updated_at timestamp with time zone not null,
+  completed_at timestamp with time zone
 );
 
 create table ratchet.environments (
@@ -323,6 +340,12 @@ alter table ratchet.batches add constraint batches_run_count_check CHECK (run_co
 alter table ratchet.batches add constraint batches_status_check CHECK (status = ANY (ARRAY['PENDING'::text, 'PROCESSING'::text, 'COMPLETED'::text, 'PARTIAL_FAILED'::text, 'ABORTED'::text]));
 alter table ratchet.batches add constraint batches_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.batches add constraint batches_pkey PRIMARY KEY (id);
+alter table ratchet.bulk_actions add constraint bulk_actions_check CHECK ((filter IS NULL) <> (run_ids IS NULL));
+alter table ratchet.bulk_actions add constraint bulk_actions_name_check CHECK (length(name) <= 255);
+alter table ratchet.bulk_actions add constraint bulk_actions_status_check CHECK (status = ANY (ARRAY['PENDING'::text, 'COMPLETED'::text, 'ABORTED'::text]));
+alter table ratchet.bulk_actions add constraint bulk_actions_type_check CHECK (type = ANY (ARRAY['CANCEL'::text, 'REPLAY'::text]));
+alter table ratchet.bulk_actions add constraint bulk_actions_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.bulk_actions add constraint bulk_actions_pkey PRIMARY KEY (id);
 alter table ratchet.environments add constraint environments_concurrency_limit_check CHECK (concurrency_limit >= 0);
 alter table ratchet.environments add constraint environments_type_check CHECK (type = ANY (ARRAY['dev'::text, 'staging'::text, 'prod'::text, 'preview'::text]));
 alter table ratchet.environments add constraint environments_project_id_fkey FOREIGN KEY (project_id) REFERENCES ratchet.projects(id) ON DELETE CASCADE;
@@ -413,6 +436,8 @@ alter table ratchet.worker_versions add constraint worker_versions_environment_i
 
 CREATE INDEX api_keys_environment_idx ON ratchet.api_keys USING btree (environment_id);
 CREATE UNIQUE INDEX batches_idempotency_idx ON ratchet.batches USING btree (environment_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+CREATE INDEX bulk_actions_environment_idx ON ratchet.bulk_actions USING btree (environment_id, id DESC);
+CREATE INDEX bulk_actions_pending_idx ON ratchet.bulk_actions USING btree (id) WHERE (status = 'PENDING'::text);
 CREATE INDEX executions_deadline_idx ON ratchet.executions USING btree (deadline_at) WHERE (deadline_at IS NOT NULL);
 CREATE INDEX executions_environment_idx ON ratchet.executions USING btree (environment_id);
 CREATE INDEX executions_lease_idx ON ratchet.executions USING btree (lease_expires_at);

@@ -18,6 +18,8 @@ interface Resources {
   token: string;
   schedule: string;
   idempotencyKey: string;
+  /** Pending: nothing processes it in this test. */
+  bulkAction: string;
 }
 
 type Call = { method: string; url: string; body?: unknown; contentType?: string };
@@ -41,7 +43,8 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
       .replace(":queue", "owned")
       .replace(":taskId", "owned")
       .replace(":position", "0")
-      .replace(":attemptNumber", "1");
+      .replace(":attemptNumber", "1")
+      .replace(":bulkActionId", r.bulkAction);
   const key = `${method} ${url}`;
   const leases = [{ runId: r.run, attemptNumber: 1 }, { runId: r.dequeued, attemptNumber: 1 }];
   const journal = (position: number, body: Record<string, unknown>): Call => ({
@@ -126,12 +129,14 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     // SQL queries are scoped to the key's environment by the database itself (test/sql-query.test.ts).
     "POST /api/v1/query",
     "GET /api/v1/query/schema",
+    "POST /api/v1/bulk-actions",
+    "GET /api/v1/bulk-actions",
   ]);
   if (own.has(key)) return null;
   if (key === "POST /api/v3/batches/:batchId/items") {
     return [{ method, url: fill(url), body: `${JSON.stringify({ index: 0, task: "owned", payload: {} })}\n`, contentType: "application/x-ndjson" }];
   }
-  if (method === "GET" || method === "DELETE" || key in bodies || /\/(cancel|replay|activate|deactivate)$/.test(url)) {
+  if (method === "GET" || method === "DELETE" || key in bodies || /\/(cancel|replay|activate|deactivate|abort)$/.test(url)) {
     return [{ method, url: fill(url), body: bodies[key] }];
   }
   throw new Error(`no isolation check for ${key}: add it to test/isolation.test.ts`);
@@ -154,7 +159,8 @@ async function environmentState(sql: TestApp["database"]["db"]["sql"], environme
       'batches', (select jsonb_agg(to_jsonb(b) order by b.id) from ratchet.batches b where b.environment_id = ${environmentId}),
       'queues', (select jsonb_agg(to_jsonb(q) order by q.id) from ratchet.queues q where q.environment_id = ${environmentId}),
       'schedules', (select jsonb_agg(to_jsonb(s) order by s.id) from ratchet.schedules s where s.environment_id = ${environmentId}),
-      'events', (select count(*) from ratchet.events e where e.environment_id = ${environmentId})
+      'events', (select count(*) from ratchet.events e where e.environment_id = ${environmentId}),
+      'bulkActions', (select jsonb_agg(to_jsonb(b) order by b.id) from ratchet.bulk_actions b where b.environment_id = ${environmentId})
     ) as state`;
   return JSON.stringify(state!.state);
 }
@@ -199,7 +205,8 @@ describe("tenant isolation", () => {
     await ownJournal(0, { op: "record", kind: "step", name: "step", output: JSON.stringify({ json: "owner's step output" }) });
     assert.equal((await ownJournal(1, { op: "wait", kind: "token", name: "token", wait: { type: "TOKEN", tokenId: token.id } })).entry.status, "PENDING");
     const schedule = await owner.ok("POST", "/api/v1/schedules", { task: "owned", cron: "0 * * * *", deduplicationKey: "owned" });
-    resources = { run: run.id, dequeued: dequeued.id, batch: batch.id, token: token.id, schedule: schedule.id, idempotencyKey: "owned-key" };
+    const bulkAction = await owner.ok("POST", "/api/v1/bulk-actions", { action: "cancel", filter: { tag: "no-such-tag" } });
+    resources = { run: run.id, dequeued: dequeued.id, batch: batch.id, token: token.id, schedule: schedule.id, idempotencyKey: "owned-key", bulkAction: bulkAction.id };
   });
   after(() => t.close());
 

@@ -27,6 +27,9 @@ export interface EngineSettings {
   queryMaxBytes: number;
   /** Queries running at once on this server; more are refused with 429 so the engine keeps its pool. */
   queryConcurrency: number;
+  /** Bulk actions: runs handled per chunk (one transaction), and how often to look for pending ones. */
+  bulkChunkSize: number;
+  bulkIntervalMs: number;
 }
 
 export const defaultEngineSettings: EngineSettings = {
@@ -42,4 +45,6 @@ export const defaultEngineSettings: EngineSettings = {
   queryMaxRows: 10_000,
   queryMaxBytes: 16 * 1024 * 1024,
   queryConcurrency: 2,
+  bulkChunkSize: 200,
+  bulkIntervalMs: 1_000,
 };

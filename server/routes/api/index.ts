@@ -3,6 +3,7 @@ import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { requireSecretKey } from "../../auth/authenticate.ts";
 import { batchRoutes } from "./batches.ts";
+import { bulkActionRoutes } from "./bulk-actions.ts";
 import { runEventRoutes } from "./events.ts";
 import { waitpointRoutes } from "./waitpoints.ts";
 import { scheduleRoutes } from "./schedules.ts";
@@ -23,4 +24,5 @@ export async function apiRoutes(app: FastifyInstance, context: AppContext): Prom
   await app.register(async (scope) => waitpointRoutes(scope, context));
   await app.register(async (scope) => scheduleRoutes(scope, context));
   await app.register(async (scope) => queryRoutes(scope, context));
+  await app.register(async (scope) => bulkActionRoutes(scope, context));
 }

@@ -323,3 +323,27 @@ exception when insufficient_privilege then
   raise warning 'SQL queries stay disabled: this database user may not create or grant roles (%). See docs/sql.md.', sqlerrm;
 end
 $$;
+
+-- Bulk actions (POST /api/v1/bulk-actions): cancel or replay every run matching a filter, or a list
+-- of runs, in the background in chunks. `cursor_id` is the last run handled (runs are taken in id
+-- order); runs triggered after the action was created are not part of it (`created_at` bounds them).
+create table ratchet.bulk_actions (
+  id uuid primary key,
+  environment_id uuid not null references ratchet.environments (id) on delete cascade,
+  name text check (length(name) <= 255),
+  type text not null check (type in ('CANCEL', 'REPLAY')),
+  status text not null default 'PENDING' check (status in ('PENDING', 'COMPLETED', 'ABORTED')),
+  filter jsonb,
+  run_ids uuid[],
+  total integer not null default 0,
+  success integer not null default 0,
+  failure integer not null default 0,
+  cursor_id uuid,
+  created_at timestamptz not null,
+  updated_at timestamptz not null,
+  completed_at timestamptz,
+  check ((filter is null) <> (run_ids is null))
+);
+
+create index bulk_actions_environment_idx on ratchet.bulk_actions (environment_id, id desc);
+create index bulk_actions_pending_idx on ratchet.bulk_actions (id) where status = 'PENDING';
