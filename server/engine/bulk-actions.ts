@@ -4,9 +4,27 @@
 // abort waits for the chunk in hand and stops the next.
 import type { Logger } from "pino";
 import { toPublicId } from "../ids.ts";
-import { bulkActionRunIds, bulkActionsRecordChunk, bulkActionsTakePending, environmentTypeOf } from "../storage/bulk-actions.ts";
-import { cancelRun, replayRun } from "./run-actions.ts";
+import { bulkActionRunIds, bulkActionsRecordChunk, bulkActionsTakePending, environmentTypeOf, runsCancelChunk } from "../storage/bulk-actions.ts";
+import { replayRun } from "./run-actions.ts";
+import { completeWaitpointsForFinishedRun } from "./waitpoints.ts";
 import type { EngineDeps } from "./trigger.ts";
+
+const canceledError = { type: "STRING_ERROR", message: "Run was canceled" };
+
+/** Cancels a chunk of runs at once (what cancelRun does for one); how many were found. */
+async function cancelChunk(deps: EngineDeps, environmentId: string, ids: string[]): Promise<number> {
+  const now = deps.clock.now();
+  const { found, resumed } = await deps.db.sql.begin(async (tx) => {
+    const result = await runsCancelChunk(tx, environmentId, ids, canceledError, now);
+    const environments: string[] = [];
+    for (const id of result.awaited) environments.push(...(await completeWaitpointsForFinishedRun(tx, id, now)));
+    return { found: result.found, resumed: environments };
+  });
+  for (const environment of new Set(resumed)) deps.notifier.queueChanged(environment);
+  // Wakes the environment's long-polling heartbeats, so workers holding flagged runs hear at once.
+  deps.notifier.queueChanged(environmentId);
+  return found;
+}
 
 /** Handles one chunk of one pending action; the number of runs handled (0: nothing to do). */
 export async function processBulkActionChunk(deps: EngineDeps, chunkSize: number): Promise<number> {
@@ -17,10 +35,14 @@ export async function processBulkActionChunk(deps: EngineDeps, chunkSize: number
     const environmentType = action.type === "REPLAY" ? await environmentTypeOf(tx, action.environmentId) : null;
     let success = 0;
     let failure = 0;
-    for (const id of ids) {
+    if (action.type === "CANCEL" && ids.length > 0) {
+      // Already-finished runs count as done: there is nothing left to cancel.
+      success = await cancelChunk(deps, action.environmentId, ids);
+      failure = ids.length - success;
+    }
+    for (const id of action.type === "REPLAY" ? ids : []) {
       try {
-        if (action.type === "CANCEL") await cancelRun(deps, action.environmentId, toPublicId("run", id));
-        else await replayRun(deps, { environmentId: action.environmentId, environmentType: environmentType! }, toPublicId("run", id), {});
+        await replayRun(deps, { environmentId: action.environmentId, environmentType: environmentType! }, toPublicId("run", id), {});
         success += 1;
       } catch {
         failure += 1;

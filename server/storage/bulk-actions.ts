@@ -3,6 +3,7 @@
 import type { Kysely } from "kysely";
 import type { Sql, TransactionSql } from "../db/client.ts";
 import type { Database, EnvironmentType } from "../db/tables.ts";
+import { finalStatuses, type RunStatus } from "../engine/run-status.ts";
 import { applyRunFilters, type RunListFilters } from "./run-list.ts";
 
 type Queryable = Sql | TransactionSql;
@@ -123,4 +124,34 @@ export async function bulkActionNewestRunId(sql: Queryable, environmentId: strin
 export async function environmentTypeOf(sql: Queryable, environmentId: string): Promise<EnvironmentType> {
   const [row] = await sql<{ type: EnvironmentType }[]>`select type from ratchet.environments where id = ${environmentId}`;
   return row!.type;
+}
+
+/**
+ * Cancels a chunk of runs in one transaction, as cancelRun does one: queue entries first (the lock
+ * order of dequeue), then the runs locked in id order; executing runs are flagged for their worker,
+ * the others end CANCELED. Returns the runs that ended and whose end someone may be waiting on
+ * (a parent's wait or a batch), for the caller to complete those waits in the same transaction.
+ */
+export async function runsCancelChunk(
+  tx: TransactionSql,
+  environmentId: string,
+  ids: string[],
+  error: Record<string, unknown>,
+  now: Date,
+): Promise<{ found: number; awaited: string[] }> {
+  await tx`delete from ratchet.queue_entries where run_id = any (${ids}::uuid[])`;
+  const locked = await tx<{ id: string; status: string }[]>`
+    select id, status from ratchet.runs where environment_id = ${environmentId} and id = any (${ids}::uuid[]) order by id for update`;
+  const executing = locked.filter((run) => run.status === "DEQUEUED" || run.status === "EXECUTING").map((run) => run.id);
+  const ending = locked.filter((run) => !finalStatuses.has(run.status as RunStatus) && !executing.includes(run.id)).map((run) => run.id);
+  if (executing.length > 0) {
+    await tx`update ratchet.runs set cancel_requested_at = coalesce(cancel_requested_at, ${now}), updated_at = ${now} where id = any (${executing}::uuid[])`;
+  }
+  if (ending.length === 0) return { found: locked.length, awaited: [] };
+  const ended = await tx<{ id: string; awaited: boolean }[]>`
+    update ratchet.runs r set status = 'CANCELED', error = ${tx.json(error as never)}, finished_at = ${now}, updated_at = ${now}
+    where r.id = any (${ending}::uuid[])
+    returning r.id, r.batch_id is not null
+      or exists (select 1 from ratchet.waitpoints w where w.completed_by_run_id = r.id and w.status = 'WAITING') as awaited`;
+  return { found: locked.length, awaited: ended.filter((row) => row.awaited).map((row) => row.id) };
 }
