@@ -101,12 +101,13 @@ export async function runScopedQuery(
     await sql.begin(async (tx) => {
       await prepareScopedTransaction(tx, scope, limits);
       try {
-        const described = await tx.unsafe(text).describe();
-        const columns = (described.columns ?? []).map((column) => ({ name: column.name, type: column.type }));
+        // A cursor (extended protocol, unnamed statement): one statement only, nothing left prepared on
+        // the connection, and rows read in batches so the caps stop a big result early.
+        const pending = tx.unsafe(text);
         const rows: Record<string, unknown>[] = [];
         let bytes = 0;
         let truncated = false;
-        reading: for await (const batch of tx.unsafe(text).cursor(200)) {
+        reading: for await (const batch of pending.cursor(200)) {
           for (const row of batch as Record<string, unknown>[]) {
             if (rows.length >= limits.maxRows) {
               truncated = true;
@@ -119,7 +120,8 @@ export async function runScopedQuery(
             rows.push(row);
           }
         }
-        result = { columns, rows, truncated };
+        const described = (pending as unknown as { statement?: { columns?: Array<{ name: string; type: number }> | null } }).statement?.columns ?? [];
+        result = { columns: described.map((column) => ({ name: column.name, type: column.type })), rows, truncated };
       } catch (error) {
         throw asQueryRefused(error);
       }
