@@ -20,6 +20,7 @@ import { dashboardRoutes } from "./routes/dashboard/index.ts";
 import { managementRoutes } from "./routes/management/index.ts";
 import { QueueNotifier } from "./engine/notifier.ts";
 import { defaultEngineSettings, type EngineSettings } from "./engine/settings.ts";
+import { BulkActionProcessor } from "./engine/bulk-actions.ts";
 import { Sweeper } from "./engine/sweepers.ts";
 import { EventPartitionMaintainer } from "./engine/events-maintenance.ts";
 import { RealtimeMaintainer } from "./engine/realtime-maintenance.ts";
@@ -101,6 +102,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   const sweeper = options.sweeper === false ? null : new Sweeper(engine, settings, app.log as unknown as Logger);
+  const bulkActions =
+    options.sweeper === false
+      ? null
+      : new BulkActionProcessor(engine, { chunkSize: settings.bulkChunkSize, intervalMs: settings.bulkIntervalMs }, app.log as unknown as Logger);
   const partitions =
     options.sweeper === false
       ? null
@@ -111,6 +116,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook("onReady", async () => {
     await notifier.start();
     sweeper?.start();
+    bulkActions?.start();
     partitions?.start();
     if (sweeper) alerts.start();
     realtimeUpkeep?.start();
@@ -122,6 +128,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.addHook("onClose", async () => {
     await sweeper?.stop();
     await alerts.stop();
+    await bulkActions?.stop();
     await partitions?.stop();
     realtimeUpkeep?.stop();
     await notifier.stop();

@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions
 
 create table ratchet.alert_channels (
   id uuid default gen_random_uuid() not null,
@@ -88,6 +88,23 @@ create table ratchet.batches (
   errors jsonb default '[]'::jsonb not null,
   created_at timestamp with time zone default now() not null,
   updated_at timestamp with time zone default now() not null
+);
+
+create table ratchet.bulk_actions (
+  id uuid not null,
+  environment_id uuid not null,
+  name text,
+  type text not null,
+  status text default 'PENDING'::text not null,
+  filter jsonb,
+  run_ids uuid[],
+  total integer default 0 not null,
+  success integer default 0 not null,
+  failure integer default 0 not null,
+  cursor_id uuid,
+  created_at timestamp with time zone not null,
+  updated_at timestamp with time zone not null,
+  completed_at timestamp with time zone
 );
 
 create table ratchet.environment_secrets (
@@ -249,6 +266,13 @@ create table ratchet.projects (
   slug text not null,
   name text not null,
   created_at timestamp with time zone default now() not null
+);
+
+create table ratchet.query_scopes (
+  xid xid8 not null,
+  environment_ids uuid[] not null,
+  time_from timestamp with time zone,
+  time_to timestamp with time zone
 );
 
 create table ratchet.queue_entries (
@@ -481,6 +505,12 @@ alter table ratchet.batches add constraint batches_run_count_check CHECK (run_co
 alter table ratchet.batches add constraint batches_status_check CHECK (status = ANY (ARRAY['PENDING'::text, 'PROCESSING'::text, 'COMPLETED'::text, 'PARTIAL_FAILED'::text, 'ABORTED'::text]));
 alter table ratchet.batches add constraint batches_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.batches add constraint batches_pkey PRIMARY KEY (id);
+alter table ratchet.bulk_actions add constraint bulk_actions_check CHECK ((filter IS NULL) <> (run_ids IS NULL));
+alter table ratchet.bulk_actions add constraint bulk_actions_name_check CHECK (length(name) <= 255);
+alter table ratchet.bulk_actions add constraint bulk_actions_status_check CHECK (status = ANY (ARRAY['PENDING'::text, 'COMPLETED'::text, 'ABORTED'::text]));
+alter table ratchet.bulk_actions add constraint bulk_actions_type_check CHECK (type = ANY (ARRAY['CANCEL'::text, 'REPLAY'::text]));
+alter table ratchet.bulk_actions add constraint bulk_actions_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.bulk_actions add constraint bulk_actions_pkey PRIMARY KEY (id);
 alter table ratchet.environment_secrets add constraint environment_secrets_signing_secret_check CHECK (length(signing_secret) = 32);
 alter table ratchet.environment_secrets add constraint environment_secrets_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.environment_secrets add constraint environment_secrets_pkey PRIMARY KEY (environment_id);
@@ -551,6 +581,7 @@ alter table ratchet.projects add constraint projects_organization_id_fkey FOREIG
 alter table ratchet.projects add constraint projects_pkey PRIMARY KEY (id);
 alter table ratchet.projects add constraint projects_organization_id_slug_key UNIQUE (organization_id, slug);
 alter table ratchet.projects add constraint projects_ref_key UNIQUE (ref);
+alter table ratchet.query_scopes add constraint query_scopes_pkey PRIMARY KEY (xid);
 alter table ratchet.queue_entries add constraint queue_entries_pkey PRIMARY KEY (run_id);
 alter table ratchet.queues add constraint queues_concurrency_limit_check CHECK (concurrency_limit >= 0 AND concurrency_limit <= 100000);
 alter table ratchet.queues add constraint queues_concurrency_override_check CHECK (concurrency_override >= 0 AND concurrency_override <= 100000);
@@ -613,6 +644,8 @@ CREATE INDEX alert_deliveries_due_idx ON ratchet.alert_deliveries USING btree (n
 CREATE INDEX api_key_signing_copies_environment_idx ON ratchet.api_key_signing_copies USING btree (environment_id);
 CREATE INDEX api_keys_environment_idx ON ratchet.api_keys USING btree (environment_id);
 CREATE UNIQUE INDEX batches_idempotency_idx ON ratchet.batches USING btree (environment_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+CREATE INDEX bulk_actions_environment_idx ON ratchet.bulk_actions USING btree (environment_id, id DESC);
+CREATE INDEX bulk_actions_pending_idx ON ratchet.bulk_actions USING btree (id) WHERE (status = 'PENDING'::text);
 CREATE INDEX environment_variables_key_idx ON ratchet.environment_variables USING btree (key_id);
 CREATE INDEX executions_deadline_idx ON ratchet.executions USING btree (deadline_at) WHERE (deadline_at IS NOT NULL);
 CREATE INDEX executions_environment_idx ON ratchet.executions USING btree (environment_id);
@@ -956,6 +989,99 @@ begin
   return null;
 end $function$;
 
+CREATE OR REPLACE FUNCTION ratchet.query_roles_setup()
+ RETURNS boolean
+ LANGUAGE plpgsql
+AS $function$
+declare
+  role_name text;
+  table_name text;
+begin
+  foreach role_name in array array['ratchet_query', 'ratchet_query_views'] loop
+    if not exists (select 1 from pg_roles where rolname = role_name) then
+      begin
+        execute format('create role %I nologin noinherit', role_name);
+      exception when duplicate_object or unique_violation then
+        null; -- made meanwhile by a migration of another database
+      end;
+    end if;
+    if not pg_has_role(current_user, role_name, 'member') then
+      -- The server may SET ROLE to it but must not inherit it: the policies below apply to members.
+      begin
+        execute format('grant %I to %I with inherit false, set true', role_name, current_user);
+      exception when syntax_error then
+        execute format('grant %I to %I', role_name, current_user); -- Postgres 15
+      end;
+    end if;
+  end loop;
+  foreach table_name in array array['runs', 'events', 'batches', 'waitpoints', 'schedules', 'queues', 'tasks', 'worker_versions'] loop
+    execute format('drop policy if exists query_scope on ratchet.%I', table_name);
+    execute format('create policy query_scope on ratchet.%I as restrictive for select to ratchet_query_views
+      using (environment_id = any ((select ratchet.query_scope_environment_ids())::uuid[]))', table_name);
+  end loop;
+  drop policy if exists query_scope on ratchet.attempts;
+  create policy query_scope on ratchet.attempts as restrictive for select to ratchet_query_views
+    using (run_id in (select r.id from ratchet.runs r));
+  drop policy if exists query_scope on ratchet.environments;
+  create policy query_scope on ratchet.environments as restrictive for select to ratchet_query_views
+    using (id = any ((select ratchet.query_scope_environment_ids())::uuid[]));
+  drop policy if exists query_scope on ratchet.projects;
+  create policy query_scope on ratchet.projects as restrictive for select to ratchet_query_views
+    using (id in (select e.project_id from ratchet.environments e));
+  grant usage on schema ratchet to ratchet_query_views;
+  grant usage, create on schema ratchet_api to ratchet_query_views;
+  grant select on ratchet.runs, ratchet.attempts, ratchet.events, ratchet.batches, ratchet.waitpoints, ratchet.schedules,
+    ratchet.queues, ratchet.tasks, ratchet.worker_versions, ratchet.environments, ratchet.projects to ratchet_query_views;
+  -- Functions in views and policies are called with the querying role's rights: both need them.
+  -- They only tell the caller its own scope.
+  grant execute on function ratchet.query_scope_environment_ids(), ratchet.query_scope_time_from(), ratchet.query_scope_time_to()
+    to ratchet_query_views, ratchet_query;
+  if not exists (select 1 from pg_views where schemaname = 'ratchet_api' and viewowner <> 'ratchet_query_views') then
+    return true; -- set up already
+  end if;
+  -- Granted while the views are still ours; the grants pass to the new owner with them.
+  grant usage on schema ratchet_api to ratchet_query;
+  grant select on all tables in schema ratchet_api to ratchet_query;
+  grant execute on all functions in schema ratchet_api to ratchet_query;
+  alter view ratchet_api.runs owner to ratchet_query_views;
+  alter view ratchet_api.attempts owner to ratchet_query_views;
+  alter view ratchet_api.events owner to ratchet_query_views;
+  alter view ratchet_api.batches owner to ratchet_query_views;
+  alter view ratchet_api.waitpoints owner to ratchet_query_views;
+  alter view ratchet_api.schedules owner to ratchet_query_views;
+  alter view ratchet_api.queues owner to ratchet_query_views;
+  alter view ratchet_api.tasks owner to ratchet_query_views;
+  return true;
+end
+$function$;
+
+CREATE OR REPLACE FUNCTION ratchet.query_scope_environment_ids()
+ RETURNS uuid[]
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select coalesce((select s.environment_ids from ratchet.query_scopes s where s.xid = pg_current_xact_id_if_assigned()), '{}'::uuid[])
+$function$;
+
+CREATE OR REPLACE FUNCTION ratchet.query_scope_time_from()
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select coalesce((select s.time_from from ratchet.query_scopes s where s.xid = pg_current_xact_id_if_assigned()), '-infinity'::timestamptz)
+$function$;
+
+CREATE OR REPLACE FUNCTION ratchet.query_scope_time_to()
+ RETURNS timestamp with time zone
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select coalesce((select s.time_to from ratchet.query_scopes s where s.xid = pg_current_xact_id_if_assigned()), 'infinity'::timestamptz)
+$function$;
+
 CREATE OR REPLACE FUNCTION ratchet.record_run_failure_for_alerts()
  RETURNS trigger
  LANGUAGE plpgsql
@@ -1031,3 +1157,230 @@ CREATE TRIGGER runs_attach_packets AFTER INSERT OR UPDATE OF payload, payload_ty
 CREATE TRIGGER runs_failed_alert AFTER UPDATE OF status ON ratchet.runs FOR EACH ROW WHEN (((new.status IS DISTINCT FROM old.status) AND (new.status = ANY (ARRAY['FAILED'::text, 'CRASHED'::text, 'TIMED_OUT'::text, 'SYSTEM_FAILURE'::text])))) EXECUTE FUNCTION ratchet.record_run_failure_for_alerts();
 CREATE TRIGGER runs_record_change AFTER UPDATE ON ratchet.runs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ratchet.run_changes_record_updated();
 CREATE TRIGGER runs_record_insert AFTER INSERT ON ratchet.runs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ratchet.run_changes_record_inserted();
+
+create policy everyone on ratchet.attempts as permissive for all to public using (true);
+create policy query_scope on ratchet.attempts as restrictive for select to ratchet_query_views using ((run_id IN ( SELECT r.id
+   FROM ratchet.runs r)));
+create policy everyone on ratchet.batches as permissive for all to public using (true);
+create policy query_scope on ratchet.batches as restrictive for select to ratchet_query_views using ((environment_id = ANY (( SELECT ratchet.query_scope_environment_ids() AS query_scope_environment_ids)::uuid[])));
+create policy everyone on ratchet.environments as permissive for all to public using (true);
+create policy query_scope on ratchet.environments as restrictive for select to ratchet_query_views using ((id = ANY (( SELECT ratchet.query_scope_environment_ids() AS query_scope_environment_ids)::uuid[])));
+create policy everyone on ratchet.events as permissive for all to public using (true);
+create policy query_scope on ratchet.events as restrictive for select to ratchet_query_views using ((environment_id = ANY (( SELECT ratchet.query_scope_environment_ids() AS query_scope_environment_ids)::uuid[])));
+create policy everyone on ratchet.projects as permissive for all to public using (true);
+create policy query_scope on ratchet.projects as restrictive for select to ratchet_query_views using ((id IN ( SELECT e.project_id
+   FROM ratchet.environments e)));
+create policy everyone on ratchet.queues as permissive for all to public using (true);
+create policy query_scope on ratchet.queues as restrictive for select to ratchet_query_views using ((environment_id = ANY (( SELECT ratchet.query_scope_environment_ids() AS query_scope_environment_ids)::uuid[])));
+create policy everyone on ratchet.runs as permissive for all to public using (true);
+create policy query_scope on ratchet.runs as restrictive for select to ratchet_query_views using ((environment_id = ANY (( SELECT ratchet.query_scope_environment_ids() AS query_scope_environment_ids)::uuid[])));
+create policy everyone on ratchet.schedules as permissive for all to public using (true);
+create policy query_scope on ratchet.schedules as restrictive for select to ratchet_query_views using ((environment_id = ANY (( SELECT ratchet.query_scope_environment_ids() AS query_scope_environment_ids)::uuid[])));
+create policy everyone on ratchet.tasks as permissive for all to public using (true);
+create policy query_scope on ratchet.tasks as restrictive for select to ratchet_query_views using ((environment_id = ANY (( SELECT ratchet.query_scope_environment_ids() AS query_scope_environment_ids)::uuid[])));
+create policy everyone on ratchet.waitpoints as permissive for all to public using (true);
+create policy query_scope on ratchet.waitpoints as restrictive for select to ratchet_query_views using ((environment_id = ANY (( SELECT ratchet.query_scope_environment_ids() AS query_scope_environment_ids)::uuid[])));
+create policy everyone on ratchet.worker_versions as permissive for all to public using (true);
+create policy query_scope on ratchet.worker_versions as restrictive for select to ratchet_query_views using ((environment_id = ANY (( SELECT ratchet.query_scope_environment_ids() AS query_scope_environment_ids)::uuid[])));
+
+-- Schema ratchet_api
+CREATE OR REPLACE FUNCTION ratchet_api.public_id(p_prefix text, p_id uuid)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select case when p_id is null then null else p_prefix || '_' || (
+    select string_agg(substr('0123456789abcdefghjkmnpqrstvwxyz', substring(b.bits from i * 5 + 1 for 5)::int + 1, 1), '' order by i)
+    from (select B'00' || ('x' || replace(p_id::text, '-', ''))::bit(128) as bits) b, generate_series(0, 25) i
+  ) end
+$function$;
+
+CREATE OR REPLACE FUNCTION ratchet_api.run_status_title(p_status text)
+ RETURNS text
+ LANGUAGE sql
+ IMMUTABLE PARALLEL SAFE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select case p_status
+    when 'PENDING_VERSION' then 'Pending version' when 'DELAYED' then 'Delayed' when 'QUEUED' then 'Queued'
+    when 'DEQUEUED' then 'Dequeued' when 'EXECUTING' then 'Executing' when 'WAITING' then 'Waiting'
+    when 'COMPLETED' then 'Completed' when 'CANCELED' then 'Canceled' when 'FAILED' then 'Failed'
+    when 'CRASHED' then 'Crashed' when 'SYSTEM_FAILURE' then 'System failure' when 'EXPIRED' then 'Expired'
+    when 'TIMED_OUT' then 'Timed out' else p_status end
+$function$;
+
+create view ratchet_api.attempts with (security_barrier=true) as
+SELECT ratchet_api.public_id('run'::text, a.run_id) AS run_id,
+    e.slug AS environment,
+    p.ref AS project,
+    r.task_identifier,
+    a.number AS attempt_number,
+    a.status,
+    a.worker_id,
+    a.created_at,
+    a.started_at,
+    a.finished_at AS completed_at,
+    (EXTRACT(epoch FROM a.finished_at - a.started_at) * 1000::numeric)::bigint AS duration,
+    a.error
+   FROM ratchet.attempts a
+     JOIN ratchet.runs r ON r.id = a.run_id
+     JOIN ratchet.environments e ON e.id = r.environment_id
+     JOIN ratchet.projects p ON p.id = e.project_id;
+
+create view ratchet_api.batches with (security_barrier=true) as
+SELECT ratchet_api.public_id('batch'::text, b.id) AS batch_id,
+    e.slug AS environment,
+    p.ref AS project,
+    b.status,
+    b.run_count,
+    b.items_accepted,
+    b.sealed,
+    b.idempotency_key,
+    ratchet_api.public_id('run'::text, b.parent_run_id) AS parent_run_id,
+    b.created_at,
+    b.updated_at
+   FROM ratchet.batches b
+     JOIN ratchet.environments e ON e.id = b.environment_id
+     JOIN ratchet.projects p ON p.id = e.project_id;
+
+create view ratchet_api.events with (security_barrier=true) as
+SELECT ratchet_api.public_id('run'::text, v.run_id) AS run_id,
+    e.slug AS environment,
+    p.ref AS project,
+    v.attempt_number,
+    v.seq,
+    v."time",
+    v.kind,
+    v.level,
+    v.message,
+    v.attributes,
+    v.span_id,
+    v.parent_span_id,
+    v.duration_ms
+   FROM ratchet.events v
+     JOIN ratchet.environments e ON e.id = v.environment_id
+     JOIN ratchet.projects p ON p.id = e.project_id
+  WHERE v."time" >= ratchet.query_scope_time_from() AND v."time" < ratchet.query_scope_time_to();
+
+create view ratchet_api.queues with (security_barrier=true) as
+SELECT q.id AS queue_id,
+    q.name,
+    e.slug AS environment,
+    p.ref AS project,
+    q.type,
+    q.concurrency_limit,
+    q.concurrency_override,
+    q.paused,
+    q.created_at,
+    q.updated_at
+   FROM ratchet.queues q
+     JOIN ratchet.environments e ON e.id = q.environment_id
+     JOIN ratchet.projects p ON p.id = e.project_id;
+
+create view ratchet_api.runs with (security_barrier=true) as
+SELECT ratchet_api.public_id('run'::text, r.id) AS run_id,
+    e.slug AS environment,
+    p.ref AS project,
+    upper(
+        CASE e.type
+            WHEN 'prod'::text THEN 'production'::text
+            WHEN 'dev'::text THEN 'development'::text
+            ELSE e.type
+        END) AS environment_type,
+    r.attempt_count,
+    ratchet_api.run_status_title(r.status) AS status,
+    r.status = ANY (ARRAY['COMPLETED'::text, 'CANCELED'::text, 'FAILED'::text, 'CRASHED'::text, 'SYSTEM_FAILURE'::text, 'EXPIRED'::text, 'TIMED_OUT'::text]) AS is_finished,
+    r.task_identifier,
+    r.queue_name AS queue,
+    ratchet_api.public_id('batch'::text, r.batch_id) AS batch_id,
+    ratchet_api.public_id('run'::text, r.root_run_id) AS root_run_id,
+    ratchet_api.public_id('run'::text, r.parent_run_id) AS parent_run_id,
+    r.depth,
+    r.depth = 0 AS is_root_run,
+    r.depth > 0 AS is_child_run,
+    r.idempotency_key,
+    r.created_at AS triggered_at,
+    r.queued_at,
+    r.started_at AS executed_at,
+    r.finished_at AS completed_at,
+    r.delay_until,
+    r.delay_until IS NOT NULL AS has_delay,
+    r.expired_at,
+    r.ttl,
+    (EXTRACT(epoch FROM r.finished_at - r.started_at) * 1000::numeric)::bigint AS execution_duration,
+    (EXTRACT(epoch FROM r.finished_at - r.created_at) * 1000::numeric)::bigint AS total_duration,
+    (EXTRACT(epoch FROM r.started_at - r.queued_at) * 1000::numeric)::bigint AS queued_duration,
+    r.output,
+    r.error,
+    r.tags,
+    r.worker_version AS task_version,
+    r.machine,
+    r.is_test,
+    r.concurrency_key,
+    r.max_duration_s AS max_duration,
+    ratchet_api.public_id('sched'::text, r.schedule_id) AS schedule_id,
+    ratchet_api.public_id('run'::text, r.replayed_from_id) AS replayed_from_run_id,
+    r.updated_at
+   FROM ratchet.runs r
+     JOIN ratchet.environments e ON e.id = r.environment_id
+     JOIN ratchet.projects p ON p.id = e.project_id
+  WHERE r.created_at >= ratchet.query_scope_time_from() AND r.created_at < ratchet.query_scope_time_to();
+
+create view ratchet_api.schedules with (security_barrier=true) as
+SELECT ratchet_api.public_id('sched'::text, s.id) AS schedule_id,
+    e.slug AS environment,
+    p.ref AS project,
+    s.type,
+    s.task_identifier,
+    s.cron,
+    s.timezone,
+    s.deduplication_key,
+    s.external_id,
+    s.active,
+    s.next_run_at,
+    s.last_run_at,
+    s.created_at,
+    s.updated_at
+   FROM ratchet.schedules s
+     JOIN ratchet.environments e ON e.id = s.environment_id
+     JOIN ratchet.projects p ON p.id = e.project_id;
+
+create view ratchet_api.tasks with (security_barrier=true) as
+SELECT t.slug AS task_identifier,
+    e.slug AS environment,
+    p.ref AS project,
+    v.version,
+    v.sdk_version,
+    t.queue_name AS queue,
+    t.trigger_source,
+    t.file_path,
+    t.export_name,
+    t.machine,
+    t.max_duration_s AS max_duration,
+    t.ttl,
+    t.retry,
+    v.created_at
+   FROM ratchet.tasks t
+     JOIN ratchet.worker_versions v ON v.id = t.worker_version_id
+     JOIN ratchet.environments e ON e.id = t.environment_id
+     JOIN ratchet.projects p ON p.id = e.project_id;
+
+create view ratchet_api.waitpoints with (security_barrier=true) as
+SELECT ratchet_api.public_id('wp'::text, w.id) AS waitpoint_id,
+    e.slug AS environment,
+    p.ref AS project,
+    w.type,
+    w.status,
+    w.completed_after,
+    w.idempotency_key,
+    w.tags,
+    w.output,
+    w.output_is_error,
+    ratchet_api.public_id('run'::text, w.completed_by_run_id) AS completed_by_run_id,
+    ratchet_api.public_id('batch'::text, w.completed_by_batch_id) AS completed_by_batch_id,
+    w.created_at,
+    w.completed_at
+   FROM ratchet.waitpoints w
+     JOIN ratchet.environments e ON e.id = w.environment_id
+     JOIN ratchet.projects p ON p.id = e.project_id;

@@ -25,6 +25,8 @@ interface Resources {
   environmentId: string;
   /** A packet the owner uploaded (its content is a secret). */
   packet: string;
+  /** Pending: nothing processes it in this test. */
+  bulkAction: string;
 }
 
 type Call = { method: string; url: string; body?: unknown; contentType?: string };
@@ -56,6 +58,7 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
       .replace(":slug", "prod")
       .replace(":name", "OWNED_VAR")
       .replace(":channelId", r.channel)
+      .replace(":bulkActionId", r.bulkAction)
       .replace(":environmentId", r.environmentId)
       .replace(":field", "payload")
       .replace(":target", "self")
@@ -157,6 +160,11 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "POST /api/v1/auth/public-tokens",
     // Subscribes to the caller's own runs with a tag: checked in "lists and dequeues" below.
     "GET /realtime/v1/runs",
+    // SQL queries are scoped to the key's environment by the database itself (test/sql-query.test.ts).
+    "POST /api/v1/query",
+    "GET /api/v1/query/schema",
+    "POST /api/v1/bulk-actions",
+    "GET /api/v1/bulk-actions",
   ]);
   if (key === "POST /realtime/v1/streams/:runId/:target/:key" || key === "POST /realtime/v1/streams/:runId/:target/:key/append") {
     return [{ method, url: fill(url), body: `${JSON.stringify({ intruder: true })}\n`, contentType: "application/json" }];
@@ -168,7 +176,7 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
   if (key === "POST /api/v3/batches/:batchId/items") {
     return [{ method, url: fill(url), body: `${JSON.stringify({ index: 0, task: "owned", payload: {} })}\n`, contentType: "application/x-ndjson" }];
   }
-  if (method === "GET" || method === "DELETE" || key in bodies || /\/(cancel|replay|activate|deactivate)$/.test(url)) {
+  if (method === "GET" || method === "DELETE" || key in bodies || /\/(cancel|replay|activate|deactivate|abort)$/.test(url)) {
     return [{ method, url: fill(url), body: bodies[key] }];
   }
   throw new Error(`no isolation check for ${key}: add it to test/isolation.test.ts`);
@@ -196,7 +204,8 @@ async function environmentState(sql: TestApp["database"]["db"]["sql"], environme
       'envvars', (select jsonb_agg(to_jsonb(v) order by v.name) from ratchet.environment_variables v where v.environment_id = ${environmentId}),
       'streams', (select jsonb_agg(to_jsonb(c) order by c.run_id, c.stream_key, c.seq) from ratchet.stream_chunks c
         join ratchet.runs r on r.id = c.run_id where r.environment_id = ${environmentId}),
-      'packets', (select jsonb_agg(jsonb_build_object('path', p.path, 'data', encode(p.data, 'hex')) order by p.path) from ratchet.packets p where p.environment_id = ${environmentId})
+      'packets', (select jsonb_agg(jsonb_build_object('path', p.path, 'data', encode(p.data, 'hex')) order by p.path) from ratchet.packets p where p.environment_id = ${environmentId}),
+      'bulkActions', (select jsonb_agg(to_jsonb(b) order by b.id) from ratchet.bulk_actions b where b.environment_id = ${environmentId})
     ) as state`;
   return JSON.stringify(state!.state);
 }
@@ -242,6 +251,7 @@ describe("tenant isolation", () => {
     assert.equal((await ownJournal(1, { op: "wait", kind: "token", name: "token", wait: { type: "TOKEN", tokenId: token.id } })).entry.status, "PENDING");
     for (const streamKey of ["owned-key", "owned-stream"]) await owner.ok("POST", `/realtime/v1/streams/${run.id}/self/${streamKey}/append`, "owner's stream");
     const schedule = await owner.ok("POST", "/api/v1/schedules", { task: "owned", cron: "0 * * * *", deduplicationKey: "owned" });
+    const bulkAction = await owner.ok("POST", "/api/v1/bulk-actions", { action: "cancel", filter: { tag: "no-such-tag" } });
     await owner.ok("POST", `/api/v1/projects/${t.project.ref}/envvars/prod`, { name: "OWNED_VAR", value: "owner's secret value", isSecret: true });
     await owner.ok("POST", `/api/v1/projects/${t.project.ref}/envvars/prod`, { name: "OWNED_PLAIN", value: "owner's plain value" });
     const channel = await owner.ok("POST", "/api/v1/alerts/channels", { type: "webhook", name: "owner's channel name", url: "http://127.0.0.1:9/owner-hook" });
@@ -262,6 +272,7 @@ describe("tenant isolation", () => {
       channel: channel.id,
       environmentId: ownerEnvironmentId,
       packet,
+      bulkAction: bulkAction.id,
     };
   });
   after(() => t.close());

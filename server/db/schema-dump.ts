@@ -1,4 +1,4 @@
-// Renders the `ratchet` schema as SQL text from the catalogs, in a stable order, so sql/schema.sql
+// Renders the `ratchet` schema (and the `ratchet_api` views over it) as SQL text from the catalogs, in a stable order, so sql/schema.sql
 // can be checked in and compared with a fresh migrate. It is written from the catalogs rather than by
 // pg_dump so that it needs no client binaries and reads the same on every supported Postgres.
 import type { Sql } from "./client.ts";
@@ -93,12 +93,33 @@ export async function dumpSchema(sql: Sql, schema = "ratchet"): Promise<string> 
   for (const trigger of triggers) parts.push(`${trigger.definition};`);
   if (triggers.length > 0) parts.push("");
 
-  const views = await sql<{ name: string; definition: string }[]>`
-    select c.relname as name, pg_get_viewdef(c.oid, true) as definition
+  const views = await sql<{ name: string; definition: string; options: string[] | null }[]>`
+    select c.relname as name, pg_get_viewdef(c.oid, true) as definition, c.reloptions as options
     from pg_class c join pg_namespace n on n.oid = c.relnamespace
     where n.nspname = ${schema} and c.relkind = 'v'
     order by c.relname`;
-  for (const view of views) parts.push(`create view ${schema}.${view.name} as\n${view.definition.trim()}\n`);
+  for (const view of views) {
+    const options = view.options?.length ? ` with (${view.options.join(", ")})` : "";
+    parts.push(`create view ${schema}.${view.name}${options} as\n${view.definition.trim()}\n`);
+  }
+
+  const policies = await sql<{ table: string; name: string; permissive: string; roles: string[]; command: string; using: string | null }[]>`
+    select tablename as table, policyname as name, permissive, roles::text[] as roles, cmd as command, qual as using
+    from pg_policies where schemaname = ${schema}
+    order by tablename, policyname`;
+  for (const policy of policies) {
+    parts.push(
+      `create policy ${policy.name} on ${schema}.${policy.table} as ${policy.permissive.toLowerCase()} for ${policy.command.toLowerCase()} ` +
+        `to ${policy.roles.join(", ")} using (${policy.using ?? "true"});`,
+    );
+  }
+  if (policies.length > 0) parts.push("");
+
+  // The public SQL surface (sql/0018) is a second schema, versioned with the first.
+  if (schema === "ratchet") {
+    const api = await dumpSchema(sql, "ratchet_api");
+    parts.push(`-- Schema ratchet_api\n${api.slice(api.indexOf("\n", api.indexOf("-- Migrations:")) + 1).trim()}\n`);
+  }
 
   return `${parts.join("\n").trimEnd()}\n`;
 }

@@ -21,6 +21,15 @@ export interface EngineSettings {
   /** How often the sweepers run. */
   sweepIntervalMs: number;
   sweepBatchSize: number;
+  /** POST /api/v1/query: statement timeout, row cap and result size cap (docs/sql.md). */
+  queryTimeoutMs: number;
+  queryMaxRows: number;
+  queryMaxBytes: number;
+  /** Queries running at once on this server; more are refused with 429 so the engine keeps its pool. */
+  queryConcurrency: number;
+  /** Bulk actions: runs handled per chunk (one transaction), and how often to look for pending ones. */
+  bulkChunkSize: number;
+  bulkIntervalMs: number;
 }
 
 export const defaultEngineSettings: EngineSettings = {
@@ -32,4 +41,10 @@ export const defaultEngineSettings: EngineSettings = {
   dequeuePollMs: 1_000,
   sweepIntervalMs: 1_000,
   sweepBatchSize: 500,
+  queryTimeoutMs: 10_000,
+  queryMaxRows: 10_000,
+  queryMaxBytes: 16 * 1024 * 1024,
+  queryConcurrency: 2,
+  bulkChunkSize: 200,
+  bulkIntervalMs: 1_000,
 };

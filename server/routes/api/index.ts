@@ -4,11 +4,13 @@ import type { AppContext } from "../../app-context.ts";
 import { requireSecretKey } from "../../auth/authenticate.ts";
 import { authRoutes } from "./auth.ts";
 import { batchRoutes } from "./batches.ts";
+import { bulkActionRoutes } from "./bulk-actions.ts";
 import { runEventRoutes } from "./events.ts";
 import { waitpointRoutes } from "./waitpoints.ts";
 import { scheduleRoutes } from "./schedules.ts";
 import { packetRoutes } from "./packets.ts";
 import { queueRoutes } from "./queues.ts";
+import { queryRoutes } from "./query.ts";
 import { runRoutes } from "./runs.ts";
 import { taskRoutes } from "./tasks.ts";
 import { whoamiRoutes } from "./whoami.ts";
@@ -29,4 +31,6 @@ export async function apiRoutes(app: FastifyInstance, context: AppContext): Prom
   await app.register(async (scope) => alertRoutes(scope, context));
   await app.register(async (scope) => packetRoutes(scope, context));
   await app.register(async (scope) => authRoutes(scope, context));
+  await app.register(async (scope) => queryRoutes(scope, context));
+  await app.register(async (scope) => bulkActionRoutes(scope, context));
 }
