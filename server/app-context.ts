@@ -5,6 +5,7 @@ import type { Db } from "./db/client.ts";
 import type { QueueNotifier } from "./engine/notifier.ts";
 import type { EngineSettings } from "./engine/settings.ts";
 import type { EngineDeps } from "./engine/trigger.ts";
+import type { RunMetrics } from "./observability/run-metrics.ts";
 
 export interface AppContext {
   config: Config;
@@ -13,6 +14,7 @@ export interface AppContext {
   notifier: QueueNotifier;
   engine: EngineDeps;
   settings: EngineSettings;
+  metrics: RunMetrics;
   /** Aborted when the server starts closing: long-polls answer at once so shutdown is not held up. */
   closing: AbortSignal;
 }

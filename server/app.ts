@@ -18,6 +18,8 @@ import { QueueNotifier } from "./engine/notifier.ts";
 import { defaultEngineSettings, type EngineSettings } from "./engine/settings.ts";
 import { Sweeper } from "./engine/sweepers.ts";
 import { EventPartitionMaintainer } from "./engine/events-maintenance.ts";
+import { RunMetrics } from "./observability/run-metrics.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
 import type { Logger } from "pino";
 
 declare module "fastify" {
@@ -47,9 +49,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const notifier = new QueueNotifier(options.db.sql);
   const settings = { ...defaultEngineSettings, leaseSeconds: options.config.leaseSeconds,
     workerLostGraceSeconds: options.config.workerLostGraceSeconds, ...options.settings };
-  const engine = { db: options.db, clock, notifier };
+  const metrics = new RunMetrics(options.db, { poolMax: options.config.dbPoolSize });
+  const engine = { db: options.db, clock, notifier, metrics };
   const closing = new AbortController();
-  const context: AppContext = { config: options.config, db: options.db, clock, notifier, engine, settings, closing: closing.signal };
+  const context: AppContext = { config: options.config, db: options.db, clock, notifier, engine, settings, metrics, closing: closing.signal };
   const app = Fastify({
     loggerInstance: options.logger ?? createLogger(options.config.logLevel),
     bodyLimit: bodyLimitBytes,
@@ -91,6 +94,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   await app.register(healthRoutes, context);
+  await app.register(async (scope) => metricsRoutes(scope, context));
   await app.register(async (scope) => apiRoutes(scope, context));
   await app.register(async (scope) => engineRoutes(scope, context));
   await app.register(async (scope) => callbackRoutes(scope, context));

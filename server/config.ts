@@ -17,6 +17,7 @@ export const configDefaults = {
   RATCHET_EVENTS_RETENTION_DAYS: 30,
   RATCHET_LEASE_SECONDS: 60,
   RATCHET_WORKER_LOST_GRACE_SECONDS: 5,
+  RATCHET_METRICS_TOKEN: null as string | null,
 } as const;
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -53,6 +54,7 @@ const configSchema = z.object({
     .min(1)
     .max(3650)
     .default(configDefaults.RATCHET_EVENTS_RETENTION_DAYS),
+  RATCHET_METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").max(512).optional(),
 });
 
 /**
@@ -84,6 +86,8 @@ export interface Config {
   leaseSeconds: number;
   /** How long after a worker's heartbeat connection drops, without a new heartbeat, its attempts fail. */
   workerLostGraceSeconds: number;
+  /** Bearer token that opens /metrics to non-loopback scrapers; unset means loopback only. */
+  metricsToken: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -132,5 +136,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     eventsRetentionDays: values.RATCHET_EVENTS_RETENTION_DAYS,
     leaseSeconds: values.RATCHET_LEASE_SECONDS,
     workerLostGraceSeconds: values.RATCHET_WORKER_LOST_GRACE_SECONDS,
+    metricsToken: values.RATCHET_METRICS_TOKEN,
   };
 }
