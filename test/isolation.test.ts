@@ -7,6 +7,7 @@ import { issueSecretKey } from "../server/auth/issue-key.ts";
 import { ManualClock } from "../server/clock.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
+import { attemptSpanId, runSpanId } from "../server/observability/span-ids.ts";
 
 interface Resources {
   /** EXECUTING under the owner's worker, with a journal: a recorded step and a pending token wait. */
@@ -41,7 +42,8 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
       .replace(":queue", "owned")
       .replace(":taskId", "owned")
       .replace(":position", "0")
-      .replace(":attemptNumber", "1");
+      .replace(":attemptNumber", "1")
+      .replace(":spanId", runSpanId(r.run));
   const key = `${method} ${url}`;
   const leases = [{ runId: r.run, attemptNumber: 1 }, { runId: r.dequeued, attemptNumber: 1 }];
   const journal = (position: number, body: Record<string, unknown>): Call => ({
@@ -97,6 +99,11 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "POST /engine/v1/release": [{ method, url, body: { workerId: holder, runs: leases } }],
   };
   if (key in worker) return worker[key]!;
+  const traces: Record<string, Call[]> = {
+    "GET /api/v1/runs/:runId/trace": [{ method, url: fill(url) }, { method, url: `${fill(url)}?page[size]=10` }],
+    "GET /api/v1/runs/:runId/spans/:spanId": [runSpanId(r.run), attemptSpanId(r.run, 1)].map((spanId) => ({ method, url: `/api/v1/runs/${r.run}/spans/${spanId}` })),
+  };
+  if (key in traces) return traces[key]!;
   const bodies: Record<string, unknown> = {
     "POST /api/v1/runs/:runId/reschedule": { delay: "1h" },
     "POST /api/v1/runs/:runId/tags": { tags: ["intruder"] },
@@ -194,6 +201,12 @@ describe("tenant isolation", () => {
     const ownJournal = (position: number, body: Record<string, unknown>) =>
       owner.ok("POST", `/engine/v1/runs/${run.id}/journal/${position}`, { workerId: holder, ...body });
     await ownJournal(0, { op: "record", kind: "step", name: "step", output: JSON.stringify({ json: "owner's step output" }) });
+    // A log line of the owner's, which the trace routes must not show anyone else.
+    await owner.ok("POST", `/engine/v1/runs/${run.id}/events`, {
+      workerId: holder,
+      attemptNumber: 1,
+      events: [{ seq: 0, time: clock.now().toISOString(), kind: "log", level: "info", message: "owner's log line" }],
+    });
     assert.equal((await ownJournal(1, { op: "wait", kind: "token", name: "token", wait: { type: "TOKEN", tokenId: token.id } })).entry.status, "PENDING");
     const schedule = await owner.ok("POST", "/api/v1/schedules", { task: "owned", cron: "0 * * * *", deduplicationKey: "owned" });
     resources = { run: run.id, dequeued: dequeued.id, batch: batch.id, token: token.id, schedule: schedule.id, idempotencyKey: "owned-key" };
@@ -240,7 +253,7 @@ describe("tenant isolation", () => {
             } else {
               assert.ok(response.statusCode >= 400 && response.statusCode < 500, label);
             }
-            for (const secret of ["owner's payload", "owner's batch output", "owner's step output"]) assert.ok(!response.body.includes(secret), `${label}: leaks ${secret}`);
+            for (const secret of ["owner's payload", "owner's batch output", "owner's step output", "owner's log line"]) assert.ok(!response.body.includes(secret), `${label}: leaks ${secret}`);
           } catch (error) {
             failures.push((error as Error).message.split("\n")[0]!);
           }
@@ -269,7 +282,7 @@ describe("tenant isolation", () => {
     assert.equal(queue.paused, false);
     assert.equal(queue.concurrency.override, null);
     const { events } = await owner.ok("GET", `/api/v1/runs/${resources.run}/events`);
-    assert.deepEqual(events, []);
+    assert.deepEqual(events.map((event: { message: string }) => event.message), ["owner's log line"], "only the owner's own event");
     const beat = await owner.ok("POST", "/engine/v1/heartbeat", { workerId: holder, runs: [{ runId: resources.run, attemptNumber: 1 }, { runId: resources.dequeued, attemptNumber: 1 }] });
     assert.deepEqual(beat.lost, []);
   });

@@ -86,6 +86,8 @@ async function execute(message: ExecuteMessage): Promise<ChildResult> {
     },
     metadata: message.metadata,
     pendingMetadataOperations: [],
+    // Logs and logger.trace spans outside any span of the task's own belong to the attempt.
+    currentSpanId: message.ctx.trace?.spanId,
   };
   setRuntime(runtime);
   const eventTimer = setInterval(flushEvents, 200);

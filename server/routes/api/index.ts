@@ -9,6 +9,7 @@ import { scheduleRoutes } from "./schedules.ts";
 import { queueRoutes } from "./queues.ts";
 import { runRoutes } from "./runs.ts";
 import { taskRoutes } from "./tasks.ts";
+import { traceRoutes } from "./traces.ts";
 import { whoamiRoutes } from "./whoami.ts";
 
 export async function apiRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
@@ -19,6 +20,7 @@ export async function apiRoutes(app: FastifyInstance, context: AppContext): Prom
   await app.register(async (scope) => batchRoutes(scope, context));
   await app.register(async (scope) => queueRoutes(scope, context));
   await app.register(async (scope) => runEventRoutes(scope, context));
+  await app.register(async (scope) => traceRoutes(scope, context));
   await app.register(async (scope) => waitpointRoutes(scope, context));
   await app.register(async (scope) => scheduleRoutes(scope, context));
 }

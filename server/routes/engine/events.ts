@@ -59,6 +59,8 @@ function tooLarge(field: string, bytes: number, limit: number): ApiError {
   return new ApiError("PAYLOAD_TOO_LARGE", `${field} is ${bytes} bytes; the limit is ${limit} bytes (${limit / 1024} KiB)`);
 }
 
+import { traceIdForRootRun } from "../../observability/span-ids.ts";
+
 export async function eventRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const { db, clock, config } = context;
@@ -111,7 +113,8 @@ export async function eventRoutes(app: FastifyInstance, context: AppContext): Pr
       const run = runId === null ? null : await eventsFindRun(db.sql, environmentId, runId);
       if (run === null) throw new ApiError("NOT_FOUND", `No run ${publicId}`);
 
-      await eventsInsert(db.sql, rows.map((row) => ({ ...row, environmentId, runId: run.id })));
+      const traceId = traceIdForRootRun(run.rootRunId);
+      await eventsInsert(db.sql, rows.map((row) => ({ ...row, environmentId, runId: run.id, traceId })));
       return { accepted: rows.length };
     },
   );
