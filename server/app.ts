@@ -20,6 +20,7 @@ import { Sweeper } from "./engine/sweepers.ts";
 import { EventPartitionMaintainer } from "./engine/events-maintenance.ts";
 import { RunMetrics } from "./observability/run-metrics.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
+import { otelRoutes } from "./routes/otel.ts";
 import type { Logger } from "pino";
 
 declare module "fastify" {
@@ -97,6 +98,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(async (scope) => metricsRoutes(scope, context));
   await app.register(async (scope) => apiRoutes(scope, context));
   await app.register(async (scope) => engineRoutes(scope, context));
+  await app.register(async (scope) => otelRoutes(scope, context));
   await app.register(async (scope) => callbackRoutes(scope, context));
   await app.register(timezoneRoutes);
   await app.register(async (scope) => dashboardRoutes(scope, context));

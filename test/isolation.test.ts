@@ -7,7 +7,8 @@ import { issueSecretKey } from "../server/auth/issue-key.ts";
 import { ManualClock } from "../server/clock.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
-import { attemptSpanId, runSpanId } from "../server/observability/span-ids.ts";
+import { attemptSpanId, runSpanId, traceIdForRootRun } from "../server/observability/span-ids.ts";
+import { fromPublicId } from "../server/ids.ts";
 
 interface Resources {
   /** EXECUTING under the owner's worker, with a journal: a recorded step and a pending token wait. */
@@ -104,6 +105,23 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "GET /api/v1/runs/:runId/spans/:spanId": [runSpanId(r.run), attemptSpanId(r.run, 1)].map((spanId) => ({ method, url: `/api/v1/runs/${r.run}/spans/${spanId}` })),
   };
   if (key in traces) return traces[key]!;
+  // Spans and logs naming the owner's trace, its run and its attempt's span: nothing may land.
+  const ownerTrace = traceIdForRootRun(fromPublicId("run", r.run)!);
+  const nanos = `${Date.now()}000000`;
+  const ownerAttributes = [{ key: "ratchet.run.id", value: { stringValue: r.run } }];
+  const otlp: Record<string, Call[]> = {
+    "POST /otel/v1/traces": [{
+      method,
+      url,
+      body: { resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: ownerTrace, spanId: "00f067aa0ba902b7", parentSpanId: attemptSpanId(r.run, 1), name: "forged", startTimeUnixNano: nanos, endTimeUnixNano: nanos, attributes: ownerAttributes }] }] }] },
+    }],
+    "POST /otel/v1/logs": [{
+      method,
+      url,
+      body: { resourceLogs: [{ scopeLogs: [{ logRecords: [{ timeUnixNano: nanos, body: { stringValue: "forged" }, traceId: ownerTrace, spanId: attemptSpanId(r.run, 1), attributes: ownerAttributes }] }] }] },
+    }],
+  };
+  if (key in otlp) return otlp[key]!;
   const bodies: Record<string, unknown> = {
     "POST /api/v1/runs/:runId/reschedule": { delay: "1h" },
     "POST /api/v1/runs/:runId/tags": { tags: ["intruder"] },
@@ -215,7 +233,7 @@ describe("tenant isolation", () => {
 
   test("no route lets another environment's key touch the owner's resources, even with the holder's workerId", async () => {
     const routes = t.app.ratchetRoutes
-      .filter((route) => /^\/(api|engine)\//.test(route.url) && route.method !== "HEAD")
+      .filter((route) => /^\/(api|engine|otel)\//.test(route.url) && route.method !== "HEAD")
       // A forged release would take the runs away before a forged completion could be seen: last.
       .sort((a, b) => Number(a.url === "/engine/v1/release") - Number(b.url === "/engine/v1/release"));
     assert.ok(routes.length > 40, `all routes were seen (${routes.length})`);
@@ -247,6 +265,11 @@ describe("tenant isolation", () => {
             } else if (route.url === "/engine/v1/complete") {
               assert.equal(response.statusCode, 200, label);
               for (const result of response.json().results) assert.equal(result.accepted, false, label);
+            } else if (route.url.startsWith("/otel/")) {
+              // OTLP's partial success: answered, with every item refused.
+              assert.equal(response.statusCode, 200, label);
+              const refused = response.json().partialSuccess;
+              assert.equal(refused.rejectedSpans ?? refused.rejectedLogRecords, 1, label);
             } else if (route.url === "/engine/v1/release") {
               assert.equal(response.statusCode, 200, label);
               assert.equal(response.json().released, 0, label);

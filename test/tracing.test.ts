@@ -5,6 +5,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ApiClient as TriggerApiClient } from "@trigger.dev/core/v3";
+import { context as otelContext, trace as otelTrace, TraceFlags } from "@opentelemetry/api";
+import { SeverityNumber } from "@opentelemetry/api-logs";
+import { OTLPLogExporter } from "@opentelemetry/exporter-logs-otlp-http";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { LoggerProvider, SimpleLogRecordProcessor } from "@opentelemetry/sdk-logs";
+import { BasicTracerProvider, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import * as serverIds from "../server/observability/span-ids.ts";
 import * as sdkIds from "../sdk/span-ids.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
@@ -124,7 +130,7 @@ describe("run traces", () => {
     assert.equal(first.data.length, 3);
     assert.ok(first.pagination.next);
     let seen = first.data.length;
-    for (let after = first.pagination.next; after; ) {
+    for (let after: string | undefined = first.pagination.next; after; ) {
       const page = await client.retrieveRunTracePage(parentId, { limit: 3, after });
       seen += page.data.length;
       after = page.pagination.next;
@@ -140,6 +146,57 @@ describe("run traces", () => {
     const triggered = await client.retrieveSpan(parentId, trigger.id);
     assert.equal(triggered.triggeredRuns?.length, 1);
     assert.equal(triggered.triggeredRuns![0]!.taskIdentifier, "traced-child");
+  });
+
+  test("spans and logs exported by the OpenTelemetry SDK's own OTLP/HTTP exporters land in the run's trace", async () => {
+    const { trace } = await api("GET", `/api/v1/runs/${parentId}/trace`);
+    const attempt = (trace.rootSpan as Span).children.find((span) => kindOf(span) === "attempt")!;
+    const headers = { authorization: `Bearer ${key}` };
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: `${url}/otel/v1/traces`, headers }))] });
+    // Another service continuing the run's trace from its attempt (as a traceparent header would carry it).
+    const parentContext = otelTrace.setSpanContext(otelContext.active(), { traceId: trace.traceId, spanId: attempt.id, traceFlags: TraceFlags.SAMPLED, isRemote: true });
+    const tracer = provider.getTracer("billing-service");
+    const span = tracer.startSpan("charge card", { attributes: { "payment.amount": 42 } }, parentContext);
+    const spanId = span.spanContext().spanId;
+    const loggers = new LoggerProvider({ processors: [new SimpleLogRecordProcessor(new OTLPLogExporter({ url: `${url}/otel/v1/logs`, headers }))] });
+    loggers.getLogger("billing-service").emit({
+      severityNumber: SeverityNumber.WARN,
+      body: "card declined once",
+      context: otelTrace.setSpan(otelContext.active(), span),
+    });
+    span.end();
+    await provider.forceFlush();
+    await loggers.forceFlush();
+    await provider.shutdown();
+    await loggers.shutdown();
+
+    const after = (await api("GET", `/api/v1/runs/${parentId}/trace`)).trace;
+    const received = all(after.rootSpan).find((candidate) => candidate.id === spanId);
+    assert.ok(received, "the exported span is in the trace");
+    assert.equal(received.parentId, attempt.id);
+    assert.equal(received.data.message, "charge card");
+    assert.equal(received.data.properties["payment.amount"], 42);
+    assert.equal(received.data.properties["otel.scope.name"], "billing-service");
+    const log = received.children.find((child) => kindOf(child) === "log");
+    assert.ok(log, "the exported log sits inside its span");
+    assert.equal(log.data.message, "card declined once");
+    assert.equal(log.data.level, "WARN");
+  });
+
+  test("OTLP refuses what does not belong to a run tree of the key's environment", async () => {
+    const post = async (path: string, body: unknown, auth = key) => {
+      const response = await fetch(`${url}${path}`, { method: "POST", headers: { authorization: `Bearer ${auth}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+      return { status: response.status, body: (await response.json()) as { partialSuccess: { rejectedSpans?: number; errorMessage?: string }; error?: string } };
+    };
+    const span = (traceId: string) => ({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId, spanId: "00f067aa0ba902b7", name: "x", startTimeUnixNano: `${Date.now()}000000`, endTimeUnixNano: `${Date.now()}000000` }] }] }] });
+    const unknown = await post("/otel/v1/traces", span("4bf92f3577b34da6a3ce929d0e0e4736"));
+    assert.equal(unknown.status, 200);
+    assert.equal(unknown.body.partialSuccess.rejectedSpans, 1);
+    assert.match(unknown.body.partialSuccess.errorMessage ?? "", /not a run trace of this environment/);
+    const bad = await post("/otel/v1/traces", span("nothex"));
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error ?? "", /traceId/);
+    assert.equal((await post("/otel/v1/traces", span("4bf92f3577b34da6a3ce929d0e0e4736"), "tr_dev_wrong")).status, 401);
   });
 
   test("unknown runs and spans are 404s, bad cursors 400s", async () => {

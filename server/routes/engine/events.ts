@@ -42,11 +42,11 @@ const bodySchema = z.object({
 });
 
 /** Text Postgres can store: no NUL characters, no lone surrogates (both would fail the insert). */
-function storable(text: string): string {
+export function storable(text: string): string {
   return text.toWellFormed().replaceAll("\u0000", "\uFFFD");
 }
 
-function storableJson(value: unknown): unknown {
+export function storableJson(value: unknown): unknown {
   if (typeof value === "string") return storable(value);
   if (Array.isArray(value)) return value.map(storableJson);
   if (value !== null && typeof value === "object") {
