@@ -178,14 +178,28 @@ export function assembleTrace(
   }
 
   // The task's own spans first, then logs, so a log can name a span reported in a later batch.
+  const attemptSpans = new Map<string, string>();
+  const attemptSpanOf = (publicId: string, attemptNumber: number) => {
+    const key = `${publicId}:${attemptNumber}`;
+    let id = attemptSpans.get(key);
+    if (id === undefined) attemptSpans.set(key, (id = attemptSpanId(publicId, attemptNumber)));
+    return id;
+  };
+  const publicIds = new Map<string, string>();
+  const publicIdOf = (runId: string) => {
+    let id = publicIds.get(runId);
+    if (id === undefined) publicIds.set(runId, (id = toPublicId("run", runId)));
+    return id;
+  };
   const reported = [...input.events].sort((a, b) => Number(a.kind === "log") - Number(b.kind === "log"));
   for (const event of reported) {
-    const publicId = toPublicId("run", event.runId);
+    const publicId = publicIdOf(event.runId);
     const isLog = event.kind === "log";
-    const id = !isLog && event.spanId ? event.spanId : `${attemptSpanId(publicId, event.attemptNumber).slice(0, 8)}${event.seq.toString(16).padStart(8, "0")}`;
+    const attemptSpan = attemptSpanOf(publicId, event.attemptNumber);
+    const id = !isLog && event.spanId ? event.spanId : `${attemptSpan.slice(0, 8)}${event.seq.toString(16).padStart(8, "0")}`;
     add({
       id,
-      parentId: event.parentSpanId ?? attemptSpanId(publicId, event.attemptNumber),
+      parentId: event.parentSpanId ?? attemptSpan,
       runId: publicId,
       kind: isLog ? "log" : "span",
       message: event.message,

@@ -24,6 +24,7 @@ import { authPages } from "./auth-pages.ts";
 import { catalogPages } from "./catalog-pages.ts";
 import { environmentPages } from "./environment-pages.ts";
 import { runPages } from "./run-pages.ts";
+import { tracePages } from "./trace-pages.ts";
 
 const viewsDir = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "views");
 
@@ -130,6 +131,7 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
 
   await app.register(async (scope) => authPages(scope, context));
   await app.register(async (scope) => runPages(scope, context, scopeOf));
+  await app.register(async (scope) => tracePages(scope, context, scopeOf));
   await app.register(async (scope) => environmentPages(scope, context, scopeOf));
   await app.register(async (scope) => catalogPages(scope, context, scopeOf));
 }
