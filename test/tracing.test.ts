@@ -113,6 +113,12 @@ describe("run traces", () => {
     assert.equal(userSpan.data.properties["app.step"], "sum");
     assert.ok(userSpan.children.some((span) => kindOf(span) === "log" && span.data.message === "inside the span"), "the log sits inside its span");
 
+    const otelSpan = attempt.children.find((span) => span.data.message === "otel work");
+    assert.ok(otelSpan, "a span of the OpenTelemetry API nests under the attempt");
+    assert.equal(otelSpan.data.properties["app.otel"], true);
+    assert.equal(otelSpan.data.properties["otel.scope.name"], "fixture");
+    assert.ok(otelSpan.children.some((span) => span.data.message === "otel inner"), "the active span is the parent of the next one");
+
     // The child's own trace is the same tree.
     const fromChild = (await api("GET", `/api/v1/runs/${childRuns[0]!.runId}/trace`)).trace;
     assert.equal(fromChild.traceId, trace.traceId);

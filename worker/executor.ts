@@ -3,6 +3,7 @@
 // only this process: the worker reports the attempt CRASHED and forks a fresh one.
 import { executeAttempt } from "../sdk/execute.ts";
 import { metadata as metadataApi } from "../sdk/metadata.ts";
+import { installTracing, withinAttempt } from "../sdk/otel.ts";
 import type { ProjectConfig } from "../sdk/project-config.ts";
 import { setRuntime, type RunEvent, type TaskRuntime } from "../sdk/runtime.ts";
 import { parsePacket, stringifyPacket } from "../sdk/serialization.ts";
@@ -94,7 +95,10 @@ async function execute(message: ExecuteMessage): Promise<ChildResult> {
   const metadataTimer = setInterval(() => void metadataApi.flush().catch(() => {}), 1000);
   try {
     const payload = parsePacket(message.payload, message.payloadType);
-    const attempt = executeAttempt({ task, payload, ctx: message.ctx, signal: controller.signal, maxAttempts: message.maxAttempts });
+    installTracing();
+    const attempt = withinAttempt(message.ctx.trace, () =>
+      executeAttempt({ task, payload, ctx: message.ctx, signal: controller.signal, maxAttempts: message.maxAttempts }),
+    );
     const outcomes: Array<Promise<"timeout" | "canceled" | "suspended" | { done: Awaited<typeof attempt> }>> = [
       attempt.then((done) => ({ done })),
       suspended,
