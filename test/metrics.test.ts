@@ -6,6 +6,7 @@ import { pino } from "pino";
 import { buildApp } from "../server/app.ts";
 import { ManualClock } from "../server/clock.ts";
 import { loadConfig } from "../server/config.ts";
+import { sweepOnce } from "../server/engine/sweepers.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
 import { parsePrometheusText, sampleValue } from "./helpers/prometheus-text.ts";
@@ -26,7 +27,12 @@ describe("/metrics", () => {
     const response = await t.app.inject({ method: "GET", url: "/metrics" });
     assert.equal(response.statusCode, 200, response.body);
     assert.match(String(response.headers["content-type"]), /^text\/plain; version=0\.0\.4/);
-    return parsePrometheusText(response.body);
+    const families = parsePrometheusText(response.body);
+    for (const family of families.values()) {
+      if (!family.name.startsWith("ratchet_")) continue;
+      for (const sample of family.samples) assert.ok(!Number.isNaN(sample.value), `${sample.name} ${JSON.stringify(sample.labels)} is NaN`);
+    }
+    return families;
   }
 
   test("parses strictly and its counters, histograms and queue gauges move with a run", async () => {
@@ -76,6 +82,24 @@ describe("/metrics", () => {
     const afterCancel = await scrape();
     const canceledLabels = { ...task, status: "CANCELED" };
     assert.equal(sampleValue(afterCancel, "ratchet_runs_finished_total", canceledLabels) - sampleValue(first, "ratchet_runs_finished_total", canceledLabels), 1);
+  });
+
+  test("runs the sweepers end are counted too: a TTL expiry and a lost lease", async () => {
+    const before = await scrape();
+    await api.trigger("metered", {}, { ttl: "10s" });
+    const lost = await api.trigger("metered", {}, { maxAttempts: 1 });
+    const [claimed] = await api.dequeue("w-2", 1);
+    assert.equal(claimed?.id, lost.id);
+    await api.start("w-2", claimed);
+    clock.advance(3_600_000);
+    await sweepOnce(t.app.ratchet.engine, t.app.ratchet.settings);
+    const after = await scrape();
+    const delta = (status: string) =>
+      sampleValue(after, "ratchet_runs_finished_total", { task: "metered", status }) - sampleValue(before, "ratchet_runs_finished_total", { task: "metered", status });
+    assert.equal(delta("EXPIRED"), 1);
+    assert.equal(delta("FAILED"), 1);
+    const failed = { task: "metered", outcome: "failure" };
+    assert.equal(sampleValue(after, "ratchet_attempt_duration_seconds_count", failed) - sampleValue(before, "ratchet_attempt_duration_seconds_count", failed), 1);
   });
 
   test("without a token only direct loopback scrapers are answered", async () => {

@@ -20,9 +20,10 @@ const labelName = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const types = new Set(["counter", "gauge", "histogram", "summary", "untyped"]);
 
 function parseValue(text: string, line: number): number {
-  if (text === "+Inf") return Infinity;
-  if (text === "-Inf") return -Infinity;
-  if (text === "NaN") return NaN;
+  // As Prometheus reads them (Go's ParseFloat): Inf and NaN in any case.
+  if (/^\+?inf$/i.test(text)) return Infinity;
+  if (/^-inf$/i.test(text)) return -Infinity;
+  if (/^nan$/i.test(text)) return NaN;
   if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(text)) throw new Error(`line ${line}: ${JSON.stringify(text)} is not a value`);
   return Number(text);
 }
