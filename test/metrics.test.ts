@@ -86,11 +86,12 @@ describe("/metrics", () => {
 
   test("runs the sweepers end are counted too: a TTL expiry and a lost lease", async () => {
     const before = await scrape();
-    await api.trigger("metered", {}, { ttl: "10s" });
     const lost = await api.trigger("metered", {}, { maxAttempts: 1 });
     const [claimed] = await api.dequeue("w-2", 1);
     assert.equal(claimed?.id, lost.id);
     await api.start("w-2", claimed);
+    // Queued after the other was taken, so it is still queued when its TTL passes.
+    await api.trigger("metered", {}, { ttl: "10s" });
     clock.advance(3_600_000);
     await sweepOnce(t.app.ratchet.engine, t.app.ratchet.settings);
     const after = await scrape();
