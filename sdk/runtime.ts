@@ -19,6 +19,8 @@ export interface TaskContext {
     depth: number;
   };
   attempt: { number: number; startedAt: Date };
+  /** The attempt's place in the run's trace: spans and logs of the task nest under `spanId`. */
+  trace?: { traceId: string; spanId: string };
   task: { id: string; filePath: string; exportName: string };
   queue: { name: string };
   environment: { id: string; slug: string; type: string };

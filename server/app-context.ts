@@ -8,6 +8,7 @@ import type { EngineDeps } from "./engine/trigger.ts";
 import type { Keyring } from "./engine/envvars-crypto.ts";
 import type { SecretRedactor } from "./engine/envvars-redaction.ts";
 import type { AlertDeps, AlertDispatcher } from "./engine/alerts.ts";
+import type { RunMetrics } from "./observability/run-metrics.ts";
 
 export interface AppContext {
   config: Config;
@@ -16,6 +17,7 @@ export interface AppContext {
   notifier: QueueNotifier;
   engine: EngineDeps;
   settings: EngineSettings;
+  metrics: RunMetrics;
   /** Aborted when the server starts closing: long-polls answer at once so shutdown is not held up. */
   closing: AbortSignal;
   /** Seals and opens environment variables (docs/envvars.md). */

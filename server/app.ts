@@ -24,6 +24,9 @@ import { BulkActionProcessor } from "./engine/bulk-actions.ts";
 import { Sweeper } from "./engine/sweepers.ts";
 import { EventPartitionMaintainer } from "./engine/events-maintenance.ts";
 import { RealtimeMaintainer } from "./engine/realtime-maintenance.ts";
+import { RunMetrics } from "./observability/run-metrics.ts";
+import { metricsRoutes } from "./routes/metrics.ts";
+import { otelRoutes } from "./routes/otel.ts";
 import type { Logger } from "pino";
 import { loadKeyring, type Keyring } from "./engine/envvars-crypto.ts";
 import { SecretRedactor } from "./engine/envvars-redaction.ts";
@@ -59,7 +62,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const notifier = new QueueNotifier(options.db.sql);
   const settings = { ...defaultEngineSettings, leaseSeconds: options.config.leaseSeconds,
     workerLostGraceSeconds: options.config.workerLostGraceSeconds, ...options.settings };
-  const engine = { db: options.db, clock, notifier };
+  const metrics = new RunMetrics(options.db, { poolMax: options.config.dbPoolSize });
+  const engine = { db: options.db, clock, notifier, metrics };
   const closing = new AbortController();
   const loaded = options.keyring
     ? { keyring: options.keyring, generated: null }
@@ -75,7 +79,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     emailFrom: options.config.emailFrom,
   };
   const alerts = new AlertDispatcher(alertDeps, options.alertSettings);
-  const context: AppContext = { config: options.config, db: options.db, clock, notifier, engine, settings, closing: closing.signal, keyring, redactor, alertDeps, alerts };
+  const context: AppContext = { config: options.config, db: options.db, clock, notifier, engine, settings, metrics, closing: closing.signal, keyring, redactor, alertDeps, alerts };
   const app = Fastify({
     loggerInstance: options.logger ?? createLogger(options.config.logLevel),
     bodyLimit: bodyLimitBytes,
@@ -136,9 +140,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await registerCors(app, options.config.corsOrigins);
   await app.register(healthRoutes, context);
+  await app.register(async (scope) => metricsRoutes(scope, context));
   await app.register(async (scope) => apiRoutes(scope, context));
   await app.register(async (scope) => managementRoutes(scope, context));
   await app.register(async (scope) => engineRoutes(scope, context));
+  await app.register(async (scope) => otelRoutes(scope, context));
   await app.register(async (scope) => callbackRoutes(scope, context));
   await app.register(async (scope) => presignedPacketRoutes(scope, context));
   await app.register(async (scope) => realtimeRoutes(scope, context));

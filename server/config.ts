@@ -26,6 +26,7 @@ export const configDefaults = {
   RATCHET_OIDC_CLIENT_SECRET: null as string | null,
   RATCHET_OIDC_LABEL: "single sign-on",
   RATCHET_CORS_ORIGINS: "*",
+  RATCHET_METRICS_TOKEN: null as string | null,
 } as const;
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -76,6 +77,7 @@ const configSchema = z.object({
   RATCHET_OIDC_CLIENT_ID: z.string().min(1).max(500).optional(),
   RATCHET_OIDC_CLIENT_SECRET: z.string().min(1).max(2000).optional(),
   RATCHET_OIDC_LABEL: z.string().min(1).max(100).default(configDefaults.RATCHET_OIDC_LABEL),
+  RATCHET_METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").max(512).optional(),
 });
 
 /**
@@ -120,6 +122,8 @@ export interface Config {
   oidc: { issuer: string; clientId: string; clientSecret: string | undefined; label: string } | null;
   /** Browser origins allowed to call the API and realtime routes ("*": any; no cookies are used there). */
   corsOrigins: string[];
+  /** Bearer token that opens /metrics to non-loopback scrapers; unset means loopback only. */
+  metricsToken: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -180,5 +184,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         ? { issuer: values.RATCHET_OIDC_ISSUER, clientId: values.RATCHET_OIDC_CLIENT_ID, clientSecret: values.RATCHET_OIDC_CLIENT_SECRET, label: values.RATCHET_OIDC_LABEL }
         : null,
     corsOrigins: values.RATCHET_CORS_ORIGINS,
+    metricsToken: values.RATCHET_METRICS_TOKEN,
   };
 }

@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces
 
 create table ratchet.alert_channels (
   id uuid default gen_random_uuid() not null,
@@ -152,7 +152,8 @@ create table ratchet.events (
   attributes jsonb,
   span_id text,
   parent_span_id text,
-  duration_ms double precision
+  duration_ms double precision,
+  trace_id text
 ) partition by RANGE ("time");
 
 create table ratchet.executions (
@@ -532,6 +533,7 @@ alter table ratchet.events add constraint events_kind_check CHECK (kind = ANY (A
 alter table ratchet.events add constraint events_level_check CHECK (level = ANY (ARRAY['trace'::text, 'debug'::text, 'log'::text, 'info'::text, 'warn'::text, 'error'::text]));
 alter table ratchet.events add constraint events_message_check CHECK (octet_length(message) <= 65536);
 alter table ratchet.events add constraint events_seq_check CHECK (seq >= 0);
+alter table ratchet.events add constraint events_trace_id_check CHECK (trace_id ~ '^[0-9a-f]{32}$'::text);
 alter table ratchet.events add constraint events_pkey PRIMARY KEY (run_id, "time", attempt_number, seq);
 alter table ratchet.executions add constraint executions_pkey PRIMARY KEY (run_id);
 alter table ratchet.instance add constraint instance_id_check CHECK (id = 1);
@@ -647,6 +649,7 @@ CREATE UNIQUE INDEX batches_idempotency_idx ON ratchet.batches USING btree (envi
 CREATE INDEX bulk_actions_environment_idx ON ratchet.bulk_actions USING btree (environment_id, id DESC);
 CREATE INDEX bulk_actions_pending_idx ON ratchet.bulk_actions USING btree (id) WHERE (status = 'PENDING'::text);
 CREATE INDEX environment_variables_key_idx ON ratchet.environment_variables USING btree (key_id);
+CREATE INDEX events_trace_idx ON ONLY ratchet.events USING btree (trace_id, "time") WHERE (trace_id IS NOT NULL);
 CREATE INDEX executions_deadline_idx ON ratchet.executions USING btree (deadline_at) WHERE (deadline_at IS NOT NULL);
 CREATE INDEX executions_environment_idx ON ratchet.executions USING btree (environment_id);
 CREATE INDEX executions_lease_idx ON ratchet.executions USING btree (lease_expires_at);
@@ -673,6 +676,7 @@ CREATE INDEX runs_environment_task_idx ON ratchet.runs USING btree (environment_
 CREATE UNIQUE INDEX runs_idempotency_idx ON ratchet.runs USING btree (environment_id, task_identifier, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 CREATE INDEX runs_parent_idx ON ratchet.runs USING btree (parent_run_id) WHERE (parent_run_id IS NOT NULL);
 CREATE INDEX runs_pending_version_idx ON ratchet.runs USING btree (environment_id, task_identifier) WHERE (status = 'PENDING_VERSION'::text);
+CREATE INDEX runs_root_idx ON ratchet.runs USING btree (root_run_id) WHERE (root_run_id IS NOT NULL);
 CREATE INDEX runs_schedule_idx ON ratchet.runs USING btree (schedule_id, id DESC) WHERE (schedule_id IS NOT NULL);
 CREATE INDEX runs_tags_idx ON ratchet.runs USING gin (tags);
 CREATE INDEX runs_ttl_idx ON ratchet.runs USING btree (ttl_expires_at) WHERE ((status = ANY (ARRAY['QUEUED'::text, 'PENDING_VERSION'::text])) AND (ttl_expires_at IS NOT NULL));

@@ -8,6 +8,8 @@ import { ManualClock } from "../server/clock.ts";
 import { apiKeysList } from "../server/storage/api-keys.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
+import { attemptSpanId, runSpanId, traceIdForRootRun } from "../server/observability/span-ids.ts";
+import { fromPublicId } from "../server/ids.ts";
 
 interface Resources {
   /** EXECUTING under the owner's worker, with a journal: a recorded step and a pending token wait. */
@@ -59,6 +61,7 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
       .replace(":name", "OWNED_VAR")
       .replace(":channelId", r.channel)
       .replace(":bulkActionId", r.bulkAction)
+      .replace(":spanId", runSpanId(r.run))
       .replace(":environmentId", r.environmentId)
       .replace(":field", "payload")
       .replace(":target", "self")
@@ -118,6 +121,28 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "POST /engine/v1/release": [{ method, url, body: { workerId: holder, runs: leases } }],
   };
   if (key in worker) return worker[key]!;
+  const traces: Record<string, Call[]> = {
+    "GET /api/v1/runs/:runId/trace": [{ method, url: fill(url) }, { method, url: `${fill(url)}?page[size]=10` }],
+    "GET /api/v1/runs/:runId/spans/:spanId": [runSpanId(r.run), attemptSpanId(r.run, 1)].map((spanId) => ({ method, url: `/api/v1/runs/${r.run}/spans/${spanId}` })),
+  };
+  if (key in traces) return traces[key]!;
+  // Spans and logs naming the owner's trace, its run and its attempt's span: nothing may land.
+  const ownerTrace = traceIdForRootRun(fromPublicId("run", r.run)!);
+  const nanos = `${Date.now()}000000`;
+  const ownerAttributes = [{ key: "ratchet.run.id", value: { stringValue: r.run } }];
+  const otlp: Record<string, Call[]> = {
+    "POST /otel/v1/traces": [{
+      method,
+      url,
+      body: { resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: ownerTrace, spanId: "00f067aa0ba902b7", parentSpanId: attemptSpanId(r.run, 1), name: "forged", startTimeUnixNano: nanos, endTimeUnixNano: nanos, attributes: ownerAttributes }] }] }] },
+    }],
+    "POST /otel/v1/logs": [{
+      method,
+      url,
+      body: { resourceLogs: [{ scopeLogs: [{ logRecords: [{ timeUnixNano: nanos, body: { stringValue: "forged" }, traceId: ownerTrace, spanId: attemptSpanId(r.run, 1), attributes: ownerAttributes }] }] }] },
+    }],
+  };
+  if (key in otlp) return otlp[key]!;
   const bodies: Record<string, unknown> = {
     "POST /api/v1/runs/:runId/reschedule": { delay: "1h" },
     // Management routes take a personal access token; test/access-tokens.test.ts checks them user by user.
@@ -248,6 +273,12 @@ describe("tenant isolation", () => {
     const ownJournal = (position: number, body: Record<string, unknown>) =>
       owner.ok("POST", `/engine/v1/runs/${run.id}/journal/${position}`, { workerId: holder, ...body });
     await ownJournal(0, { op: "record", kind: "step", name: "step", output: JSON.stringify({ json: "owner's step output" }) });
+    // A log line of the owner's, which the trace routes must not show anyone else.
+    await owner.ok("POST", `/engine/v1/runs/${run.id}/events`, {
+      workerId: holder,
+      attemptNumber: 1,
+      events: [{ seq: 0, time: clock.now().toISOString(), kind: "log", level: "info", message: "owner's log line" }],
+    });
     assert.equal((await ownJournal(1, { op: "wait", kind: "token", name: "token", wait: { type: "TOKEN", tokenId: token.id } })).entry.status, "PENDING");
     for (const streamKey of ["owned-key", "owned-stream"]) await owner.ok("POST", `/realtime/v1/streams/${run.id}/self/${streamKey}/append`, "owner's stream");
     const schedule = await owner.ok("POST", "/api/v1/schedules", { task: "owned", cron: "0 * * * *", deduplicationKey: "owned" });
@@ -279,7 +310,7 @@ describe("tenant isolation", () => {
 
   test("no route lets another environment's key touch the owner's resources, even with the holder's workerId", async () => {
     const routes = t.app.ratchetRoutes
-      .filter((route) => /^\/(api|engine|realtime|packets)\//.test(route.url) && route.method !== "HEAD")
+      .filter((route) => /^\/(api|engine|realtime|packets|otel)\//.test(route.url) && route.method !== "HEAD")
       // A forged release would take the runs away before a forged completion could be seen: last.
       .sort((a, b) => Number(a.url === "/engine/v1/release") - Number(b.url === "/engine/v1/release"));
     assert.ok(routes.length > 40, `all routes were seen (${routes.length})`);
@@ -311,13 +342,18 @@ describe("tenant isolation", () => {
             } else if (route.url === "/engine/v1/complete") {
               assert.equal(response.statusCode, 200, label);
               for (const result of response.json().results) assert.equal(result.accepted, false, label);
+            } else if (route.url.startsWith("/otel/")) {
+              // OTLP's partial success: answered, with every item refused.
+              assert.equal(response.statusCode, 200, label);
+              const refused = response.json().partialSuccess;
+              assert.equal(refused.rejectedSpans ?? refused.rejectedLogRecords, 1, label);
             } else if (route.url === "/engine/v1/release") {
               assert.equal(response.statusCode, 200, label);
               assert.equal(response.json().released, 0, label);
             } else {
               assert.ok(response.statusCode >= 400 && response.statusCode < 500, label);
             }
-            for (const secret of ["owner's payload", "owner's batch output", "owner's step output", "owner's secret value", "owner's plain value", "owner's channel name", "owner-hook", "owner's packet", "owner's stream"]) assert.ok(!response.body.includes(secret), `${label}: leaks ${secret}`);
+            for (const secret of ["owner's payload", "owner's batch output", "owner's step output", "owner's secret value", "owner's plain value", "owner's channel name", "owner-hook", "owner's packet", "owner's stream", "owner's log line"]) assert.ok(!response.body.includes(secret), `${label}: leaks ${secret}`);
           } catch (error) {
             failures.push((error as Error).message.split("\n")[0]!);
           }
@@ -346,7 +382,7 @@ describe("tenant isolation", () => {
     assert.equal(queue.paused, false);
     assert.equal(queue.concurrency.override, null);
     const { events } = await owner.ok("GET", `/api/v1/runs/${resources.run}/events`);
-    assert.deepEqual(events, []);
+    assert.deepEqual(events.map((event: { message: string }) => event.message), ["owner's log line"], "only the owner's own event");
     const beat = await owner.ok("POST", "/engine/v1/heartbeat", { workerId: holder, runs: [{ runId: resources.run, attemptNumber: 1 }, { runId: resources.dequeued, attemptNumber: 1 }] });
     assert.deepEqual(beat.lost, []);
   });

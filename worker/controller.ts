@@ -3,6 +3,7 @@
 // ship the run's logs, and report each outcome. Short retries stay in this worker; long ones go back
 // to the queue.
 import { apiRequest } from "../sdk/api-client.ts";
+import { attemptSpanId } from "../sdk/span-ids.ts";
 import { CompletionSender, type CompletionResult } from "./completion-sender.ts";
 import type { RunEvent, TaskContext } from "../sdk/runtime.ts";
 import type { AttemptOutcome, AttemptPool, AttemptProcess } from "./attempt-process.ts";
@@ -29,6 +30,8 @@ export interface DequeuedRun {
   startedAt: string;
   parentRunId?: string;
   rootRunId?: string;
+  /** The run's trace id (absent from servers older than traces). */
+  traceId?: string;
   batchId?: string;
   depth: number;
 }
@@ -327,6 +330,7 @@ export class WorkerController {
         depth: run.depth,
       },
       attempt: { number: attemptNumber, startedAt: new Date() },
+      ...(run.traceId ? { trace: { traceId: run.traceId, spanId: attemptSpanId(run.id, attemptNumber) } } : {}),
       task: { id: run.taskIdentifier, filePath: "", exportName: "" },
       queue: { name: run.queue },
       environment: this.#options.environment,

@@ -3,6 +3,7 @@
 // only this process: the worker reports the attempt CRASHED and forks a fresh one.
 import { executeAttempt } from "../sdk/execute.ts";
 import { metadata as metadataApi } from "../sdk/metadata.ts";
+import { installTracing, withinAttempt } from "../sdk/otel.ts";
 import type { ProjectConfig } from "../sdk/project-config.ts";
 import { setRuntime, type RunEvent, type TaskRuntime } from "../sdk/runtime.ts";
 import { parsePacket, stringifyPacket } from "../sdk/serialization.ts";
@@ -95,6 +96,8 @@ async function execute(message: ExecuteMessage): Promise<ChildResult> {
     },
     metadata: message.metadata,
     pendingMetadataOperations: [],
+    // Logs and logger.trace spans outside any span of the task's own belong to the attempt.
+    currentSpanId: message.ctx.trace?.spanId,
   };
   setRuntime(runtime);
   const eventTimer = setInterval(flushEvents, 200);
@@ -102,7 +105,10 @@ async function execute(message: ExecuteMessage): Promise<ChildResult> {
   try {
     const stored = await importIfStored(message.payload, message.payloadType);
     const payload = parsePacket(stored.data, stored.dataType);
-    const attempt = executeAttempt({ task, payload, ctx: message.ctx, signal: controller.signal, maxAttempts: message.maxAttempts });
+    installTracing();
+    const attempt = withinAttempt(message.ctx.trace, () =>
+      executeAttempt({ task, payload, ctx: message.ctx, signal: controller.signal, maxAttempts: message.maxAttempts }),
+    );
     const outcomes: Array<Promise<"timeout" | "canceled" | "suspended" | { done: Awaited<typeof attempt> }>> = [
       attempt.then((done) => ({ done })),
       suspended,

@@ -48,6 +48,7 @@ export async function dequeueOnce(
   deps.notifier.runsChanged(request.environmentId);
   const found = await runsFindByIds(deps.db.sql, request.environmentId, claimed.map((row) => row.runId));
   const runs = new Map(found.map((run) => [run.id, run]));
+  for (const run of found) deps.metrics?.attemptStarted(run.taskIdentifier, run.queuedAt, now);
   return claimed.flatMap((row) => {
     const run = runs.get(row.runId);
     return run ? [{ run, attemptNumber: row.attemptNumber }] : [];
@@ -62,6 +63,19 @@ export type StillAllowed = () => Promise<void>;
 
 /** Waits up to `waitMs` for work: woken by notifications, polling as the fallback. */
 export async function dequeue(
+  deps: EngineDeps,
+  settings: EngineSettings,
+  request: { environmentId: string; workerId: string; max: number; start?: boolean; waitMs: number; signal?: AbortSignal; stillAllowed?: StillAllowed },
+): Promise<DequeuedRun[]> {
+  deps.metrics?.longPollStarted();
+  try {
+    return await dequeueWaiting(deps, settings, request);
+  } finally {
+    deps.metrics?.longPollEnded();
+  }
+}
+
+async function dequeueWaiting(
   deps: EngineDeps,
   settings: EngineSettings,
   request: { environmentId: string; workerId: string; max: number; start?: boolean; waitMs: number; signal?: AbortSignal; stillAllowed?: StillAllowed },
@@ -183,6 +197,7 @@ export async function completeAttempt(
     if (fast.outcome === "lost") throw leaseLost(lease);
     if (fast.outcome === "completed") {
       deps.notifier.queueChanged(fast.environmentId!);
+      await deps.metrics?.attemptCompleted(lease.runId, lease.attemptNumber, "COMPLETED", false);
       return { status: "COMPLETED", requeued: false, retryAt: null };
     }
   }
@@ -196,6 +211,8 @@ export async function completeAttempt(
   // A slot was freed, and a retry may be queued: either way dequeuers should look again.
   deps.notifier.queueChanged(result.execution.environmentId);
   for (const environmentId of result.outcome.resumed ?? []) deps.notifier.queueChanged(environmentId);
+  const stays = result.outcome.requeued || result.outcome.nextAttemptNumber !== undefined;
+  await deps.metrics?.attemptCompleted(lease.runId, lease.attemptNumber, result.outcome.status, stays);
   return result.outcome;
 }
 

@@ -53,6 +53,7 @@ export async function cancelRun(deps: EngineDeps, environmentId: string, publicI
       return [];
     }
     await runsFinish(tx, id, "CANCELED", canceledError, now);
+    deps.metrics?.runFinished(run.taskIdentifier, "CANCELED");
     return completeWaitpointsForFinishedRun(tx, id, now);
   });
   for (const resumedEnvironment of resumed) deps.notifier.queueChanged(resumedEnvironment);

@@ -226,6 +226,7 @@ export async function fireDueSchedules(deps: EngineDeps, limit: number, logger?:
           }),
         );
         if (result.queued) touched.add(schedule.environmentId);
+        if (!result.isCached) deps.metrics?.runTriggered(schedule.taskIdentifier);
         count += 1;
       } catch (error) {
         logger?.warn({ err: error, schedule: payload.scheduleId }, "a scheduled run could not be triggered; the tick is skipped");

@@ -16,6 +16,7 @@ import { completeWaitpoints, completeWaitpointsForFinishedRun } from "./waitpoin
 import { fireDueSchedules } from "./schedules.ts";
 import { waitpointsTakeDue } from "../storage/waitpoints.ts";
 import type { EngineSettings } from "./settings.ts";
+import type { RunStatus } from "./run-status.ts";
 import type { EngineDeps } from "./trigger.ts";
 
 export interface SweepResult {
@@ -41,13 +42,16 @@ export async function sweepOnce(deps: EngineDeps, settings: EngineSettings, opti
   const environments = await deps.db.sql.begin((tx) => runsPromoteDue(tx, now, settings.sweepBatchSize));
   for (const environmentId of environments) deps.notifier.queueChanged(environmentId);
 
-  const expired = await deps.db.sql.begin(async (tx) => {
+  const expiredIds = await deps.db.sql.begin(async (tx) => {
     const ids = await runsExpireTtl(tx, now, settings.sweepBatchSize);
     for (const runId of ids) {
       for (const environmentId of await completeWaitpointsForFinishedRun(tx, runId, now)) deps.notifier.queueChanged(environmentId);
     }
-    return ids.length;
+    return ids;
   });
+  const expired = expiredIds.length;
+  // No attempt ran (attempt 0): counted as finished, with no attempt duration.
+  for (const runId of expiredIds) await deps.metrics?.attemptCompleted(runId, 0, "EXPIRED", false);
 
   // Waits whose time has come, and tokens past their timeout.
   await deps.db.sql.begin(async (tx) => {
@@ -66,6 +70,7 @@ export async function sweepOnce(deps: EngineDeps, settings: EngineSettings, opti
     for (const environmentId of environments) deps.notifier.queueChanged(environmentId);
   });
 
+  const endings: Array<{ runId: string; attemptNumber: number; status: RunStatus; stays: boolean }> = [];
   const lost = await deps.db.sql.begin(async (tx) => {
     const connectionLostBy = new Date(now.getTime() - settings.workerLostGraceSeconds * 1000);
     const executions = await executionsTakeExpired(tx, now, settings.sweepBatchSize, connectionLostBy);
@@ -94,9 +99,11 @@ export async function sweepOnce(deps: EngineDeps, settings: EngineSettings, opti
       );
       if (outcome.requeued) deps.notifier.queueChanged(execution.environmentId);
       for (const environmentId of outcome.resumed ?? []) deps.notifier.queueChanged(environmentId);
+      endings.push({ runId: execution.runId, attemptNumber: execution.attemptNumber, status: outcome.status, stays: outcome.requeued || outcome.nextAttemptNumber !== undefined });
     }
     return executions;
   });
+  for (const ending of endings) await deps.metrics?.attemptCompleted(ending.runId, ending.attemptNumber, ending.status, ending.stays);
   for (const environmentId of new Set(lost.map((execution) => execution.environmentId))) deps.notifier.queueChanged(environmentId);
   const scheduled = await fireDueSchedules(deps, settings.sweepBatchSize);
   return { promoted: environments.length, expired, leasesLost: lost.length, scheduled, outageCoveredMs };

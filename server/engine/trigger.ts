@@ -28,11 +28,14 @@ import { tasksFindCurrentWithQueue } from "../storage/workers.ts";
 import { delayProblem, durationProblem, parseDurationMs, resolveDelay, storedDurationText } from "./durations.ts";
 import type { QueueNotifier } from "./notifier.ts";
 import { idempotencyClearingStatuses, type RunStatus } from "./run-status.ts";
+import type { RunMetrics } from "../observability/run-metrics.ts";
 
 export interface EngineDeps {
   db: Db;
   clock: Clock;
   notifier: QueueNotifier;
+  /** This server's Prometheus metrics; absent in tools that run engine code without a server. */
+  metrics?: RunMetrics;
 }
 
 export interface TriggerEnvironment {
@@ -128,12 +131,14 @@ export async function triggerRun(deps: EngineDeps, environment: TriggerEnvironme
     const result = await triggerRunInTransaction(deps.db.sql, deps.clock, environment, request, bulk);
     await runsInsertManyWithEntries(deps.db.sql, bulk.runs, bulk.entries);
     if (result.queued) deps.notifier.queueChanged(environment.environmentId);
+    if (!result.isCached) deps.metrics?.runTriggered(request.taskIdentifier);
     return result;
   }
   for (let attempt = 0; ; attempt += 1) {
     try {
       const result = await deps.db.sql.begin((tx) => triggerRunInTransaction(tx, deps.clock, environment, request));
       if (result.queued) deps.notifier.queueChanged(environment.environmentId);
+      if (!result.isCached) deps.metrics?.runTriggered(request.taskIdentifier);
       return result;
     } catch (error) {
       // Two triggers raced for the same idempotency or debounce key: the second sees the first now.

@@ -29,6 +29,8 @@ export interface NewEvent {
   spanId: string | null;
   parentSpanId: string | null;
   durationMs: number | null;
+  /** The run's trace (its root run's id as 32 hex digits); absent on events stored before traces. */
+  traceId?: string | null;
 }
 
 /** A stored event: what was inserted, with its id, seen from its run (no environment). */
@@ -53,9 +55,9 @@ async function insertOnce(sql: Sql, rows: NewEvent[]): Promise<number> {
   const result = await sql`
     insert into ratchet.events (
       environment_id, run_id, attempt_number, seq, "time", kind, level, message, attributes, span_id,
-      parent_span_id, duration_ms)
+      parent_span_id, duration_ms, trace_id)
     select u.environment_id, u.run_id, u.attempt_number, u.seq, u.at, u.kind, u.level, u.message,
-      u.attributes::jsonb, u.span_id, u.parent_span_id, u.duration_ms
+      u.attributes::jsonb, u.span_id, u.parent_span_id, u.duration_ms, u.trace_id
     from unnest(
       ${rows.map((row) => row.environmentId)}::uuid[],
       ${rows.map((row) => row.runId)}::uuid[],
@@ -68,9 +70,10 @@ async function insertOnce(sql: Sql, rows: NewEvent[]): Promise<number> {
       ${rows.map((row) => (row.attributes === null ? null : JSON.stringify(row.attributes)))}::text[],
       ${rows.map((row) => row.spanId)}::text[],
       ${rows.map((row) => row.parentSpanId)}::text[],
-      ${rows.map((row) => row.durationMs)}::double precision[]
+      ${rows.map((row) => row.durationMs)}::double precision[],
+      ${rows.map((row) => row.traceId ?? null)}::text[]
     ) as u(environment_id, run_id, attempt_number, seq, at, kind, level, message, attributes, span_id,
-      parent_span_id, duration_ms)
+      parent_span_id, duration_ms, trace_id)
     on conflict do nothing`;
   return result.count;
 }
@@ -116,8 +119,9 @@ export async function eventsListForRun(
 }
 
 /** The run, when it belongs to the environment: all the event routes need (no payload or output read). */
-export async function eventsFindRun(sql: Queryable, environmentId: string, runId: string): Promise<{ id: string } | null> {
-  const [row] = await sql<{ id: string }[]>`select id from ratchet.runs where id = ${runId} and environment_id = ${environmentId}`;
+export async function eventsFindRun(sql: Queryable, environmentId: string, runId: string): Promise<{ id: string; rootRunId: string } | null> {
+  const [row] = await sql<{ id: string; rootRunId: string }[]>`
+    select id, coalesce(root_run_id, id) as "rootRunId" from ratchet.runs where id = ${runId} and environment_id = ${environmentId}`;
   return row ?? null;
 }
 

@@ -124,6 +124,7 @@ async function createItemsIn(
       ? await tx.savepoint((savepoint) => triggerRunInTransaction(savepoint, context.clock, environment, request))
       : await triggerRunInTransaction(tx, context.clock, environment, request, bulk);
     queued ||= triggered.queued;
+    if (!triggered.isCached) context.engine.metrics?.runTriggered(request.taskIdentifier);
     return "created";
   });
   await flushBulkTrigger(tx, bulk);

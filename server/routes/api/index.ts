@@ -13,6 +13,7 @@ import { queueRoutes } from "./queues.ts";
 import { queryRoutes } from "./query.ts";
 import { runRoutes } from "./runs.ts";
 import { taskRoutes } from "./tasks.ts";
+import { traceRoutes } from "./traces.ts";
 import { whoamiRoutes } from "./whoami.ts";
 import { envvarRoutes } from "./envvars.ts";
 import { alertRoutes } from "./alerts.ts";
@@ -25,6 +26,7 @@ export async function apiRoutes(app: FastifyInstance, context: AppContext): Prom
   await app.register(async (scope) => batchRoutes(scope, context));
   await app.register(async (scope) => queueRoutes(scope, context));
   await app.register(async (scope) => runEventRoutes(scope, context));
+  await app.register(async (scope) => traceRoutes(scope, context));
   await app.register(async (scope) => waitpointRoutes(scope, context));
   await app.register(async (scope) => scheduleRoutes(scope, context));
   await app.register(async (scope) => envvarRoutes(scope, context));

@@ -29,6 +29,7 @@ import { envvarPages } from "./envvar-pages.ts";
 import { alertPages } from "./alert-pages.ts";
 import { teamPages } from "./team-pages.ts";
 import { ssoPages } from "./sso-pages.ts";
+import { tracePages } from "./trace-pages.ts";
 
 const viewsDir = join(packageRoot, "views");
 
@@ -136,6 +137,7 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
   await app.register(async (scope) => authPages(scope, context));
   await app.register(async (scope) => accountPages(scope, context));
   await app.register(async (scope) => runPages(scope, context, scopeOf));
+  await app.register(async (scope) => tracePages(scope, context, scopeOf));
   await app.register(async (scope) => environmentPages(scope, context, scopeOf));
   await app.register(async (scope) => catalogPages(scope, context, scopeOf));
   await app.register(async (scope) => envvarPages(scope, context, scopeOf));

@@ -42,11 +42,11 @@ const bodySchema = z.object({
 });
 
 /** Text Postgres can store: no NUL characters, no lone surrogates (both would fail the insert). */
-function storable(text: string): string {
+export function storable(text: string): string {
   return text.toWellFormed().replaceAll("\u0000", "\uFFFD");
 }
 
-function storableJson(value: unknown): unknown {
+export function storableJson(value: unknown): unknown {
   if (typeof value === "string") return storable(value);
   if (Array.isArray(value)) return value.map(storableJson);
   if (value !== null && typeof value === "object") {
@@ -58,6 +58,8 @@ function storableJson(value: unknown): unknown {
 function tooLarge(field: string, bytes: number, limit: number): ApiError {
   return new ApiError("PAYLOAD_TOO_LARGE", `${field} is ${bytes} bytes; the limit is ${limit} bytes (${limit / 1024} KiB)`);
 }
+
+import { traceIdForRootRun } from "../../observability/span-ids.ts";
 
 export async function eventRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
@@ -113,7 +115,8 @@ export async function eventRoutes(app: FastifyInstance, context: AppContext): Pr
 
       // Secret values are redacted here, not in the SDK, so that no task can store one by skipping it.
       const redact = await context.redactor.forEnvironment(environmentId);
-      await eventsInsert(db.sql, rows.map((row) => ({ ...row, message: redact(row.message), attributes: redact(row.attributes), environmentId, runId: run.id })));
+      const traceId = traceIdForRootRun(run.rootRunId);
+      await eventsInsert(db.sql, rows.map((row) => ({ ...row, message: redact(row.message), attributes: redact(row.attributes), environmentId, runId: run.id, traceId })));
       return { accepted: rows.length };
     },
   );

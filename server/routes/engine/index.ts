@@ -11,6 +11,7 @@ import { limits } from "../../api/limits.ts";
 import { maxDurationSchema, taskIdentifierSchema } from "../../api/trigger-schema.ts";
 import { durationProblem } from "../../engine/durations.ts";
 import type { AttemptOutcome } from "../../engine/attempt-outcome.ts";
+import { traceIdForRootRun } from "../../observability/span-ids.ts";
 import { completeAttempt, dequeue, handBack, dequeueConnectionLost, heartbeat, heartbeatConnectionLost, startAttempt } from "../../engine/execution.ts";
 import { registerWorkerVersion } from "../../engine/register.ts";
 import { journalOperation, suspendRun, type JournalRequest, type WaitSpec } from "../../engine/durable.ts";
@@ -199,6 +200,8 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
           startedAt: (run.startedAt ?? engine.clock.now()).toISOString(),
           parentRunId: run.parentRunId ? toPublicId("run", run.parentRunId) : undefined,
           rootRunId: run.rootRunId ? toPublicId("run", run.rootRunId) : undefined,
+          // The run's trace (docs/tracing.md): the SDK nests the task's spans under the attempt's.
+          traceId: traceIdForRootRun(run.rootRunId ?? run.id),
           batchId: run.batchId ? toPublicId("batch", run.batchId) : undefined,
           depth: run.depth,
         })),

@@ -1,0 +1,100 @@
+// The OTLP/HTTP receiver: POST /otel/v1/traces and /otel/v1/logs (JSON), for workers and for users'
+// other services. Authenticated by the environment's secret key; a span lands only in a trace of a
+// run tree of that environment, so no key can write into another tenant's trace. See docs/otlp.md.
+import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import type { AppContext } from "../app-context.ts";
+import { requireSecretKey } from "../auth/authenticate.ts";
+import { fromPublicId } from "../ids.ts";
+import { otlpItemsPerRequest, otlpLogs, otlpLogsSchema, otlpSpans, otlpTracesSchema, type OtlpItem } from "../observability/otlp.ts";
+import { rootRunIdForTrace } from "../observability/span-ids.ts";
+import { eventsInsert, type NewEvent } from "../storage/events.ts";
+import { tracesFindRoot } from "../storage/traces.ts";
+import { ApiError } from "../errors.ts";
+import { eventLimits, storable, storableJson } from "./engine/events.ts";
+
+const dayMs = 86_400_000;
+
+/** Places items on runs of the environment; what cannot be placed (or is out of bounds) is rejected. */
+async function place(context: AppContext, environmentId: string, items: OtlpItem[]): Promise<{ rows: NewEvent[]; rejected: number; reasons: Set<string> }> {
+  const now = context.clock.now().getTime();
+  const earliest = now - context.config.eventsRetentionDays * dayMs;
+  const latest = now + eventLimits.futureSkewMs;
+  const roots = new Map<string, Promise<string | null>>();
+  const rootOf = (runId: string) => {
+    let found = roots.get(runId);
+    if (!found) roots.set(runId, (found = tracesFindRoot(context.db.sql, environmentId, runId)));
+    return found;
+  };
+  const rows: NewEvent[] = [];
+  const reasons = new Set<string>();
+  let rejected = 0;
+  for (const item of items) {
+    const root = rootRunIdForTrace(item.traceId);
+    // The trace must be a run tree of this environment: its root run is the caller's and is a root.
+    if (root === null || (await rootOf(root)) !== root) {
+      rejected += 1;
+      reasons.add(`trace ${item.traceId} is not a run trace of this environment`);
+      continue;
+    }
+    let runId = root;
+    const named = item.runId === null ? null : fromPublicId("run", item.runId);
+    if (named !== null && (await rootOf(named)) === root) runId = named;
+    const message = storable(item.message);
+    const attributes = storableJson(item.attributes) as Record<string, unknown>;
+    if (Buffer.byteLength(message) > eventLimits.messageBytes || Buffer.byteLength(JSON.stringify(attributes)) > eventLimits.attributesBytes) {
+      rejected += 1;
+      reasons.add("a name, body or attributes over 64 KiB");
+      continue;
+    }
+    if (item.time.getTime() < earliest || item.time.getTime() > latest || Number.isNaN(item.time.getTime())) {
+      rejected += 1;
+      reasons.add(`a time outside what Ratchet keeps (the last ${context.config.eventsRetentionDays} days)`);
+      continue;
+    }
+    rows.push({
+      environmentId,
+      runId,
+      attemptNumber: item.attemptNumber,
+      seq: item.seq,
+      time: item.time,
+      kind: item.kind,
+      level: item.level,
+      message,
+      attributes,
+      spanId: item.spanId,
+      parentSpanId: item.parentSpanId,
+      durationMs: item.durationMs,
+      traceId: item.traceId,
+    });
+  }
+  return { rows, rejected, reasons };
+}
+
+function tooMany(count: number, what: string): void {
+  if (count > otlpItemsPerRequest) throw new ApiError("PAYLOAD_TOO_LARGE", `body carries ${count} ${what}; the limit is ${otlpItemsPerRequest} per request`);
+}
+
+export async function otelRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
+  app.addHook("preHandler", requireSecretKey(context.db, context.clock));
+  const routes = app.withTypeProvider<ZodTypeProvider>();
+
+  routes.post("/otel/v1/traces", { schema: { body: otlpTracesSchema }, config: { textCheckedByRoute: ["resourceSpans"] } }, async (request) => {
+    const items = otlpSpans(request.body);
+    tooMany(items.length, "spans");
+    const { rows, rejected, reasons } = await place(context, request.environment.environmentId, items);
+    await eventsInsert(context.db.sql, rows);
+    // OTLP's partial success: 200 with what was refused, so exporters do not retry data that cannot land.
+    return rejected === 0 ? { partialSuccess: {} } : { partialSuccess: { rejectedSpans: rejected, errorMessage: [...reasons].join("; ") } };
+  });
+
+  routes.post("/otel/v1/logs", { schema: { body: otlpLogsSchema }, config: { textCheckedByRoute: ["resourceLogs"] } }, async (request) => {
+    const { items, withoutTrace } = otlpLogs(request.body, context.clock.now());
+    tooMany(items.length + withoutTrace, "log records");
+    const { rows, rejected, reasons } = await place(context, request.environment.environmentId, items);
+    if (withoutTrace > 0) reasons.add("log records without a trace id");
+    await eventsInsert(context.db.sql, rows);
+    const refused = rejected + withoutTrace;
+    return refused === 0 ? { partialSuccess: {} } : { partialSuccess: { rejectedLogRecords: refused, errorMessage: [...reasons].join("; ") } };
+  });
+}

@@ -1,0 +1,219 @@
+// Traces end to end: a real worker runs a parent that calls two children with triggerAndWait and
+// waits; the trace read through the API (and through the official SDK's client) is one tree holding
+// the attempts, the wait, both children's runs and the task's own span with its log.
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { ApiClient as TriggerApiClient } from "@trigger.dev/core/v3";
+import { context as otelContext, trace as otelTrace, TraceFlags } from "@opentelemetry/api";
+import { SeverityNumber } from "@opentelemetry/api-logs";
+import { OTLPLogExporter } from "@opentelemetry/exporter-logs-otlp-http";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { LoggerProvider, SimpleLogRecordProcessor } from "@opentelemetry/sdk-logs";
+import { BasicTracerProvider, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import * as serverIds from "../server/observability/span-ids.ts";
+import * as sdkIds from "../sdk/span-ids.ts";
+import { createTestApp, type TestApp } from "./helpers/app.ts";
+import { httpApiOk } from "./helpers/http-api.ts";
+import { projectRoot } from "./helpers/server-process.ts";
+import { startWorker, type Worker } from "./helpers/worker-process.ts";
+
+const project = join(projectRoot, "test/fixtures/durable-project");
+
+interface Span {
+  id: string;
+  parentId?: string;
+  runId: string;
+  data: { message: string; startTime: string; duration: number; isPartial: boolean; isError: boolean; level: string; properties: Record<string, unknown> };
+  children: Span[];
+}
+
+const kindOf = (span: Span) => span.data.properties["ratchet.span.kind"];
+const all = (span: Span): Span[] => [span, ...span.children.flatMap(all)];
+
+describe("run traces", () => {
+  let t: TestApp;
+  let url: string;
+  let key: string;
+  let worker: Worker;
+  let parentId: string;
+  const api = httpApiOk(() => url, () => key);
+
+  before(async () => {
+    t = await createTestApp({ sweeper: true, settings: { sweepIntervalMs: 100 } });
+    key = await t.key("dev");
+    url = await t.app.listen({ port: 0, host: "127.0.0.1" });
+    worker = startWorker(project, { RATCHET_API_URL: url, RATCHET_SECRET_KEY: key });
+    await worker.waitFor(/tasks registered as version/);
+    parentId = (await api("POST", "/api/v1/tasks/traced-parent/trigger", { payload: {} })).id;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const run = await api("GET", `/api/v3/runs/${parentId}`);
+      if (run.isCompleted) {
+        assert.equal(run.status, "COMPLETED", worker.output());
+        assert.equal(run.output, 6);
+        break;
+      }
+      if (Date.now() > deadline) throw new Error(`the parent is ${run.status}:\n${worker.output()}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  });
+  after(async () => {
+    await worker?.stop();
+    await t.close();
+  });
+
+  test("the SDK derives the same span ids as the server", () => {
+    assert.equal(sdkIds.attemptSpanId("run_abc", 2), serverIds.attemptSpanId("run_abc", 2));
+    assert.equal(sdkIds.journalSpanId("run_abc", 7), serverIds.journalSpanId("run_abc", 7));
+    assert.match(serverIds.runSpanId("run_abc"), /^[0-9a-f]{16}$/);
+  });
+
+  test("one trace holds the parent's attempt, both children's runs, the wait and the task's own span with its log", async () => {
+    const { trace } = await api("GET", `/api/v1/runs/${parentId}/trace`);
+    assert.match(trace.traceId, /^[0-9a-f]{32}$/);
+    const root = trace.rootSpan as Span;
+    assert.equal(root.runId, parentId);
+    assert.equal(kindOf(root), "run");
+    assert.equal(root.data.message, "traced-parent");
+    assert.equal(root.data.isPartial, false);
+
+    const attempts = root.children.filter((span) => kindOf(span) === "attempt");
+    assert.equal(attempts.length, 1, "the wait suspended and resumed the same attempt");
+    const attempt = attempts[0]!;
+    assert.equal(attempt.data.message, "Attempt 1");
+
+    const triggers = attempt.children.filter((span) => kindOf(span) === "trigger");
+    assert.deepEqual(triggers.map((span) => span.data.message), ["triggerAndWait:traced-child", "triggerAndWait:traced-child"]);
+    const childRuns = triggers.map((span) => {
+      const runs = span.children.filter((child) => kindOf(child) === "run");
+      assert.equal(runs.length, 1, "each triggerAndWait holds its child's run");
+      return runs[0]!;
+    });
+    assert.equal(new Set(childRuns.map((run) => run.runId)).size, 2);
+    for (const childRun of childRuns) {
+      assert.equal(childRun.data.message, "traced-child");
+      const childAttempt = childRun.children.find((span) => kindOf(span) === "attempt");
+      assert.ok(childAttempt, "the child's attempt is in the parent's trace");
+      assert.ok(childAttempt.children.some((span) => kindOf(span) === "log" && span.data.message === "child working"), "the child's log sits in its attempt");
+      // The trigger span lasts until its child finished.
+      const trigger = triggers[childRuns.indexOf(childRun)]!;
+      assert.ok(Date.parse(trigger.data.startTime) + trigger.data.duration >= Date.parse(childRun.data.startTime) + childRun.data.duration - 5);
+    }
+
+    const waits = attempt.children.filter((span) => kindOf(span) === "wait");
+    assert.equal(waits.length, 1);
+    assert.equal(waits[0]!.data.properties["ratchet.waitpoint.type"], "DATETIME");
+    // From the server recording the wait (a moment after the task computed its due time) to the sweep that ended it.
+    assert.ok(waits[0]!.data.duration >= 900, `the wait lasted ${waits[0]!.data.duration} ms`);
+
+    const userSpan = attempt.children.find((span) => span.data.message === "sum-up");
+    assert.ok(userSpan, "the task's logger.trace span nests under the attempt");
+    assert.equal(kindOf(userSpan), "span");
+    assert.equal(userSpan.data.properties["app.step"], "sum");
+    assert.ok(userSpan.children.some((span) => kindOf(span) === "log" && span.data.message === "inside the span"), "the log sits inside its span");
+
+    const otelSpan = attempt.children.find((span) => span.data.message === "otel work");
+    assert.ok(otelSpan, "a span of the OpenTelemetry API nests under the attempt");
+    assert.equal(otelSpan.data.properties["app.otel"], true);
+    assert.equal(otelSpan.data.properties["otel.scope.name"], "fixture");
+    assert.ok(otelSpan.children.some((span) => span.data.message === "otel inner"), "the active span is the parent of the next one");
+
+    // The child's own trace is the same tree.
+    const fromChild = (await api("GET", `/api/v1/runs/${childRuns[0]!.runId}/trace`)).trace;
+    assert.equal(fromChild.traceId, trace.traceId);
+    assert.equal(fromChild.rootSpan.id, root.id);
+    assert.equal(all(fromChild.rootSpan).length, all(root).length);
+  });
+
+  test("the official SDK's client reads the trace, its pages and a span", async () => {
+    const client = new TriggerApiClient(url, key);
+    const { trace } = await client.retrieveRunTrace(parentId);
+    assert.equal(trace.rootSpan.data.message, "traced-parent");
+    const spans = all((await api("GET", `/api/v1/runs/${parentId}/trace`)).trace.rootSpan);
+
+    const first = await client.retrieveRunTracePage(parentId, { limit: 3 });
+    assert.equal(first.data.length, 3);
+    assert.ok(first.pagination.next);
+    let seen = first.data.length;
+    for (let after: string | undefined = first.pagination.next; after; ) {
+      const page = await client.retrieveRunTracePage(parentId, { limit: 3, after });
+      seen += page.data.length;
+      after = page.pagination.next;
+    }
+    assert.equal(seen, spans.length);
+
+    const wait = spans.find((span) => kindOf(span) === "wait")!;
+    const detail = await client.retrieveSpan(parentId, wait.id);
+    assert.equal(detail.spanId, wait.id);
+    assert.equal(detail.message, "wait.for");
+    assert.equal(detail.durationMs, wait.data.duration);
+    const trigger = spans.find((span) => kindOf(span) === "trigger")!;
+    const triggered = await client.retrieveSpan(parentId, trigger.id);
+    assert.equal(triggered.triggeredRuns?.length, 1);
+    assert.equal(triggered.triggeredRuns![0]!.taskIdentifier, "traced-child");
+  });
+
+  test("spans and logs exported by the OpenTelemetry SDK's own OTLP/HTTP exporters land in the run's trace", async () => {
+    const { trace } = await api("GET", `/api/v1/runs/${parentId}/trace`);
+    const attempt = (trace.rootSpan as Span).children.find((span) => kindOf(span) === "attempt")!;
+    const headers = { authorization: `Bearer ${key}` };
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(new OTLPTraceExporter({ url: `${url}/otel/v1/traces`, headers }))] });
+    // Another service continuing the run's trace from its attempt (as a traceparent header would carry it).
+    const parentContext = otelTrace.setSpanContext(otelContext.active(), { traceId: trace.traceId, spanId: attempt.id, traceFlags: TraceFlags.SAMPLED, isRemote: true });
+    const tracer = provider.getTracer("billing-service");
+    const span = tracer.startSpan("charge card", { attributes: { "payment.amount": 42 } }, parentContext);
+    const spanId = span.spanContext().spanId;
+    const loggers = new LoggerProvider({ processors: [new SimpleLogRecordProcessor(new OTLPLogExporter({ url: `${url}/otel/v1/logs`, headers }))] });
+    loggers.getLogger("billing-service").emit({
+      severityNumber: SeverityNumber.WARN,
+      body: "card declined once",
+      context: otelTrace.setSpan(otelContext.active(), span),
+    });
+    span.end();
+    await provider.forceFlush();
+    await loggers.forceFlush();
+    await provider.shutdown();
+    await loggers.shutdown();
+
+    const after = (await api("GET", `/api/v1/runs/${parentId}/trace`)).trace;
+    const received = all(after.rootSpan).find((candidate) => candidate.id === spanId);
+    assert.ok(received, "the exported span is in the trace");
+    assert.equal(received.parentId, attempt.id);
+    assert.equal(received.data.message, "charge card");
+    assert.equal(received.data.properties["payment.amount"], 42);
+    assert.equal(received.data.properties["otel.scope.name"], "billing-service");
+    const log = received.children.find((child) => kindOf(child) === "log");
+    assert.ok(log, "the exported log sits inside its span");
+    assert.equal(log.data.message, "card declined once");
+    assert.equal(log.data.level, "WARN");
+  });
+
+  test("OTLP refuses what does not belong to a run tree of the key's environment", async () => {
+    const post = async (path: string, body: unknown, auth = key) => {
+      const response = await fetch(`${url}${path}`, { method: "POST", headers: { authorization: `Bearer ${auth}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+      return { status: response.status, body: (await response.json()) as { partialSuccess: { rejectedSpans?: number; errorMessage?: string }; error?: string } };
+    };
+    const span = (traceId: string) => ({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId, spanId: "00f067aa0ba902b7", name: "x", startTimeUnixNano: `${Date.now()}000000`, endTimeUnixNano: `${Date.now()}000000` }] }] }] });
+    const unknown = await post("/otel/v1/traces", span("4bf92f3577b34da6a3ce929d0e0e4736"));
+    assert.equal(unknown.status, 200);
+    assert.equal(unknown.body.partialSuccess.rejectedSpans, 1);
+    assert.match(unknown.body.partialSuccess.errorMessage ?? "", /not a run trace of this environment/);
+    const bad = await post("/otel/v1/traces", span("nothex"));
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error ?? "", /traceId/);
+    assert.equal((await post("/otel/v1/traces", span("4bf92f3577b34da6a3ce929d0e0e4736"), "tr_dev_wrong")).status, 401);
+  });
+
+  test("unknown runs and spans are 404s, bad cursors 400s", async () => {
+    const get = async (path: string) => {
+      const response = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${key}` } });
+      return { status: response.status, body: await response.json() };
+    };
+    assert.equal((await get(`/api/v1/runs/${parentId}/spans/0000000000000000`)).status, 404);
+    assert.equal((await get("/api/v1/runs/run_nope/trace")).status, 404);
+    const bad = await get(`/api/v1/runs/${parentId}/trace?page[after]=abc`);
+    assert.equal(bad.status, 400);
+    assert.match(JSON.stringify(bad.body), /page\[after\]/);
+  });
+});
