@@ -167,7 +167,15 @@ export class WorkerController {
       this.#dequeueAbort = new AbortController();
       try {
         const { runs } = await apiRequest<{ runs: DequeuedRun[] }>("POST", "/engine/v1/dequeue", {
-          body: { workerId: this.#options.workerId, maxRuns: free, waitSeconds: this.#options.dequeueWaitSeconds ?? 20, start: true },
+          // Only runs of the version this worker runs now (or unpinned ones): a run pinned to other code
+          // waits for a worker of its own version.
+          body: {
+            workerId: this.#options.workerId,
+            maxRuns: free,
+            waitSeconds: this.#options.dequeueWaitSeconds ?? 20,
+            start: true,
+            versions: [this.#version.version],
+          },
           signal: this.#dequeueAbort.signal,
         });
         for (const run of runs) this.#startRun(run, this.#version);

@@ -5,6 +5,7 @@ import type { EnvironmentType } from "../db/tables.ts";
 import { queuesUpsertFromManifest } from "../storage/queues.ts";
 import { runsPromotePendingVersion } from "../storage/sweeps.ts";
 import { tasksReplaceForVersion, workerVersionsInsert, workerVersionsNextDevVersion } from "../storage/workers.ts";
+import { deploymentForRegisteredVersion, pinsRuns } from "./deployments.ts";
 import { storedDurationText } from "./durations.ts";
 import type { RetryPolicy } from "./retry.ts";
 import { storedMaxDurationSeconds, type EngineDeps } from "./trigger.ts";
@@ -26,6 +27,8 @@ export interface TaskManifest {
 
 export interface WorkerManifest {
   version?: string;
+  /** Outside dev, whether this version becomes current (default: when nobody deployed it before). */
+  promote?: boolean;
   sdkVersion?: string;
   tasks: TaskManifest[];
   queues?: Array<{ name: string; concurrencyLimit?: number | null }>;
@@ -35,7 +38,7 @@ export async function registerWorkerVersion(
   deps: EngineDeps,
   environment: { environmentId: string; environmentType: EnvironmentType; projectId: string },
   manifest: WorkerManifest,
-): Promise<{ version: string; promoted: number }> {
+): Promise<{ version: string; promoted: number; current: boolean }> {
   const now = deps.clock.now();
   const result = await deps.db.sql.begin(async (tx: TransactionSql) => {
     const day = now.toISOString().slice(0, 10).replaceAll("-", "");
@@ -81,8 +84,10 @@ export async function registerWorkerVersion(
         .map((task) => ({ id: task.id, cron: task.schedule!.cron, timezone: task.schedule!.timezone ?? "UTC", window: task.schedule!.window })),
       now,
     );
-    const promoted = await runsPromotePendingVersion(tx, environment.environmentId, now);
-    return { version, promoted };
+    const current = await deploymentForRegisteredVersion(tx, environment, version, manifest.promote, now);
+    // Outside dev a version that is not current serves only the runs pinned to it.
+    const promoted = current ? await runsPromotePendingVersion(tx, environment.environmentId, now, pinsRuns(environment.environmentType)) : 0;
+    return { version, promoted, current };
   });
   if (result.promoted > 0) deps.notifier.queueChanged(environment.environmentId);
   return result;

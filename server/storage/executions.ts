@@ -24,16 +24,26 @@ const executionColumns = `run_id as "runId", environment_id as "environmentId", 
 
 /**
  * Claims up to `max` runs of an environment, in one statement (see ratchet.dequeue_runs in
- * sql/0008_dequeue_in_one_statement.sql): fixes their task settings and, with `start`, starts them.
+ * sql/0016_deployments_and_pinned_versions.sql): fixes their task settings and, with `start`, starts them.
  */
 export async function executionsDequeue(
   sql: Queryable,
-  request: { environmentId: string; workerId: string; max: number; leaseSeconds: number; now: Date; start: boolean; deadlineGraceSeconds: number },
+  request: {
+    environmentId: string;
+    workerId: string;
+    max: number;
+    leaseSeconds: number;
+    now: Date;
+    start: boolean;
+    deadlineGraceSeconds: number;
+    /** The versions the worker serves; null: the environment's current one. */
+    versions: string[] | null;
+  },
 ): Promise<Array<{ runId: string; attemptNumber: number }>> {
   return sql<Array<{ runId: string; attemptNumber: number }>>`
     select run_id as "runId", attempt_number as "attemptNumber"
     from ratchet.dequeue_runs(${request.environmentId}, ${request.workerId}, ${request.max}, ${request.leaseSeconds}, ${request.now},
-      ${request.start}, ${request.deadlineGraceSeconds})`;
+      ${request.start}, ${request.deadlineGraceSeconds}, ${request.versions}::text[])`;
 }
 
 /** Marks an attempt as started; false when the worker no longer holds the lease. */

@@ -3,6 +3,7 @@ import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { requireSecretKey } from "../../auth/authenticate.ts";
 import { batchRoutes } from "./batches.ts";
+import { deploymentRoutes } from "./deployments.ts";
 import { runEventRoutes } from "./events.ts";
 import { waitpointRoutes } from "./waitpoints.ts";
 import { scheduleRoutes } from "./schedules.ts";
@@ -21,4 +22,5 @@ export async function apiRoutes(app: FastifyInstance, context: AppContext): Prom
   await app.register(async (scope) => runEventRoutes(scope, context));
   await app.register(async (scope) => waitpointRoutes(scope, context));
   await app.register(async (scope) => scheduleRoutes(scope, context));
+  await app.register(async (scope) => deploymentRoutes(scope, context));
 }
