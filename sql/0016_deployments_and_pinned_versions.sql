@@ -53,25 +53,11 @@ select distinct on (d.environment_id) d.environment_id, d.id, d.created_at
 from ratchet.deployments d
 order by d.environment_id, d.created_at desc, d.id desc;
 
--- '' = unpinned: any worker of the environment may take it.
+-- The version a queued run is pinned to; '' = unpinned (any worker of the environment may take it).
+-- No default: every statement that queues a run names its version (its run's lock_to_version), so
+-- one that forgets fails instead of letting any worker take a pinned run.
 alter table ratchet.queue_entries add column version text not null default '';
-
--- Each queue entry takes its run's pin. Done here, once, rather than at each of the places that queue
--- a run (trigger, retry, resume, hand-back, lost lease, delay and pending-version sweeps): a queue entry
--- written without its version would let any worker take a pinned run.
-create function ratchet.queue_entry_version() returns trigger
-language plpgsql as $$
-begin
-  if new.version = '' then
-    select coalesce(r.lock_to_version, '') into new.version from ratchet.runs r where r.id = new.run_id;
-    new.version := coalesce(new.version, '');
-  end if;
-  return new;
-end;
-$$;
-
-create trigger queue_entries_version before insert on ratchet.queue_entries
-for each row execute function ratchet.queue_entry_version();
+alter table ratchet.queue_entries alter column version drop default;
 
 -- The dequeue index now leads with the version inside each queue, so that a worker walks only the
 -- entries of the versions it serves, in order.

@@ -161,7 +161,7 @@ create table ratchet.queue_entries (
   concurrency_key text default ''::text not null,
   sort_key timestamp with time zone not null,
   available_at timestamp with time zone not null,
-  version text default ''::text not null
+  version text not null
 );
 
 create table ratchet.queues (
@@ -755,19 +755,6 @@ begin
 end;
 $function$;
 
-CREATE OR REPLACE FUNCTION ratchet.queue_entry_version()
- RETURNS trigger
- LANGUAGE plpgsql
-AS $function$
-begin
-  if new.version = '' then
-    select coalesce(r.lock_to_version, '') into new.version from ratchet.runs r where r.id = new.run_id;
-    new.version := coalesce(new.version, '');
-  end if;
-  return new;
-end;
-$function$;
-
 CREATE OR REPLACE FUNCTION ratchet.served_versions(p_environment_id uuid, p_versions text[])
  RETURNS text[]
  LANGUAGE sql
@@ -777,5 +764,3 @@ AS $function$
     select array_agg(d.version) from ratchet.current_deployments c join ratchet.deployments d on d.id = c.deployment_id
     where c.environment_id = p_environment_id), '{}'), '')
 $function$;
-
-CREATE TRIGGER queue_entries_version BEFORE INSERT ON ratchet.queue_entries FOR EACH ROW EXECUTE FUNCTION ratchet.queue_entry_version();

@@ -18,6 +18,9 @@ interface Resources {
   token: string;
   schedule: string;
   idempotencyKey: string;
+  /** The version the owner's worker registered, a deployment of the owner's environment. */
+  version: string;
+  deploymentId: string;
 }
 
 type Call = { method: string; url: string; body?: unknown; contentType?: string };
@@ -38,6 +41,7 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
       .replace(":tokenId", r.token)
       .replace(":scheduleId", r.schedule)
       .replace(":key", r.idempotencyKey)
+      .replace(":version", r.version)
       .replace(":queue", "owned")
       .replace(":taskId", "owned")
       .replace(":position", "0")
@@ -107,6 +111,8 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "POST /api/v1/queues/:queue/concurrency/reset": { type: "task" },
     "POST /api/v1/waitpoints/tokens/:tokenId/complete": { data: { intruder: true } },
     "PUT /api/v1/schedules/:scheduleId": { task: "owned", cron: "0 * * * *" },
+    "POST /api/v1/deployments/:version/finish": { status: "FAILED", error: { message: "forged" } },
+    "POST /api/v1/deployments/:version/promote": undefined,
   };
   if (url === "/api/v1/timezones" || url.includes("/callback/")) return "public";
   // Routes that act in the caller's own environment only (create, list, dequeue, register).
@@ -123,6 +129,10 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "GET /api/v1/schedules",
     "GET /api/v1/waitpoints/tokens",
     "GET /api/v1/whoami",
+    "GET /api/v1/deployments",
+    "GET /api/v1/deployments/current",
+    "POST /api/v1/deployments",
+    "POST /api/v1/deployments/rollback",
   ]);
   if (own.has(key)) return null;
   if (key === "POST /api/v3/batches/:batchId/items") {
@@ -151,6 +161,8 @@ async function environmentState(sql: TestApp["database"]["db"]["sql"], environme
       'batches', (select jsonb_agg(to_jsonb(b) order by b.id) from ratchet.batches b where b.environment_id = ${environmentId}),
       'queues', (select jsonb_agg(to_jsonb(q) order by q.id) from ratchet.queues q where q.environment_id = ${environmentId}),
       'schedules', (select jsonb_agg(to_jsonb(s) order by s.id) from ratchet.schedules s where s.environment_id = ${environmentId}),
+      'deployments', (select jsonb_agg(to_jsonb(d) order by d.id) from ratchet.deployments d where d.environment_id = ${environmentId}),
+      'currentDeployment', (select to_jsonb(c) from ratchet.current_deployments c where c.environment_id = ${environmentId}),
       'events', (select count(*) from ratchet.events e where e.environment_id = ${environmentId})
     ) as state`;
   return JSON.stringify(state!.state);
@@ -179,7 +191,7 @@ describe("tenant isolation", () => {
     const otherProject = new ApiClient(t.app, (await issueSecretKey(sql, { environment: "prod", projectRef: "proj_otherotherotherother" })).key);
     others = [["another environment of the project", sameProject], ["another project", otherProject]];
 
-    await owner.register([{ id: "owned" }]);
+    const { version } = await owner.register([{ id: "owned" }]);
     const run = await owner.trigger("owned", { secret: "owner's payload" }, { idempotencyKey: "owned-key", tags: ["mine"], metadata: { owner: true } });
     // The run is executing under the owner's worker, so worker routes have something to steal.
     const [claimed] = await owner.dequeue(holder, 1);
@@ -196,7 +208,8 @@ describe("tenant isolation", () => {
     await ownJournal(0, { op: "record", kind: "step", name: "step", output: JSON.stringify({ json: "owner's step output" }) });
     assert.equal((await ownJournal(1, { op: "wait", kind: "token", name: "token", wait: { type: "TOKEN", tokenId: token.id } })).entry.status, "PENDING");
     const schedule = await owner.ok("POST", "/api/v1/schedules", { task: "owned", cron: "0 * * * *", deduplicationKey: "owned" });
-    resources = { run: run.id, dequeued: dequeued.id, batch: batch.id, token: token.id, schedule: schedule.id, idempotencyKey: "owned-key" };
+    resources = { run: run.id, dequeued: dequeued.id, batch: batch.id, token: token.id, schedule: schedule.id, idempotencyKey: "owned-key", version,
+      deploymentId: (await owner.ok("GET", "/api/v1/deployments/current")).id };
   });
   after(() => t.close());
 
@@ -322,6 +335,8 @@ describe("tenant isolation", () => {
       assert.ok(!JSON.stringify(schedules).includes(resources.schedule), who);
       const queues = await intruder.ok("GET", "/api/v1/queues");
       assert.ok(!JSON.stringify(queues).includes("task/owned"), who);
+      const deployments = await intruder.ok("GET", "/api/v1/deployments");
+      assert.ok(!JSON.stringify(deployments).includes(resources.deploymentId), who);
       await intruder.register([{ id: "owned" }]);
       assert.deepEqual(await intruder.dequeue("intruder", 100), [], who);
       const reused = await intruder.trigger("owned", {}, { idempotencyKey: "owned-key" });

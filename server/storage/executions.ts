@@ -226,12 +226,12 @@ export async function executionsHandBack(
   if (!execution) return null;
   // An attempt that just began is undone; one that was continuing after a wait stays, to be continued.
   if (!execution.resumed) await tx`delete from ratchet.attempts where run_id = ${lease.runId} and number = ${lease.attemptNumber}`;
-  const [run] = await tx<Array<{ sortKey: Date; canceled: boolean }>>`
+  const [run] = await tx<Array<{ sortKey: Date; canceled: boolean; version: string }>>`
     update ratchet.runs set status = 'QUEUED', updated_at = ${now},
       attempt_count = attempt_count - ${execution.resumed ? 0 : 1}, resuming = ${execution.resumed}
     where id = ${lease.runId} and environment_id = ${lease.environmentId}
     returning coalesce(queued_at, created_at) - (priority_ms * interval '1 millisecond') as "sortKey",
-      cancel_requested_at is not null as canceled`;
+      cancel_requested_at is not null as canceled, coalesce(lock_to_version, '') as version`;
   if (run?.canceled) {
     await tx`update ratchet.runs set status = 'CANCELED', resuming = false, finished_at = ${now}, updated_at = ${now} where id = ${lease.runId}`;
     if (execution.resumed) {
@@ -240,8 +240,8 @@ export async function executionsHandBack(
     return { environmentId: execution.environmentId, canceled: true };
   }
   await tx`
-    insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at)
-    values (${lease.runId}, ${execution.environmentId}, ${execution.queueId}, ${execution.concurrencyKey}, ${run!.sortKey}, ${now})
+    insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at, version)
+    values (${lease.runId}, ${execution.environmentId}, ${execution.queueId}, ${execution.concurrencyKey}, ${run!.sortKey}, ${now}, ${run!.version})
     on conflict (run_id) do nothing`;
   return { environmentId: execution.environmentId, canceled: false };
 }
