@@ -22,6 +22,7 @@ import { environmentsForUser, sessionsFindUser, type SessionUser } from "../../s
 import type { DashboardScope } from "./render.ts";
 import { authPages } from "./auth-pages.ts";
 import { catalogPages } from "./catalog-pages.ts";
+import { deploymentPages } from "./deployment-pages.ts";
 import { environmentPages } from "./environment-pages.ts";
 import { runPages } from "./run-pages.ts";
 
@@ -132,5 +133,6 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
   await app.register(async (scope) => runPages(scope, context, scopeOf));
   await app.register(async (scope) => environmentPages(scope, context, scopeOf));
   await app.register(async (scope) => catalogPages(scope, context, scopeOf));
+  await app.register(async (scope) => deploymentPages(scope, context, scopeOf));
 }
 
