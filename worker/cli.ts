@@ -8,6 +8,7 @@ import { apiRequest } from "../sdk/api-client.ts";
 import { configure } from "../sdk/config.ts";
 import { AttemptPool } from "./attempt-process.ts";
 import { bundleTasks } from "./bundle.ts";
+import { deployedVersion } from "./deployed-version.ts";
 import { WorkerController, type RunReport, type WorkerVersion } from "./controller.ts";
 import { indexBundle } from "./indexer.ts";
 import { findTaskFiles, loadProject, type Project } from "./project.ts";
@@ -23,7 +24,8 @@ function reportLine(report: RunReport, apiUrl: string): string {
   return `  ${mark} ${report.status.padEnd(9)} ${report.taskIdentifier}  ${report.runId}  attempt ${report.attemptNumber}  ${report.durationMs} ms  ${apiUrl}/runs/${report.runId}`;
 }
 
-async function buildVersion(project: Project, env: NodeJS.ProcessEnv): Promise<WorkerVersion & { taskCount: number }> {
+async function buildVersion(project: Project, env: NodeJS.ProcessEnv, deployment?: string): Promise<WorkerVersion & { taskCount: number }> {
+  if (deployment) return deployedVersion(project, env, deployment);
   const files = await findTaskFiles(project.dirs);
   if (files.length === 0) throw new WorkerUsageError(`No task files in ${project.dirs.join(", ")}`);
   const bundle = await bundleTasks(project.root, files, join(project.root, ".ratchet", "build"));
@@ -42,6 +44,8 @@ export async function workerCommand(mode: "dev" | "worker", args: string[]): Pro
       concurrency: { type: "string" },
       "api-url": { type: "string" },
       "shutdown-grace": { type: "string" },
+      // Run a version `ratchet deploy` stored, serving only the runs pinned to it.
+      deployment: { type: "string" },
     },
   });
   const env = process.env;
@@ -67,7 +71,8 @@ export async function workerCommand(mode: "dev" | "worker", args: string[]): Pro
     onRunReport: (report) => console.log(reportLine(report, apiUrl)),
     log,
   });
-  const first = await buildVersion(project, childEnv);
+  if (mode === "dev" && values.deployment) throw new WorkerUsageError("--deployment is for `ratchet worker`; `ratchet dev` runs the files as they are.");
+  const first = await buildVersion(project, childEnv, values.deployment);
   controller.setVersion(first);
   controller.start();
   console.log(`Ratchet ${mode}: ${first.taskCount} tasks registered as version ${first.version} in ${whoami.environment.type} (${whoami.project.ref}); running up to ${concurrency} at once.`);

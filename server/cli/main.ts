@@ -19,8 +19,11 @@ Commands:
   keys revoke <key_id | key>    Revoke a key at once
   dev [--config f] [--concurrency n]
                                 Run this folder's task files against a server, reloading on change
-  worker [--config f] [--concurrency n] [--shutdown-grace s]
-                                Run the task files for staging or production (no watcher)
+  worker [--config f] [--concurrency n] [--shutdown-grace s] [--deployment v]
+                                Run the task files for staging or production (no watcher);
+                                with --deployment, the version \`ratchet deploy\` stored
+  deploy [--env e] [--dry-run] [--api-url u] [--version v] [--skip-promotion]
+                                Bundle the task files, store them as a new version, promote it
   db-dump [--out <file>]        Write the schema of a freshly migrated database (sql/schema.sql)
 
 The database is DATABASE_URL, or the embedded Postgres under RATCHET_DATA_DIR (default .ratchet).
@@ -36,6 +39,10 @@ async function main(argv: string[]): Promise<number> {
     const { runServer } = await import("../main.ts");
     await runServer();
     return -1;
+  }
+  if (command === "deploy") {
+    const { deployCommand } = await import("../../worker/deploy.ts");
+    return deployCommand(rest);
   }
   if (command === "dev" || command === "worker") {
     const { workerCommand } = await import("../../worker/cli.ts");
@@ -57,7 +64,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 const expected = [ConfigError, EmbeddedPostgresError, MigrationError, KeyIssueError, UsageError];
-const expectedNames = new Set(["WorkerUsageError", "ProjectError", "IndexError", "ConfigurationError"]);
+const expectedNames = new Set(["WorkerUsageError", "ProjectError", "IndexError", "ConfigurationError", "DeployError"]);
 
 try {
   const code = await main(process.argv.slice(2));
