@@ -123,6 +123,21 @@ describe("runs pinned to versions", () => {
     await api.complete("w-dev", resumed!, { ok: true, output: null });
   });
 
+  test("workers started by hand with the same code register one version; new code becomes a new, current one", async () => {
+    const api = new ApiClient(t.app, await t.key("staging"));
+    const first = await api.ok("POST", "/engine/v1/worker/register", { tasks: [{ id: "replicated" }], contentHash: "code-1" });
+    const replica = await api.ok("POST", "/engine/v1/worker/register", { tasks: [{ id: "replicated" }], contentHash: "code-1" });
+    assert.equal(replica.version, first.version, "the replica serves the same pinned runs");
+    assert.equal((await api.ok("GET", "/api/v1/deployments/current")).version, first.version);
+    const changed = await api.ok("POST", "/engine/v1/worker/register", { tasks: [{ id: "replicated" }], contentHash: "code-2" });
+    assert.notEqual(changed.version, first.version);
+    assert.equal(changed.current, true);
+    const restarted = await api.ok("POST", "/engine/v1/worker/register", { tasks: [{ id: "replicated" }], contentHash: "code-1" });
+    assert.equal(restarted.version, first.version);
+    assert.equal(restarted.current, false, "an old worker restarting does not take over");
+    assert.equal((await api.ok("GET", "/api/v1/deployments/current")).version, changed.version);
+  });
+
   test("a queue's limit counts runs of every version: a slot held on A is not handed out again on B", async () => {
     const api = new ApiClient(t.app, await t.key("prod"));
     await registerVersion(api, "L1", [{ id: "limited", queue: { concurrencyLimit: 1 } }]);

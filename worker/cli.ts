@@ -1,8 +1,10 @@
 // `ratchet dev` (watch the task files, register a new version on every change) and `ratchet worker`
 // (the same runtime for staging and production, without the watcher).
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { watch } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { apiRequest } from "../sdk/api-client.ts";
 import { configure } from "../sdk/config.ts";
@@ -30,8 +32,10 @@ async function buildVersion(project: Project, env: NodeJS.ProcessEnv, deployment
   if (files.length === 0) throw new WorkerUsageError(`No task files in ${project.dirs.join(", ")}`);
   const bundle = await bundleTasks(project.root, files, join(project.root, ".ratchet", "build"));
   const manifest = await indexBundle(bundle, project.config, env);
+  // The same code registers as the same version, so replicas of this worker serve the same pinned runs.
+  const contentHash = createHash("sha256").update(await readFile(fileURLToPath(bundle))).digest("hex");
   const registered = await apiRequest<{ version: string }>("POST", "/engine/v1/worker/register", {
-    body: { tasks: manifest.tasks, queues: manifest.queues.filter((queue) => queue.name) },
+    body: { tasks: manifest.tasks, queues: manifest.queues.filter((queue) => queue.name), contentHash },
   });
   return { version: registered.version, bundle, pool: new AttemptPool(env), taskCount: manifest.tasks.length };
 }

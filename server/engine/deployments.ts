@@ -37,11 +37,12 @@ export async function deploymentForRegisteredVersion(
   environment: DeploymentEnvironment,
   version: string,
   promote: boolean | undefined,
+  contentHash: string | null,
   now: Date,
 ): Promise<boolean> {
   const created = await deploymentsCreate(
     tx,
-    { environmentId: environment.environmentId, version, shortCode: newShortCode(), status: "DEPLOYED", imageReference: null, bundle: null, contentHash: null },
+    { environmentId: environment.environmentId, version, shortCode: newShortCode(), status: "DEPLOYED", imageReference: null, bundle: null, contentHash },
     now,
   );
   const wanted = !pinsRuns(environment.environmentType) || (promote ?? created);

@@ -125,6 +125,20 @@ export async function deploymentsFindPreviousDeployed(tx: Queryable, environment
   return row ?? null;
 }
 
+/** The version of the environment already deployed with this exact code, if any. */
+export async function deploymentsVersionWithContent(tx: Queryable, environmentId: string, contentHash: string): Promise<string | null> {
+  const [row] = await tx<{ version: string }[]>`
+    select version from ratchet.deployments
+    where environment_id = ${environmentId} and content_hash = ${contentHash} and status = 'DEPLOYED'
+    order by created_at desc, id desc limit 1`;
+  return row?.version ?? null;
+}
+
+/** Serializes registrations of one environment, so replicas starting with the same code agree on its version. */
+export async function deploymentsLockEnvironment(tx: Queryable, environmentId: string): Promise<void> {
+  await tx`select pg_advisory_xact_lock(hashtextextended(${`ratchet.deployments:${environmentId}`}, 0))`;
+}
+
 export async function deploymentsBundle(sql: Queryable, environmentId: string, version: string): Promise<Buffer | null> {
   const [row] = await sql<{ bundle: Buffer | null }[]>`
     select bundle from ratchet.deployments where environment_id = ${environmentId} and version = ${version}`;

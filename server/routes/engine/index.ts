@@ -63,6 +63,7 @@ const versionSchema = z.string().min(1).max(64);
 const manifestSchema = z.object({
   version: versionSchema.optional(),
   promote: z.boolean().optional(),
+  contentHash: z.string().min(1).max(128).optional(),
   sdkVersion: z.string().max(64).optional(),
   tasks: z
     .array(
