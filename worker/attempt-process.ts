@@ -2,11 +2,12 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { RunEvent } from "../sdk/runtime.ts";
-import type { ChildResult, ExecuteMessage, FromChild } from "./messages.ts";
+import type { ExecuteMessage, FromChild } from "./messages.ts";
+import type { AttemptOutcome } from "./runner.ts";
 
 export const executorPath = fileURLToPath(new URL("./executor.ts", import.meta.url));
 
-export type AttemptOutcome = ChildResult | { kind: "crashed"; code: number | null; signal: NodeJS.Signals | null };
+export type { AttemptOutcome } from "./runner.ts";
 
 /** Heap limits of Trigger.dev's machine presets: a run that outgrows its machine ends CRASHED. */
 export const machineMemoryMb: Record<string, number> = {

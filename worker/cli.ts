@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { apiRequest } from "../sdk/api-client.ts";
 import { configure } from "../sdk/config.ts";
-import { AttemptPool } from "./attempt-process.ts";
+import { createRunnerPool } from "./runner.ts";
 import { bundleTasks } from "./bundle.ts";
 import { deployedVersion } from "./deployed-version.ts";
 import { WorkerController, type RunReport, type WorkerVersion } from "./controller.ts";
@@ -37,7 +37,7 @@ async function buildVersion(project: Project, env: NodeJS.ProcessEnv, deployment
   const registered = await apiRequest<{ version: string }>("POST", "/engine/v1/worker/register", {
     body: { tasks: manifest.tasks, queues: manifest.queues.filter((queue) => queue.name), contentHash },
   });
-  return { version: registered.version, bundle, pool: new AttemptPool(env), taskCount: manifest.tasks.length };
+  return { version: registered.version, bundle, pool: await createRunnerPool(env, { projectRoot: project.root }), taskCount: manifest.tasks.length };
 }
 
 export async function workerCommand(mode: "dev" | "worker", args: string[]): Promise<number> {

@@ -5,7 +5,7 @@
 import { apiRequest } from "../sdk/api-client.ts";
 import { CompletionSender, type CompletionResult } from "./completion-sender.ts";
 import type { RunEvent, TaskContext } from "../sdk/runtime.ts";
-import type { AttemptOutcome, AttemptPool, AttemptProcess } from "./attempt-process.ts";
+import type { AttemptOutcome, AttemptRunner, RunnerPool } from "./runner.ts";
 
 export interface DequeuedRun {
   id: string;
@@ -35,7 +35,7 @@ export interface DequeuedRun {
 export interface WorkerVersion {
   version: string;
   bundle: string;
-  pool: AttemptPool;
+  pool: RunnerPool;
 }
 
 export interface RunReport {
@@ -67,7 +67,7 @@ interface InFlight {
   run: DequeuedRun;
   attemptNumber: number;
   version: WorkerVersion;
-  process: AttemptProcess | null;
+  process: AttemptRunner | null;
   lost: boolean;
   handedBack: boolean;
   /**
@@ -288,7 +288,7 @@ export class WorkerController {
         throw new Error("a suspended run has no outcome to report");
       case "crashed": {
         // V8 aborts the process when the heap limit of the run's machine is reached.
-        const outOfMemory = outcome.signal === "SIGABRT" || outcome.code === 134;
+        const outOfMemory = outcome.oomKilled === true || outcome.signal === "SIGABRT" || outcome.code === 134;
         const code = outOfMemory
           ? "TASK_PROCESS_MAYBE_OOM_KILLED"
           : outcome.signal === "SIGKILL"
@@ -297,7 +297,9 @@ export class WorkerController {
               ? "TASK_PROCESS_SIGSEGV"
               : "TASK_PROCESS_EXITED_WITH_NON_ZERO_CODE";
         const how = outOfMemory
-          ? `ran out of memory (machine ${entry.run.machine ?? "small-1x"})`
+          ? `ran out of memory (machine ${entry.run.machine ?? "small-1x"}${outcome.oomKilled ? ": killed by the kernel at the container's memory limit" : ""})`
+          : outcome.reason
+            ? outcome.reason
           : outcome.signal
             ? `was killed by ${outcome.signal}`
             : `exited with code ${outcome.code}`;

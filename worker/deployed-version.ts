@@ -2,7 +2,7 @@
 // indexed here and registered under the deployment's version without promoting it.
 import { pathToFileURL } from "node:url";
 import { apiRequest } from "../sdk/api-client.ts";
-import { AttemptPool } from "./attempt-process.ts";
+import { createRunnerPool } from "./runner.ts";
 import type { WorkerVersion } from "./controller.ts";
 import { fetchDeploymentBundle } from "./deploy.ts";
 import { indexBundle } from "./indexer.ts";
@@ -15,5 +15,5 @@ export async function deployedVersion(project: Project, env: NodeJS.ProcessEnv, 
   const registered = await apiRequest<{ version: string }>("POST", "/engine/v1/worker/register", {
     body: { version, tasks: manifest.tasks, queues: manifest.queues.filter((queue) => queue.name), promote: false },
   });
-  return { version: registered.version, bundle, pool: new AttemptPool(env), taskCount: manifest.tasks.length };
+  return { version: registered.version, bundle, pool: await createRunnerPool(env, { projectRoot: project.root }), taskCount: manifest.tasks.length };
 }
