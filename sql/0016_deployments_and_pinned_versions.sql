@@ -64,12 +64,13 @@ alter table ratchet.queue_entries alter column version drop default;
 drop index ratchet.queue_entries_dequeue_idx;
 create index queue_entries_dequeue_idx on ratchet.queue_entries (queue_id, version, sort_key, run_id);
 
--- The versions a dequeue serves when the worker names none: the environment's current version.
+-- The versions a dequeue serves, each once, and '' (unpinned runs): those the worker names, or the
+-- environment's current version when it names none.
 create function ratchet.served_versions(p_environment_id uuid, p_versions text[]) returns text[]
 language sql stable as $$
-  select array_append(coalesce(p_versions, (
+  select array(select distinct v from unnest(array_append(coalesce(p_versions, (
     select array_agg(d.version) from ratchet.current_deployments c join ratchet.deployments d on d.id = c.deployment_id
-    where c.environment_id = p_environment_id), '{}'), '')
+    where c.environment_id = p_environment_id), '{}'), '')) as v)
 $$;
 
 drop function ratchet.dequeue_runs(uuid, text, integer, integer, timestamptz, boolean, integer);

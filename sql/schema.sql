@@ -760,7 +760,7 @@ CREATE OR REPLACE FUNCTION ratchet.served_versions(p_environment_id uuid, p_vers
  LANGUAGE sql
  STABLE
 AS $function$
-  select array_append(coalesce(p_versions, (
+  select array(select distinct v from unnest(array_append(coalesce(p_versions, (
     select array_agg(d.version) from ratchet.current_deployments c join ratchet.deployments d on d.id = c.deployment_id
-    where c.environment_id = p_environment_id), '{}'), '')
+    where c.environment_id = p_environment_id), '{}'), '')) as v)
 $function$;
