@@ -155,7 +155,7 @@ describe("docker compose: the self-host stack", { skip: unavailable ?? false }, 
   });
 
   test("a key made in the container lets the official SDK trigger a run that a worker on the host completes", async () => {
-    const created = await compose("exec", "-T", "ratchet", "ratchet", "keys", "create", "--env", "prod", "--name", "compose test");
+    const created = await compose("exec", "-T", "ratchet", "ratchet", "admin", "keys", "create", "--env", "prod", "--name", "compose test");
     key = created.stdout.trim();
     assert.match(key, /^tr_prod_/);
     configure({ baseURL: url, accessToken: key });
