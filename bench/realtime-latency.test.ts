@@ -6,8 +6,8 @@ import { after, before, describe, test } from "node:test";
 import { pino } from "pino";
 import { auth, configure, runs, tasks } from "@trigger.dev/sdk";
 import { buildApp } from "../server/app.ts";
-import { createTestApp, type TestApp } from "./helpers/app.ts";
-import { ApiClient } from "./helpers/engine.ts";
+import { createTestApp, type TestApp } from "../test/helpers/app.ts";
+import { ApiClient } from "../test/helpers/engine.ts";
 
 const updates = 50;
 
