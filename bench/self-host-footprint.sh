@@ -22,6 +22,7 @@ trap cleanup EXIT
 port=$(node -e 'const s = require("node:net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })')
 cat >"$env_file" <<ENV
 POSTGRES_PASSWORD=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+RATCHET_ENCRYPTION_KEY=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 RATCHET_IMAGE=$image
 RATCHET_BIND_ADDRESS=127.0.0.1
 RATCHET_HOST_PORT=$port

@@ -94,11 +94,19 @@ export function generatedKeyPath(dataDir: string): string {
 export async function loadKeyring(options: { key?: string; oldKeys?: string[]; dataDir: string }): Promise<{ keyring: Keyring; generated: string | null }> {
   if (options.key) return { keyring: createKeyring(options.key, options.oldKeys), generated: null };
   const path = generatedKeyPath(options.dataDir);
-  await mkdir(options.dataDir, { recursive: true });
   try {
+    await mkdir(options.dataDir, { recursive: true });
     await writeFile(path, `${randomBytes(32).toString("base64")}\n`, { flag: "wx", mode: 0o600 });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EACCES" || code === "EROFS" || code === "EPERM") {
+      // A container or a read-only install: there is nowhere to keep a generated key, and one that is
+      // not kept loses every stored value at the next start.
+      throw new KeyringError(
+        `RATCHET_ENCRYPTION_KEY is unset and no key can be kept in ${path} (${code}): set RATCHET_ENCRYPTION_KEY to 32 random bytes (\`openssl rand -hex 32\`), or make RATCHET_DATA_DIR writable`,
+      );
+    }
+    if (code !== "EEXIST") throw error;
   }
   return { keyring: createKeyring(await readFile(path, "utf8"), options.oldKeys), generated: path };
 }

@@ -35,6 +35,7 @@ describe("docker compose: the self-host stack", { skip: unavailable ?? false }, 
   const image = `ratchet-test-${id}:latest`;
   const upgradedImage = `ratchet-test-${id}:upgraded`;
   const postgresPassword = randomBytes(16).toString("hex");
+  const encryptionKey = randomBytes(32).toString("hex");
   const envFile = join(tmpdir(), `${projectName}.env`);
   let url: string;
   let port: number;
@@ -69,6 +70,7 @@ describe("docker compose: the self-host stack", { skip: unavailable ?? false }, 
       envFile,
       [
         `POSTGRES_PASSWORD=${postgresPassword}`,
+        `RATCHET_ENCRYPTION_KEY=${encryptionKey}`,
         `RATCHET_IMAGE=${serverImage}`,
         "RATCHET_BIND_ADDRESS=127.0.0.1",
         `RATCHET_HOST_PORT=${port}`,
