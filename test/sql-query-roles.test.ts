@@ -17,7 +17,16 @@ import { tenancyBootstrap } from "../server/storage/tenancy.ts";
 import { testServerAdminUrl } from "./helpers/database.ts";
 import { ApiClient } from "./helpers/engine.ts";
 
-describe("SQL queries with a server database user that is not a superuser", () => {
+// Before PostgreSQL 16 a CREATEROLE user may grant itself membership of any role it did not create,
+// so the migration's own setup succeeds and there is no "not yet granted" state to test (and
+// GRANT … WITH INHERIT is 16+ syntax). docs/sql.md says how each version is set up.
+const probe = postgres(testServerAdminUrl(), { max: 1, onnotice: () => {} });
+const [row] = await probe<{ version: string }[]>`select current_setting('server_version_num') as version`;
+const version = row!.version;
+await probe.end();
+const skip = Number(version) < 160000 ? `PostgreSQL ${version}: the migration grants the query roles itself before 16` : false;
+
+describe("SQL queries with a server database user that is not a superuser", { skip }, () => {
   const suffix = randomBytes(5).toString("hex");
   const user = `ratchet_app_${suffix}`;
   const database = `ratchet_test_roles_${suffix}`;
