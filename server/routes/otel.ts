@@ -11,7 +11,8 @@ import { rootRunIdForTrace } from "../observability/span-ids.ts";
 import { eventsInsert, type NewEvent } from "../storage/events.ts";
 import { tracesFindRoot } from "../storage/traces.ts";
 import { ApiError } from "../errors.ts";
-import { eventLimits, storable, storableJson } from "./engine/events.ts";
+import { storableJson, storableText } from "../api/input-safety.ts";
+import { eventLimits } from "./engine/events.ts";
 
 const dayMs = 86_400_000;
 
@@ -40,7 +41,7 @@ async function place(context: AppContext, environmentId: string, items: OtlpItem
     let runId = root;
     const named = item.runId === null ? null : fromPublicId("run", item.runId);
     if (named !== null && (await rootOf(named)) === root) runId = named;
-    const message = storable(item.message);
+    const message = storableText(item.message);
     const attributes = storableJson(item.attributes) as Record<string, unknown>;
     if (Buffer.byteLength(message) > eventLimits.messageBytes || Buffer.byteLength(JSON.stringify(attributes)) > eventLimits.attributesBytes) {
       rejected += 1;

@@ -1,6 +1,6 @@
 // Named queries behind public access tokens (sql/0015_realtime.sql).
 import type { Sql } from "../db/client.ts";
-import type { EnvironmentType } from "../db/tables.ts";
+import type { AuthenticatedEnvironment } from "./api-keys.ts";
 
 export async function signingCopiesPut(sql: Sql, apiKeyId: string, environmentId: string, sealed: Buffer): Promise<void> {
   await sql`
@@ -27,17 +27,8 @@ export async function publicTokensSpend(sql: Sql, tokenHash: Buffer, expiresAt: 
   return rows.length === 1;
 }
 
-export interface TokenEnvironment {
-  environmentId: string;
-  environmentType: EnvironmentType;
-  environmentSlug: string;
-  concurrencyLimit: number;
-  projectId: string;
-  projectRef: string;
-  projectName: string;
-  organizationId: string;
-  organizationSlug: string;
-}
+/** The environment a public token acts in: what a secret key gives, less the key itself. */
+export type TokenEnvironment = Omit<AuthenticatedEnvironment, "apiKeyId" | "keyHash" | "lastUsedAt">;
 
 export async function environmentsFindForToken(sql: Sql, environmentId: string): Promise<TokenEnvironment | null> {
   const [row] = await sql<TokenEnvironment[]>`

@@ -7,6 +7,8 @@ import { z } from "zod";
 import type { AppContext } from "../../app-context.ts";
 import { ApiError } from "../../errors.ts";
 import { fromPublicId } from "../../ids.ts";
+import { traceIdForRootRun } from "../../observability/span-ids.ts";
+import { storableJson, storableText } from "../../api/input-safety.ts";
 import { eventKinds, eventLevels, eventsFindRun, eventsInsert, type NewEvent } from "../../storage/events.ts";
 
 /** What one request may carry. docs/events.md lists them. */
@@ -41,25 +43,9 @@ const bodySchema = z.object({
   events: z.array(eventSchema).max(eventLimits.eventsPerRequest),
 });
 
-/** Text Postgres can store: no NUL characters, no lone surrogates (both would fail the insert). */
-export function storable(text: string): string {
-  return text.toWellFormed().replaceAll("\u0000", "\uFFFD");
-}
-
-export function storableJson(value: unknown): unknown {
-  if (typeof value === "string") return storable(value);
-  if (Array.isArray(value)) return value.map(storableJson);
-  if (value !== null && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [storable(key), storableJson(item)]));
-  }
-  return value;
-}
-
 function tooLarge(field: string, bytes: number, limit: number): ApiError {
   return new ApiError("PAYLOAD_TOO_LARGE", `${field} is ${bytes} bytes; the limit is ${limit} bytes (${limit / 1024} KiB)`);
 }
-
-import { traceIdForRootRun } from "../../observability/span-ids.ts";
 
 export async function eventRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
@@ -80,7 +66,7 @@ export async function eventRoutes(app: FastifyInstance, context: AppContext): Pr
       const latest = now + eventLimits.futureSkewMs;
       const rows: Omit<NewEvent, "environmentId" | "runId">[] = events.map((event, index) => {
         const field = (name: string) => `events[${index}].${name}`;
-        const message = storable(event.message);
+        const message = storableText(event.message);
         const messageBytes = Buffer.byteLength(message);
         if (messageBytes > eventLimits.messageBytes) throw tooLarge(field("message"), messageBytes, eventLimits.messageBytes);
         const attributes = event.attributes == null ? null : (storableJson(event.attributes) as Record<string, unknown>);
@@ -103,8 +89,8 @@ export async function eventRoutes(app: FastifyInstance, context: AppContext): Pr
           level: event.level,
           message,
           attributes,
-          spanId: event.spanId == null ? null : storable(event.spanId),
-          parentSpanId: event.parentSpanId == null ? null : storable(event.parentSpanId),
+          spanId: event.spanId == null ? null : storableText(event.spanId),
+          parentSpanId: event.parentSpanId == null ? null : storableText(event.parentSpanId),
           durationMs: event.durationMs ?? null,
         };
       });
