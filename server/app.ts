@@ -90,6 +90,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     }),
     return503OnClosing: true,
     frameworkErrors,
+    // Fastify's typings pick the HTTP/2 overload for a union; every form here is valid for HTTP/1.
+    trustProxy: options.config.trustProxy as boolean,
   });
   applyHttpConventions(app);
   alerts.log = app.log as unknown as Logger;

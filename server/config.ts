@@ -1,5 +1,6 @@
 // Server configuration: read once from environment variables, validated with zod, defaults in one
 // object. Every option is documented in docs/operations.md with its default.
+import { isIP } from "node:net";
 import { closest, distance } from "fastest-levenshtein";
 import { z } from "zod";
 
@@ -27,6 +28,7 @@ export const configDefaults = {
   RATCHET_OIDC_LABEL: "single sign-on",
   RATCHET_CORS_ORIGINS: "*",
   RATCHET_METRICS_TOKEN: null as string | null,
+  RATCHET_TRUST_PROXY: "false",
 } as const;
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -78,6 +80,17 @@ const configSchema = z.object({
   RATCHET_OIDC_CLIENT_SECRET: z.string().min(1).max(2000).optional(),
   RATCHET_OIDC_LABEL: z.string().min(1).max(100).default(configDefaults.RATCHET_OIDC_LABEL),
   RATCHET_METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").max(512).optional(),
+  RATCHET_TRUST_PROXY: z
+    .string()
+    .transform((value, context) => {
+      const parsed = parseTrustProxy(value);
+      if (typeof parsed === "string") {
+        context.addIssue({ code: "custom", message: parsed });
+        return z.NEVER;
+      }
+      return parsed;
+    })
+    .default(false),
 });
 
 /**
@@ -124,6 +137,38 @@ export interface Config {
   corsOrigins: string[];
   /** Bearer token that opens /metrics to non-loopback scrapers; unset means loopback only. */
   metricsToken: string | undefined;
+  /**
+   * Which peers' X-Forwarded-For to believe for the client address (sign-in rate limits):
+   * false (the default: the socket's address), true (any), a hop count, or addresses/CIDRs.
+   */
+  trustProxy: TrustProxy;
+}
+
+export type TrustProxy = boolean | number | string[];
+
+const proxyAddressNames = new Set(["loopback", "linklocal", "uniquelocal"]);
+
+/** The trust-proxy setting, or a message saying what is wrong with it. */
+export function parseTrustProxy(raw: string): TrustProxy | string {
+  const value = raw.trim();
+  if (value === "false" || value === "") return false;
+  if (value === "true") return true;
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value);
+    return hops >= 1 && hops <= 10 ? hops : "a hop count is between 1 and 10";
+  }
+  const entries = value.split(",").map((entry) => entry.trim()).filter(Boolean);
+  for (const entry of entries) {
+    if (proxyAddressNames.has(entry)) continue;
+    const [address, bits, extra] = entry.split("/");
+    const family = isIP(address ?? "");
+    const maxBits = family === 6 ? 128 : 32;
+    const bitsOk = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= maxBits);
+    if (family === 0 || !bitsOk || extra !== undefined) {
+      return `"${entry}" is not an IP address, a CIDR range, or one of loopback, linklocal, uniquelocal`;
+    }
+  }
+  return entries;
 }
 
 export class ConfigError extends Error {
@@ -185,5 +230,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         : null,
     corsOrigins: values.RATCHET_CORS_ORIGINS,
     metricsToken: values.RATCHET_METRICS_TOKEN,
+    trustProxy: values.RATCHET_TRUST_PROXY,
   };
 }
