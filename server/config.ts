@@ -9,6 +9,7 @@ export const configDefaults = {
   PORT: 3030,
   HOST: "127.0.0.1",
   DATABASE_URL: null as string | null,
+  RATCHET_DIRECT_DATABASE_URL: null as string | null,
   RATCHET_DATA_DIR: ".ratchet",
   RATCHET_PUBLIC_URL: null as string | null,
   RATCHET_LOG_LEVEL: "info",
@@ -39,6 +40,10 @@ const configSchema = z.object({
   PORT: port.default(configDefaults.PORT),
   HOST: z.string().min(1).default(configDefaults.HOST),
   DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
+    .optional(),
+  RATCHET_DIRECT_DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
     .optional(),
@@ -112,6 +117,8 @@ export interface Config {
   host: string;
   /** Set when an external Postgres is used; unset means the embedded Postgres under `dataDir`. */
   databaseUrl: string | undefined;
+  /** A direct URL of the same database when DATABASE_URL is a transaction-mode pooler (docs/scaling.md). */
+  directDatabaseUrl: string | undefined;
   dataDir: string;
   publicUrl: string;
   logLevel: (typeof logLevels)[number];
@@ -201,6 +208,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (parsed.success && (parsed.data.RATCHET_OIDC_ISSUER === undefined) !== (parsed.data.RATCHET_OIDC_CLIENT_ID === undefined)) {
     problems.push("RATCHET_OIDC_ISSUER and RATCHET_OIDC_CLIENT_ID are set together (single sign-on needs both)");
   }
+  if (parsed.success && parsed.data.RATCHET_DIRECT_DATABASE_URL !== undefined && parsed.data.DATABASE_URL === undefined) {
+    problems.push("RATCHET_DIRECT_DATABASE_URL is set only with DATABASE_URL (it is the direct way to the same database)");
+  }
   if (problems.length > 0 || !parsed.success) {
     throw new ConfigError(`Invalid configuration:\n  - ${problems.join("\n  - ")}`);
   }
@@ -211,6 +221,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: values.PORT,
     host: values.HOST,
     databaseUrl: values.DATABASE_URL,
+    directDatabaseUrl: values.RATCHET_DIRECT_DATABASE_URL,
     dataDir: values.RATCHET_DATA_DIR,
     publicUrl: (values.RATCHET_PUBLIC_URL ?? `http://${shownHost}:${values.PORT}`).replace(/\/$/, ""),
     logLevel: values.RATCHET_LOG_LEVEL,

@@ -48,7 +48,7 @@ export async function openDatabase(
     });
     url = embedded.url;
   }
-  const db = connect({ url, poolSize: config.dbPoolSize, applicationName });
+  const db = connect({ url, poolSize: config.dbPoolSize, applicationName, directUrl: url === config.databaseUrl ? config.directDatabaseUrl : undefined });
   try {
     await assertNotNewer(db.sql);
     const applied = await migrate(db.sql);

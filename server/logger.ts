@@ -9,9 +9,11 @@ export const redactedPaths = [
   "*.password",
   "*.secretKey",
   "*.databaseUrl",
+  "*.directDatabaseUrl",
   "password",
   "secretKey",
   "databaseUrl",
+  "directDatabaseUrl",
 ];
 
 export function createLogger(level: string): Logger {

@@ -10,6 +10,11 @@ export type TransactionSql = postgres.TransactionSql;
 
 export interface Db {
   sql: Sql;
+  /**
+   * Where LISTEN goes: the pool itself, or a direct connection when the pool runs through a
+   * transaction-mode pooler (PgBouncer), which cannot hold a session's subscriptions.
+   */
+  listener: Sql;
   kysely: Kysely<Database>;
   close(): Promise<void>;
 }
@@ -18,22 +23,42 @@ export interface DbOptions {
   url: string;
   poolSize?: number;
   applicationName?: string;
+  /**
+   * A direct (session) URL of the same database, set when `url` is a transaction-mode pooler:
+   * LISTEN uses it, and the pool sends no named prepared statements (a pooler hands each
+   * transaction to any server connection, where the statement was never prepared).
+   */
+  directUrl?: string;
 }
 
 export function connect(options: DbOptions): Db {
+  const applicationName = options.applicationName ?? "ratchet";
+  const pooled = options.directUrl !== undefined;
   const sql = postgres(options.url, {
     max: options.poolSize ?? 10,
     idle_timeout: 60,
     connect_timeout: 10,
     onnotice: () => {},
-    connection: { application_name: options.applicationName ?? "ratchet" },
+    prepare: !pooled,
+    connection: { application_name: applicationName },
   });
+  const listener = pooled
+    ? postgres(options.directUrl!, {
+        max: 1,
+        idle_timeout: 60,
+        connect_timeout: 10,
+        onnotice: () => {},
+        connection: { application_name: `${applicationName}-listen` },
+      })
+    : sql;
   const kysely = new Kysely<Database>({ dialect: new PostgresJSDialect({ postgres: sql }) });
   return {
     sql,
+    listener,
     kysely,
     async close() {
       await sql.end({ timeout: 5 });
+      if (listener !== sql) await listener.end({ timeout: 5 });
     },
   };
 }

@@ -1,0 +1,170 @@
+// Two server processes on one Postgres through PgBouncer in transaction mode (Debian's pgbouncer,
+// started here): the pools send no named prepared statements, LISTEN goes over the direct URL,
+// advisory locks are transaction-scoped, and every run completes exactly once.
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { chmod, chown, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { userInfo } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import postgres from "postgres";
+import { freePort } from "../server/db/scratch.ts";
+import { fromPublicId } from "../server/ids.ts";
+import { createTestDatabase, type TestDatabase } from "./helpers/database.ts";
+import { projectRoot, removeDataDir, runCli, spawnServer, tempDataDir, waitUntilReady, type ServerProcess } from "./helpers/server-process.ts";
+import { startWorker, type Worker } from "./helpers/worker-process.ts";
+
+const pgbouncerBinary = "/usr/sbin/pgbouncer";
+const runs = 200;
+
+interface Bouncer {
+  child: ChildProcess;
+  url: string;
+  adminUrl: string;
+  dir: string;
+}
+
+async function startPgbouncer(database: TestDatabase): Promise<Bouncer> {
+  const target = new URL(database.url);
+  const dir = await mkdtemp("/tmp/ratchet-pgbouncer-");
+  const port = await freePort();
+  const user = decodeURIComponent(target.username);
+  await writeFile(
+    join(dir, "pgbouncer.ini"),
+    [
+      "[databases]",
+      `ratchet = host=${target.hostname} port=${target.port} dbname=${target.pathname.slice(1)} user=${user} password=${decodeURIComponent(target.password)}`,
+      "[pgbouncer]",
+      "listen_addr = 127.0.0.1",
+      `listen_port = ${port}`,
+      "unix_socket_dir =",
+      "auth_type = any",
+      `admin_users = ${user}`,
+      "pool_mode = transaction",
+      // Few server connections for many clients: transactions really are handed around.
+      "default_pool_size = 6",
+      "max_client_conn = 400",
+      `pidfile = ${join(dir, "pgbouncer.pid")}`,
+      "",
+    ].join("\n"),
+  );
+  // PgBouncer refuses to run as root.
+  const asRoot = userInfo().uid === 0;
+  await chmod(dir, 0o755);
+  if (asRoot) await chown(dir, ...(await postgresIds()));
+  const command = asRoot ? ["runuser", "-u", "postgres", "--", pgbouncerBinary] : [pgbouncerBinary];
+  const child = spawn(command[0]!, [...command.slice(1), join(dir, "pgbouncer.ini")], { stdio: ["ignore", "pipe", "pipe"] });
+  await new Promise<void>((resolve, reject) => {
+    let output = "";
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (/process up/.test(output)) resolve();
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.once("exit", (code) => reject(new Error(`pgbouncer exited (${code}):\n${output}`)));
+  });
+  const credentials = `${target.username}:${target.password}`;
+  return { child, dir, url: `postgres://${credentials}@127.0.0.1:${port}/ratchet`, adminUrl: `postgres://${credentials}@127.0.0.1:${port}/pgbouncer` };
+}
+
+async function postgresIds(): Promise<[number, number]> {
+  const output = await new Promise<string>((resolve) => {
+    const child = spawn("id", ["postgres"]);
+    let text = "";
+    child.stdout.on("data", (chunk: Buffer) => (text += chunk.toString()));
+    child.once("exit", () => resolve(text));
+  });
+  const uid = /uid=(\d+)/.exec(output)?.[1];
+  const gid = /gid=(\d+)/.exec(output)?.[1];
+  if (!uid || !gid) throw new Error("no postgres user to run pgbouncer as");
+  return [Number(uid), Number(gid)];
+}
+
+describe("behind PgBouncer in transaction mode", { skip: existsSync(pgbouncerBinary) ? false : `${pgbouncerBinary} is not installed (apt-get install pgbouncer)` }, () => {
+  let database: TestDatabase;
+  let bouncer: Bouncer;
+  const servers: ServerProcess[] = [];
+  const dataDirs: string[] = [];
+  const workers: Worker[] = [];
+  let key: string;
+
+  before(async () => {
+    database = await createTestDatabase();
+    bouncer = await startPgbouncer(database);
+    const env = { DATABASE_URL: bouncer.url, RATCHET_DIRECT_DATABASE_URL: database.url };
+    for (let index = 0; index < 2; index += 1) {
+      const dataDir = await tempDataDir();
+      dataDirs.push(dataDir);
+      servers.push(await spawnServer({ dataDir, env }));
+    }
+    await Promise.all(servers.map((server) => waitUntilReady(server)));
+    const created = await runCli(["admin", "keys", "create", "--env", "dev", "--name", "bouncer"], env);
+    assert.equal(created.code, 0, created.stderr);
+    key = created.stdout.trim();
+    for (const server of servers) {
+      workers.push(startWorker(join(projectRoot, "test/fixtures/project"), { RATCHET_API_URL: server.url, RATCHET_SECRET_KEY: key }));
+    }
+    await Promise.all(workers.map((worker) => worker.waitFor(/tasks registered as version/)));
+  });
+
+  after(async () => {
+    await Promise.all(workers.map((worker) => worker.stop()));
+    for (const server of servers) {
+      server.child.kill("SIGTERM");
+      await server.exited;
+    }
+    bouncer?.child.kill("SIGTERM");
+    if (bouncer) await rm(bouncer.dir, { recursive: true, force: true });
+    await Promise.all(dataDirs.map((dir) => removeDataDir(dir)));
+    await database?.drop();
+  });
+
+  test(`${runs} runs triggered through two servers each complete exactly once`, async () => {
+    const ids: string[] = [];
+    await Promise.all(
+      Array.from({ length: runs }, async (_, index) => {
+        const server = servers[index % servers.length]!;
+        const response = await fetch(`${server.url}/api/v1/tasks/hello/trigger`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+          body: JSON.stringify({ payload: { name: `n${index}` } }),
+        });
+        const body = (await response.json()) as { id: string };
+        assert.equal(response.status, 200, JSON.stringify(body));
+        ids.push(fromPublicId("run", body.id)!);
+      }),
+    );
+    const sql = database.db.sql;
+    // Waits on the runs' own state, read straight from Postgres.
+    for (;;) {
+      const [row] = await sql<{ done: number }[]>`select count(*)::int as done from ratchet.runs where id = any(${ids}::uuid[]) and status = 'COMPLETED'`;
+      if (row!.done === runs) break;
+      const [failed] = await sql<{ n: number }[]>`select count(*)::int as n from ratchet.runs where id = any(${ids}::uuid[]) and status not in ('COMPLETED', 'PENDING', 'QUEUED', 'EXECUTING', 'DEQUEUED')`;
+      assert.equal(failed!.n, 0, `runs ended otherwise:\n${servers.map((server) => server.output()).join("\n")}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const attempts = await sql<{ run_id: string; n: number }[]>`select run_id, count(*)::int as n from ratchet.attempts where run_id = any(${ids}::uuid[]) group by run_id`;
+    assert.equal(attempts.length, runs);
+    assert.ok(attempts.every((row) => row.n === 1), "one attempt each");
+    const served = new Set(attempts.length ? (await sql<{ worker_id: string }[]>`select distinct worker_id from ratchet.attempts where run_id = any(${ids}::uuid[])`).map((row) => row.worker_id) : []);
+    assert.equal(served.size, 2, "both workers, one per server, took runs");
+    for (const server of servers) assert.doesNotMatch(server.output(), /prepared statement|"level":50/, "no errors logged");
+  });
+
+  test("the pools' transactions went through PgBouncer; each server LISTENs over the direct URL", async () => {
+    const admin = postgres(bouncer.adminUrl, { max: 1, onnotice: () => {}, fetch_types: false });
+    try {
+      const stats = await admin.unsafe("SHOW STATS").simple();
+      const ours = stats.find((row) => row.database === "ratchet");
+      assert.ok(ours && Number(ours.total_xact_count) > runs * 2, `PgBouncer saw ${ours?.total_xact_count} transactions`);
+    } finally {
+      await admin.end();
+    }
+    const listeners = await database.db.sql<{ n: number }[]>`
+      select count(*)::int as n from pg_stat_activity
+      where datname = ${database.name} and application_name = 'ratchet-listen' and query ilike 'listen%'`;
+    assert.ok(listeners[0]!.n >= servers.length, `${listeners[0]!.n} direct LISTEN connections`);
+  });
+});
