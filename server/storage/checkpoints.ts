@@ -33,7 +33,7 @@ export interface NewCheckpoint {
 const columns = (sql: Sql | TransactionSql) => sql`
   id, run_id as "runId", environment_id as "environmentId", attempt, worker_version as "workerVersion",
   image, container_config as "containerConfig", size_raw::float8 as "sizeRaw",
-  size_stored::float8 as "sizeStored", lo_oid::float8 as "loOid", created_at as "createdAt"`;
+  size_stored::float8 as "sizeStored", lo_oid::int8::float8 as "loOid", created_at as "createdAt"`;
 
 export async function checkpointsInsert(tx: TransactionSql, row: NewCheckpoint): Promise<void> {
   await tx`
@@ -92,7 +92,7 @@ export async function checkpointsSweepOrphans(sql: Sql): Promise<number | null> 
     const [lock] = await tx<{ locked: boolean }[]>`select pg_try_advisory_xact_lock(${checkpointSweepLockKey.toString()}::bigint) as locked`;
     if (!lock!.locked) return null;
     const orphans = await tx<{ oid: number }[]>`
-      select m.oid::float8 as oid from pg_catalog.pg_largeobject_metadata m
+      select m.oid::int8::float8 as oid from pg_catalog.pg_largeobject_metadata m
       where m.lomowner = (select oid from pg_catalog.pg_roles where rolname = current_user)
         and not exists (select 1 from ratchet.checkpoints c where c.lo_oid = m.oid)`;
     for (const { oid } of orphans) await tx`select pg_catalog.lo_unlink(${oid})`;
