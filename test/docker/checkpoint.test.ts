@@ -14,7 +14,7 @@ import { criuAvailable } from "../../server/checkpoints/criu.ts";
 import { CheckpointLimitError, defaultCheckpointLimits } from "../../server/checkpoints/limits.ts";
 import { checkpointableSeccomp } from "../../server/checkpoints/seccomp.ts";
 import { restoreContainer } from "../../server/checkpoints/restore.ts";
-import { checkpointsSweepOrphans } from "../../server/storage/checkpoints.ts";
+import { checkpointsInsert, checkpointsSweepOrphans } from "../../server/storage/checkpoints.ts";
 import { uuidv7 } from "../../server/ids.ts";
 import { createTestApp, type TestApp } from "../helpers/app.ts";
 import { ApiClient } from "../helpers/engine.ts";
@@ -151,5 +151,28 @@ describe("checkpoint and restore through Postgres large objects", { skip: skip ?
     assert.equal(await largeObjects(), 0);
     const [gone] = await t.database.db.sql`select 1 from pg_largeobject_metadata where oid = ${planted!.oid}`;
     assert.equal(gone, undefined);
+  });
+
+  test("a referenced large object survives the sweep and goes with its run", async () => {
+    const [object] = await t.database.db.sql<{ oid: number }[]>`select lo_from_bytea(0, '\\x00ff'::bytea)::int8::float8 as oid`;
+    await t.database.db.sql.begin((tx) =>
+      checkpointsInsert(tx, {
+        id: uuidv7(),
+        runId,
+        environmentId,
+        attempt: 1,
+        workerVersion: null,
+        image,
+        containerConfig: {},
+        sizeRaw: 2,
+        sizeStored: 2,
+        loOid: object!.oid,
+      }),
+    );
+    assert.equal(await checkpointsSweepOrphans(t.database.db.sql), 0);
+    assert.equal(await largeObjects(), 1);
+    // Retention deletes the run; the cascade deletes the row; the trigger unlinks the object.
+    await t.database.db.sql`delete from ratchet.runs where id = ${runId}`;
+    assert.equal(await largeObjects(), 0);
   });
 });
