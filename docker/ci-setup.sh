@@ -6,6 +6,7 @@
 #   debian:bookworm-slim    a minimal Debian bookworm made by debootstrap
 #   node:24-bookworm-slim   that plus Node 24 from the `node` npm package in node_modules
 #   postgres:17             that plus Debian's PostgreSQL, with the official image's interface
+# and CRIU 4.2 (from Debian's source package) for `docker checkpoint`, with dockerd --experimental.
 # Idempotent: tools already installed and a daemon already answering are left as they are, and an
 # image is built only when its tag is missing or was built from other recipe files (docker/ci/).
 set -euo pipefail
@@ -18,6 +19,7 @@ debian_image=debian:bookworm-slim
 node_image=node:24-bookworm-slim
 postgres_image=postgres:17
 mirror=http://deb.debian.org/debian
+criu_version=4.2.1-1
 
 current_step=""
 step_started=$SECONDS
@@ -46,7 +48,55 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+step "criu $criu_version (checkpoint and restore, docs/checkpoints.md)"
+# Debian bookworm's criu 3.17 fails on current kernels; 4.2 built from Debian's own source package
+# (trixie/sid) works. The source is fetched with apt through a private sources list so the host's
+# apt configuration is left as it is; source and build are kept in the cache, so a rerun with the
+# binary in place does nothing and one without it only reinstalls.
+criu_installed=$( (/usr/local/sbin/criu --version 2>/dev/null || true) | awk '/^Version:/ { print $2 }')
+if [ "$criu_installed" != "${criu_version%-*}" ]; then
+  criu_cache="$cache/criu"
+  criu_src="$criu_cache/criu-${criu_version%-*}"
+  mkdir -p "$criu_cache/apt-lists/partial"
+  if [ ! -x "$criu_src/criu/criu" ]; then
+    echo "   building criu $criu_version (was ${criu_installed:-missing})"
+    criu_build_started=$SECONDS
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends build-essential pkg-config \
+      libbsd-dev libcap-dev libgnutls28-dev libnet1-dev libnftables-dev libnl-3-dev libprotobuf-c-dev \
+      libprotobuf-dev protobuf-c-compiler protobuf-compiler python3-protobuf uuid-dev libaio-dev >/dev/null
+    printf 'deb-src %s sid main\ndeb-src %s trixie main\n' "$mirror" "$mirror" >"$criu_cache/sources.list"
+    apt_criu=(-o "Dir::Etc::SourceList=$criu_cache/sources.list" -o Dir::Etc::SourceParts=/nonexistent
+      -o "Dir::State::Lists=$criu_cache/apt-lists" -o APT::Sandbox::User=root)
+    tarball="$criu_cache/criu_${criu_version%-*}.orig.tar.xz"
+    if [ ! -f "$tarball" ]; then
+      apt-get "${apt_criu[@]}" update -qq
+      # Only the upstream tarball is needed (the Debian packaging is not used to build the binary).
+      (cd "$criu_cache" && apt-get "${apt_criu[@]}" source --download-only -qq "criu=$criu_version" >/dev/null 2>&1) || true
+      [ -f "$tarball" ] || { echo "could not fetch the criu $criu_version source from Debian" >&2; exit 1; }
+    fi
+    rm -rf "$criu_src"
+    tar -C "$criu_cache" -xf "$tarball"
+    make -C "$criu_src" -j"$(nproc)" criu >"$criu_cache/build.log" 2>&1 || { tail -n 30 "$criu_cache/build.log" >&2; exit 1; }
+    echo "   built in $((SECONDS - criu_build_started)) s"
+  fi
+  install -m 0755 "$criu_src/criu/criu" /usr/local/sbin/criu
+fi
+# runc reads this for every checkpoint and restore: a task's open TCP connections (to the server,
+# to its database) are dumped and restored instead of failing the dump.
+mkdir -p /etc/criu
+grep -qx tcp-established /etc/criu/runc.conf 2>/dev/null || echo tcp-established >>/etc/criu/runc.conf
+/usr/local/sbin/criu check >/dev/null 2>&1 && echo "   criu check: looks good" || echo "   criu check fails on this kernel: checkpoints fall back to replay"
+
 step "dockerd"
+# `docker checkpoint` needs an experimental daemon. One already running without it is restarted
+# once (containers with a restart policy come back); a daemon this script did not start with the
+# flag is only ever restarted here, before any test uses it.
+if [ "$(docker info --format '{{.ExperimentalBuild}}' 2>/dev/null)" = false ] && [ -f /var/run/docker.pid ]; then
+  old_pid=$(cat /var/run/docker.pid)
+  echo "   restarting dockerd (pid $old_pid) with --experimental"
+  kill -TERM "$old_pid"
+  for _ in $(seq 1 120); do kill -0 "$old_pid" 2>/dev/null || break; sleep 0.5; done
+fi
 if ! docker info >/dev/null 2>&1; then
   # A daemon that was killed (as everything a session left running is, before CI) leaves its pid
   # file behind, and a new one refuses to start while it is there.
@@ -55,7 +105,7 @@ if ! docker info >/dev/null 2>&1; then
   done
   mkdir -p "$(dirname "$dockerd_log")"
   # setsid: the daemon outlives this script and the shell that ran it.
-  setsid dockerd >>"$dockerd_log" 2>&1 </dev/null &
+  setsid dockerd --experimental >>"$dockerd_log" 2>&1 </dev/null &
   dockerd_pid=$!
   for _ in $(seq 1 120); do
     docker info >/dev/null 2>&1 && break

@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints
 
 create table ratchet.alert_channels (
   id uuid default gen_random_uuid() not null,
@@ -105,6 +105,20 @@ create table ratchet.bulk_actions (
   created_at timestamp with time zone not null,
   updated_at timestamp with time zone not null,
   completed_at timestamp with time zone
+);
+
+create table ratchet.checkpoints (
+  id uuid not null,
+  run_id uuid not null,
+  environment_id uuid not null,
+  attempt integer not null,
+  worker_version text,
+  image text not null,
+  container_config jsonb default '{}'::jsonb not null,
+  size_raw bigint not null,
+  size_stored bigint not null,
+  lo_oid oid not null,
+  created_at timestamp with time zone default now() not null
 );
 
 create table ratchet.environment_secrets (
@@ -512,6 +526,14 @@ alter table ratchet.bulk_actions add constraint bulk_actions_status_check CHECK 
 alter table ratchet.bulk_actions add constraint bulk_actions_type_check CHECK (type = ANY (ARRAY['CANCEL'::text, 'REPLAY'::text]));
 alter table ratchet.bulk_actions add constraint bulk_actions_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.bulk_actions add constraint bulk_actions_pkey PRIMARY KEY (id);
+alter table ratchet.checkpoints add constraint checkpoints_attempt_check CHECK (attempt >= 1);
+alter table ratchet.checkpoints add constraint checkpoints_image_check CHECK (length(image) >= 1 AND length(image) <= 1024);
+alter table ratchet.checkpoints add constraint checkpoints_size_raw_check CHECK (size_raw >= 0);
+alter table ratchet.checkpoints add constraint checkpoints_size_stored_check CHECK (size_stored >= 0);
+alter table ratchet.checkpoints add constraint checkpoints_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.checkpoints add constraint checkpoints_run_id_fkey FOREIGN KEY (run_id) REFERENCES ratchet.runs(id) ON DELETE CASCADE;
+alter table ratchet.checkpoints add constraint checkpoints_pkey PRIMARY KEY (id);
+alter table ratchet.checkpoints add constraint checkpoints_lo_oid_key UNIQUE (lo_oid);
 alter table ratchet.environment_secrets add constraint environment_secrets_signing_secret_check CHECK (length(signing_secret) = 32);
 alter table ratchet.environment_secrets add constraint environment_secrets_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.environment_secrets add constraint environment_secrets_pkey PRIMARY KEY (environment_id);
@@ -648,6 +670,8 @@ CREATE INDEX api_keys_environment_idx ON ratchet.api_keys USING btree (environme
 CREATE UNIQUE INDEX batches_idempotency_idx ON ratchet.batches USING btree (environment_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 CREATE INDEX bulk_actions_environment_idx ON ratchet.bulk_actions USING btree (environment_id, id DESC);
 CREATE INDEX bulk_actions_pending_idx ON ratchet.bulk_actions USING btree (id) WHERE (status = 'PENDING'::text);
+CREATE INDEX checkpoints_environment_idx ON ratchet.checkpoints USING btree (environment_id);
+CREATE INDEX checkpoints_run_idx ON ratchet.checkpoints USING btree (run_id, created_at DESC);
 CREATE INDEX environment_variables_key_idx ON ratchet.environment_variables USING btree (key_id);
 CREATE INDEX events_trace_idx ON ONLY ratchet.events USING btree (trace_id, "time") WHERE (trace_id IS NOT NULL);
 CREATE INDEX executions_deadline_idx ON ratchet.executions USING btree (deadline_at) WHERE (deadline_at IS NOT NULL);
@@ -694,6 +718,19 @@ CREATE INDEX waitpoints_due_idx ON ratchet.waitpoints USING btree (completed_aft
 CREATE INDEX waitpoints_environment_idx ON ratchet.waitpoints USING btree (environment_id, type, id DESC);
 CREATE UNIQUE INDEX waitpoints_idempotency_idx ON ratchet.waitpoints USING btree (environment_id, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 CREATE INDEX waitpoints_run_idx ON ratchet.waitpoints USING btree (completed_by_run_id) WHERE (completed_by_run_id IS NOT NULL);
+
+CREATE OR REPLACE FUNCTION ratchet.checkpoints_unlink_object()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  -- An object already unlinked (by hand, or by a sweeper) is not an error.
+  if exists (select 1 from pg_catalog.pg_largeobject_metadata where oid = old.lo_oid) then
+    perform pg_catalog.lo_unlink(old.lo_oid);
+  end if;
+  return old;
+end
+$function$;
 
 CREATE OR REPLACE FUNCTION ratchet.complete_attempt_fast(p_environment_id uuid, p_run_id uuid, p_attempt_number integer, p_worker_id text, p_output text, p_output_type text, p_now timestamp with time zone)
  RETURNS TABLE(outcome text, environment_id uuid)
@@ -1157,6 +1194,7 @@ begin
   return null;
 end $function$;
 
+CREATE TRIGGER checkpoints_unlink_object AFTER DELETE ON ratchet.checkpoints FOR EACH ROW EXECUTE FUNCTION ratchet.checkpoints_unlink_object();
 CREATE TRIGGER runs_attach_packets AFTER INSERT OR UPDATE OF payload, payload_type, output, output_type ON ratchet.runs FOR EACH ROW WHEN (((new.payload_type = 'application/store'::text) OR (new.output_type = 'application/store'::text))) EXECUTE FUNCTION ratchet.packets_attach_to_run();
 CREATE TRIGGER runs_failed_alert AFTER UPDATE OF status ON ratchet.runs FOR EACH ROW WHEN (((new.status IS DISTINCT FROM old.status) AND (new.status = ANY (ARRAY['FAILED'::text, 'CRASHED'::text, 'TIMED_OUT'::text, 'SYSTEM_FAILURE'::text])))) EXECUTE FUNCTION ratchet.record_run_failure_for_alerts();
 CREATE TRIGGER runs_record_change AFTER UPDATE ON ratchet.runs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ratchet.run_changes_record_updated();
