@@ -62,6 +62,30 @@ describe("the dashboard in Chromium", () => {
     await page.waitForURL(/\/dev\/runs$/);
   });
 
+  test("a run's own page follows its run's change feed: queued → executing → completed without a reload", async () => {
+    const { id } = await api.trigger("deliver", { to: "grace@example.com" });
+    const requests: string[] = [];
+    const onRequest = (request: { url(): string }) => requests.push(new URL(request.url()).pathname);
+    page.on("request", onRequest);
+    try {
+      await page.goto(`${base}/runs/${id}`);
+      const status = page.locator("#run h1 .status");
+      await status.filter({ hasText: "QUEUED" }).waitFor();
+      const [run] = await api.dequeue("browser-feed-worker", 1);
+      assert.equal(run!.id, id);
+      await api.start("browser-feed-worker", run!);
+      await status.filter({ hasText: "EXECUTING" }).waitFor();
+      await api.complete("browser-feed-worker", run!, { ok: true, output: { delivered: true } });
+      await status.filter({ hasText: "COMPLETED" }).waitFor();
+      await page.getByRole("heading", { name: "Output" }).waitFor();
+      assert.ok(requests.includes(`/p/${t.project.ref}/prod/runs/${id}/live`), `the page listens to its run's feed: ${requests.join(", ")}`);
+      assert.ok(!requests.includes(`/p/${t.project.ref}/prod/live`), "not to the environment's hints");
+      assert.equal(requests.filter((path) => path === `/p/${t.project.ref}/prod/runs/${id}`).length > 1, true, "fetched again in place, not reloaded");
+    } finally {
+      page.off("request", onRequest);
+    }
+  });
+
   test("a run goes queued → executing → completed on the page without a reload", async () => {
     await page.goto(`${base}/runs`);
     const { id } = await api.trigger("deliver", { to: "ada@example.com" }, { tags: ["welcome"] });
