@@ -116,7 +116,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     options.sweeper === false
       ? null
       : new EventPartitionMaintainer(engine, { retentionDays: options.config.eventsRetentionDays }, app.log as unknown as Logger);
-  const realtimeUpkeep = options.sweeper === false ? null : new RealtimeMaintainer(engine, app.log as unknown as Logger);
+  const realtimeUpkeep = options.sweeper === false ? null : new RealtimeMaintainer(engine, { streamRetentionDays: options.config.streamsRetentionDays }, app.log as unknown as Logger);
   app.decorate("ratchet", context);
   app.decorate("ratchetRoutes", routes);
   app.addHook("onReady", async () => {

@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints, 0019_batch_tokens_stream_partitions
 
 create table ratchet.alert_channels (
   id uuid default gen_random_uuid() not null,
@@ -87,7 +87,8 @@ create table ratchet.batches (
   resume_parent_on_completion boolean default false not null,
   errors jsonb default '[]'::jsonb not null,
   created_at timestamp with time zone default now() not null,
-  updated_at timestamp with time zone default now() not null
+  updated_at timestamp with time zone default now() not null,
+  public_token_hash bytea
 );
 
 create table ratchet.bulk_actions (
@@ -439,8 +440,9 @@ create table ratchet.stream_chunks (
   stream_key text not null,
   seq bigint not null,
   data text not null,
-  created_at timestamp with time zone not null
-);
+  created_at timestamp with time zone not null,
+  day date not null
+) partition by RANGE (day);
 
 create table ratchet.tasks (
   id uuid default gen_random_uuid() not null,
@@ -643,8 +645,8 @@ alter table ratchet.sign_in_throttle add constraint sign_in_throttle_email_hash_
 alter table ratchet.sign_in_throttle add constraint sign_in_throttle_pkey PRIMARY KEY (email_hash);
 alter table ratchet.spent_public_tokens add constraint spent_public_tokens_token_hash_check CHECK (length(token_hash) = 32);
 alter table ratchet.spent_public_tokens add constraint spent_public_tokens_pkey PRIMARY KEY (token_hash);
-alter table ratchet.stream_chunks add constraint stream_chunks_run_id_stream_key_fkey FOREIGN KEY (run_id, stream_key) REFERENCES ratchet.run_streams(run_id, stream_key) ON DELETE CASCADE;
-alter table ratchet.stream_chunks add constraint stream_chunks_pkey PRIMARY KEY (run_id, stream_key, seq);
+alter table ratchet.stream_chunks add constraint stream_chunks_run_id_stream_key_fkey1 FOREIGN KEY (run_id, stream_key) REFERENCES ratchet.run_streams(run_id, stream_key) ON DELETE CASCADE;
+alter table ratchet.stream_chunks add constraint stream_chunks_pkey PRIMARY KEY (run_id, stream_key, seq, day);
 alter table ratchet.tasks add constraint tasks_trigger_source_check CHECK (trigger_source = ANY (ARRAY['STANDARD'::text, 'SCHEDULED'::text]));
 alter table ratchet.tasks add constraint tasks_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.tasks add constraint tasks_worker_version_id_fkey FOREIGN KEY (worker_version_id) REFERENCES ratchet.worker_versions(id) ON DELETE CASCADE;
@@ -1193,6 +1195,64 @@ begin
   order by n.id;
   return null;
 end $function$;
+
+CREATE OR REPLACE FUNCTION ratchet.stream_chunks_drop_partitions_before(p_before date)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_name text;
+  v_dropped integer := 0;
+begin
+  if p_before is null then
+    return 0;
+  end if;
+  perform pg_advisory_xact_lock(7245110218);
+  for v_name in
+    select c.relname
+    from pg_inherits inh join pg_class c on c.oid = inh.inhrelid
+    where inh.inhparent = 'ratchet.stream_chunks'::regclass
+      and c.relnamespace = 'ratchet'::regnamespace
+      and c.relname ~ '^stream_chunks_[0-9]{8}$'
+      and c.relname < 'stream_chunks_' || to_char(p_before, 'YYYYMMDD')
+    order by c.relname
+  loop
+    execute format('drop table ratchet.%I', v_name);
+    v_dropped := v_dropped + 1;
+  end loop;
+  return v_dropped;
+end;
+$function$;
+
+CREATE OR REPLACE FUNCTION ratchet.stream_chunks_ensure_partitions(p_from date, p_days integer)
+ RETURNS integer
+ LANGUAGE plpgsql
+AS $function$
+declare
+  v_day date;
+  v_name text;
+  v_created integer := 0;
+begin
+  if p_from is null or p_days is null or p_days < 1 then
+    return 0;
+  end if;
+  if p_days > 3660 then
+    raise exception 'stream_chunks_ensure_partitions: % days is more than ten years of partitions', p_days;
+  end if;
+  perform pg_advisory_xact_lock(7245110218);
+  for v_offset in 0 .. p_days - 1 loop
+    v_day := p_from + v_offset;
+    v_name := 'stream_chunks_' || to_char(v_day, 'YYYYMMDD');
+    -- A catalog query (a fresh snapshot) sees a partition another session committed meanwhile.
+    if exists (select 1 from pg_class c where c.relnamespace = 'ratchet'::regnamespace and c.relname = v_name) then
+      continue;
+    end if;
+    execute format('create table ratchet.%I partition of ratchet.stream_chunks for values from (%L) to (%L)', v_name, v_day, v_day + 1);
+    v_created := v_created + 1;
+  end loop;
+  return v_created;
+end;
+$function$;
 
 CREATE TRIGGER checkpoints_unlink_object AFTER DELETE ON ratchet.checkpoints FOR EACH ROW EXECUTE FUNCTION ratchet.checkpoints_unlink_object();
 CREATE TRIGGER runs_attach_packets AFTER INSERT OR UPDATE OF payload, payload_type, output, output_type ON ratchet.runs FOR EACH ROW WHEN (((new.payload_type = 'application/store'::text) OR (new.output_type = 'application/store'::text))) EXECUTE FUNCTION ratchet.packets_attach_to_run();

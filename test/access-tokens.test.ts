@@ -1,6 +1,6 @@
 // Personal access tokens and the management routes the CLI uses: each user sees and changes only
-// the projects of their own organizations, members cannot create or revoke keys, revoked tokens and
-// secret keys are refused; the dashboard's Access tokens page creates a token once and revokes it.
+// the projects of their own organizations, members handle keys except prod's without prod access and
+// cannot create projects, revoked tokens and secret keys are refused; the dashboard's Access tokens page creates a token once and revokes it.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { issueAccessToken } from "../server/auth/access-tokens.ts";
@@ -94,12 +94,78 @@ describe("personal access tokens and the management routes", () => {
     assert.equal(whoami.statusCode, 200, "the key was not revoked");
   });
 
-  test("a member lists keys but creating and revoking need the admin role", async () => {
-    const ownKey = await issueSecretKey(t.database.db.sql, { environment: "staging", projectRef: t.project.ref });
+  // One rule with the dashboard (dashboard/permissions.ts): a member handles the keys of the
+  // environments of their projects, except prod's without prod access.
+  test("a member makes and revokes staging keys, but neither sees nor makes prod's without prod access", async () => {
     const base = `/api/v1/projects/${t.project.ref}/environments/staging/keys`;
+    const created = await call(member, "POST", base, { name: "member's" });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
     assert.equal((await call(member, "GET", base)).status, 200);
-    assert.equal((await call(member, "POST", base, {})).status, 403);
-    assert.equal((await call(member, "DELETE", `${base}/${ownKey.publicId}`)).status, 403);
+    assert.equal((await call(member, "DELETE", `${base}/${created.body.id as string}`)).status, 200);
+
+    const prodKey = await issueSecretKey(t.database.db.sql, { environment: "prod", projectRef: t.project.ref });
+    const prod = `/api/v1/projects/${t.project.ref}/environments/prod/keys`;
+    for (const [method, url, body] of [
+      ["GET", prod, undefined],
+      ["POST", prod, {}],
+      ["DELETE", `${prod}/${prodKey.publicId}`, undefined],
+    ] as const) {
+      const response = await call(member, method, url, body);
+      assert.equal(response.status, 403, `${method} ${url}`);
+      assert.ok(!JSON.stringify(response.body).includes(prodKey.publicId));
+    }
+    assert.equal((await t.app.inject({ method: "GET", url: "/api/v1/whoami", headers: { authorization: `Bearer ${prodKey.key}` } })).statusCode, 200);
+
+    // Given prod access, the same member may.
+    await t.database.db.sql`update ratchet.project_members set prod_access = true where project_id = ${t.project.id}`;
+    try {
+      assert.equal((await call(member, "GET", prod)).status, 200);
+    } finally {
+      await t.database.db.sql`update ratchet.project_members set prod_access = false where project_id = ${t.project.id}`;
+    }
+  });
+
+  test("an admin creates a project over the API: four environments, a working dev key, listed afterwards", async () => {
+    const created = await call(admin, "POST", "/api/v1/projects", { name: "Billing" });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const ref = created.body.ref as string;
+    assert.match(ref, /^proj_[a-z]{20}$/);
+    assert.deepEqual(created.body.environments, ["dev", "staging", "prod", "preview"]);
+    const whoami = await t.app.inject({ method: "GET", url: "/api/v1/whoami", headers: { authorization: `Bearer ${created.body.devKey as string}` } });
+    assert.equal(whoami.statusCode, 200);
+    assert.equal((whoami.json() as { project: { ref: string } }).project.ref, ref);
+    const listed = await call(admin, "GET", "/api/v1/projects");
+    assert.ok(listed.body.data!.some((project) => project.ref === ref && project.name === "Billing"));
+    // The member was given no part of it, so does not see it.
+    const theirs = await call(member, "GET", "/api/v1/projects");
+    assert.ok(!theirs.body.data!.some((project) => project.ref === ref));
+  });
+
+  test("project creation: members are refused, another organization's slug is 404, bad input names the field", async () => {
+    const [victim] = await t.database.db.sql<{ slug: string }[]>`select o.slug from ratchet.organizations o join ratchet.projects p on p.organization_id = o.id where p.ref = ${t.project.ref}`;
+    const before = await t.database.db.sql<{ count: number }[]>`select count(*)::int as count from ratchet.projects`;
+    const forbidden = await call(member, "POST", "/api/v1/projects", { name: "Sneaky" });
+    assert.equal(forbidden.status, 403);
+    // The stranger (admin of their own organization) names the victim's organization.
+    const intruder = await call(stranger, "POST", "/api/v1/projects", { name: "Intruder", organization: victim!.slug });
+    assert.equal(intruder.status, 404, JSON.stringify(intruder.body));
+    assert.ok(!JSON.stringify(intruder.body).includes(t.project.ref));
+    const after = await t.database.db.sql<{ count: number }[]>`select count(*)::int as count from ratchet.projects`;
+    assert.equal(after[0]!.count, before[0]!.count, "nothing was created");
+
+    for (const [body, field] of [
+      [{}, /name/],
+      [{ name: "" }, /name/],
+      [{ name: "x".repeat(201) }, /name/],
+      [{ name: "   " }, /name/],
+      [{ name: "ok", organization: 7 }, /organization/],
+    ] as const) {
+      const response = await call(admin, "POST", "/api/v1/projects", body);
+      assert.equal(response.status, 400, JSON.stringify(body));
+      assert.match(response.body.error as string, field);
+    }
+    const secretKey = await t.key("dev");
+    assert.equal((await call(secretKey, "POST", "/api/v1/projects", { name: "by key" })).status, 401, "a secret key cannot create projects");
   });
 
   test("bad input is a 400 naming the field; tokens that are revoked, malformed or secret keys are 401", async () => {

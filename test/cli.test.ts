@@ -252,6 +252,20 @@ describe("ratchet against a running server", () => {
       assert.equal(badEnv.code, 2);
       assert.match(badEnv.stderr, /Allowed choices are dev, staging, prod, preview/);
 
+      const project = await runCli(["projects", "create", "--name", "Billing from the cli"], machine.env, machine.cwd);
+      assert.equal(project.code, 0, project.stderr);
+      assert.match(project.stdout, /^proj_[a-z0-9]+\n$/);
+      const ref = project.stdout.trim();
+      const newKey = /shown once\): (tr_dev_[A-Za-z0-9]+)/.exec(project.stderr)?.[1];
+      assert.ok(newKey, project.stderr);
+      const newKeyWhoami = await fetch(`${url}/api/v1/whoami`, { headers: { authorization: `Bearer ${newKey}` } });
+      assert.equal(newKeyWhoami.status, 200);
+      const listedProjects = await runCli(["projects"], machine.env, machine.cwd);
+      assert.match(listedProjects.stdout, new RegExp(`${ref}  Billing from the cli  `));
+      const noName = await runCli(["projects", "create"], machine.env, machine.cwd);
+      assert.equal(noName.code, 2);
+      assert.match(noName.stderr, /--name/);
+
       const logout = await runCli(["logout"], machine.env, machine.cwd);
       assert.equal(logout.code, 0);
       assert.equal((await runCli(["whoami"], machine.env, machine.cwd)).code, 1);

@@ -62,6 +62,57 @@ describe("the dashboard in Chromium", () => {
     await page.waitForURL(/\/dev\/runs$/);
   });
 
+  test("a run's own page follows its run's change feed: queued → executing → completed without a reload", async () => {
+    const { id } = await api.trigger("deliver", { to: "grace@example.com" });
+    const requests: string[] = [];
+    const onRequest = (request: { url(): string }) => requests.push(new URL(request.url()).pathname);
+    page.on("request", onRequest);
+    try {
+      await page.goto(`${base}/runs/${id}`);
+      const status = page.locator("#run h1 .status");
+      await status.filter({ hasText: "QUEUED" }).waitFor();
+      const [run] = await api.dequeue("browser-feed-worker", 1);
+      assert.equal(run!.id, id);
+      await api.start("browser-feed-worker", run!);
+      await status.filter({ hasText: "EXECUTING" }).waitFor();
+      await api.complete("browser-feed-worker", run!, { ok: true, output: { delivered: true } });
+      await status.filter({ hasText: "COMPLETED" }).waitFor();
+      await page.getByRole("heading", { name: "Output" }).waitFor();
+      assert.ok(requests.includes(`/p/${t.project.ref}/prod/runs/${id}/live`), `the page listens to its run's feed: ${requests.join(", ")}`);
+      assert.ok(!requests.includes(`/p/${t.project.ref}/prod/live`), "not to the environment's hints");
+      assert.equal(requests.filter((path) => path === `/p/${t.project.ref}/prod/runs/${id}`).length > 1, true, "fetched again in place, not reloaded");
+    } finally {
+      page.off("request", onRequest);
+    }
+  });
+
+  test("a run page's stream speaks only of its run: another run's changes send it nothing", async () => {
+    const { id } = await api.trigger("deliver", { to: "linus@example.com" });
+    await page.goto(`${base}/runs/${id}`);
+    const paths = { run: `/p/${t.project.ref}/prod/runs/${id}/live`, environment: `/p/${t.project.ref}/prod/live` };
+    await page.evaluate(async ({ run, environment }) => {
+      const seen = { run: [] as string[], environment: 0 };
+      (globalThis as unknown as { seen: typeof seen }).seen = seen;
+      const runSource = new EventSource(run);
+      runSource.addEventListener("changed", (event) => seen.run.push(JSON.parse((event as MessageEvent).data).status));
+      const environmentSource = new EventSource(environment);
+      environmentSource.addEventListener("changed", () => (seen.environment += 1));
+      await Promise.all([runSource, environmentSource].map((source) => new Promise((resolve) => source.addEventListener("open", resolve, { once: true }))));
+    }, paths);
+    // Another run is triggered and canceled: the environment's stream hears it (after the run
+    // stream's shorter debounce has looked at the feed), the run's stream does not.
+    const other = await api.trigger("deliver", {});
+    await api.ok("POST", `/api/v2/runs/${other.id}/cancel`);
+    await page.waitForFunction(() => (globalThis as unknown as { seen: { environment: number } }).seen.environment > 0);
+    const [run] = await api.dequeue("browser-stream-worker", 1);
+    assert.equal(run!.id, id);
+    await api.start("browser-stream-worker", run!);
+    await page.waitForFunction(() => (globalThis as unknown as { seen: { run: string[] } }).seen.run.length > 0);
+    const statuses = await page.evaluate(() => (globalThis as unknown as { seen: { run: string[] } }).seen.run);
+    assert.notEqual(statuses[0], "QUEUED", `the first event is this run's own change: ${statuses.join(", ")}`);
+    await api.complete("browser-stream-worker", run!, { ok: true, output: {} });
+  });
+
   test("a run goes queued → executing → completed on the page without a reload", async () => {
     await page.goto(`${base}/runs`);
     const { id } = await api.trigger("deliver", { to: "ada@example.com" }, { tags: ["welcome"] });

@@ -147,6 +147,8 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "POST /api/v1/runs/:runId/reschedule": { delay: "1h" },
     // Management routes take a personal access token; test/access-tokens.test.ts checks them user by user.
     "POST /api/v1/projects/:ref/environments/:env/keys": { name: "intruder" },
+    // Takes a personal access token only; the member and organization checks: test/access-tokens.test.ts.
+    "POST /api/v1/projects": { name: "intruder" },
     "POST /api/v1/runs/:runId/tags": { tags: ["intruder"] },
     "PUT /api/v1/runs/:runId/metadata": { metadata: { intruder: true } },
     "POST /api/v1/idempotencyKeys/:key/reset": { taskIdentifier: "owned" },

@@ -1,6 +1,6 @@
 // Public access tokens through the official @trigger.dev/sdk: the token a trigger hands back, tokens
 // the SDK signs itself with the secret key, tokens the server mints; scoped exactly, expiring,
-// one-time trigger tokens; forged, expired and misplaced tokens refused; CORS for browsers.
+// one-time trigger and batch trigger tokens; forged, expired and misplaced tokens refused; CORS for browsers.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { SignJWT } from "jose";
@@ -15,7 +15,9 @@ async function status(promise: Promise<unknown>): Promise<number | "ok"> {
     await promise;
     return "ok";
   } catch (error) {
-    return (error as { status?: number }).status ?? -1;
+    // A batch's failure (BatchTriggerError) carries the HTTP error as its cause.
+    const failure = error as { status?: number; cause?: { status?: number } };
+    return failure.status ?? failure.cause?.status ?? -1;
   }
 }
 
@@ -108,6 +110,102 @@ describe("public access tokens", () => {
     // A read token does not trigger.
     const read = await auth.createPublicToken({ scopes: { read: { runs: true } } });
     assert.equal(await status(asToken(read, () => tasks.trigger("task-a", {}))), 403);
+  });
+
+  test("a batch trigger token batches only its tasks, once unless made for multiple use; the handle reads the batch's runs", async () => {
+    const once = await auth.createBatchTriggerPublicToken("task-a");
+    const handle = await asToken(once, () => tasks.batchTrigger("task-a", [{ payload: { n: 1 } }, { payload: { n: 2 } }]));
+    assert.match(handle.batchId, /^batch_/);
+    assert.equal(handle.runCount, 2);
+    const batch = await client.ok("GET", `/api/v1/batches/${handle.batchId}`);
+    assert.equal(batch.runs.length, 2, "both items became runs");
+    const run = await asToken(handle.publicAccessToken, () => runs.retrieve(batch.runs[0]));
+    assert.deepEqual(run.payload, { n: 1 });
+    assert.equal(await status(asToken(once, () => tasks.batchTrigger("task-a", [{ payload: {} }]))), 401, "spent");
+
+    const multiple = await auth.createBatchTriggerPublicToken(["task-a", "task-b"], { multipleUse: true });
+    await asToken(multiple, () => tasks.batchTrigger("task-a", [{ payload: {} }]));
+    const both = await asToken(multiple, () => tasks.batchTrigger("task-b", [{ payload: {} }]));
+    assert.match(both.batchId, /^batch_/);
+    // One task outside the scopes refuses the whole batch, in either API, and creates nothing.
+    const onlyA = await auth.createBatchTriggerPublicToken("task-a", { multipleUse: true });
+    const before = await t.database.db.sql<{ count: number }[]>`select count(*)::int as count from ratchet.batches`;
+    assert.equal(await status(asToken(onlyA, () => tasks.batchTrigger("task-b", [{ payload: {} }]))), 403);
+    const mixed = await fetch(`${address}/api/v2/tasks/batch`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${onlyA}`, "content-type": "application/json" },
+      body: JSON.stringify({ items: [{ task: "task-a" }, { task: "task-b" }] }),
+    });
+    assert.equal(mixed.status, 403);
+    assert.match(((await mixed.json()) as { error: string }).error, /task-b/);
+    const after = await t.database.db.sql<{ count: number }[]>`select count(*)::int as count from ratchet.batches`;
+    assert.equal(after[0]!.count, before[0]!.count);
+    // A trigger token or a read token does not batch trigger; a batch token does not trigger alone.
+    const trigger = await auth.createTriggerPublicToken("task-a", { multipleUse: true });
+    assert.equal(await status(asToken(trigger, () => tasks.batchTrigger("task-a", [{ payload: {} }]))), 403);
+    assert.equal(await status(asToken(onlyA, () => tasks.trigger("task-a", {}))), 403);
+    // The one-request API takes the token as well.
+    const direct = await fetch(`${address}/api/v2/tasks/batch`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${onlyA}`, "content-type": "application/json" },
+      body: JSON.stringify({ items: [{ task: "task-a", payload: "{}" }] }),
+    });
+    assert.equal(direct.status, 200, await direct.clone().text());
+    assert.match(direct.headers.get("x-trigger-jwt") ?? "", /^eyJ/);
+  });
+
+  test("a batch token fills only the batch it created: not a secret key's batch, not another environment's", async () => {
+    const token = await auth.createBatchTriggerPublicToken("task-a", { multipleUse: true });
+    const items = (id: string) =>
+      fetch(`${address}/api/v3/batches/${id}/items`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/x-ndjson" },
+        body: `${JSON.stringify({ index: 0, task: "task-a", payload: "{}" })}\n`,
+      });
+    // The victim's real batch, made with the secret key and still waiting for its items.
+    const victim = await client.ok("POST", "/api/v3/batches", { runCount: 1, taskIdentifiers: ["task-a"] });
+    const refused = await items(victim.id);
+    assert.equal(refused.status, 404);
+    assert.ok(!(await refused.text()).includes("task-a"));
+    assert.equal((await client.ok("GET", `/api/v1/batches/${victim.id}`)).runs.length, 0, "nothing was added");
+    // Its idempotency key does not hand the token the victim's batch either.
+    const keyed = await client.ok("POST", "/api/v3/batches", { runCount: 1, taskIdentifiers: ["task-a"], idempotencyKey: "victim-key" });
+    const reuse = await fetch(`${address}/api/v3/batches`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ runCount: 1, taskIdentifiers: ["task-a"], idempotencyKey: "victim-key" }),
+    });
+    assert.equal(reuse.status, 409);
+    assert.ok(!(await reuse.text()).includes(keyed.id));
+    assert.equal(reuse.headers.get("x-trigger-jwt"), null);
+    // Another environment's batch token, with the victim's ids.
+    const prodKey = await t.key("prod");
+    let foreign = "";
+    await auth.withAuth({ accessToken: prodKey, baseURL: address }, async () => {
+      foreign = await auth.createBatchTriggerPublicToken("task-a", { multipleUse: true });
+    });
+    const foreignItems = await fetch(`${address}/api/v3/batches/${victim.id}/items`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${foreign}`, "content-type": "application/x-ndjson" },
+      body: `${JSON.stringify({ index: 0, task: "task-a", payload: "{}" })}\n`,
+    });
+    assert.equal(foreignItems.status, 404);
+    // Bad input names the field; a browser cannot parent a batch on a run.
+    const unnamed = await fetch(`${address}/api/v3/batches`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ runCount: 1 }),
+    });
+    assert.equal(unnamed.status, 400);
+    assert.match(((await unnamed.json()) as { error: string }).error, /taskIdentifiers/);
+    const parented = await fetch(`${address}/api/v3/batches`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ runCount: 1, taskIdentifiers: ["task-a"], parentRunId: "run_x" }),
+    });
+    assert.equal(parented.status, 403);
+    // Reading a batch still needs a secret key.
+    assert.equal((await fetch(`${address}/api/v1/batches/${victim.id}`, { headers: { authorization: `Bearer ${token}` } })).status, 401);
   });
 
   test("tokens minted by the server verify; a revoked key's self-signed tokens stop working", async () => {

@@ -6,6 +6,9 @@ import { after, before, describe, test } from "node:test";
 import { apiClientManager, realtimeStreams } from "@trigger.dev/core/v3";
 import { StandardRealtimeStreamsManager } from "@trigger.dev/core/v3/workers";
 import { auth, configure, runs, streams, tasks } from "@trigger.dev/sdk";
+import { maintainStreamPartitions } from "../server/engine/stream-partitions.ts";
+import { fromPublicId } from "../server/ids.ts";
+import { streamChunksListPartitions } from "../server/storage/stream-chunks.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
 
@@ -78,5 +81,36 @@ describe("realtime streams through the official SDK", () => {
     const open = streams.read<string>(runId, "log", { startIndex: 2, timeoutInSeconds: 30 }).then(collect);
     await worker.complete("w-streams", { id: runId, attemptNumber: 1 }, { ok: true, output: "done" });
     assert.deepEqual(await open, []);
+  });
+
+  test("chunks live in day partitions: a missing day is made on write, expired days are dropped, recent streams still read", async () => {
+    const handle = await tasks.trigger("ai-task", {});
+    const [run] = await worker.dequeue("w-partitions", 1);
+    await worker.start("w-partitions", run!);
+    const sql = t.database.db.sql;
+    const day = (date: Date) => `stream_chunks_${date.toISOString().slice(0, 10).replaceAll("-", "")}`;
+    // A stream that started 40 days ago: its day has no partition, so the write makes it.
+    const old = new Date(Date.now() - 40 * 86_400_000);
+    await sql`insert into ratchet.run_streams (run_id, environment_id, stream_key, created_at)
+      select id, environment_id, 'old', ${old} from ratchet.runs where id = ${fromPublicId("run", handle.id)}`;
+    assert.ok(!(await streamChunksListPartitions(sql)).includes(day(old)));
+    await streams.append("old", "ancient line", { target: handle.id });
+    await streams.append("recent", "recent line", { target: handle.id });
+    assert.ok((await streamChunksListPartitions(sql)).includes(day(old)), "made on write");
+    assert.deepEqual(await collect(await streams.read<string>(handle.id, "old", { timeoutInSeconds: 1 })), ["ancient line"]);
+
+    // Two replicas' passes at once: one does the work, neither fails.
+    const deps = { db: t.database.db, clock: { now: () => new Date() } };
+    const passes = await Promise.all([maintainStreamPartitions(deps, 30), maintainStreamPartitions(deps, 30)]);
+    assert.equal(passes.reduce((sum, pass) => sum + pass.dropped, 0), 1, JSON.stringify(passes));
+    const partitions = await streamChunksListPartitions(sql);
+    assert.ok(!partitions.includes(day(old)), "the expired day is dropped");
+    for (let ahead = 0; ahead <= 7; ahead += 1) assert.ok(partitions.includes(day(new Date(Date.now() + ahead * 86_400_000))), `day +${ahead} exists`);
+    assert.equal((await maintainStreamPartitions(deps, 30)).dropped, 0, "a second pass has nothing to do");
+
+    // Reads still work: the recent stream whole, the expired one empty, older streams of this suite too.
+    assert.deepEqual(await collect(await streams.read<string>(handle.id, "recent", { timeoutInSeconds: 1 })), ["recent line"]);
+    assert.deepEqual(await collect(await streams.read<string>(handle.id, "old", { timeoutInSeconds: 1 })), []);
+    assert.equal((await collect(await runs.fetchStream<{ i: number }>(runId, "ai"))).length, 10_000);
   });
 });

@@ -135,10 +135,14 @@ export async function verifyPublicToken(sql: Sql, token: string, now: Date): Pro
   throw unauthorized(code === "ERR_JWT_EXPIRED" ? "The public access token has expired" : "The public access token is invalid");
 }
 
+export function publicTokenHash(token: PublicToken): Buffer {
+  return createHash("sha256").update(token.token).digest();
+}
+
 /** Spends a one-time-use token; throws 401 when it was used before. */
 export async function spendIfOneTime(sql: Sql, token: PublicToken, now: Date): Promise<void> {
   if (!token.oneTimeUse) return;
-  const hash = createHash("sha256").update(token.token).digest();
+  const hash = publicTokenHash(token);
   if (!(await publicTokensSpend(sql, hash, token.expiresAt, now))) throw unauthorized("This one-time public access token was used already");
 }
 

@@ -1,4 +1,4 @@
-// `ratchet login`, `logout`, `whoami`, `projects` and `keys`: a user's commands against a running
+// `ratchet login`, `logout`, `whoami`, `projects` (list, create) and `keys`: a user's commands against a running
 // server, through its management routes and a personal access token. None opens a database.
 import { password as promptPassword, isCancel } from "@clack/prompts";
 import { environmentTypes } from "../storage/tenancy.ts";
@@ -66,6 +66,18 @@ export async function projectsCommand(options: { apiUrl?: string }): Promise<num
   const projects = await remote.request<{ data: ProjectItem[] }>("GET", "/api/v1/projects");
   const lines = projects.data.map((project) => `${project.ref}  ${project.name}  ${project.organization}  ${project.role}  ${project.environments.join(",")}`);
   process.stdout.write(lines.length > 0 ? `${lines.join("\n")}\n` : "No projects.\n");
+  return 0;
+}
+
+export async function projectsCreateCommand(options: { name: string; org?: string; apiUrl?: string }): Promise<number> {
+  const remote = await remoteFromProfile(options);
+  const created = await remote.request<{ ref: string; name: string; organization: string; devKey: string }>("POST", "/api/v1/projects", {
+    name: options.name,
+    ...(options.org === undefined ? {} : { organization: options.org }),
+  });
+  process.stdout.write(`${created.ref}\n`);
+  console.error(`Created ${created.name} (${created.ref}) in ${created.organization} with dev, staging, prod and preview environments.`);
+  console.error(`Its dev secret key (shown once): ${created.devKey}`);
   return 0;
 }
 

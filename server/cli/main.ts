@@ -84,7 +84,7 @@ function program(run: (code: Promise<number>) => void): Command {
       const { whoamiCommand } = await import("./account-commands.ts");
       run(whoamiCommand(options));
     });
-  ratchet
+  const projects = ratchet
     .command("projects")
     .description("list the projects you may see")
     .addOption(apiUrlOption())
@@ -92,11 +92,21 @@ function program(run: (code: Promise<number>) => void): Command {
       const { projectsCommand } = await import("./account-commands.ts");
       run(projectsCommand(options));
     });
+  projects
+    .command("create")
+    .description("create a project with its dev, staging, prod and preview environments; print its ref (admins only)")
+    .requiredOption("--name <name>", "the project's name")
+    .option("--org <slug>", "the organization (default: your only one)")
+    .addOption(apiUrlOption())
+    .action(async (options) => {
+      const { projectsCreateCommand } = await import("./account-commands.ts");
+      run(projectsCreateCommand(options));
+    });
   const keys = ratchet.command("keys").description("secret keys of your projects' environments, through the server");
   keys.action(() => keys.help());
   keys
     .command("create")
-    .description("create a secret key and print it alone on stdout (admins only)")
+    .description("create a secret key and print it alone on stdout (prod: admins and members with prod access)")
     .addOption(envOption())
     .option("--project <ref>", "the project (default: your only one)")
     .option("--name <name>", "a name to recognise the key by")
@@ -117,7 +127,7 @@ function program(run: (code: Promise<number>) => void): Command {
     });
   keys
     .command("revoke <keyId>")
-    .description("revoke a key at once (admins only)")
+    .description("revoke a key at once (prod: admins and members with prod access)")
     .addOption(envOption())
     .option("--project <ref>", "the project (default: your only one)")
     .addOption(apiUrlOption())

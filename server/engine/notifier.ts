@@ -4,6 +4,7 @@
 // latency, never a run.
 import type { Sql } from "../db/client.ts";
 import { notifyEnvironments } from "../storage/notifications.ts";
+import { KeyedWaiters } from "./keyed-waiters.ts";
 
 const channel = "ratchet_queue";
 /** Anything about an environment's runs changed: the dashboard's live views listen here. */
@@ -13,7 +14,7 @@ type Listener = () => void;
 
 export class QueueNotifier {
   readonly #sql: Sql;
-  readonly #listeners = new Map<string, Set<Listener>>();
+  readonly #waiters = new KeyedWaiters();
   #pending = new Set<string>();
   #pendingChanges = new Set<string>();
   readonly #changeListeners = new Map<string, Set<Listener>>();
@@ -99,28 +100,12 @@ export class QueueNotifier {
 
   /** How many requests are waiting on the environment (for metrics and tests). */
   waiting(environmentId: string): number {
-    return this.#listeners.get(environmentId)?.size ?? 0;
+    return this.#waiters.count(environmentId);
   }
 
   /** Resolves when the environment may have new work, or after `timeoutMs`. */
   waitForWork(environmentId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      let listeners = this.#listeners.get(environmentId);
-      if (!listeners) {
-        listeners = new Set();
-        this.#listeners.set(environmentId, listeners);
-      }
-      const done = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", done);
-        listeners.delete(done);
-        if (listeners.size === 0) this.#listeners.delete(environmentId);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      signal?.addEventListener("abort", done, { once: true });
-      listeners.add(done);
-    });
+    return this.#waiters.wait(environmentId, timeoutMs, signal);
   }
 
   async #flush(): Promise<void> {
@@ -141,10 +126,10 @@ export class QueueNotifier {
   }
 
   #wakeLocal(environmentId: string): void {
-    for (const listener of [...(this.#listeners.get(environmentId) ?? [])]) listener();
+    this.#waiters.wake(environmentId);
   }
 
   #wakeAll(): void {
-    for (const listeners of [...this.#listeners.values()]) for (const listener of [...listeners]) listener();
+    this.#waiters.wakeAll();
   }
 }

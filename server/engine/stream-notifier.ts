@@ -2,12 +2,13 @@
 // per stream per flush (coalesced), through Postgres so readers on every replica hear it; only a
 // hint, readers also look again every second.
 import type { Sql } from "../db/client.ts";
+import { KeyedWaiters } from "./keyed-waiters.ts";
 
 const channel = "ratchet_streams";
 
 export class StreamNotifier {
   readonly #sql: Sql;
-  readonly #listeners = new Map<string, Set<() => void>>();
+  readonly #waiters = new KeyedWaiters();
   #pending = new Set<string>();
   #scheduled = false;
   #unlisten: (() => Promise<void>) | null = null;
@@ -47,27 +48,10 @@ export class StreamNotifier {
 
   /** Resolves on new chunks of the stream, after `ms`, or when `signal` aborts. */
   wait(runId: string, key: string, ms: number, signal: AbortSignal): Promise<void> {
-    const stream = `${runId}:${key}`;
-    return new Promise((resolve) => {
-      let listeners = this.#listeners.get(stream);
-      if (!listeners) {
-        listeners = new Set();
-        this.#listeners.set(stream, listeners);
-      }
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        listeners.delete(done);
-        if (listeners.size === 0) this.#listeners.delete(stream);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener("abort", done, { once: true });
-      listeners.add(done);
-    });
+    return this.#waiters.wait(`${runId}:${key}`, ms, signal);
   }
 
   #wake(stream: string): void {
-    for (const listener of [...(this.#listeners.get(stream) ?? [])]) listener();
+    this.#waiters.wake(stream);
   }
 }

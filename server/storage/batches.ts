@@ -13,20 +13,32 @@ export interface BatchRow {
   errors: Array<{ index: number; taskIdentifier: string; error: string; errorCode?: string }>;
   createdAt: Date;
   updatedAt: Date;
+  /** SHA-256 of the public access token that created the batch, if one did. */
+  publicTokenHash: Buffer | null;
 }
 
 const batchColumns = `id, environment_id as "environmentId", status, run_count as "runCount", sealed,
-  idempotency_key as "idempotencyKey", errors, created_at as "createdAt", updated_at as "updatedAt"`;
+  idempotency_key as "idempotencyKey", errors, created_at as "createdAt", updated_at as "updatedAt",
+  public_token_hash as "publicTokenHash"`;
 
 /** Creates a batch, or returns the one holding the same idempotency key (created: false). */
 export async function batchesCreate(
   sql: Queryable,
-  batch: { id: string; environmentId: string; runCount: number; idempotencyKey: string | null; parentRunId: string | null; resumeParentOnCompletion: boolean },
+  batch: {
+    id: string;
+    environmentId: string;
+    runCount: number;
+    idempotencyKey: string | null;
+    parentRunId: string | null;
+    resumeParentOnCompletion: boolean;
+    publicTokenHash?: Buffer | null;
+  },
   now: Date,
 ): Promise<{ batch: BatchRow; created: boolean }> {
   const [inserted] = await sql<BatchRow[]>`
-    insert into ratchet.batches (id, environment_id, run_count, idempotency_key, parent_run_id, resume_parent_on_completion, created_at, updated_at)
-    values (${batch.id}, ${batch.environmentId}, ${batch.runCount}, ${batch.idempotencyKey}, ${batch.parentRunId}, ${batch.resumeParentOnCompletion}, ${now}, ${now})
+    insert into ratchet.batches (id, environment_id, run_count, idempotency_key, parent_run_id, resume_parent_on_completion, public_token_hash, created_at, updated_at)
+    values (${batch.id}, ${batch.environmentId}, ${batch.runCount}, ${batch.idempotencyKey}, ${batch.parentRunId}, ${batch.resumeParentOnCompletion},
+      ${batch.publicTokenHash ?? null}, ${now}, ${now})
     on conflict (environment_id, idempotency_key) where idempotency_key is not null do nothing
     returning ${sql.unsafe(batchColumns)}`;
   if (inserted) return { batch: inserted, created: true };

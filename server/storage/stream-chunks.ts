@@ -1,5 +1,8 @@
-// Named queries for realtime streams (sql/0015_realtime.sql): chunks numbered per (run, key).
-import type { Sql } from "../db/client.ts";
+// Named queries for realtime streams (sql/0015_realtime.sql): chunks numbered per (run, key), in
+// day partitions by the stream's first day (sql/0018).
+import type { Sql, TransactionSql } from "../db/client.ts";
+
+type Queryable = Sql | TransactionSql;
 
 /** The stream keys each run has, for the run shapes' realtimeStreams column. */
 export async function streamKeysOfRuns(sql: Sql, runIds: string[]): Promise<Map<string, string[]>> {
@@ -19,25 +22,81 @@ export async function runStreamsEnsure(sql: Sql, runId: string, environmentId: s
     on conflict (run_id, stream_key) do nothing`;
 }
 
+// The chunk's partition is the UTC day its stream started (sql/0018): every chunk of a stream is in one.
+const streamDay = (sql: Queryable, runId: string, key: string) =>
+  sql`(select (s.created_at at time zone 'UTC')::date from ratchet.run_streams s where s.run_id = ${runId} and s.stream_key = ${key})`;
+
+/** Postgres's error for a row whose partition does not exist: a check violation naming no constraint. */
+function isMissingPartition(error: unknown): boolean {
+  const fields = error as { code?: string; constraint_name?: string; table_name?: string };
+  return fields.code === "23514" && !fields.constraint_name && fields.table_name === "stream_chunks";
+}
+
+/**
+ * Runs a write; when the stream's day has no partition (maintenance creates them a week ahead, so
+ * only after a long outage), creates it and writes again. Takes the pool: the failed first try
+ * would abort a transaction.
+ */
+async function withPartition(sql: Sql, runId: string, key: string, write: () => Promise<void>): Promise<void> {
+  try {
+    return await write();
+  } catch (error) {
+    if (!isMissingPartition(error)) throw error;
+  }
+  await sql`select ratchet.stream_chunks_ensure_partitions(${streamDay(sql, runId, key)}, 1)`;
+  await write();
+}
+
 /** Stores chunks at their sequence numbers; a chunk sent again (a resumed pipe) is kept once. */
 export async function streamChunksInsert(sql: Sql, runId: string, key: string, firstSeq: number, chunks: string[], now: Date): Promise<void> {
   if (chunks.length === 0) return;
-  await sql`
-    insert into ratchet.stream_chunks (run_id, stream_key, seq, data, created_at)
-    select ${runId}, ${key}, ${firstSeq} + n.i - 1, n.data, ${now}
-    from unnest(${chunks}::text[]) with ordinality as n(data, i)
-    on conflict do nothing`;
+  await withPartition(sql, runId, key, async () => {
+    await sql`
+      insert into ratchet.stream_chunks (run_id, stream_key, seq, data, created_at, day)
+      select ${runId}, ${key}, ${firstSeq} + n.i - 1, n.data, ${now}, ${streamDay(sql, runId, key)}
+      from unnest(${chunks}::text[]) with ordinality as n(data, i)
+      on conflict do nothing`;
+  });
 }
 
 /** Appends one chunk after the last (append calls, which carry no sequence number). */
 export async function streamChunksAppend(sql: Sql, runId: string, key: string, data: string, now: Date): Promise<void> {
-  await sql.begin(async (tx) => {
-    await tx`select 1 from ratchet.run_streams where run_id = ${runId} and stream_key = ${key} for update`;
-    await tx`
-      insert into ratchet.stream_chunks (run_id, stream_key, seq, data, created_at)
-      select ${runId}, ${key}, coalesce(max(seq) + 1, 0), ${data}, ${now}
-      from ratchet.stream_chunks where run_id = ${runId} and stream_key = ${key}`;
-  });
+  await withPartition(sql, runId, key, () =>
+    sql.begin(async (tx) => {
+      await tx`select 1 from ratchet.run_streams where run_id = ${runId} and stream_key = ${key} for update`;
+      await tx`
+        insert into ratchet.stream_chunks (run_id, stream_key, seq, data, created_at, day)
+        select ${runId}, ${key}, coalesce(max(seq) + 1, 0), ${data}, ${now}, ${streamDay(tx, runId, key)}
+        from ratchet.stream_chunks where run_id = ${runId} and stream_key = ${key}`;
+    }),
+  );
+}
+
+/** Ensures the partitions of `days` UTC days from `from`'s day; returns how many it created. */
+export async function streamChunksEnsurePartitions(sql: Queryable, from: Date, days: number): Promise<number> {
+  const [row] = await sql<{ created: number }[]>`select ratchet.stream_chunks_ensure_partitions(${from.toISOString().slice(0, 10)}::date, ${days}::integer) as created`;
+  return row?.created ?? 0;
+}
+
+/** Drops the partitions of streams started before `before`'s UTC day; returns how many it dropped. */
+export async function streamChunksDropBefore(sql: Queryable, before: Date): Promise<number> {
+  const [row] = await sql<{ dropped: number }[]>`select ratchet.stream_chunks_drop_partitions_before(${before.toISOString().slice(0, 10)}::date) as dropped`;
+  return row?.dropped ?? 0;
+}
+
+/** Takes the stream partition lock for the transaction unless another session holds it. */
+export async function streamChunksTryPartitionLock(tx: TransactionSql): Promise<boolean> {
+  await tx`set local lock_timeout = '5s'`;
+  const [row] = await tx<{ locked: boolean }[]>`select pg_try_advisory_xact_lock(7245110218) as locked`;
+  return row?.locked ?? false;
+}
+
+/** The partitions attached to ratchet.stream_chunks, oldest first. */
+export async function streamChunksListPartitions(sql: Queryable): Promise<string[]> {
+  const rows = await sql<{ name: string }[]>`
+    select c.relname as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
+    where i.inhparent = 'ratchet.stream_chunks'::regclass order by c.relname`;
+  return rows.map((row) => row.name);
 }
 
 export async function streamLastSeq(sql: Sql, runId: string, key: string): Promise<number> {

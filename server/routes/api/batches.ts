@@ -19,7 +19,7 @@ import {
   type TriggerRequest,
 } from "../../engine/trigger.ts";
 import { ApiError } from "../../errors.ts";
-import { runReadToken } from "../../api/public-access.ts";
+import { authorizeBatchItems, authorizeBatchTrigger, runReadToken } from "../../api/public-access.ts";
 import { fromPublicId, toPublicId, uuidv7 } from "../../ids.ts";
 import { batchesCreate, batchesFind, batchesRecordProgress, batchesRunIds, type BatchRow } from "../../storage/batches.ts";
 import type { AuthenticatedEnvironment } from "../../storage/api-keys.ts";
@@ -170,6 +170,7 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
   routes.post(
     "/api/v3/batches",
     {
+      config: { publicAccess: true },
       schema: {
         body: z.object({
           runCount: z.number().int().min(1).max(limits.batchItems, `a batch holds at most ${limits.batchItems} items`),
@@ -181,6 +182,7 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
       },
     },
     async (request, reply) => {
+      const publicTokenHash = await authorizeBatchTrigger(context, request, request.body.taskIdentifiers, request.body.parentRunId);
       const now = context.clock.now();
       const parentRunId = request.body.parentRunId ? fromPublicId("run", request.body.parentRunId) : null;
       const { batch, created } = await batchesCreate(
@@ -192,9 +194,14 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
           idempotencyKey: request.body.idempotencyKey ?? null,
           parentRunId,
           resumeParentOnCompletion: request.body.resumeParentOnCompletion ?? false,
+          publicTokenHash,
         },
         now,
       );
+      // A public token cannot reach a batch made by someone else through its idempotency key.
+      if (!created && publicTokenHash !== null && !batch.publicTokenHash?.equals(publicTokenHash)) {
+        throw new ApiError("CONFLICT", "idempotencyKey: already used by another batch");
+      }
       reply.header("x-trigger-jwt", await runReadToken(context, request.environment.environmentId, [`read:batch:${toPublicId("batch", batch.id)}`]));
       return {
         id: toPublicId("batch", batch.id),
@@ -207,11 +214,12 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
 
   routes.post(
     "/api/v3/batches/:batchId/items",
-    { schema: { params: z.object({ batchId: z.string().min(1).max(64) }) }, bodyLimit: 64 * 1024 * 1024 },
+    { config: { publicAccess: true }, schema: { params: z.object({ batchId: z.string().min(1).max(64) }) }, bodyLimit: 64 * 1024 * 1024 },
     async (request) => {
       const environment = request.environment;
       const batch = await batchesFind(context.db.sql, environment.environmentId, batchIdOrNotFound(request.params.batchId));
       if (!batch) throw new ApiError("NOT_FOUND", `No batch ${request.params.batchId}`);
+      authorizeBatchItems(request, batch, []);
       if (typeof request.body !== "string") {
         throw new ApiError("UNSUPPORTED_MEDIA_TYPE", "Send the items as NDJSON (Content-Type: application/x-ndjson)");
       }
@@ -244,6 +252,7 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
           items.push({ index, item: null, error: `items[${index}].${issue?.path.join(".")}: ${issue?.message}` });
         }
       }
+      authorizeBatchItems(request, batch, [...new Set(items.flatMap(({ item }) => (item ? [item.task] : [])))]);
       const outcome = await createItems(context, environment, batch, items);
       const updated = await batchesRecordProgress(context.db.sql, batch.id, outcome.errors, context.clock.now());
       return {
@@ -260,6 +269,7 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
   routes.post(
     "/api/v2/tasks/batch",
     {
+      config: { publicAccess: true },
       schema: {
         body: z.object({
           items: z
@@ -273,6 +283,7 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
     },
     async (request, reply) => {
       const environment = request.environment;
+      const publicTokenHash = await authorizeBatchTrigger(context, request, [...new Set(request.body.items.map((item) => item.task))], request.body.parentRunId);
       const items = request.body.items.map((item, index) => ({ index, item: { ...item, index } }));
       // The batch, its runs and its progress in one transaction: a request that fails leaves nothing.
       for (let attempt = 0; ; attempt += 1) {
@@ -281,7 +292,7 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
           const { batch, queued } = await context.db.sql.begin(async (tx) => {
             const { batch } = await batchesCreate(
               tx,
-              { id: uuidv7(now), environmentId: environment.environmentId, runCount: items.length, idempotencyKey: null, parentRunId: null, resumeParentOnCompletion: false },
+              { id: uuidv7(now), environmentId: environment.environmentId, runCount: items.length, idempotencyKey: null, parentRunId: null, resumeParentOnCompletion: false, publicTokenHash },
               now,
             );
             const outcome = await createItemsIn(tx, context, environment, batch, items);

@@ -11,7 +11,9 @@ import { serializedError } from "../../api/run-presenter.ts";
 import { parseDurationMs } from "../../engine/durations.ts";
 import { cancelRun, findRunOrNotFound, replayRun } from "../../engine/run-actions.ts";
 import { runStatuses, statusFlags, type RunStatus } from "../../engine/run-status.ts";
+import { readChanges, readSnapshot } from "../../engine/realtime-feed.ts";
 import { fromPublicId, toPublicId } from "../../ids.ts";
+import type { ChangesSince } from "../../storage/run-changes.ts";
 import { eventsListForRun } from "../../storage/events.ts";
 import { runsList } from "../../storage/run-list.ts";
 import {
@@ -181,12 +183,72 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
           attributes: event.attributes ? jsonPreview(event.attributes, logLine.attributes).text.replaceAll(/\n\s*/g, " ") : undefined,
           durationMs: event.durationMs ?? undefined,
         })),
-        liveUrl: `${scope.base}/live`,
+        liveUrl: `${scope.base}/runs/${toPublicId("run", run.id)}/live`,
         selfUrl: request.url,
       },
       scope,
       "runs",
     );
+  });
+
+  // A run page's live updates, from the run's change feed (the one run subscriptions read): a
+  // "changed" event when this run changed, not when any run of the environment did. While the run
+  // executes, the environment's hints also count, since its logs (which are not in the feed) grow.
+  app.get<{ Params: Params & { runId: string } }>("/p/:ref/:env/runs/:runId/live", async (request, reply) => {
+    const scope = await scopeOf(request, reply);
+    if (!scope) return reply;
+    const environmentId = scope.environment.environmentId;
+    const run = await findRunOrNotFound(engine, environmentId, request.params.runId);
+    const shape = { kind: "run" as const, environmentId, runId: run.id };
+    const first = await readSnapshot(db.sql, shape);
+    let since: ChangesSince = first.next;
+    let status = String(first.rows[0]?.row.state.status ?? run.status);
+    reply.hijack();
+    reply.raw.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive", "x-accel-buffering": "no" });
+    reply.raw.write(": connected\n\n");
+    let closed = false;
+    let reading = false;
+    let again = false;
+    const send = () => reply.raw.write(`event: changed\ndata: ${JSON.stringify({ status })}\n\n`);
+    const look = async () => {
+      if (reading) {
+        again = true;
+        return;
+      }
+      reading = true;
+      try {
+        do {
+          again = false;
+          const executing = status === "EXECUTING";
+          const answer = await readChanges(db.sql, shape, since);
+          since = answer.next;
+          const changed = answer.rows.at(-1);
+          if (changed) status = String(changed.row.state.status ?? status);
+          if (!closed && (changed || executing)) send();
+        } while (again && !closed);
+      } catch (error) {
+        request.log.warn({ err: error }, "run page live update failed");
+      } finally {
+        reading = false;
+      }
+    };
+    let pending: NodeJS.Timeout | null = null;
+    const unsubscribe = context.notifier.onChanges(environmentId, () => {
+      pending ??= setTimeout(() => {
+        pending = null;
+        void look();
+      }, 100);
+    });
+    const keepAlive = setInterval(() => reply.raw.write(": keep-alive\n\n"), 15_000);
+    const close = () => {
+      closed = true;
+      unsubscribe();
+      clearInterval(keepAlive);
+      if (pending) clearTimeout(pending);
+      reply.raw.end();
+    };
+    request.raw.socket.once("close", close);
+    context.closing.addEventListener("abort", close, { once: true });
   });
 
   // A run's payload, output or metadata whole, as stored: what the page's preview links to.

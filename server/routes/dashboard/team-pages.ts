@@ -3,6 +3,7 @@
 // reset a password, ask for a reset link by email.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AppContext } from "../../app-context.ts";
+import { mayAdministerOrganization } from "../../dashboard/permissions.ts";
 import { hashSecret, newSecret, sessionCookie, sessionLifetimeMs } from "../../dashboard/sessions.ts";
 import { acceptInvitation, changePassword, createProject, inviteMember, passwordResetLink, removeMember, resetPassword, updateMember, type TeamDeps } from "../../engine/teams.ts";
 import { sendEmail } from "../../engine/mailer.ts";
@@ -39,7 +40,7 @@ export async function teamPages(app: FastifyInstance, context: AppContext): Prom
     return organization;
   };
   const requireAdmin = (organization: OrganizationRow) => {
-    if (organization.role !== "admin") throw new ApiError("FORBIDDEN", "Only admins of the organization do that");
+    if (!mayAdministerOrganization(organization.role)) throw new ApiError("FORBIDDEN", "Only admins of the organization do that");
   };
 
   /** A refused change shows its page again with the reason; anything else goes on as an error. */

@@ -1,14 +1,17 @@
 // Management routes for the CLI, authenticated by a personal access token instead of a secret key:
-// who the token belongs to, the projects that user may see, and the secret keys of their
-// environments (creating and revoking keys needs the admin role, as on the dashboard).
+// who the token belongs to, the projects that user may see (and creating one, for admins), and the
+// secret keys of their environments. Who may do what is dashboard/permissions.ts, as on the dashboard.
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { AppContext } from "../../app-context.ts";
 import { requireAccessToken } from "../../auth/authenticate-user.ts";
 import { issueSecretKey } from "../../auth/issue-key.ts";
+import { mayAdministerOrganization, mayHandleSecrets } from "../../dashboard/permissions.ts";
+import { createProject } from "../../engine/teams.ts";
 import { ApiError } from "../../errors.ts";
 import { apiKeysList, apiKeysRevoke } from "../../storage/api-keys.ts";
+import { organizationsForUser } from "../../storage/teams.ts";
 import { environmentTypes } from "../../storage/tenancy.ts";
 import { environmentsForUser, type DashboardEnvironment } from "../../storage/users.ts";
 
@@ -29,8 +32,8 @@ export async function managementRoutes(app: FastifyInstance, context: AppContext
     if (!environment) throw new ApiError("NOT_FOUND", `No project ${ref} with a ${env} environment that you may see`);
     return environment;
   };
-  const requireAdmin = (environment: DashboardEnvironment) => {
-    if (environment.role !== "admin") throw new ApiError("FORBIDDEN", "Only admins of the organization manage keys");
+  const requireKeyAccess = (environment: DashboardEnvironment) => {
+    if (!mayHandleSecrets(environment)) throw new ApiError("FORBIDDEN", "Only admins and members with prod access see and make prod's keys");
   };
 
   routes.get("/api/v1/me", async (request) => ({
@@ -54,8 +57,34 @@ export async function managementRoutes(app: FastifyInstance, context: AppContext
     return { data: [...projects.values()] };
   });
 
+  // The organization is named by its slug; a user in exactly one may leave it out. An organization
+  // the user is not in answers like one that does not exist.
+  routes.post(
+    "/api/v1/projects",
+    { schema: { body: z.object({ name: z.string().min(1).max(200), organization: z.string().min(1).max(100).optional() }) } },
+    async (request, reply) => {
+      const organizations = await organizationsForUser(db.sql, request.accessUser.userId);
+      const wanted = request.body.organization;
+      const organization = wanted === undefined ? (organizations.length === 1 ? organizations[0] : undefined) : organizations.find((row) => row.slug === wanted);
+      if (!organization) {
+        if (wanted !== undefined) throw new ApiError("NOT_FOUND", `No organization ${wanted} that you belong to`);
+        throw new ApiError("VALIDATION_FAILED", `organization: choose one of ${organizations.map((row) => row.slug).join(", ") || "(none)"}`);
+      }
+      if (!mayAdministerOrganization(organization.role)) throw new ApiError("FORBIDDEN", "Only admins of the organization create projects");
+      const { project, devKey } = await createProject(db, { organizationId: organization.id, name: request.body.name, creatorUserId: request.accessUser.userId });
+      return reply.code(201).send({
+        ref: project.ref,
+        name: project.name,
+        organization: organization.slug,
+        environments: [...environmentTypes],
+        devKey,
+      });
+    },
+  );
+
   routes.get("/api/v1/projects/:ref/environments/:env/keys", { schema: { params: environmentParams } }, async (request) => {
     const environment = await environmentOf(request.accessUser.userId, request.params.ref, request.params.env);
+    requireKeyAccess(environment);
     const keys = (await apiKeysList(db.sql, environment.projectId)).filter((key) => key.environmentType === environment.environmentType);
     return {
       data: keys.map((key) => ({
@@ -74,7 +103,7 @@ export async function managementRoutes(app: FastifyInstance, context: AppContext
     { schema: { params: environmentParams, body: z.object({ name: z.string().max(200).default("") }).nullish() } },
     async (request, reply) => {
       const environment = await environmentOf(request.accessUser.userId, request.params.ref, request.params.env);
-      requireAdmin(environment);
+      requireKeyAccess(environment);
       const issued = await issueSecretKey(db.sql, {
         environment: environment.environmentType,
         projectRef: environment.projectRef,
@@ -89,7 +118,7 @@ export async function managementRoutes(app: FastifyInstance, context: AppContext
     { schema: { params: environmentParams.extend({ keyId: z.string().min(1).max(100) }) } },
     async (request) => {
       const environment = await environmentOf(request.accessUser.userId, request.params.ref, request.params.env);
-      requireAdmin(environment);
+      requireKeyAccess(environment);
       const keys = await apiKeysList(db.sql, environment.projectId);
       const key = keys.find((candidate) => candidate.publicId === request.params.keyId && candidate.environmentType === environment.environmentType);
       if (!key || key.revokedAt) throw new ApiError("NOT_FOUND", `No active key ${request.params.keyId} in this environment`);
