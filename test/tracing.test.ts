@@ -9,8 +9,11 @@ import { context as otelContext, trace as otelTrace, TraceFlags } from "@opentel
 import { SeverityNumber } from "@opentelemetry/api-logs";
 import { OTLPLogExporter } from "@opentelemetry/exporter-logs-otlp-http";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { OTLPLogExporter as OTLPProtoLogExporter } from "@opentelemetry/exporter-logs-otlp-proto";
+import { OTLPTraceExporter as OTLPProtoTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
+import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { LoggerProvider, SimpleLogRecordProcessor } from "@opentelemetry/sdk-logs";
-import { BasicTracerProvider, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import * as serverIds from "../server/observability/span-ids.ts";
 import * as sdkIds from "../sdk/span-ids.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
@@ -187,6 +190,60 @@ describe("run traces", () => {
     assert.ok(log, "the exported log sits inside its span");
     assert.equal(log.data.message, "card declined once");
     assert.equal(log.data.level, "WARN");
+  });
+
+  test("spans and logs exported in protobuf by the OpenTelemetry SDK's OTLP/HTTP proto exporters land in the run's trace", async () => {
+    const { trace } = await api("GET", `/api/v1/runs/${parentId}/trace`);
+    const attempt = (trace.rootSpan as Span).children.find((span) => kindOf(span) === "attempt")!;
+    const headers = { authorization: `Bearer ${key}` };
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(new OTLPProtoTraceExporter({ url: `${url}/otel/v1/traces`, headers }))] });
+    const parentContext = otelTrace.setSpanContext(otelContext.active(), { traceId: trace.traceId, spanId: attempt.id, traceFlags: TraceFlags.SAMPLED, isRemote: true });
+    const span = provider.getTracer("ledger-service").startSpan("post ledger entry", { attributes: { "ledger.lines": 3, "ledger.account": "acme", "ledger.tags": ["a", "b"] } }, parentContext);
+    const spanId = span.spanContext().spanId;
+    const loggers = new LoggerProvider({ processors: [new SimpleLogRecordProcessor(new OTLPProtoLogExporter({ url: `${url}/otel/v1/logs`, headers }))] });
+    loggers.getLogger("ledger-service").emit({ severityNumber: SeverityNumber.ERROR, body: "ledger locked", context: otelTrace.setSpan(otelContext.active(), span) });
+    span.setStatus({ code: 2, message: "locked" });
+    span.end();
+    await provider.forceFlush();
+    await loggers.forceFlush();
+    await provider.shutdown();
+    await loggers.shutdown();
+
+    const after = (await api("GET", `/api/v1/runs/${parentId}/trace`)).trace;
+    const received = all(after.rootSpan).find((candidate) => candidate.id === spanId);
+    assert.ok(received, "the protobuf-exported span is in the trace");
+    assert.equal(received.parentId, attempt.id);
+    assert.equal(received.data.message, "post ledger entry");
+    assert.equal(received.data.properties["ledger.lines"], 3);
+    assert.equal(received.data.properties["ledger.account"], "acme");
+    assert.deepEqual(received.data.properties["ledger.tags"], ["a", "b"]);
+    assert.equal(received.data.properties["otel.scope.name"], "ledger-service");
+    assert.equal(received.data.properties["exception.message"], "locked");
+    assert.equal(received.data.isError, true);
+    assert.ok(received.data.duration >= 0);
+    const log = received.children.find((child) => kindOf(child) === "log");
+    assert.ok(log, "the protobuf-exported log sits inside its span");
+    assert.equal(log.data.message, "ledger locked");
+    assert.equal(log.data.level, "ERROR");
+  });
+
+  test("OTLP protobuf: partial success answered in protobuf, undecodable bytes a 400", async () => {
+    // A real span of an unknown trace, serialized by the OTel SDK's own protobuf serializer.
+    const memory = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory)] });
+    provider.getTracer("elsewhere").startSpan("not ours").end();
+    const body = ProtobufTraceSerializer.serializeRequest(memory.getFinishedSpans())!;
+    const post = (bytes: Uint8Array) => fetch(`${url}/otel/v1/traces`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/x-protobuf" }, body: bytes });
+    const refused = await post(body);
+    assert.equal(refused.status, 200);
+    assert.equal(refused.headers.get("content-type"), "application/x-protobuf");
+    const answer = ProtobufTraceSerializer.deserializeResponse(new Uint8Array(await refused.arrayBuffer()));
+    assert.equal(Number(answer.partialSuccess?.rejectedSpans), 1);
+    assert.match(answer.partialSuccess?.errorMessage ?? "", /not a run trace of this environment/);
+    const garbage = await post(new Uint8Array([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01]));
+    assert.equal(garbage.status, 400);
+    assert.match(((await garbage.json()) as { error: string }).error, /body: not an OTLP traces export request in protobuf/);
+    await provider.shutdown();
   });
 
   test("OTLP refuses what does not belong to a run tree of the key's environment", async () => {
