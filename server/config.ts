@@ -27,6 +27,8 @@ export const configDefaults = {
   RATCHET_OIDC_LABEL: "single sign-on",
   RATCHET_CORS_ORIGINS: "*",
   RATCHET_METRICS_TOKEN: null as string | null,
+  RATCHET_OTLP_ENDPOINT: null as string | null,
+  RATCHET_OTLP_HEADERS: null as string | null,
 } as const;
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -78,6 +80,8 @@ const configSchema = z.object({
   RATCHET_OIDC_CLIENT_SECRET: z.string().min(1).max(2000).optional(),
   RATCHET_OIDC_LABEL: z.string().min(1).max(100).default(configDefaults.RATCHET_OIDC_LABEL),
   RATCHET_METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").max(512).optional(),
+  RATCHET_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  RATCHET_OTLP_HEADERS: z.string().max(8192).regex(/^\s*([^=,\s]+\s*=[^,]*)(,\s*[^=,\s]+\s*=[^,]*)*\s*$/, "must be name=value pairs separated by commas").optional(),
 });
 
 /**
@@ -124,6 +128,8 @@ export interface Config {
   corsOrigins: string[];
   /** Bearer token that opens /metrics to non-loopback scrapers; unset means loopback only. */
   metricsToken: string | undefined;
+  /** An OTLP/HTTP collector that run spans are exported to (docs/tracing.md); null when off. */
+  otlpExport: { endpoint: string; headers: Record<string, string> } | null;
 }
 
 export class ConfigError extends Error {
@@ -185,5 +191,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         : null,
     corsOrigins: values.RATCHET_CORS_ORIGINS,
     metricsToken: values.RATCHET_METRICS_TOKEN,
+    otlpExport: values.RATCHET_OTLP_ENDPOINT
+      ? {
+          endpoint: values.RATCHET_OTLP_ENDPOINT,
+          headers: Object.fromEntries(
+            (values.RATCHET_OTLP_HEADERS ?? "")
+              .split(",")
+              .filter((pair) => pair.includes("="))
+              .map((pair) => [pair.slice(0, pair.indexOf("=")).trim(), decodeURIComponent(pair.slice(pair.indexOf("=") + 1).trim())]),
+          ),
+        }
+      : null,
   };
 }

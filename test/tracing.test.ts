@@ -2,6 +2,7 @@
 // waits; the trace read through the API (and through the official SDK's client) is one tree holding
 // the attempts, the wait, both children's runs and the task's own span with its log.
 import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ApiClient as TriggerApiClient } from "@trigger.dev/core/v3";
@@ -31,6 +32,19 @@ interface Span {
   children: Span[];
 }
 
+interface ExportedSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
+  attributes: Array<{ key: string; value: { stringValue?: string } }>;
+}
+interface ExportedRequest {
+  resourceSpans: Array<{ resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }; scopeSpans: Array<{ spans: ExportedSpan[] }> }>;
+}
+
 const kindOf = (span: Span) => span.data.properties["ratchet.span.kind"];
 const all = (span: Span): Span[] => [span, ...span.children.flatMap(all)];
 
@@ -41,9 +55,32 @@ describe("run traces", () => {
   let worker: Worker;
   let parentId: string;
   const api = httpApiOk(() => url, () => key);
+  // A real OTLP/HTTP collector stand-in: decodes what the server exports (RATCHET_OTLP_ENDPOINT).
+  let collector: Server;
+  const exported: Array<{ headers: Record<string, unknown>; body: ExportedRequest }> = [];
+  let onExport = () => {};
+  const exportedSpans = () => exported.flatMap((request) => request.body.resourceSpans.flatMap((resource) => resource.scopeSpans.flatMap((scope) => scope.spans)));
+  const exportArrived = async (predicate: () => boolean) => {
+    while (!predicate()) await new Promise<void>((resolve) => (onExport = resolve));
+  };
 
   before(async () => {
-    t = await createTestApp({ sweeper: true, settings: { sweepIntervalMs: 100 } });
+    collector = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on("data", (chunk: Buffer) => chunks.push(chunk));
+      request.on("end", () => {
+        if (request.url === "/collector/v1/traces" && request.method === "POST") exported.push({ headers: request.headers, body: JSON.parse(Buffer.concat(chunks).toString()) as ExportedRequest });
+        response.writeHead(200, { "content-type": "application/json" }).end("{}");
+        onExport();
+      });
+    });
+    await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve));
+    const collectorPort = (collector.address() as { port: number }).port;
+    t = await createTestApp({
+      sweeper: true,
+      settings: { sweepIntervalMs: 100 },
+      env: { RATCHET_OTLP_ENDPOINT: `http://127.0.0.1:${collectorPort}/collector/`, RATCHET_OTLP_HEADERS: "x-honeycomb-team=abc123,x-tenant=ratchet%20tests" },
+    });
     key = await t.key("dev");
     url = await t.app.listen({ port: 0, host: "127.0.0.1" });
     worker = startWorker(project, { RATCHET_API_URL: url, RATCHET_SECRET_KEY: key });
@@ -64,6 +101,28 @@ describe("run traces", () => {
   after(async () => {
     await worker?.stop();
     await t.close();
+    collector?.close();
+  });
+
+  test("finished runs' spans are exported to the RATCHET_OTLP_ENDPOINT collector, in the run's trace", async () => {
+    const { trace } = await api("GET", `/api/v1/runs/${parentId}/trace`);
+    const root = trace.rootSpan as Span;
+    const attempt = root.children.find((span) => kindOf(span) === "attempt")!;
+    const childRuns = all(root).filter((span) => kindOf(span) === "run" && span.id !== root.id);
+    await exportArrived(() => [root.id, attempt.id, ...childRuns.map((span) => span.id)].every((id) => exportedSpans().some((span) => span.spanId === id)));
+    const spans = exportedSpans();
+    assert.ok(spans.every((span) => span.traceId === trace.traceId), "every exported span is in the run's trace");
+    const run = spans.find((span) => span.spanId === root.id)!;
+    assert.equal(run.name, "traced-parent");
+    assert.equal(run.parentSpanId, undefined);
+    assert.ok(BigInt(run.endTimeUnixNano) >= BigInt(run.startTimeUnixNano));
+    const exportedAttempt = spans.find((span) => span.spanId === attempt.id)!;
+    assert.equal(exportedAttempt.parentSpanId, root.id);
+    assert.ok(exportedAttempt.attributes.some((attribute) => attribute.key === "ratchet.run.id" && attribute.value.stringValue === parentId));
+    assert.ok(spans.some((span) => span.name === "wait.for" || span.attributes.some((a) => a.key === "ratchet.span.kind" && a.value.stringValue === "wait")), "the wait is exported");
+    assert.equal(exported[0]!.headers["x-honeycomb-team"], "abc123");
+    assert.equal(exported[0]!.headers["x-tenant"], "ratchet tests");
+    assert.equal(exported[0]!.body.resourceSpans[0]!.resource.attributes[0]!.value.stringValue, "ratchet");
   });
 
   test("the SDK derives the same span ids as the server", () => {
