@@ -180,6 +180,12 @@ describe("run traces", () => {
     assert.equal(otelSpan.data.properties["app.otel"], true);
     assert.equal(otelSpan.data.properties["otel.scope.name"], "fixture");
     assert.ok(otelSpan.children.some((span) => span.data.message === "otel inner"), "the active span is the parent of the next one");
+    // The config's UndiciInstrumentation recorded the task's fetch as a child span of the active span.
+    const http = otelSpan.children.find((span) => span.data.properties["otel.scope.name"] === "@opentelemetry/instrumentation-undici");
+    assert.ok(http, `an undici span under the user's span: ${JSON.stringify(otelSpan.children.map((span) => span.data.message))}`);
+    assert.equal(http.data.properties["http.request.method"], "GET");
+    assert.equal(http.data.properties["http.response.status_code"], 200);
+    assert.match(String(http.data.properties["url.full"]), /\/healthz$/);
 
     // The child's own trace is the same tree.
     const fromChild = (await api("GET", `/api/v1/runs/${childRuns[0]!.runId}/trace`)).trace;
