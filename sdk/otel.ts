@@ -46,6 +46,15 @@ export function installTracing(): void {
   trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new RunEventSpanProcessor()] }));
 }
 
+/** The project's instrumentations (ratchet.config.ts), on the run-trace provider; once per process. */
+export function enableInstrumentations(instrumentations: Array<{ setTracerProvider(provider: unknown): void; enable(): void }>): void {
+  installTracing();
+  for (const instrumentation of instrumentations) {
+    instrumentation.setTracerProvider(trace.getTracerProvider());
+    instrumentation.enable();
+  }
+}
+
 /** The context an attempt runs in: its span (made by the server) is the parent of the task's spans. */
 export function attemptContext(attempt: { traceId: string; spanId: string } | undefined): Context {
   if (!attempt) return ROOT_CONTEXT;

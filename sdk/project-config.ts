@@ -13,6 +13,18 @@ export interface ProjectConfig {
   concurrency?: number;
   /** Waits up to this many ms keep the run's process; longer ones suspend it. Default 5000. */
   waitInProcessMs?: number;
+  /**
+   * OpenTelemetry instrumentations (`new UndiciInstrumentation()`, …) enabled in each attempt process
+   * on the run-trace TracerProvider, so what they record lands in the run's trace.
+   */
+  instrumentations?: InstrumentationLike[];
+}
+
+/** What Ratchet needs of an `@opentelemetry/instrumentation` instance. */
+export interface InstrumentationLike {
+  instrumentationName: string;
+  setTracerProvider(provider: unknown): void;
+  enable(): void;
 }
 
 export function defineConfig(config: ProjectConfig): ProjectConfig {

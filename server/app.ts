@@ -24,6 +24,7 @@ import { BulkActionProcessor } from "./engine/bulk-actions.ts";
 import { Sweeper } from "./engine/sweepers.ts";
 import { EventPartitionMaintainer } from "./engine/events-maintenance.ts";
 import { RealtimeMaintainer } from "./engine/realtime-maintenance.ts";
+import { OtlpRunExporter } from "./observability/otlp-export.ts";
 import { RunMetrics } from "./observability/run-metrics.ts";
 import { metricsRoutes } from "./routes/metrics.ts";
 import { otelRoutes } from "./routes/otel.ts";
@@ -63,6 +64,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const settings = { ...defaultEngineSettings, leaseSeconds: options.config.leaseSeconds,
     workerLostGraceSeconds: options.config.workerLostGraceSeconds, ...options.settings };
   const metrics = new RunMetrics(options.db, { poolMax: options.config.dbPoolSize });
+  const otlpExporter = options.config.otlpExport ? new OtlpRunExporter(options.db, options.config.otlpExport, () => clock.now()) : null;
+  if (otlpExporter) metrics.onRunFinal = (runId, environmentId) => otlpExporter.runFinished(runId, environmentId);
   const engine = { db: options.db, clock, notifier, metrics };
   const closing = new AbortController();
   const loaded = options.keyring
@@ -138,6 +141,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await partitions?.stop();
     realtimeUpkeep?.stop();
     await notifier.stop();
+    await otlpExporter?.flush();
   });
 
   await registerCors(app, options.config.corsOrigins);

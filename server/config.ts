@@ -31,6 +31,8 @@ export const configDefaults = {
   RATCHET_CORS_ORIGINS: "*",
   RATCHET_METRICS_TOKEN: null as string | null,
   RATCHET_TRUST_PROXY: "false",
+  RATCHET_OTLP_ENDPOINT: null as string | null,
+  RATCHET_OTLP_HEADERS: null as string | null,
 } as const;
 
 const logLevels = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
@@ -103,6 +105,8 @@ const configSchema = z.object({
       return parsed;
     })
     .default(false),
+  RATCHET_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  RATCHET_OTLP_HEADERS: z.string().max(8192).regex(/^\s*([^=,\s]+\s*=[^,]*)(,\s*[^=,\s]+\s*=[^,]*)*\s*$/, "must be name=value pairs separated by commas").optional(),
 });
 
 /**
@@ -153,6 +157,8 @@ export interface Config {
   corsOrigins: string[];
   /** Bearer token that opens /metrics to non-loopback scrapers; unset means loopback only. */
   metricsToken: string | undefined;
+  /** An OTLP/HTTP collector that run spans are exported to (docs/tracing.md); null when off. */
+  otlpExport: { endpoint: string; headers: Record<string, string> } | null;
   /**
    * Which peers' X-Forwarded-For to believe for the client address (sign-in rate limits):
    * false (the default: the socket's address), true (any), a hop count, or addresses/CIDRs.
@@ -252,5 +258,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     corsOrigins: values.RATCHET_CORS_ORIGINS,
     metricsToken: values.RATCHET_METRICS_TOKEN,
     trustProxy: values.RATCHET_TRUST_PROXY,
+    otlpExport: values.RATCHET_OTLP_ENDPOINT
+      ? {
+          endpoint: values.RATCHET_OTLP_ENDPOINT,
+          headers: Object.fromEntries(
+            (values.RATCHET_OTLP_HEADERS ?? "")
+              .split(",")
+              .filter((pair) => pair.includes("="))
+              .map((pair) => [pair.slice(0, pair.indexOf("=")).trim(), decodeURIComponent(pair.slice(pair.indexOf("=") + 1).trim())]),
+          ),
+        }
+      : null,
   };
 }

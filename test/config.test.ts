@@ -36,6 +36,16 @@ describe("configuration", () => {
     assert.throws(() => loadConfig({ RATCHET_LOG_LEVEL: "loud" }), /RATCHET_LOG_LEVEL/);
   });
 
+  test("OTLP export: off by default; endpoint and headers read, bad ones named", () => {
+    assert.equal(loadConfig({}).otlpExport, null);
+    assert.deepEqual(loadConfig({ RATCHET_OTLP_ENDPOINT: "http://collector:4318", RATCHET_OTLP_HEADERS: "api-key=a%3Db, x-team = core" }).otlpExport, {
+      endpoint: "http://collector:4318",
+      headers: { "api-key": "a=b", "x-team": "core" },
+    });
+    assert.throws(() => loadConfig({ RATCHET_OTLP_ENDPOINT: "ftp://collector" }), /RATCHET_OTLP_ENDPOINT/);
+    assert.throws(() => loadConfig({ RATCHET_OTLP_ENDPOINT: "http://collector:4318", RATCHET_OTLP_HEADERS: "no-equals-sign" }), /RATCHET_OTLP_HEADERS: must be name=value pairs/);
+  });
+
   test("every problem is reported at once", () => {
     assert.throws(() => loadConfig({ PORT: "0", RATCHET_PROT: "1" }), (error: unknown) => {
       const message = (error as Error).message;

@@ -67,6 +67,29 @@ describe("trace waterfall", () => {
     assert.ok(document.querySelector(".span-attempt.state-partial"), "the attempt still runs");
   });
 
+  test("the waterfall filters by level and text, keeping the spans that lead to a match", async () => {
+    const texts = (document: { querySelectorAll(selector: string): Iterable<{ textContent: string | null }> }) => [...document.querySelectorAll(".span-row .span-name")].map((row) => row.textContent?.trim() ?? "");
+    const warned = await browser.page(`${base}/runs/${runId}/trace?level=warn&q=${encodeURIComponent("group 7")}`);
+    assert.equal(warned.response.statusCode, 200, warned.response.body.slice(0, 500));
+    const rows = texts(warned.document);
+    assert.ok(rows.some((row) => row.endsWith("halfway through group 7")), `the matching log is shown: ${JSON.stringify(rows)}`);
+    assert.ok(rows.some((row) => row.endsWith("group 7")), "its span, on the way to it, is kept");
+    assert.ok(!rows.some((row) => row.endsWith("item 3")), "info spans are filtered out");
+    assert.ok(!rows.some((row) => row.endsWith("halfway through group 8")), "other text is filtered out");
+    assert.ok(rows.length < 10, `a handful of rows, not the whole trace: ${rows.length}`);
+    assert.equal(warned.document.querySelector('select[name="level"] option[selected]')?.getAttribute("value"), "warn");
+    assert.equal(warned.document.querySelector('input[name="q"]')?.getAttribute("value"), "group 7");
+
+    const text = texts((await browser.page(`${base}/runs/${runId}/trace?q=ITEM+98`)).document);
+    assert.equal(text.filter((row) => row.endsWith("item 98")).length, 50, "text search is case-insensitive, over every group");
+    const none = await browser.page(`${base}/runs/${runId}/trace?q=nothing-like-this`);
+    assert.match(none.document.querySelector(".empty")?.textContent ?? "", /No span or log matches/);
+
+    const bad = await browser.request("GET", `${base}/runs/${runId}/trace?level=loud`);
+    assert.equal(bad.statusCode, 400);
+    assert.match(bad.body, /level/);
+  });
+
   test("selecting a span fetches its detail: attributes, logs, duration", async () => {
     const { document } = await browser.page(`${base}/runs/${runId}/trace`);
     const row = [...document.querySelectorAll("summary.span-row")].find((summary) => summary.textContent?.includes("group 3"))!;

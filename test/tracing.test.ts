@@ -2,6 +2,7 @@
 // waits; the trace read through the API (and through the official SDK's client) is one tree holding
 // the attempts, the wait, both children's runs and the task's own span with its log.
 import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { ApiClient as TriggerApiClient } from "@trigger.dev/core/v3";
@@ -9,8 +10,11 @@ import { context as otelContext, trace as otelTrace, TraceFlags } from "@opentel
 import { SeverityNumber } from "@opentelemetry/api-logs";
 import { OTLPLogExporter } from "@opentelemetry/exporter-logs-otlp-http";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { OTLPLogExporter as OTLPProtoLogExporter } from "@opentelemetry/exporter-logs-otlp-proto";
+import { OTLPTraceExporter as OTLPProtoTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
+import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { LoggerProvider, SimpleLogRecordProcessor } from "@opentelemetry/sdk-logs";
-import { BasicTracerProvider, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import * as serverIds from "../server/observability/span-ids.ts";
 import * as sdkIds from "../sdk/span-ids.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
@@ -28,6 +32,19 @@ interface Span {
   children: Span[];
 }
 
+interface ExportedSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  startTimeUnixNano: string;
+  endTimeUnixNano: string;
+  attributes: Array<{ key: string; value: { stringValue?: string } }>;
+}
+interface ExportedRequest {
+  resourceSpans: Array<{ resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }; scopeSpans: Array<{ spans: ExportedSpan[] }> }>;
+}
+
 const kindOf = (span: Span) => span.data.properties["ratchet.span.kind"];
 const all = (span: Span): Span[] => [span, ...span.children.flatMap(all)];
 
@@ -38,9 +55,32 @@ describe("run traces", () => {
   let worker: Worker;
   let parentId: string;
   const api = httpApiOk(() => url, () => key);
+  // A real OTLP/HTTP collector stand-in: decodes what the server exports (RATCHET_OTLP_ENDPOINT).
+  let collector: Server;
+  const exported: Array<{ headers: Record<string, unknown>; body: ExportedRequest }> = [];
+  let onExport = () => {};
+  const exportedSpans = () => exported.flatMap((request) => request.body.resourceSpans.flatMap((resource) => resource.scopeSpans.flatMap((scope) => scope.spans)));
+  const exportArrived = async (predicate: () => boolean) => {
+    while (!predicate()) await new Promise<void>((resolve) => (onExport = resolve));
+  };
 
   before(async () => {
-    t = await createTestApp({ sweeper: true, settings: { sweepIntervalMs: 100 } });
+    collector = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on("data", (chunk: Buffer) => chunks.push(chunk));
+      request.on("end", () => {
+        if (request.url === "/collector/v1/traces" && request.method === "POST") exported.push({ headers: request.headers, body: JSON.parse(Buffer.concat(chunks).toString()) as ExportedRequest });
+        response.writeHead(200, { "content-type": "application/json" }).end("{}");
+        onExport();
+      });
+    });
+    await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve));
+    const collectorPort = (collector.address() as { port: number }).port;
+    t = await createTestApp({
+      sweeper: true,
+      settings: { sweepIntervalMs: 100 },
+      env: { RATCHET_OTLP_ENDPOINT: `http://127.0.0.1:${collectorPort}/collector/`, RATCHET_OTLP_HEADERS: "x-honeycomb-team=abc123,x-tenant=ratchet%20tests" },
+    });
     key = await t.key("dev");
     url = await t.app.listen({ port: 0, host: "127.0.0.1" });
     worker = startWorker(project, { RATCHET_API_URL: url, RATCHET_SECRET_KEY: key });
@@ -61,6 +101,28 @@ describe("run traces", () => {
   after(async () => {
     await worker?.stop();
     await t.close();
+    collector?.close();
+  });
+
+  test("finished runs' spans are exported to the RATCHET_OTLP_ENDPOINT collector, in the run's trace", async () => {
+    const { trace } = await api("GET", `/api/v1/runs/${parentId}/trace`);
+    const root = trace.rootSpan as Span;
+    const attempt = root.children.find((span) => kindOf(span) === "attempt")!;
+    const childRuns = all(root).filter((span) => kindOf(span) === "run" && span.id !== root.id);
+    await exportArrived(() => [root.id, attempt.id, ...childRuns.map((span) => span.id)].every((id) => exportedSpans().some((span) => span.spanId === id)));
+    const spans = exportedSpans();
+    assert.ok(spans.every((span) => span.traceId === trace.traceId), "every exported span is in the run's trace");
+    const run = spans.find((span) => span.spanId === root.id)!;
+    assert.equal(run.name, "traced-parent");
+    assert.equal(run.parentSpanId, undefined);
+    assert.ok(BigInt(run.endTimeUnixNano) >= BigInt(run.startTimeUnixNano));
+    const exportedAttempt = spans.find((span) => span.spanId === attempt.id)!;
+    assert.equal(exportedAttempt.parentSpanId, root.id);
+    assert.ok(exportedAttempt.attributes.some((attribute) => attribute.key === "ratchet.run.id" && attribute.value.stringValue === parentId));
+    assert.ok(spans.some((span) => span.name === "wait.for" || span.attributes.some((a) => a.key === "ratchet.span.kind" && a.value.stringValue === "wait")), "the wait is exported");
+    assert.equal(exported[0]!.headers["x-honeycomb-team"], "abc123");
+    assert.equal(exported[0]!.headers["x-tenant"], "ratchet tests");
+    assert.equal(exported[0]!.body.resourceSpans[0]!.resource.attributes[0]!.value.stringValue, "ratchet");
   });
 
   test("the SDK derives the same span ids as the server", () => {
@@ -118,6 +180,12 @@ describe("run traces", () => {
     assert.equal(otelSpan.data.properties["app.otel"], true);
     assert.equal(otelSpan.data.properties["otel.scope.name"], "fixture");
     assert.ok(otelSpan.children.some((span) => span.data.message === "otel inner"), "the active span is the parent of the next one");
+    // The config's UndiciInstrumentation recorded the task's fetch as a child span of the active span.
+    const http = otelSpan.children.find((span) => span.data.properties["otel.scope.name"] === "@opentelemetry/instrumentation-undici");
+    assert.ok(http, `an undici span under the user's span: ${JSON.stringify(otelSpan.children.map((span) => span.data.message))}`);
+    assert.equal(http.data.properties["http.request.method"], "GET");
+    assert.equal(http.data.properties["http.response.status_code"], 200);
+    assert.match(String(http.data.properties["url.full"]), /\/healthz$/);
 
     // The child's own trace is the same tree.
     const fromChild = (await api("GET", `/api/v1/runs/${childRuns[0]!.runId}/trace`)).trace;
@@ -187,6 +255,60 @@ describe("run traces", () => {
     assert.ok(log, "the exported log sits inside its span");
     assert.equal(log.data.message, "card declined once");
     assert.equal(log.data.level, "WARN");
+  });
+
+  test("spans and logs exported in protobuf by the OpenTelemetry SDK's OTLP/HTTP proto exporters land in the run's trace", async () => {
+    const { trace } = await api("GET", `/api/v1/runs/${parentId}/trace`);
+    const attempt = (trace.rootSpan as Span).children.find((span) => kindOf(span) === "attempt")!;
+    const headers = { authorization: `Bearer ${key}` };
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(new OTLPProtoTraceExporter({ url: `${url}/otel/v1/traces`, headers }))] });
+    const parentContext = otelTrace.setSpanContext(otelContext.active(), { traceId: trace.traceId, spanId: attempt.id, traceFlags: TraceFlags.SAMPLED, isRemote: true });
+    const span = provider.getTracer("ledger-service").startSpan("post ledger entry", { attributes: { "ledger.lines": 3, "ledger.account": "acme", "ledger.tags": ["a", "b"] } }, parentContext);
+    const spanId = span.spanContext().spanId;
+    const loggers = new LoggerProvider({ processors: [new SimpleLogRecordProcessor(new OTLPProtoLogExporter({ url: `${url}/otel/v1/logs`, headers }))] });
+    loggers.getLogger("ledger-service").emit({ severityNumber: SeverityNumber.ERROR, body: "ledger locked", context: otelTrace.setSpan(otelContext.active(), span) });
+    span.setStatus({ code: 2, message: "locked" });
+    span.end();
+    await provider.forceFlush();
+    await loggers.forceFlush();
+    await provider.shutdown();
+    await loggers.shutdown();
+
+    const after = (await api("GET", `/api/v1/runs/${parentId}/trace`)).trace;
+    const received = all(after.rootSpan).find((candidate) => candidate.id === spanId);
+    assert.ok(received, "the protobuf-exported span is in the trace");
+    assert.equal(received.parentId, attempt.id);
+    assert.equal(received.data.message, "post ledger entry");
+    assert.equal(received.data.properties["ledger.lines"], 3);
+    assert.equal(received.data.properties["ledger.account"], "acme");
+    assert.deepEqual(received.data.properties["ledger.tags"], ["a", "b"]);
+    assert.equal(received.data.properties["otel.scope.name"], "ledger-service");
+    assert.equal(received.data.properties["exception.message"], "locked");
+    assert.equal(received.data.isError, true);
+    assert.ok(received.data.duration >= 0);
+    const log = received.children.find((child) => kindOf(child) === "log");
+    assert.ok(log, "the protobuf-exported log sits inside its span");
+    assert.equal(log.data.message, "ledger locked");
+    assert.equal(log.data.level, "ERROR");
+  });
+
+  test("OTLP protobuf: partial success answered in protobuf, undecodable bytes a 400", async () => {
+    // A real span of an unknown trace, serialized by the OTel SDK's own protobuf serializer.
+    const memory = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(memory)] });
+    provider.getTracer("elsewhere").startSpan("not ours").end();
+    const body = ProtobufTraceSerializer.serializeRequest(memory.getFinishedSpans())!;
+    const post = (bytes: Uint8Array) => fetch(`${url}/otel/v1/traces`, { method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/x-protobuf" }, body: bytes });
+    const refused = await post(body);
+    assert.equal(refused.status, 200);
+    assert.equal(refused.headers.get("content-type"), "application/x-protobuf");
+    const answer = ProtobufTraceSerializer.deserializeResponse(new Uint8Array(await refused.arrayBuffer()));
+    assert.equal(Number(answer.partialSuccess?.rejectedSpans), 1);
+    assert.match(answer.partialSuccess?.errorMessage ?? "", /not a run trace of this environment/);
+    const garbage = await post(new Uint8Array([0x0a, 0xff, 0xff, 0xff, 0x0f, 0x01]));
+    assert.equal(garbage.status, 400);
+    assert.match(((await garbage.json()) as { error: string }).error, /body: not an OTLP traces export request in protobuf/);
+    await provider.shutdown();
   });
 
   test("OTLP refuses what does not belong to a run tree of the key's environment", async () => {

@@ -59,7 +59,7 @@ async function buildVersion(project: Project, env: NodeJS.ProcessEnv, mode: "dev
   }
   // `ratchet dev` reads the project's .env and .env.local again with every build, as `trigger dev` does.
   const local = mode === "dev" ? await loadDotenvFiles(project.root) : {};
-  return { version: registered.version, bundle, pool: new AttemptPool(env, local), taskCount: manifest.tasks.length };
+  return { version: registered.version, bundle, pool: new AttemptPool(project.configBundle && project.config.instrumentations?.length ? { ...env, RATCHET_CONFIG_BUNDLE: project.configBundle } : env, local), taskCount: manifest.tasks.length };
 }
 
 interface Whoami {

@@ -3,7 +3,7 @@
 // only this process: the worker reports the attempt CRASHED and forks a fresh one.
 import { executeAttempt } from "../sdk/execute.ts";
 import { metadata as metadataApi } from "../sdk/metadata.ts";
-import { installTracing, withinAttempt } from "../sdk/otel.ts";
+import { enableInstrumentations, installTracing, withinAttempt } from "../sdk/otel.ts";
 import type { ProjectConfig } from "../sdk/project-config.ts";
 import { setRuntime, type RunEvent, type TaskRuntime } from "../sdk/runtime.ts";
 import { parsePacket, stringifyPacket } from "../sdk/serialization.ts";
@@ -31,6 +31,12 @@ let loadedBundle: string | null = null;
 
 async function load(bundle: string): Promise<Map<AnyTaskOptions, { filePath: string; exportName: string }>> {
   if (loadedBundle !== null && loadedBundle !== bundle) throw new Error("a child process runs one bundle only");
+  // Instrumentations are objects of the config module: this process imports it for them, before the tasks.
+  const configBundle = process.env.RATCHET_CONFIG_BUNDLE;
+  if (configBundle && loadedBundle === null) {
+    const config = ((await import(configBundle)) as { default?: ProjectConfig }).default;
+    enableInstrumentations(config?.instrumentations ?? []);
+  }
   const module = (await import(bundle)) as { taskModules: Array<[string, Record<string, unknown>]> };
   loadedBundle = bundle;
   const locations = new Map<AnyTaskOptions, { filePath: string; exportName: string }>();

@@ -11,6 +11,8 @@ export interface Project {
   root: string;
   configPath: string | null;
   config: ProjectConfig;
+  /** The config file bundled: attempt processes import it for what cannot cross IPC (instrumentations). */
+  configBundle: string | null;
   dirs: string[];
 }
 
@@ -19,6 +21,8 @@ const configNames = ["ratchet.config.ts", "ratchet.config.mts", "ratchet.config.
 export class ProjectError extends Error {
   override name = "ProjectError";
 }
+
+const aFunction = z.custom<(...args: unknown[]) => unknown>((value) => typeof value === "function");
 
 // What ratchet.config.ts may hold, checked before it is used: a mistake names the field and the fix.
 const configSchema = z
@@ -29,6 +33,11 @@ const configSchema = z
     maxDuration: z.number().positive().optional(),
     concurrency: z.number().int().positive().optional(),
     waitInProcessMs: z.number().int().min(0).optional(),
+    instrumentations: z
+      .array(z.object({ instrumentationName: z.string(), setTracerProvider: aFunction, enable: aFunction }).loose(), {
+        error: "must be a list of OpenTelemetry instrumentations, such as instrumentations: [new UndiciInstrumentation()]",
+      })
+      .optional(),
   })
   .loose();
 
@@ -38,10 +47,11 @@ export async function loadProject(cwd: string, configFile?: string): Promise<Pro
   const root = configPath ? dirname(configPath) : resolve(cwd);
   const configName = configPath ? basename(configPath) : "ratchet.config.ts";
   let config: ProjectConfig = {};
+  let configBundle: string | null = null;
   if (configPath) {
     let loaded: unknown;
     try {
-      const bundled = await bundleModule(configPath, join(root, ".ratchet", "build"), "config");
+      const bundled = (configBundle = await bundleModule(configPath, join(root, ".ratchet", "build"), "config"));
       const module = (await import(bundled)) as { default?: unknown; config?: unknown };
       loaded = module.default ?? module.config ?? {};
     } catch (error) {
@@ -60,7 +70,7 @@ export async function loadProject(cwd: string, configFile?: string): Promise<Pro
   if (missing.length === dirs.length) {
     throw new ProjectError(`No task folder found (looked for ${dirs.join(", ")}): create it, or set "dirs" in ${configName}.`);
   }
-  return { root, configPath, config, dirs: dirs.filter((dir) => existsSync(dir)) };
+  return { root, configPath, config, configBundle, dirs: dirs.filter((dir) => existsSync(dir)) };
 }
 
 const taskFile = /\.(ts|tsx|mts|cts|js|jsx|mjs|cjs)$/;

@@ -83,6 +83,9 @@ export class RunMetrics {
     if (queuedAt) this.#dequeueLatency.observe({ task }, Math.max(0, (now.getTime() - queuedAt.getTime()) / 1000));
   }
 
+  /** Called (never awaited by a completion) when a run reached a final status: the OTLP export hooks in here. */
+  onRunFinal: ((runId: string, environmentId: string) => void) | null = null;
+
   runFinished(task: string, status: RunStatus): void {
     if (isFinal(status)) this.#finished.inc({ task, status });
   }
@@ -105,7 +108,10 @@ export class RunMetrics {
       if (!timing) return;
       const outcome = status === "COMPLETED" ? "success" : status === "CANCELED" ? "canceled" : "failure";
       if (timing.durationSeconds !== null) this.#attemptDuration.observe({ task: timing.taskIdentifier, outcome }, Math.max(0, timing.durationSeconds));
-      if (!requeued) this.runFinished(timing.taskIdentifier, status);
+      if (!requeued) {
+        this.runFinished(timing.taskIdentifier, status);
+        if (isFinal(status)) this.onRunFinal?.(runId, timing.environmentId);
+      }
     } catch {
       // A metric lost is better than a completion refused.
     }

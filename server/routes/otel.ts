@@ -1,12 +1,13 @@
-// The OTLP/HTTP receiver: POST /otel/v1/traces and /otel/v1/logs (JSON), for workers and for users'
+// The OTLP/HTTP receiver: POST /otel/v1/traces and /otel/v1/logs (JSON or protobuf), for workers and for users'
 // other services. Authenticated by the environment's secret key; a span lands only in a trace of a
 // run tree of that environment, so no key can write into another tenant's trace. See docs/otlp.md.
-import type { FastifyInstance } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { AppContext } from "../app-context.ts";
 import { requireSecretKey } from "../auth/authenticate.ts";
 import { fromPublicId } from "../ids.ts";
 import { otlpItemsPerRequest, otlpLogs, otlpLogsSchema, otlpSpans, otlpTracesSchema, type OtlpItem } from "../observability/otlp.ts";
+import { decodeOtlpProtobuf, encodeOtlpAnswer, protobufContentType } from "../observability/otlp-protobuf.ts";
 import { rootRunIdForTrace } from "../observability/span-ids.ts";
 import { eventsInsert, type NewEvent } from "../storage/events.ts";
 import { tracesFindRoot } from "../storage/traces.ts";
@@ -76,26 +77,43 @@ function tooMany(count: number, what: string): void {
   if (count > otlpItemsPerRequest) throw new ApiError("PAYLOAD_TOO_LARGE", `body carries ${count} ${what}; the limit is ${otlpItemsPerRequest} per request`);
 }
 
+/** An exporter that sent protobuf reads its answer in protobuf. */
+function answerIn(request: FastifyRequest, reply: FastifyReply, kind: "traces" | "logs", answer: { partialSuccess: Record<string, unknown> }): unknown {
+  if (!String(request.headers["content-type"] ?? "").startsWith(protobufContentType)) return answer;
+  return reply.type(protobufContentType).send(encodeOtlpAnswer(kind, answer));
+}
+
 export async function otelRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
   app.addHook("preHandler", requireSecretKey(context.db, context.clock));
+  // Protobuf bodies become the JSON mapping's objects here, so the same schema validates both encodings.
+  app.addContentTypeParser(protobufContentType, { parseAs: "buffer" }, (request, body, done) => {
+    const kind = request.url.startsWith("/otel/v1/logs") ? "logs" : "traces";
+    try {
+      done(null, decodeOtlpProtobuf(kind, body as Buffer));
+    } catch (error) {
+      done(new ApiError("VALIDATION_FAILED", `body: not an OTLP ${kind} export request in protobuf (${(error as Error).message})`), undefined);
+    }
+  });
   const routes = app.withTypeProvider<ZodTypeProvider>();
 
-  routes.post("/otel/v1/traces", { schema: { body: otlpTracesSchema }, config: { textCheckedByRoute: ["resourceSpans"] } }, async (request) => {
+  routes.post("/otel/v1/traces", { schema: { body: otlpTracesSchema }, config: { textCheckedByRoute: ["resourceSpans"] } }, async (request, reply) => {
     const items = otlpSpans(request.body);
     tooMany(items.length, "spans");
     const { rows, rejected, reasons } = await place(context, request.environment.environmentId, items);
     await eventsInsert(context.db.sql, rows);
     // OTLP's partial success: 200 with what was refused, so exporters do not retry data that cannot land.
-    return rejected === 0 ? { partialSuccess: {} } : { partialSuccess: { rejectedSpans: rejected, errorMessage: [...reasons].join("; ") } };
+    const answer = rejected === 0 ? { partialSuccess: {} } : { partialSuccess: { rejectedSpans: rejected, errorMessage: [...reasons].join("; ") } };
+    return answerIn(request, reply, "traces", answer);
   });
 
-  routes.post("/otel/v1/logs", { schema: { body: otlpLogsSchema }, config: { textCheckedByRoute: ["resourceLogs"] } }, async (request) => {
+  routes.post("/otel/v1/logs", { schema: { body: otlpLogsSchema }, config: { textCheckedByRoute: ["resourceLogs"] } }, async (request, reply) => {
     const { items, withoutTrace } = otlpLogs(request.body, context.clock.now());
     tooMany(items.length + withoutTrace, "log records");
     const { rows, rejected, reasons } = await place(context, request.environment.environmentId, items);
     if (withoutTrace > 0) reasons.add("log records without a trace id");
     await eventsInsert(context.db.sql, rows);
     const refused = rejected + withoutTrace;
-    return refused === 0 ? { partialSuccess: {} } : { partialSuccess: { rejectedLogRecords: refused, errorMessage: [...reasons].join("; ") } };
+    const answer = refused === 0 ? { partialSuccess: {} } : { partialSuccess: { rejectedLogRecords: refused, errorMessage: [...reasons].join("; ") } };
+    return answerIn(request, reply, "logs", answer);
   });
 }

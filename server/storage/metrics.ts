@@ -88,13 +88,14 @@ export async function metricsDbConnections(tx: TransactionSql): Promise<Connecti
 
 export interface AttemptTiming {
   taskIdentifier: string;
+  environmentId: string;
   durationSeconds: number | null;
 }
 
 /** One attempt's task and how long it ran (a primary-key lookup), for the attempt duration histogram. */
 export async function metricsAttemptTiming(tx: TransactionSql | Sql, runId: string, attemptNumber: number): Promise<AttemptTiming | null> {
   const [row] = await tx<AttemptTiming[]>`
-    select r.task_identifier as "taskIdentifier",
+    select r.task_identifier as "taskIdentifier", r.environment_id as "environmentId",
       extract(epoch from (coalesce(a.finished_at, r.updated_at) - coalesce(a.started_at, a.created_at)))::double precision as "durationSeconds"
     from ratchet.runs r left join ratchet.attempts a on a.run_id = r.id and a.number = ${attemptNumber}
     where r.id = ${runId}`;

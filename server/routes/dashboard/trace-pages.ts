@@ -69,6 +69,43 @@ export function waterfallRows(root: TraceSpan): WaterfallRow[] {
   return rows;
 }
 
+const levelOrder = ["trace", "debug", "info", "warn", "error"] as const;
+type Level = (typeof levelOrder)[number];
+
+export interface WaterfallFilter {
+  /** The least severe level shown. */
+  level: Level | null;
+  /** Case-insensitive text the span's name or the log's message contains. */
+  text: string | null;
+}
+
+function readFilter(query: Record<string, unknown>): WaterfallFilter {
+  const level = typeof query.level === "string" && query.level !== "" ? query.level.toLowerCase() : null;
+  if (level !== null && !(levelOrder as readonly string[]).includes(level)) throw new ApiError("VALIDATION_FAILED", `level: must be one of ${levelOrder.join(", ")}`);
+  const text = typeof query.q === "string" && query.q.trim() !== "" ? query.q.trim() : null;
+  if (text !== null && text.length > 200) throw new ApiError("VALIDATION_FAILED", "q: must be at most 200 characters");
+  return { level: level as Level | null, text };
+}
+
+/**
+ * The tree with only the spans and logs that match, and the spans leading to them (so a match is
+ * shown where it happened); the root always stays, so the time axis does not change.
+ */
+export function filterTrace(root: TraceSpan, filter: WaterfallFilter): TraceSpan {
+  if (filter.level === null && filter.text === null) return root;
+  const least = filter.level === null ? 0 : levelOrder.indexOf(filter.level);
+  const needle = filter.text?.toLowerCase() ?? null;
+  const matches = (span: TraceSpan) => {
+    const rank = levelOrder.indexOf(span.level.toLowerCase() as Level);
+    return (rank === -1 ? 2 : rank) >= least && (needle === null || span.message.toLowerCase().includes(needle));
+  };
+  const prune = (span: TraceSpan): TraceSpan | null => {
+    const children = span.children.map(prune).filter((child): child is TraceSpan => child !== null);
+    return children.length > 0 || matches(span) ? { ...span, children } : null;
+  };
+  return prune(root) ?? { ...root, children: [] };
+}
+
 export async function tracePages(app: FastifyInstance, context: AppContext, scopeOf: ScopeOf): Promise<void> {
   const { db, clock } = context;
   const load = async (environmentId: string, publicRunId: string) => {
@@ -78,10 +115,12 @@ export async function tracePages(app: FastifyInstance, context: AppContext, scop
     return trace;
   };
 
-  app.get<{ Params: Params }>("/p/:ref/:env/runs/:runId/trace", async (request, reply) => {
+  app.get<{ Params: Params; Querystring: Record<string, unknown> }>("/p/:ref/:env/runs/:runId/trace", async (request, reply) => {
     const scope = await scopeOf(request, reply);
     if (!scope) return reply;
+    const filter = readFilter(request.query);
     const trace = await load(scope.environment.environmentId, request.params.runId);
+    const rows = waterfallRows(filterTrace(trace.root, filter));
     return render(
       request,
       reply,
@@ -90,7 +129,8 @@ export async function tracePages(app: FastifyInstance, context: AppContext, scop
         title: `Trace of ${request.params.runId}`,
         runId: request.params.runId,
         traceId: trace.traceId,
-        rows: waterfallRows(trace.root),
+        rows,
+        filter: { level: filter.level ?? "", text: filter.text ?? "", active: filter.level !== null || filter.text !== null, levels: levelOrder },
         total: durationLabel(trace.root.durationMs),
         liveUrl: `${scope.base}/live`,
         selfUrl: request.url,

@@ -1,0 +1,97 @@
+// The trace waterfall in a real browser (Debian's Chromium, driven by playwright-core): spans nest in
+// their parents, clicking a span loads its detail beside the tree (htmx), and the level/text filter
+// narrows the tree. A screenshot is saved in test-artifacts/.
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { chromium, type Browser, type Page } from "playwright-core";
+import { firstSetupLink } from "../server/dashboard/sessions.ts";
+import { attemptSpanId } from "../server/observability/span-ids.ts";
+import { createTestApp, type TestApp } from "./helpers/app.ts";
+import { ApiClient } from "./helpers/engine.ts";
+import { projectRoot } from "./helpers/server-process.ts";
+
+const chromiumPath = process.env.RATCHET_CHROMIUM ?? "/usr/bin/chromium";
+const artifacts = join(projectRoot, "test-artifacts");
+
+describe("the trace waterfall in Chromium", () => {
+  let t: TestApp;
+  let url: string;
+  let browser: Browser;
+  let page: Page;
+  let traceUrl: string;
+
+  before(async () => {
+    assert.ok(existsSync(chromiumPath), `Chromium is needed at ${chromiumPath} (apt-get install chromium; .ci/run installs it)`);
+    await mkdir(artifacts, { recursive: true });
+    t = await createTestApp();
+    const api = new ApiClient(t.app, await t.key("prod"));
+    await api.register([{ id: "import" }]);
+    const runId = (await api.trigger("import", {})).id;
+    const [claimed] = await api.dequeue("w-1", 1);
+    await api.start("w-1", claimed!);
+    const now = Date.now();
+    const at = (ms: number) => new Date(now + ms).toISOString();
+    await api.ok("POST", `/engine/v1/runs/${runId}/events`, {
+      workerId: "w-1",
+      attemptNumber: 1,
+      events: [
+        { seq: 0, time: at(0), kind: "span", level: "info", message: "load rows", spanId: "a000000000000001", parentSpanId: attemptSpanId(runId, 1), durationMs: 40, attributes: { "rows.count": 120 } },
+        { seq: 1, time: at(5), kind: "span", level: "info", message: "parse csv", spanId: "a000000000000002", parentSpanId: "a000000000000001", durationMs: 10 },
+        { seq: 2, time: at(20), kind: "log", level: "warn", message: "row 17 has no email", parentSpanId: "a000000000000001" },
+        { seq: 3, time: at(50), kind: "span", level: "info", message: "write rows", spanId: "a000000000000003", parentSpanId: attemptSpanId(runId, 1), durationMs: 30 },
+      ],
+    });
+    url = await t.app.listen({ port: 0, host: "127.0.0.1" });
+    traceUrl = `${url}/p/${t.project.ref}/prod/runs/${runId}/trace`;
+    browser = await chromium.launch({
+      executablePath: chromiumPath,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    await page.goto((await firstSetupLink(t.database.db, url, new Date()))!);
+    await page.getByLabel("Name").fill("Ada");
+    await page.getByLabel("Email").fill("ada@example.com");
+    await page.getByLabel("Password (at least 10 characters)").fill("a long enough password");
+    await page.getByRole("button", { name: "Create and sign in" }).click();
+    await page.waitForURL(/\/runs$/);
+  });
+  after(async () => {
+    await browser?.close();
+    await t?.close();
+  });
+
+  test("spans nest in their parents, a click shows the span's detail, the filter narrows the tree", async () => {
+    await page.goto(traceUrl);
+    // "parse csv" and the warning sit inside the <details> of "load rows".
+    const loadRows = page.locator("details.span-group", { has: page.locator(":scope > summary", { hasText: "load rows" }) });
+    await loadRows.locator(".span-row", { hasText: "parse csv" }).waitFor();
+    await loadRows.locator(".span-row", { hasText: "row 17 has no email" }).waitFor();
+    assert.equal(await loadRows.locator(".span-row", { hasText: "write rows" }).count(), 0, "a sibling is not inside");
+
+    await loadRows.locator(":scope > summary").click();
+    const detail = page.locator("#span-detail");
+    await detail.getByText("rows.count").waitFor();
+    assert.match(await detail.innerText(), /120/);
+    assert.match(await detail.innerText(), /row 17 has no email/, "its logs are in its detail");
+    // The click also toggled the group: its children are collapsed, and a second click opens them.
+    await page.locator(".span-row", { hasText: "parse csv" }).waitFor({ state: "hidden" });
+    await loadRows.locator(":scope > summary").click();
+    await page.locator(".span-row", { hasText: "parse csv" }).waitFor();
+    await page.screenshot({ path: join(artifacts, "trace-waterfall.png"), fullPage: true });
+
+    await page.getByLabel("Level at least").selectOption("warn");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await page.waitForURL(/level=warn/);
+    await page.locator(".span-row", { hasText: "row 17 has no email" }).waitFor();
+    assert.equal(await page.locator(".span-row", { hasText: "parse csv" }).count(), 0, "info spans are filtered out");
+    assert.equal(await page.locator(".span-row", { hasText: "write rows" }).count(), 0);
+    await page.screenshot({ path: join(artifacts, "trace-waterfall-filtered.png"), fullPage: true });
+
+    await page.getByLabel("Search").fill("nothing like this");
+    await page.getByRole("button", { name: "Filter" }).click();
+    await page.getByText("No span or log matches.").waitFor();
+  });
+});
