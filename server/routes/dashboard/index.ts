@@ -30,6 +30,7 @@ import { alertPages } from "./alert-pages.ts";
 import { teamPages } from "./team-pages.ts";
 import { ssoPages } from "./sso-pages.ts";
 import { tracePages } from "./trace-pages.ts";
+import { dashboardErrorHandler } from "./error-page.ts";
 
 const viewsDir = join(packageRoot, "views");
 
@@ -58,12 +59,14 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
     getToken: (request) => (request.body as { _csrf?: string } | undefined)?._csrf ?? (request.headers["x-csrf-token"] as string | undefined),
   });
   await app.register(fastifyRateLimit, { global: false });
+  app.setErrorHandler(dashboardErrorHandler);
   await app.register(fastifyView, { engine: { eta: new Eta({ views: viewsDir, cache: true }) }, root: viewsDir });
 
   const require = createRequire(import.meta.url);
   const statics: Record<string, { path: string; type: string }> = {
     "htmx.min.js": { path: require.resolve("htmx.org/dist/htmx.min.js"), type: "text/javascript" },
     "live.js": { path: join(viewsDir, "static", "live.js"), type: "text/javascript" },
+    "theme.js": { path: join(viewsDir, "static", "theme.js"), type: "text/javascript" },
     "app.css": { path: join(viewsDir, "static", "app.css"), type: "text/css" },
   };
   const cache = new Map<string, Buffer>();

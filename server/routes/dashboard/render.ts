@@ -2,6 +2,8 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { DashboardEnvironment } from "../../storage/users.ts";
 import { mayHandleSecrets } from "../../dashboard/permissions.ts";
+import { when } from "../../dashboard/time-format.ts";
+import { errorText } from "../../dashboard/error-text.ts";
 
 export interface DashboardScope {
   environment: DashboardEnvironment;
@@ -64,7 +66,7 @@ export async function render(
       ? { user: request.user.email, items: [{ href: "/", label: "Runs", current: false }], settings: settingsItems, environments: [] }
       : null;
   void reply.header("cache-control", "no-store");
-  return reply.view(`pages/${template}.eta`, { ...data, csrf, nav, section, base: scope?.base ?? "" }, fragment ? {} : { layout: "layout.eta" });
+  return reply.view(`pages/${template}.eta`, { ...data, csrf, nav, section, base: scope?.base ?? "", when, errorText }, fragment ? {} : { layout: "layout.eta" });
 }
 
 export type ScopeOf = (request: FastifyRequest<{ Params: { ref: string; env: string } }>, reply: FastifyReply) => Promise<DashboardScope | null>;
