@@ -13,6 +13,8 @@ export interface ProjectConfig {
   concurrency?: number;
   /** Waits up to this many ms keep the run's process; longer ones suspend it. Default 5000. */
   waitInProcessMs?: number;
+  /** `ratchet deploy`: the project's own Dockerfile (relative to the config file) instead of the generated one. */
+  deploy?: { dockerfile?: string };
 }
 
 export function defineConfig(config: ProjectConfig): ProjectConfig {

@@ -12,6 +12,7 @@ export interface DashboardScope {
 const sections = [
   ["runs", "Runs"],
   ["tasks", "Tasks"],
+  ["deployments", "Deployments"],
   ["schedules", "Schedules"],
   ["batches", "Batches"],
   ["tokens", "Wait tokens"],
