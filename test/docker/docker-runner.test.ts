@@ -23,7 +23,7 @@ const limitFile = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.li
 export const limits = task({
   id: "limits",
   machine: "micro",
-  run: async () => ({ inContainer: existsSync("/.dockerenv"), memoryLimit: limitFile ? readFileSync(limitFile, "utf8").trim() : null, bodyStartedAtMs: Date.now() }),
+  run: async () => ({ inContainer: existsSync("/.dockerenv"), memoryLimit: limitFile ? readFileSync(limitFile, "utf8").trim() : null, greeting: process.env.GREETING ?? null, apiUrl: process.env.RATCHET_API_URL ?? null, bodyStartedAtMs: Date.now() }),
 });
 
 export const sleeps = task({
@@ -71,6 +71,8 @@ describe("the Docker runner", { skip: unavailable ?? false }, () => {
     await mkdir(join(dir, "trigger"), { recursive: true });
     await cp(join(projectRoot, "test/fixtures/project/ratchet.config.ts"), join(dir, "ratchet.config.ts"));
     await writeFile(join(dir, "trigger", "machines.ts"), tasksSource);
+    // The environment's variables reach the container (Ratchet's own names are refused by the API).
+    await api("POST", `/api/v1/projects/${t.project.ref}/envvars/dev`, { name: "GREETING", value: "from the environment" });
     // A container this runner left behind before: removed when the runner starts.
     await run("docker", ["create", "--label", `dev.ratchet.runner=${runnerId}`, "--label", "dev.ratchet.run=run_left_behind", "node:24-bookworm-slim", "true"]);
     assert.equal((await containersOfRunner()).length, 1);
@@ -98,6 +100,8 @@ describe("the Docker runner", { skip: unavailable ?? false }, () => {
     assert.equal(done.status, "COMPLETED", `${JSON.stringify(done.error)}\n${worker.output()}`);
     assert.equal(done.output.inContainer, true);
     assert.equal(done.output.memoryLimit, String(256 * 1024 * 1024), "micro: 256 MB");
+    assert.equal(done.output.greeting, "from the environment");
+    assert.equal(done.output.apiUrl, url, "the run's credentials: the server's URL");
     assert.deepEqual(await containersOfRunner(), [], "the finished container is removed");
   });
 

@@ -4,6 +4,7 @@
 // streamed to the worker's log. A container the kernel OOM-kills, or that vanishes (docker kill, a
 // daemon restart), ends its attempt CRASHED with the reason, and the retry policy decides. Finished
 // containers are removed; on start the runner removes the containers a previous run of it left.
+import { noVariables, type VariableSet } from "../environment-variables.ts";
 import { hostname } from "node:os";
 import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
@@ -36,6 +37,18 @@ function containerEnv(env: NodeJS.ProcessEnv): string[] {
     .map(([name, value]) => `${name}=${value}`);
 }
 
+/**
+ * The container's environment: the environment's variables (docs/envvars.md), then the runner's
+ * own settings and the run's credentials over them, so a variable never replaces RATCHET_API_URL or the key.
+ */
+export function withVariables(own: string[], variables: VariableSet): string[] {
+  const ownNames = new Set(own.map((entry) => entry.slice(0, entry.indexOf("="))));
+  const fromEnvironment = Object.entries(variables.variables)
+    .filter(([name]) => !ownNames.has(name) && !/^(RATCHET_|TRIGGER_)/.test(name))
+    .map(([name, value]) => `${name}=${value}`);
+  return [...fromEnvironment, ...own];
+}
+
 class DockerAttempt implements AttemptRunner {
   readonly machine: string;
   readonly #docker: Docker;
@@ -44,7 +57,10 @@ class DockerAttempt implements AttemptRunner {
   #stdin: NodeJS.WritableStream | null = null;
   #alive = true;
 
-  constructor(docker: Docker, settings: DockerRunnerSettings, machine: string) {
+  readonly #env: string[];
+
+  constructor(docker: Docker, settings: DockerRunnerSettings, machine: string, env: string[]) {
+    this.#env = env;
     this.#docker = docker;
     this.#settings = settings;
     this.machine = machine;
@@ -69,7 +85,7 @@ class DockerAttempt implements AttemptRunner {
       Image: this.#settings.image,
       // The heap may use the whole limit: the kernel's OOM kill at the container's limit is what ends it.
       Cmd: ["node", `--max-old-space-size=${preset.memoryMb}`, executorPath, "--stdio"],
-      Env: this.#settings.env,
+      Env: this.#env,
       WorkingDir: this.#settings.projectRoot,
       Labels: { [labels.managed]: this.#settings.runnerId, [labels.run]: runId },
       OpenStdin: true,
@@ -182,8 +198,8 @@ export class DockerRunnerPool implements RunnerPool {
     return stale.length;
   }
 
-  acquire(machine = "small-1x"): AttemptRunner {
-    const attempt = new DockerAttempt(this.#docker, this.#settings, machine in machinePresets ? machine : "small-1x");
+  acquire(machine = "small-1x", variables: VariableSet = noVariables): AttemptRunner {
+    const attempt = new DockerAttempt(this.#docker, this.#settings, machine in machinePresets ? machine : "small-1x", withVariables(this.#settings.env, variables));
     this.#running.add(attempt);
     return attempt;
   }
