@@ -55,8 +55,8 @@ export async function seedQueuedRuns(
         from generate_series(1, ${n}) as g(n),
           lateral (select clock_timestamp() - make_interval(secs => (${n} - g.n) / 1000.0) as t, md5(random()::text || g.n::text) as h) as s
         returning id, queued_at)
-      insert into ratchet.queue_entries (run_id, environment_id, queue_id, sort_key, available_at)
-      select i.id, ${options.environmentId}, ${queueId}, i.queued_at, i.queued_at from inserted i`;
+      insert into ratchet.queue_entries (run_id, environment_id, queue_id, sort_key, available_at, version)
+      select i.id, ${options.environmentId}, ${queueId}, i.queued_at, i.queued_at, '' from inserted i`;
   }
   await sql`vacuum analyze ratchet.queue_entries`;
   await sql`analyze ratchet.runs`;

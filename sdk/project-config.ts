@@ -13,6 +13,8 @@ export interface ProjectConfig {
   concurrency?: number;
   /** Waits up to this many ms keep the run's process; longer ones suspend it. Default 5000. */
   waitInProcessMs?: number;
+  /** `ratchet deploy`: the project's own Dockerfile (relative to the config file) instead of the generated one. */
+  deploy?: { dockerfile?: string };
   /**
    * OpenTelemetry instrumentations (`new UndiciInstrumentation()`, …) enabled in each attempt process
    * on the run-trace TracerProvider, so what they record lands in the run's trace.

@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints, 0019_batch_tokens_stream_partitions
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints, 0019_batch_tokens_stream_partitions, 0020_deployments_and_pinned_versions
 
 create table ratchet.alert_channels (
   id uuid default gen_random_uuid() not null,
@@ -120,6 +120,27 @@ create table ratchet.checkpoints (
   size_stored bigint not null,
   lo_oid oid not null,
   created_at timestamp with time zone default now() not null
+);
+
+create table ratchet.current_deployments (
+  environment_id uuid not null,
+  deployment_id uuid not null,
+  promoted_at timestamp with time zone not null
+);
+
+create table ratchet.deployments (
+  id uuid default gen_random_uuid() not null,
+  environment_id uuid not null,
+  version text not null,
+  short_code text not null,
+  status text not null,
+  image_reference text,
+  bundle bytea,
+  content_hash text,
+  error jsonb,
+  created_at timestamp with time zone not null,
+  deployed_at timestamp with time zone,
+  failed_at timestamp with time zone
 );
 
 create table ratchet.environment_secrets (
@@ -297,7 +318,8 @@ create table ratchet.queue_entries (
   queue_id uuid not null,
   concurrency_key text default ''::text not null,
   sort_key timestamp with time zone not null,
-  available_at timestamp with time zone not null
+  available_at timestamp with time zone not null,
+  version text not null
 );
 
 create table ratchet.queues (
@@ -536,6 +558,18 @@ alter table ratchet.checkpoints add constraint checkpoints_environment_id_fkey F
 alter table ratchet.checkpoints add constraint checkpoints_run_id_fkey FOREIGN KEY (run_id) REFERENCES ratchet.runs(id) ON DELETE CASCADE;
 alter table ratchet.checkpoints add constraint checkpoints_pkey PRIMARY KEY (id);
 alter table ratchet.checkpoints add constraint checkpoints_lo_oid_key UNIQUE (lo_oid);
+alter table ratchet.current_deployments add constraint current_deployments_deployment_id_fkey FOREIGN KEY (deployment_id) REFERENCES ratchet.deployments(id) ON DELETE CASCADE;
+alter table ratchet.current_deployments add constraint current_deployments_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.current_deployments add constraint current_deployments_pkey PRIMARY KEY (environment_id);
+alter table ratchet.deployments add constraint deployments_bundle_check CHECK (octet_length(bundle) <= (64 * 1024 * 1024));
+alter table ratchet.deployments add constraint deployments_content_hash_check CHECK (length(content_hash) <= 128);
+alter table ratchet.deployments add constraint deployments_image_reference_check CHECK (length(image_reference) <= 512);
+alter table ratchet.deployments add constraint deployments_short_code_check CHECK (short_code ~ '^[a-z0-9]{8}$'::text);
+alter table ratchet.deployments add constraint deployments_status_check CHECK (status = ANY (ARRAY['BUILDING'::text, 'DEPLOYED'::text, 'FAILED'::text]));
+alter table ratchet.deployments add constraint deployments_version_check CHECK (length(version) >= 1 AND length(version) <= 64);
+alter table ratchet.deployments add constraint deployments_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
+alter table ratchet.deployments add constraint deployments_pkey PRIMARY KEY (id);
+alter table ratchet.deployments add constraint deployments_environment_id_version_key UNIQUE (environment_id, version);
 alter table ratchet.environment_secrets add constraint environment_secrets_signing_secret_check CHECK (length(signing_secret) = 32);
 alter table ratchet.environment_secrets add constraint environment_secrets_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.environment_secrets add constraint environment_secrets_pkey PRIMARY KEY (environment_id);
@@ -674,6 +708,7 @@ CREATE INDEX bulk_actions_environment_idx ON ratchet.bulk_actions USING btree (e
 CREATE INDEX bulk_actions_pending_idx ON ratchet.bulk_actions USING btree (id) WHERE (status = 'PENDING'::text);
 CREATE INDEX checkpoints_environment_idx ON ratchet.checkpoints USING btree (environment_id);
 CREATE INDEX checkpoints_run_idx ON ratchet.checkpoints USING btree (run_id, created_at DESC);
+CREATE INDEX deployments_environment_idx ON ratchet.deployments USING btree (environment_id, created_at DESC, id DESC);
 CREATE INDEX environment_variables_key_idx ON ratchet.environment_variables USING btree (key_id);
 CREATE INDEX events_trace_idx ON ONLY ratchet.events USING btree (trace_id, "time") WHERE (trace_id IS NOT NULL);
 CREATE INDEX executions_deadline_idx ON ratchet.executions USING btree (deadline_at) WHERE (deadline_at IS NOT NULL);
@@ -686,7 +721,7 @@ CREATE INDEX packets_run_idx ON ratchet.packets USING btree (run_id) WHERE (run_
 CREATE INDEX packets_unattached_idx ON ratchet.packets USING btree (created_at) WHERE (run_id IS NULL);
 CREATE INDEX personal_access_tokens_user_idx ON ratchet.personal_access_tokens USING btree (user_id);
 CREATE INDEX project_members_user_idx ON ratchet.project_members USING btree (user_id);
-CREATE INDEX queue_entries_dequeue_idx ON ratchet.queue_entries USING btree (queue_id, sort_key, run_id);
+CREATE INDEX queue_entries_dequeue_idx ON ratchet.queue_entries USING btree (queue_id, version, sort_key, run_id);
 CREATE INDEX run_changes_batch_idx ON ratchet.run_changes USING btree (batch_id, id) WHERE (batch_id IS NOT NULL);
 CREATE INDEX run_changes_changed_at_idx ON ratchet.run_changes USING brin (changed_at);
 CREATE INDEX run_changes_run_idx ON ratchet.run_changes USING btree (run_id, id);
@@ -785,7 +820,7 @@ begin
 end;
 $function$;
 
-CREATE OR REPLACE FUNCTION ratchet.dequeue_runs(p_environment_id uuid, p_worker_id text, p_max integer, p_lease_seconds integer, p_now timestamp with time zone, p_start boolean, p_deadline_grace_seconds integer)
+CREATE OR REPLACE FUNCTION ratchet.dequeue_runs(p_environment_id uuid, p_worker_id text, p_max integer, p_lease_seconds integer, p_now timestamp with time zone, p_start boolean, p_deadline_grace_seconds integer, p_versions text[] DEFAULT NULL::text[])
  RETURNS TABLE(run_id uuid, attempt_number integer)
  LANGUAGE plpgsql
 AS $function$
@@ -795,6 +830,7 @@ declare
   v_env_paused boolean;
   v_env_running integer;
   v_remaining integer := p_max;
+  v_versions text[];
   v_queue record;
   v_limit integer;
   v_take integer;
@@ -807,18 +843,21 @@ begin
   if not found or v_env_paused then
     return;
   end if;
+  v_versions := ratchet.served_versions(p_environment_id, p_versions);
 
   select count(*)::integer into v_env_running from ratchet.executions x where x.environment_id = p_environment_id;
 
   for v_queue in
     select q.id, coalesce(q.concurrency_override, q.concurrency_limit) as queue_limit
     from ratchet.queues q
-    -- A lateral probe rather than EXISTS: the planner turns EXISTS into a hash semi-join that reads
-    -- every queue entry. Ordered by the dequeue index, the probe is a short index scan per queue.
+    -- A lateral probe per served version, in dequeue index order: a short index scan each.
     cross join lateral (
-      select 1 from ratchet.queue_entries qe
-      where qe.queue_id = q.id and qe.available_at <= p_now
-      order by qe.queue_id, qe.sort_key
+      select 1 from unnest(v_versions) as sv(version)
+      cross join lateral (
+        select 1 from ratchet.queue_entries qe
+        where qe.queue_id = q.id and qe.version = sv.version and qe.available_at <= p_now
+        order by qe.queue_id, qe.version, qe.sort_key
+        limit 1) as entry
       limit 1) as has_work
     where q.environment_id = p_environment_id and not q.paused
     order by q.last_served_at nulls first, q.id
@@ -834,13 +873,17 @@ begin
       from ratchet.executions x where x.queue_id = v_queue.id
       group by x.concurrency_key
     ), candidates as materialized (
-      select qe.run_id, qe.concurrency_key, qe.sort_key
-      from ratchet.queue_entries qe
-      where qe.queue_id = v_queue.id and qe.available_at <= p_now
-        and qe.concurrency_key not in (select r.concurrency_key from running r where r.n >= v_limit)
-      order by qe.sort_key, qe.run_id
-      limit v_take * 4
-      for update skip locked
+      -- The head of each served version's line in this queue, merged by place in line below.
+      select e.run_id, e.concurrency_key, e.sort_key
+      from unnest(v_versions) as sv(version)
+      cross join lateral (
+        select qe.run_id, qe.concurrency_key, qe.sort_key
+        from ratchet.queue_entries qe
+        where qe.queue_id = v_queue.id and qe.version = sv.version and qe.available_at <= p_now
+          and qe.concurrency_key not in (select r.concurrency_key from running r where r.n >= v_limit)
+        order by qe.sort_key, qe.run_id
+        limit v_take * 4
+        for update skip locked) as e
     ), ranked as (
       select c.run_id, c.concurrency_key, c.sort_key,
         row_number() over (partition by c.concurrency_key order by c.sort_key, c.run_id) as rank
@@ -865,13 +908,14 @@ begin
 
     return query
     with task_settings as (
-      -- The newest registered version of each claimed run's task.
+      -- The task as the run's pinned version declares it, else as the newest registered version does.
       select r.id, r.resuming, t.retry, t.max_duration_s, t.machine, t.version
       from ratchet.runs r
       left join lateral (
         select t.retry, t.max_duration_s, t.machine, v.version
         from ratchet.tasks t join ratchet.worker_versions v on v.id = t.worker_version_id
         where t.environment_id = p_environment_id and t.slug = r.task_identifier
+          and (r.lock_to_version is null or v.version = r.lock_to_version)
         order by v.created_at desc, v.id desc
         limit 1) t on true
       where r.id = any (v_ids)
@@ -1195,6 +1239,16 @@ begin
   order by n.id;
   return null;
 end $function$;
+
+CREATE OR REPLACE FUNCTION ratchet.served_versions(p_environment_id uuid, p_versions text[])
+ RETURNS text[]
+ LANGUAGE sql
+ STABLE
+AS $function$
+  select array(select distinct v from unnest(array_append(coalesce(p_versions, (
+    select array_agg(d.version) from ratchet.current_deployments c join ratchet.deployments d on d.id = c.deployment_id
+    where c.environment_id = p_environment_id), '{}'), '')) as v)
+$function$;
 
 CREATE OR REPLACE FUNCTION ratchet.stream_chunks_drop_partitions_before(p_before date)
  RETURNS integer

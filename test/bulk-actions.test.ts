@@ -26,8 +26,8 @@ describe("bulk actions", () => {
       select new.id, r.environment_id, r.task_identifier, r.queue_name, r.status, r.payload, r.payload_type, r.tags, r.created_at, r.updated_at, r.queued_at
       from ratchet.runs r, unnest(${ids}::uuid[]) as new(id) where r.id = ${templateId}`;
     await sql`
-      insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at)
-      select new.id, e.environment_id, e.queue_id, e.concurrency_key, e.sort_key, e.available_at
+      insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at, version)
+      select new.id, e.environment_id, e.queue_id, e.concurrency_key, e.sort_key, e.available_at, e.version
       from ratchet.queue_entries e, unnest(${ids}::uuid[]) as new(id) where e.run_id = ${templateId}`;
   }
 

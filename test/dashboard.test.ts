@@ -215,6 +215,37 @@ describe("dashboard", () => {
   });
 });
 
+describe("deployments page", () => {
+  let t: TestApp;
+
+  before(async () => {
+    t = await createTestApp();
+  });
+  after(() => t.close());
+
+  test("lists versions with their tasks and status; Promote needs the form's CSRF token and makes the version current", async () => {
+    const browser = await signedInAdmin(t.app, t.database.db);
+    const api = new ApiClient(t.app, await t.key("prod"));
+    const base = `/p/${t.project.ref}/prod`;
+    await api.ok("POST", "/engine/v1/worker/register", { version: "1.0.0", tasks: [{ id: "email" }] });
+    await api.ok("POST", "/engine/v1/worker/register", { version: "2.0.0", tasks: [{ id: "email" }, { id: "report" }], promote: false });
+    const page = await browser.page(`${base}/deployments`);
+    const rows = [...page.document.querySelectorAll("tr[data-deployment]")];
+    assert.deepEqual(rows.map((row) => row.getAttribute("data-deployment")), ["2.0.0", "1.0.0"], "newest first");
+    const current = page.document.querySelector('tr[aria-current="true"]');
+    assert.equal(current?.getAttribute("data-deployment"), "1.0.0");
+    assert.match(rows[0]!.textContent ?? "", /email, report/);
+    assert.equal(rows[1]!.querySelector("form"), null, "the current version has no Promote button");
+
+    const forged = await browser.request("POST", `${base}/deployments/2.0.0/promote`, { _csrf: "forged" });
+    assert.equal(forged.statusCode, 403);
+    assert.equal((await api.ok("GET", "/api/v1/deployments/current")).version, "1.0.0", "a forged form changes nothing");
+    const promoted = await browser.submit(`${base}/deployments`, `${base}/deployments/2.0.0/promote`);
+    assert.equal(promoted.statusCode, 303);
+    assert.equal((await api.ok("GET", "/api/v1/deployments/current")).version, "2.0.0");
+  });
+});
+
 describe("per-account sign-in lockout", () => {
   const clock = new ManualClock(new Date());
   let t: TestApp;

@@ -15,8 +15,8 @@ async function loadBacklog(t: TestApp, environmentId: string, task: string, coun
         now() - interval '1 hour', now() - interval '1 hour', now() - interval '1 hour'
       from generate_series(1, ${count})
       returning id, queued_at)
-    insert into ratchet.queue_entries (run_id, environment_id, queue_id, sort_key, available_at)
-    select i.id, ${environmentId}, (select id from queue), i.queued_at, i.queued_at from inserted i`;
+    insert into ratchet.queue_entries (run_id, environment_id, queue_id, sort_key, available_at, version)
+    select i.id, ${environmentId}, (select id from queue), i.queued_at, i.queued_at, '' from inserted i`;
   await t.database.db.sql`analyze ratchet.queue_entries`;
 }
 

@@ -26,8 +26,8 @@ describe("dequeue plan with a deep backlog", () => {
           now() - make_interval(secs => n), now() - make_interval(secs => n), now()
         from generate_series(1, ${backlog}) as n
         returning id, queued_at)
-      insert into ratchet.queue_entries (run_id, environment_id, queue_id, sort_key, available_at)
-      select i.id, ${environmentId}, (select id from queue), i.queued_at, i.queued_at from inserted i`;
+      insert into ratchet.queue_entries (run_id, environment_id, queue_id, sort_key, available_at, version)
+      select i.id, ${environmentId}, (select id from queue), i.queued_at, i.queued_at, '' from inserted i`;
     await t.database.db.sql`vacuum analyze ratchet.queue_entries`;
     await t.database.db.sql`analyze ratchet.runs`;
   });

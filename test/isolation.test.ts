@@ -29,6 +29,9 @@ interface Resources {
   packet: string;
   /** Pending: nothing processes it in this test. */
   bulkAction: string;
+  /** The version the owner's worker registered, a deployment of the owner's environment. */
+  version: string;
+  deploymentId: string;
 }
 
 type Call = { method: string; url: string; body?: unknown; contentType?: string };
@@ -52,6 +55,7 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
       .replace(":key", r.idempotencyKey)
       .replace(":ref", r.projectRef)
       .replace(":env", "prod")
+      .replace(":version", r.version)
       .replace(":queue", "owned")
       .replace(":taskId", "owned")
       .replace(":position", "0")
@@ -160,6 +164,8 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "POST /api/v1/projects/:projectRef/envvars/:slug": { name: "INTRUDER", value: "x" },
     "POST /api/v1/projects/:projectRef/envvars/:slug/import": { variables: { OWNED_VAR: "stolen", INTRUDER: "x" }, override: true },
     "PUT /api/v1/projects/:projectRef/envvars/:slug/:name": { value: "stolen" },
+    "POST /api/v1/deployments/:version/finish": { status: "FAILED", error: { message: "forged" } },
+    "POST /api/v1/deployments/:version/promote": undefined,
   };
   if (url === "/api/v1/timezones" || url.includes("/callback/")) return "public";
   // Routes that act in the caller's own environment only (create, list, dequeue, register).
@@ -192,6 +198,10 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "GET /api/v1/query/schema",
     "POST /api/v1/bulk-actions",
     "GET /api/v1/bulk-actions",
+    "GET /api/v1/deployments",
+    "GET /api/v1/deployments/current",
+    "POST /api/v1/deployments",
+    "POST /api/v1/deployments/rollback",
   ]);
   if (key === "POST /realtime/v1/streams/:runId/:target/:key" || key === "POST /realtime/v1/streams/:runId/:target/:key/append") {
     return [{ method, url: fill(url), body: `${JSON.stringify({ intruder: true })}\n`, contentType: "application/json" }];
@@ -231,6 +241,8 @@ async function environmentState(sql: TestApp["database"]["db"]["sql"], environme
       'envvars', (select jsonb_agg(to_jsonb(v) order by v.name) from ratchet.environment_variables v where v.environment_id = ${environmentId}),
       'streams', (select jsonb_agg(to_jsonb(c) order by c.run_id, c.stream_key, c.seq) from ratchet.stream_chunks c
         join ratchet.runs r on r.id = c.run_id where r.environment_id = ${environmentId}),
+      'deployments', (select jsonb_agg(to_jsonb(d) order by d.id) from ratchet.deployments d where d.environment_id = ${environmentId}),
+      'currentDeployment', (select to_jsonb(c) from ratchet.current_deployments c where c.environment_id = ${environmentId}),
       'packets', (select jsonb_agg(jsonb_build_object('path', p.path, 'data', encode(p.data, 'hex')) order by p.path) from ratchet.packets p where p.environment_id = ${environmentId}),
       'bulkActions', (select jsonb_agg(to_jsonb(b) order by b.id) from ratchet.bulk_actions b where b.environment_id = ${environmentId})
     ) as state`;
@@ -260,7 +272,7 @@ describe("tenant isolation", () => {
     const otherProject = new ApiClient(t.app, (await issueSecretKey(sql, { environment: "prod", projectRef: "proj_otherotherotherother" })).key);
     others = [["another environment of the project", sameProject], ["another project", otherProject]];
 
-    await owner.register([{ id: "owned" }]);
+    const { version } = await owner.register([{ id: "owned" }]);
     const run = await owner.trigger("owned", { secret: "owner's payload" }, { idempotencyKey: "owned-key", tags: ["mine"], metadata: { owner: true } });
     // The run is executing under the owner's worker, so worker routes have something to steal.
     const [claimed] = await owner.dequeue(holder, 1);
@@ -306,6 +318,8 @@ describe("tenant isolation", () => {
       environmentId: ownerEnvironmentId,
       packet,
       bulkAction: bulkAction.id,
+      version,
+      deploymentId: (await owner.ok("GET", "/api/v1/deployments/current")).id,
     };
   });
   after(() => t.close());
@@ -474,6 +488,8 @@ describe("tenant isolation", () => {
       assert.ok(!JSON.stringify(variables).includes("owner's"), `${who}: the worker route serves the caller's own variables`);
       const queues = await intruder.ok("GET", "/api/v1/queues");
       assert.ok(!JSON.stringify(queues).includes("task/owned"), who);
+      const deployments = await intruder.ok("GET", "/api/v1/deployments");
+      assert.ok(!JSON.stringify(deployments).includes(resources.deploymentId), who);
       await intruder.register([{ id: "owned" }]);
       assert.deepEqual(await intruder.dequeue("intruder", 100), [], who);
       const tagged = await intruder.ok("GET", "/realtime/v1/runs?tags=mine&offset=-1");

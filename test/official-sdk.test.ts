@@ -2,7 +2,7 @@
 // with its own schemas, so this is the compatibility check.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { configure, runs, tasks, batch, queues, idempotencyKeys, schedules } from "@trigger.dev/sdk";
+import { configure, runs, tasks, batch, queues, idempotencyKeys, schedules, deployments } from "@trigger.dev/sdk";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
 
@@ -19,6 +19,20 @@ describe("the official @trigger.dev/sdk against Ratchet", () => {
     await worker.register([{ id: "sdk-task" }, { id: "other-task" }]);
   });
   after(() => t.close());
+
+  test("deployments.retrieveCurrent and deployments.list see the registered versions, newest first, page by page", async () => {
+    await worker.ok("POST", "/engine/v1/worker/register", { version: "sdk-v2", tasks: [{ id: "sdk-task" }, { id: "other-task" }] });
+    const current = await deployments.retrieveCurrent();
+    assert.equal(current.version, "sdk-v2", "in dev the version registered last is current");
+    assert.equal(current.status, "DEPLOYED");
+    assert.match(current.shortCode, /^[a-z0-9]{8}$/);
+    const seen: string[] = [];
+    for await (const deployment of deployments.list({ limit: 1 })) seen.push(deployment.version);
+    assert.equal(seen.length, 2);
+    assert.equal(seen[0], "sdk-v2");
+    const failed = await deployments.list({ status: "FAILED" });
+    assert.deepEqual(failed.data, []);
+  });
 
   test("triggers a run and retrieves it with its payload decoded", async () => {
     const handle = await tasks.trigger("sdk-task", { when: new Date("2026-01-02T03:04:05.000Z"), n: 1 }, { tags: ["sdk"] });

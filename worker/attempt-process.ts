@@ -2,8 +2,9 @@
 import { fork, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { RunEvent } from "../sdk/runtime.ts";
-import type { ChildResult, ExecuteMessage, FromChild } from "./messages.ts";
+import type { ExecuteMessage, FromChild } from "./messages.ts";
 import { noVariables, type VariableSet } from "./environment-variables.ts";
+import type { AttemptOutcome } from "./runner.ts";
 
 /** Ratchet's own settings for the attempt: an environment variable never replaces them. */
 const protectedNames = ["RATCHET_API_URL", "RATCHET_SECRET_KEY", "TRIGGER_API_URL", "TRIGGER_SECRET_KEY", "TRIGGER_ACCESS_TOKEN"];
@@ -11,7 +12,7 @@ const protectedNames = ["RATCHET_API_URL", "RATCHET_SECRET_KEY", "TRIGGER_API_UR
 // The compiled worker (dist/) forks the compiled executor.
 export const executorPath = fileURLToPath(new URL(import.meta.url.endsWith(".js") ? "./executor.js" : "./executor.ts", import.meta.url));
 
-export type AttemptOutcome = ChildResult | { kind: "crashed"; code: number | null; signal: NodeJS.Signals | null };
+export type { AttemptOutcome } from "./runner.ts";
 
 /** Heap limits of Trigger.dev's machine presets: a run that outgrows its machine ends CRASHED. */
 export const machineMemoryMb: Record<string, number> = {

@@ -1,15 +1,18 @@
 // `ratchet dev` (watch the task files, register a new version on every change) and `ratchet worker`
 // (the same runtime for staging and production, without the watcher).
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { watch } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
 import { CliError, isUnreachable, unreachableReason } from "../server/cli/errors.ts";
 import { resolveServerUrl } from "../server/cli/server-url.ts";
 import { onStopSignals } from "../server/stop-signals.ts";
 import { ApiError, apiRequest } from "../sdk/api-client.ts";
 import { configure } from "../sdk/config.ts";
-import { AttemptPool } from "./attempt-process.ts";
+import { createRunnerPool } from "./runner.ts";
 import { bundleTasks, describeBuildFailure } from "./bundle.ts";
+import { deployedVersion } from "./deployed-version.ts";
 import { WorkerController, type RunReport, type WorkerVersion } from "./controller.ts";
 import { indexBundle, summarizeStack } from "./indexer.ts";
 import { findTaskFiles, loadProject, ProjectError, type Project } from "./project.ts";
@@ -25,6 +28,8 @@ export interface WorkerOptions {
   apiUrl?: string;
   shutdownGrace?: string;
   env?: string;
+  /** Run a version `ratchet deploy` stored, serving only the runs pinned to it. */
+  deployment?: string;
 }
 
 const marks: Record<string, string> = { COMPLETED: "✓", FAILED: "✗", CRASHED: "✗", TIMED_OUT: "✗", SYSTEM_FAILURE: "✗", CANCELED: "⊘", RETRYING: "↻", QUEUED: "↻", WAITING: "…" };
@@ -37,7 +42,8 @@ function duration(ms: number): string {
   return ms < 1000 ? `${ms} ms` : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
 }
 
-async function buildVersion(project: Project, env: NodeJS.ProcessEnv, mode: "dev" | "worker"): Promise<WorkerVersion & { taskCount: number }> {
+async function buildVersion(project: Project, env: NodeJS.ProcessEnv, mode: "dev" | "worker", deployment?: string): Promise<WorkerVersion & { taskCount: number }> {
+  if (deployment) return deployedVersion(project, env, deployment);
   const files = await findTaskFiles(project.dirs);
   if (files.length === 0) throw new ProjectError(`There are no task files in ${project.dirs.map((dir) => relative(process.cwd(), dir) || ".").join(", ")}: add one (see \`npx ratchet init\`).`);
   let bundle: string;
@@ -47,10 +53,12 @@ async function buildVersion(project: Project, env: NodeJS.ProcessEnv, mode: "dev
     throw new ProjectError(`A task file does not compile: ${describeBuildFailure(error, project.root)}. Fix it and save again.`);
   }
   const manifest = await indexBundle(bundle, project.config, env);
+  // The same code registers as the same version, so replicas of this worker serve the same pinned runs.
+  const contentHash = createHash("sha256").update(await readFile(fileURLToPath(bundle))).digest("hex");
   let registered: { version: string };
   try {
     registered = await apiRequest<{ version: string }>("POST", "/engine/v1/worker/register", {
-      body: { tasks: manifest.tasks, queues: manifest.queues.filter((queue) => queue.name) },
+      body: { tasks: manifest.tasks, queues: manifest.queues.filter((queue) => queue.name), contentHash },
       maxAttempts: 2,
     });
   } catch (error) {
@@ -59,7 +67,8 @@ async function buildVersion(project: Project, env: NodeJS.ProcessEnv, mode: "dev
   }
   // `ratchet dev` reads the project's .env and .env.local again with every build, as `trigger dev` does.
   const local = mode === "dev" ? await loadDotenvFiles(project.root) : {};
-  return { version: registered.version, bundle, pool: new AttemptPool(project.configBundle && project.config.instrumentations?.length ? { ...env, RATCHET_CONFIG_BUNDLE: project.configBundle } : env, local), taskCount: manifest.tasks.length };
+  const attemptEnv = project.configBundle && project.config.instrumentations?.length ? { ...env, RATCHET_CONFIG_BUNDLE: project.configBundle } : env;
+  return { version: registered.version, bundle, pool: await createRunnerPool(attemptEnv, { projectRoot: project.root, local }), taskCount: manifest.tasks.length };
 }
 
 interface Whoami {
@@ -137,7 +146,8 @@ export async function workerCommand(mode: "dev" | "worker", options: WorkerOptio
     },
     log,
   });
-  const first = await buildVersion(project, childEnv, mode);
+  if (mode === "dev" && options.deployment) throw new WorkerUsageError("--deployment is for `ratchet worker`; `ratchet dev` runs the files as they are.");
+  const first = await buildVersion(project, childEnv, mode, options.deployment);
   controller.setVersion(first);
   controller.start();
   console.log(`Ratchet ${mode}: ${first.taskCount} tasks registered as version ${first.version} in ${environmentType} (${whoami.project.ref}); running up to ${concurrency} at once.`);

@@ -6,7 +6,7 @@ import { apiRequest } from "../sdk/api-client.ts";
 import { attemptSpanId } from "../sdk/span-ids.ts";
 import { CompletionSender, type CompletionResult } from "./completion-sender.ts";
 import type { RunEvent, TaskContext } from "../sdk/runtime.ts";
-import type { AttemptOutcome, AttemptPool, AttemptProcess } from "./attempt-process.ts";
+import type { AttemptOutcome, AttemptRunner, RunnerPool } from "./runner.ts";
 import { EnvironmentVariablesSource } from "./environment-variables.ts";
 
 export interface DequeuedRun {
@@ -39,7 +39,7 @@ export interface DequeuedRun {
 export interface WorkerVersion {
   version: string;
   bundle: string;
-  pool: AttemptPool;
+  pool: RunnerPool;
 }
 
 export interface RunReport {
@@ -75,7 +75,7 @@ interface InFlight {
   run: DequeuedRun;
   attemptNumber: number;
   version: WorkerVersion;
-  process: AttemptProcess | null;
+  process: AttemptRunner | null;
   lost: boolean;
   handedBack: boolean;
   /**
@@ -176,7 +176,15 @@ export class WorkerController {
       this.#dequeueAbort = new AbortController();
       try {
         const { runs } = await apiRequest<{ runs: DequeuedRun[] }>("POST", "/engine/v1/dequeue", {
-          body: { workerId: this.#options.workerId, maxRuns: free, waitSeconds: this.#options.dequeueWaitSeconds ?? 20, start: true },
+          // Only runs of the version this worker runs now (or unpinned ones): a run pinned to other code
+          // waits for a worker of its own version.
+          body: {
+            workerId: this.#options.workerId,
+            maxRuns: free,
+            waitSeconds: this.#options.dequeueWaitSeconds ?? 20,
+            start: true,
+            versions: [this.#version.version],
+          },
           signal: this.#dequeueAbort.signal,
         });
         for (const run of runs) this.#startRun(run, this.#version);
@@ -293,7 +301,7 @@ export class WorkerController {
         throw new Error("a suspended run has no outcome to report");
       case "crashed": {
         // V8 aborts the process when the heap limit of the run's machine is reached.
-        const outOfMemory = outcome.signal === "SIGABRT" || outcome.code === 134;
+        const outOfMemory = outcome.oomKilled === true || outcome.signal === "SIGABRT" || outcome.code === 134;
         const code = outOfMemory
           ? "TASK_PROCESS_MAYBE_OOM_KILLED"
           : outcome.signal === "SIGKILL"
@@ -302,7 +310,9 @@ export class WorkerController {
               ? "TASK_PROCESS_SIGSEGV"
               : "TASK_PROCESS_EXITED_WITH_NON_ZERO_CODE";
         const how = outOfMemory
-          ? `ran out of memory (machine ${entry.run.machine ?? "small-1x"})`
+          ? `ran out of memory (machine ${entry.run.machine ?? "small-1x"}${outcome.oomKilled ? ": killed by the kernel at the container's memory limit" : ""})`
+          : outcome.reason
+            ? outcome.reason
           : outcome.signal
             ? `was killed by ${outcome.signal}`
             : `exited with code ${outcome.code}`;

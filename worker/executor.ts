@@ -13,6 +13,7 @@ import { taskRegistry, type AnyTaskOptions } from "../sdk/task.ts";
 import { taskManifest } from "./manifest.ts";
 import type { ChildResult, ExecuteMessage, FromChild, ToChild } from "./messages.ts";
 import { setLongTimeout } from "./long-timeout.ts";
+import { readChannelLines, encodeChannelLine } from "./stdio-channel.ts";
 
 const cancelHookTimeoutMs = 10_000;
 
@@ -23,8 +24,15 @@ process.setSourceMapsEnabled(true);
 // attempt process ends (it drains the runs in hand first), so the signal is not this process's to act on.
 process.on("SIGINT", () => {});
 
+/**
+ * In a container (the Docker runner) there is no Node IPC channel: messages travel as lines on stdin
+ * and stdout, marked so that the task's own output on stdout stays apart (see worker/stdio-channel.ts).
+ */
+const overStdio = process.argv.includes("--stdio");
+
 function send(message: FromChild): void {
-  process.send?.(message);
+  if (overStdio) process.stdout.write(encodeChannelLine(message));
+  else process.send?.(message);
 }
 
 let loadedBundle: string | null = null;
@@ -161,7 +169,7 @@ if (process.argv[2] === "--index") {
   await index(process.argv[3]!, JSON.parse(process.argv[4] ?? "{}") as ProjectConfig);
   process.disconnect?.();
 } else {
-  process.on("message", (message: ToChild) => {
+  const onMessage = (message: ToChild) => {
     if (message.type === "cancel") {
       current?.controller.abort(new Error("Run was canceled"));
       return;
@@ -177,7 +185,13 @@ if (process.argv[2] === "--index") {
           },
         }),
     );
-  });
-  // The worker disconnects when it no longer needs this process.
-  process.on("disconnect", () => process.exit(0));
+  };
+  if (overStdio) {
+    // The runner closes stdin when it no longer needs this container.
+    readChannelLines<ToChild>(process.stdin, onMessage, () => process.exit(0));
+  } else {
+    process.on("message", onMessage);
+    // The worker disconnects when it no longer needs this process.
+    process.on("disconnect", () => process.exit(0));
+  }
 }

@@ -57,7 +57,20 @@ function program(run: (code: Promise<number>) => void): Command {
   ).action(async (options) => {
     const { workerCommand } = await import("../../worker/cli.ts");
     run(workerCommand("worker", options));
-  });
+  }).option("--deployment <version>", "run the version `ratchet deploy` stored, serving only the runs pinned to it");
+  ratchet
+    .command("deploy")
+    .description("bundle the task files, store them as a new version (an image when Docker is there) and promote it")
+    .addOption(envOption())
+    .addOption(apiUrlOption())
+    .option("--config <file>", "the config file (default: ratchet.config.ts or trigger.config.ts here)")
+    .option("--dry-run", "print what would be built and registered, and stop")
+    .option("--as-version <version>", "the version to register (default: the next one)")
+    .option("--skip-promotion", "register the version without making it current")
+    .action(async (options: { env?: string; apiUrl?: string; config?: string; dryRun?: boolean; asVersion?: string; skipPromotion?: boolean }) => {
+      const { deploy } = await import("../../worker/deploy.ts");
+      run(deploy({ ...options, version: options.asVersion, log: (line) => console.log(line) }).then(() => 0));
+    });
 
   ratchet.commandsGroup("Your account on a server (a personal access token; no database):");
   ratchet
@@ -232,8 +245,8 @@ function program(run: (code: Promise<number>) => void): Command {
 }
 
 const expected = [ConfigError, EmbeddedPostgresError, MigrationError, KeyIssueError, UsageError, CliError];
-const expectedNames = new Set(["WorkerUsageError", "ProjectError", "IndexError", "ConfigurationError", "KeyringError"]);
-const usageNames = new Set(["UsageError", "KeyIssueError", "WorkerUsageError"]);
+const expectedNames = new Set(["WorkerUsageError", "ProjectError", "IndexError", "ConfigurationError", "KeyringError", "DeployError"]);
+const usageNames = new Set(["UsageError", "KeyIssueError", "WorkerUsageError", "DeployError"]);
 
 /** One sentence for a failure a user can cause, or null for a bug. */
 function explain(error: unknown): { message: string; code: number } | null {

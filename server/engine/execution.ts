@@ -31,7 +31,7 @@ export interface DequeuedRun {
 export async function dequeueOnce(
   deps: EngineDeps,
   settings: EngineSettings,
-  request: { environmentId: string; workerId: string; max: number; start?: boolean },
+  request: { environmentId: string; workerId: string; max: number; start?: boolean; versions?: string[] },
 ): Promise<DequeuedRun[]> {
   const now = deps.clock.now();
   // One statement: atomic on its own, and one round trip.
@@ -43,6 +43,7 @@ export async function dequeueOnce(
     now,
     start: request.start ?? false,
     deadlineGraceSeconds: settings.deadlineGraceSeconds,
+    versions: request.versions ?? null,
   });
   if (claimed.length === 0) return [];
   deps.notifier.runsChanged(request.environmentId);
@@ -65,7 +66,16 @@ export type StillAllowed = () => Promise<void>;
 export async function dequeue(
   deps: EngineDeps,
   settings: EngineSettings,
-  request: { environmentId: string; workerId: string; max: number; start?: boolean; waitMs: number; signal?: AbortSignal; stillAllowed?: StillAllowed },
+  request: {
+    environmentId: string;
+    workerId: string;
+    max: number;
+    start?: boolean;
+    versions?: string[];
+    waitMs: number;
+    signal?: AbortSignal;
+    stillAllowed?: StillAllowed;
+  },
 ): Promise<DequeuedRun[]> {
   deps.metrics?.longPollStarted();
   try {

@@ -5,6 +5,8 @@ import type { EnvironmentType } from "../db/tables.ts";
 import { queuesUpsertFromManifest } from "../storage/queues.ts";
 import { runsPromotePendingVersion } from "../storage/sweeps.ts";
 import { tasksReplaceForVersion, workerVersionsInsert, workerVersionsNextDevVersion } from "../storage/workers.ts";
+import { deploymentsLockEnvironment, deploymentsVersionWithContent } from "../storage/deployments.ts";
+import { deploymentForRegisteredVersion, pinsRuns } from "./deployments.ts";
 import { storedDurationText } from "./durations.ts";
 import type { RetryPolicy } from "./retry.ts";
 import { storedMaxDurationSeconds, type EngineDeps } from "./trigger.ts";
@@ -26,6 +28,10 @@ export interface TaskManifest {
 
 export interface WorkerManifest {
   version?: string;
+  /** Outside dev, whether this version becomes current (default: when nobody deployed it before). */
+  promote?: boolean;
+  /** A hash of the worker's code: without a version, workers with the same code share one. */
+  contentHash?: string;
   sdkVersion?: string;
   tasks: TaskManifest[];
   queues?: Array<{ name: string; concurrencyLimit?: number | null }>;
@@ -35,11 +41,16 @@ export async function registerWorkerVersion(
   deps: EngineDeps,
   environment: { environmentId: string; environmentType: EnvironmentType; projectId: string },
   manifest: WorkerManifest,
-): Promise<{ version: string; promoted: number }> {
+): Promise<{ version: string; promoted: number; current: boolean }> {
   const now = deps.clock.now();
   const result = await deps.db.sql.begin(async (tx: TransactionSql) => {
     const day = now.toISOString().slice(0, 10).replaceAll("-", "");
-    const version = manifest.version ?? (await workerVersionsNextDevVersion(tx, environment.environmentId, day));
+    await deploymentsLockEnvironment(tx, environment.environmentId);
+    // Replicas of a worker started by hand with the same code register the same version, so they
+    // serve the same pinned runs.
+    // (Not in dev, where the version registered last is the one that runs.)
+    const sameCode = manifest.version === undefined && manifest.contentHash && pinsRuns(environment.environmentType) ? await deploymentsVersionWithContent(tx, environment.environmentId, manifest.contentHash) : null;
+    const version = manifest.version ?? sameCode ?? (await workerVersionsNextDevVersion(tx, environment.environmentId, day));
     const versionId = await workerVersionsInsert(tx, { environmentId: environment.environmentId, version, sdkVersion: manifest.sdkVersion ?? null }, now);
     for (const queue of manifest.queues ?? []) {
       await queuesUpsertFromManifest(tx, { environmentId: environment.environmentId, name: queue.name, type: "custom", concurrencyLimit: queue.concurrencyLimit ?? null }, now);
@@ -81,8 +92,10 @@ export async function registerWorkerVersion(
         .map((task) => ({ id: task.id, cron: task.schedule!.cron, timezone: task.schedule!.timezone ?? "UTC", window: task.schedule!.window })),
       now,
     );
-    const promoted = await runsPromotePendingVersion(tx, environment.environmentId, now);
-    return { version, promoted };
+    const current = await deploymentForRegisteredVersion(tx, environment, version, manifest.promote, manifest.contentHash ?? null, now);
+    // Outside dev a version that is not current serves only the runs pinned to it.
+    const promoted = current ? await runsPromotePendingVersion(tx, environment.environmentId, now, pinsRuns(environment.environmentType)) : 0;
+    return { version, promoted, current };
   });
   if (result.promoted > 0) deps.notifier.queueChanged(environment.environmentId);
   return result;

@@ -271,8 +271,10 @@ export async function triggerRunInTransaction(
   }
 
   const requestedQueue = typeof options.queue === "string" ? options.queue : options.queue?.name;
+  // Outside dev a run is pinned to a version now: its lockToVersion, else the current deployment's.
+  const pinned = environment.environmentType !== "dev";
   const found = await remembered(bulk, `task\u0000${taskIdentifier}\u0000${options.lockToVersion ?? ""}\u0000${requestedQueue ?? ""}`, () =>
-    tasksFindCurrentWithQueue(tx, environmentId, taskIdentifier, options.lockToVersion ?? null, requestedQueue ?? null),
+    tasksFindCurrentWithQueue(tx, environmentId, taskIdentifier, options.lockToVersion ?? null, requestedQueue ?? null, pinned),
   );
   const task = found?.task ?? null;
   const queueName = requestedQueue ?? task?.queueName ?? `task/${taskIdentifier}`;
@@ -314,7 +316,7 @@ export async function triggerRunInTransaction(
     ttlExpiresAt: status === "QUEUED" && ttlText !== null ? new Date(now.getTime() + ttlMs!) : null,
     delayUntil,
     queuedAt,
-    lockToVersion: options.lockToVersion ?? null,
+    lockToVersion: options.lockToVersion ?? (pinned ? (task?.version ?? null) : null),
     parentRunId: parent?.id ?? null,
     rootRunId: parent ? (parent.rootRunId ?? parent.id) : null,
     depth: parent ? parent.depth + 1 : 0,
@@ -331,7 +333,7 @@ export async function triggerRunInTransaction(
   };
   const entry: NewQueueEntry | null =
     status === "QUEUED" && queue
-      ? { runId: id, environmentId, queueId: queue.id, concurrencyKey: options.concurrencyKey ?? null, sortKey: new Date(now.getTime() - priorityMs), availableAt: now }
+      ? { runId: id, environmentId, queueId: queue.id, concurrencyKey: options.concurrencyKey ?? null, sortKey: new Date(now.getTime() - priorityMs), availableAt: now, version: newRun.lockToVersion }
       : null;
   if (bulk && idempotencyKey === null && !options.debounce && request.replayedFromId === undefined) {
     bulk.runs.push(newRun);

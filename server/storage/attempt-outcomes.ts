@@ -66,8 +66,9 @@ export async function runsRequeueForRetry(
       update ratchet.runs set status = 'QUEUED', error = ${tx.json(error as never)}, updated_at = ${now}
       where id = ${execution.runId}`,
     tx`
-      insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at)
-      values (${execution.runId}, ${execution.environmentId}, ${execution.queueId}, ${execution.concurrencyKey}, ${sortKey}, ${availableAt})
+      insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at, version)
+      select ${execution.runId}, ${execution.environmentId}, ${execution.queueId}, ${execution.concurrencyKey}, ${sortKey}, ${availableAt},
+        coalesce(r.lock_to_version, '') from ratchet.runs r where r.id = ${execution.runId}
       on conflict (run_id) do nothing`,
   ]);
 }

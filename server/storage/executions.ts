@@ -24,16 +24,26 @@ const executionColumns = `run_id as "runId", environment_id as "environmentId", 
 
 /**
  * Claims up to `max` runs of an environment, in one statement (see ratchet.dequeue_runs in
- * sql/0008_dequeue_in_one_statement.sql): fixes their task settings and, with `start`, starts them.
+ * sql/0016_deployments_and_pinned_versions.sql): fixes their task settings and, with `start`, starts them.
  */
 export async function executionsDequeue(
   sql: Queryable,
-  request: { environmentId: string; workerId: string; max: number; leaseSeconds: number; now: Date; start: boolean; deadlineGraceSeconds: number },
+  request: {
+    environmentId: string;
+    workerId: string;
+    max: number;
+    leaseSeconds: number;
+    now: Date;
+    start: boolean;
+    deadlineGraceSeconds: number;
+    /** The versions the worker serves; null: the environment's current one. */
+    versions: string[] | null;
+  },
 ): Promise<Array<{ runId: string; attemptNumber: number }>> {
   return sql<Array<{ runId: string; attemptNumber: number }>>`
     select run_id as "runId", attempt_number as "attemptNumber"
     from ratchet.dequeue_runs(${request.environmentId}, ${request.workerId}, ${request.max}, ${request.leaseSeconds}, ${request.now},
-      ${request.start}, ${request.deadlineGraceSeconds})`;
+      ${request.start}, ${request.deadlineGraceSeconds}, ${request.versions}::text[])`;
 }
 
 /** Marks an attempt as started; false when the worker no longer holds the lease. */
@@ -216,12 +226,12 @@ export async function executionsHandBack(
   if (!execution) return null;
   // An attempt that just began is undone; one that was continuing after a wait stays, to be continued.
   if (!execution.resumed) await tx`delete from ratchet.attempts where run_id = ${lease.runId} and number = ${lease.attemptNumber}`;
-  const [run] = await tx<Array<{ sortKey: Date; canceled: boolean }>>`
+  const [run] = await tx<Array<{ sortKey: Date; canceled: boolean; version: string }>>`
     update ratchet.runs set status = 'QUEUED', updated_at = ${now},
       attempt_count = attempt_count - ${execution.resumed ? 0 : 1}, resuming = ${execution.resumed}
     where id = ${lease.runId} and environment_id = ${lease.environmentId}
     returning coalesce(queued_at, created_at) - (priority_ms * interval '1 millisecond') as "sortKey",
-      cancel_requested_at is not null as canceled`;
+      cancel_requested_at is not null as canceled, coalesce(lock_to_version, '') as version`;
   if (run?.canceled) {
     await tx`update ratchet.runs set status = 'CANCELED', resuming = false, finished_at = ${now}, updated_at = ${now} where id = ${lease.runId}`;
     if (execution.resumed) {
@@ -230,8 +240,8 @@ export async function executionsHandBack(
     return { environmentId: execution.environmentId, canceled: true };
   }
   await tx`
-    insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at)
-    values (${lease.runId}, ${execution.environmentId}, ${execution.queueId}, ${execution.concurrencyKey}, ${run!.sortKey}, ${now})
+    insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at, version)
+    values (${lease.runId}, ${execution.environmentId}, ${execution.queueId}, ${execution.concurrencyKey}, ${run!.sortKey}, ${now}, ${run!.version})
     on conflict (run_id) do nothing`;
   return { environmentId: execution.environmentId, canceled: false };
 }

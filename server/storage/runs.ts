@@ -122,13 +122,11 @@ export async function runsInsert(tx: Queryable, run: NewRun): Promise<void> {
       ${run.debounceKey}, ${run.debounceMaxUntil}, ${run.replayedFromId}, ${run.triggerFunction}, ${run.scheduleId ?? null}, ${run.now}, ${run.now})`;
 }
 
-export async function queueEntriesInsert(
-  tx: Queryable,
-  entry: { runId: string; environmentId: string; queueId: string; concurrencyKey: string | null; sortKey: Date; availableAt: Date },
-): Promise<void> {
+export async function queueEntriesInsert(tx: Queryable, entry: NewQueueEntry): Promise<void> {
   await tx`
-    insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at)
-    values (${entry.runId}, ${entry.environmentId}, ${entry.queueId}, ${entry.concurrencyKey ?? ""}, ${entry.sortKey}, ${entry.availableAt})
+    insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at, version)
+    values (${entry.runId}, ${entry.environmentId}, ${entry.queueId}, ${entry.concurrencyKey ?? ""}, ${entry.sortKey}, ${entry.availableAt},
+      ${entry.version ?? ""})
     on conflict (run_id) do nothing`;
 }
 
@@ -293,6 +291,9 @@ export interface NewQueueEntry {
   concurrencyKey: string | null;
   sortKey: Date;
   availableAt: Date;
+  /** The version the run is pinned to (null: unpinned). Named here because an entry inserted in the
+   * statement that inserts its run cannot take the pin from the run (see sql/0016). */
+  version: string | null;
 }
 
 /** Inserts many runs in one statement (a batch's items), column arrays through unnest. */
@@ -353,12 +354,13 @@ export async function queueEntriesInsertMany(tx: Queryable, entries: NewQueueEnt
 
 function queueEntriesInsertStatement(tx: Queryable, entries: NewQueueEntry[]) {
   return tx`
-    insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at)
+    insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at, version)
     select * from unnest(
       ${entries.map((entry) => entry.runId)}::uuid[], ${entries.map((entry) => entry.environmentId)}::uuid[],
       ${entries.map((entry) => entry.queueId)}::uuid[], ${entries.map((entry) => entry.concurrencyKey ?? "")}::text[],
       ${entries.map((entry) => entry.sortKey.toISOString())}::text[]::timestamptz[],
-      ${entries.map((entry) => entry.availableAt.toISOString())}::text[]::timestamptz[])
+      ${entries.map((entry) => entry.availableAt.toISOString())}::text[]::timestamptz[],
+      ${entries.map((entry) => entry.version ?? "")}::text[])
     on conflict (run_id) do nothing`;
 }
 

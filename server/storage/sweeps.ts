@@ -1,5 +1,6 @@
 // Named queries for the engine's periodic sweeps. Each takes its rows with SKIP LOCKED, so any
 // number of server processes may sweep at once without doing the same work twice.
+import { currentVersionOf } from "./workers.ts";
 import type { TransactionSql } from "../db/client.ts";
 
 /**
@@ -21,7 +22,10 @@ export async function runsPromoteDue(tx: TransactionSql, now: Date, limit: numbe
   const rows = await tx<{ environmentId: string; queued: boolean }[]>`
     with due as (
       select r.id, r.environment_id, r.task_identifier, ${tx.unsafe(resolvedQueueName("r"))} as queue_name, r.concurrency_key,
-        r.priority_ms, r.delay_until, r.ttl
+        r.priority_ms, r.delay_until, r.ttl,
+        -- Outside dev a run triggered before any version was promoted is pinned now, to the current one.
+        coalesce(r.lock_to_version, case when (select e.type from ratchet.environments e where e.id = r.environment_id) <> 'dev'
+          then (${tx.unsafe(currentVersionOf("r.environment_id"))}) end) as pin
       from ratchet.runs r
       where r.status = 'DELAYED' and r.delay_until <= ${now}
       order by r.delay_until limit ${limit} for update skip locked
@@ -37,14 +41,15 @@ export async function runsPromoteDue(tx: TransactionSql, now: Date, limit: numbe
         ttl_expires_at = case when s.ttl is not null and s.task_known and s.queue_id is not null
           then ${now}::timestamptz + (s.ttl_ms * interval '1 millisecond') else null end,
         debounce_key = null,
+        lock_to_version = s.pin,
         updated_at = ${now}
       from (select resolved.*, ratchet.duration_ms(resolved.ttl) as ttl_ms from resolved) s
       where r.id = s.id
       returning r.id, r.environment_id, r.status
     ), entries as (
-      insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at)
+      insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at, version)
       select s.id, s.environment_id, s.queue_id, coalesce(s.concurrency_key, ''),
-        s.delay_until - (s.priority_ms * interval '1 millisecond'), ${now}
+        s.delay_until - (s.priority_ms * interval '1 millisecond'), ${now}, coalesce(s.pin, '')
       from resolved s join updated u on u.id = s.id where u.status = 'QUEUED'
       on conflict (run_id) do nothing
     )
@@ -73,27 +78,35 @@ export async function runsExpireTtl(tx: TransactionSql, now: Date, limit: number
   return expired.map((row) => row.id);
 }
 
-/** Queues PENDING_VERSION runs whose task and queue a newly registered version provides. */
-export async function runsPromotePendingVersion(tx: TransactionSql, environmentId: string, now: Date): Promise<number> {
+/**
+ * Queues PENDING_VERSION runs whose task and queue a newly registered (in dev) or promoted version
+ * provides. Outside dev they are pinned to the current version, and only its tasks count.
+ */
+export async function runsPromotePendingVersion(tx: TransactionSql, environmentId: string, now: Date, pinned: boolean): Promise<number> {
   const rows = await tx`
     with pending as (
-      select r.id, r.concurrency_key, r.priority_ms, r.created_at, r.ttl, ${tx.unsafe(resolvedQueueName("r"))} as queue_name
+      select r.id, r.concurrency_key, r.priority_ms, r.created_at, r.ttl, ${tx.unsafe(resolvedQueueName("r"))} as queue_name,
+        coalesce(r.lock_to_version, case when ${pinned} then (${tx.unsafe(currentVersionOf("r.environment_id"))}) end) as pin
       from ratchet.runs r
       where r.environment_id = ${environmentId} and r.status = 'PENDING_VERSION'
-        and exists (select 1 from ratchet.tasks t where t.environment_id = r.environment_id and t.slug = r.task_identifier)
+        and exists (select 1 from ratchet.tasks t join ratchet.worker_versions v on v.id = t.worker_version_id
+          where t.environment_id = r.environment_id and t.slug = r.task_identifier
+            and (not ${pinned} or v.version = coalesce(r.lock_to_version, (${tx.unsafe(currentVersionOf("r.environment_id"))}))))
       for update of r skip locked
     ), ready as (
       select p.*, q.id as queue_id from pending p
       join ratchet.queues q on q.environment_id = ${environmentId} and q.name = p.queue_name
     ), updated as (
       update ratchet.runs r set status = 'QUEUED', queue_name = s.queue_name, queued_at = ${now}, updated_at = ${now},
+        lock_to_version = s.pin,
         ttl_expires_at = case when s.ttl is null then null
           else ${now}::timestamptz + (ratchet.duration_ms(s.ttl) * interval '1 millisecond') end
       from ready s where r.id = s.id
       returning r.id
     )
-    insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at)
-    select s.id, ${environmentId}, s.queue_id, coalesce(s.concurrency_key, ''), s.created_at - (s.priority_ms * interval '1 millisecond'), ${now}
+    insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at, version)
+    select s.id, ${environmentId}, s.queue_id, coalesce(s.concurrency_key, ''), s.created_at - (s.priority_ms * interval '1 millisecond'), ${now},
+      coalesce(s.pin, '')
     from ready s join updated u on u.id = s.id
     on conflict (run_id) do nothing
     returning run_id`;

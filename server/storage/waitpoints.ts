@@ -125,8 +125,9 @@ export async function runWaitpointsBlockedRuns(tx: Queryable, waitpointIds: stri
  * place), continuing its attempt. Returns the run's environment when it was queued.
  */
 export async function runsResumeIfUnblocked(tx: Queryable, runId: string, now: Date): Promise<string | null> {
-  const [run] = await tx<Array<{ status: string; environmentId: string; queueName: string; concurrencyKey: string | null; sortKey: Date }>>`
+  const [run] = await tx<Array<{ status: string; environmentId: string; queueName: string; concurrencyKey: string | null; sortKey: Date; version: string }>>`
     select status, environment_id as "environmentId", queue_name as "queueName", concurrency_key as "concurrencyKey",
+      coalesce(lock_to_version, '') as version,
       coalesce(queued_at, created_at) - (priority_ms * interval '1 millisecond') as "sortKey"
     from ratchet.runs where id = ${runId} for update`;
   if (!run || run.status !== "WAITING") return null;
@@ -142,8 +143,8 @@ export async function runsResumeIfUnblocked(tx: Queryable, runId: string, now: D
   }
   await tx`update ratchet.runs set status = 'QUEUED', resuming = true, updated_at = ${now} where id = ${runId}`;
   await tx`
-    insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at)
-    values (${runId}, ${run.environmentId}, ${queue.id}, ${run.concurrencyKey ?? ""}, ${run.sortKey}, ${now})
+    insert into ratchet.queue_entries (run_id, environment_id, queue_id, concurrency_key, sort_key, available_at, version)
+    values (${runId}, ${run.environmentId}, ${queue.id}, ${run.concurrencyKey ?? ""}, ${run.sortKey}, ${now}, ${run.version})
     on conflict (run_id) do nothing`;
   return run.environmentId;
 }

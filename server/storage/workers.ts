@@ -4,6 +4,12 @@ import type { RetryPolicy } from "../engine/retry.ts";
 
 type Queryable = Sql | TransactionSql;
 
+/** SQL for the version of an environment's current deployment (null when none was promoted). */
+export function currentVersionOf(environmentIdSql: string): string {
+  return `select d.version from ratchet.current_deployments c join ratchet.deployments d on d.id = c.deployment_id
+    where c.environment_id = ${environmentIdSql}`;
+}
+
 export interface TaskRow {
   slug: string;
   queueName: string;
@@ -51,8 +57,10 @@ export async function tasksReplaceForVersion(
 }
 
 /**
- * The task as the newest registered version declares it (or the pinned version when given), and the
- * id of the queue a run of it goes to, in one query: the requested queue, else the task's own.
+ * The task as the version a new run gets declares it, and the id of the queue a run of it goes to, in
+ * one query: the requested queue, else the task's own. The version is `version` when given, else with
+ * `currentOnly` the environment's current deployment (none promoted: no task), else the newest
+ * registered one.
  */
 export async function tasksFindCurrentWithQueue(
   tx: Queryable,
@@ -60,6 +68,7 @@ export async function tasksFindCurrentWithQueue(
   slug: string,
   version: string | null,
   requestedQueue: string | null,
+  currentOnly = false,
 ): Promise<{ task: TaskRow; queueId: string | null } | null> {
   const [row] = await tx<Array<TaskRow & { queueId: string | null }>>`
     select t.*, q.id as "queueId"
@@ -68,7 +77,8 @@ export async function tasksFindCurrentWithQueue(
         t.trigger_source as "triggerSource", v.version
       from ratchet.tasks t join ratchet.worker_versions v on v.id = t.worker_version_id
       where t.environment_id = ${environmentId} and t.slug = ${slug}
-        and (${version}::text is null or v.version = ${version})
+        and v.version = coalesce(${version}::text,
+          case when ${currentOnly} then coalesce((${tx.unsafe(currentVersionOf("t.environment_id"))}), '') else v.version end)
       order by v.created_at desc, v.id desc limit 1
     ) t
     left join ratchet.queues q on q.environment_id = ${environmentId} and q.name = coalesce(${requestedQueue}::text, t."queueName")`;

@@ -18,8 +18,9 @@ export function startWorker(
   env: Record<string, string>,
   mode: "dev" | "worker" = "dev",
   graceSeconds = "5",
+  extraArgs: string[] = [],
 ): Worker {
-  const child = spawn(process.execPath, [join(projectRoot, "bin/ratchet.js"), mode, "--shutdown-grace", graceSeconds], {
+  const child = spawn(process.execPath, [join(projectRoot, "bin/ratchet.js"), mode, "--shutdown-grace", graceSeconds, ...extraArgs], {
     cwd,
     env: childEnv(env),
     stdio: ["ignore", "pipe", "pipe"],

@@ -5,6 +5,7 @@ import { requireSecretKey } from "../../auth/authenticate.ts";
 import { authRoutes } from "./auth.ts";
 import { batchRoutes } from "./batches.ts";
 import { bulkActionRoutes } from "./bulk-actions.ts";
+import { deploymentRoutes } from "./deployments.ts";
 import { runEventRoutes } from "./events.ts";
 import { waitpointRoutes } from "./waitpoints.ts";
 import { scheduleRoutes } from "./schedules.ts";
@@ -35,4 +36,5 @@ export async function apiRoutes(app: FastifyInstance, context: AppContext): Prom
   await app.register(async (scope) => authRoutes(scope, context));
   await app.register(async (scope) => queryRoutes(scope, context));
   await app.register(async (scope) => bulkActionRoutes(scope, context));
+  await app.register(async (scope) => deploymentRoutes(scope, context));
 }

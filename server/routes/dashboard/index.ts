@@ -23,6 +23,7 @@ import type { DashboardScope } from "./render.ts";
 import { accountPages } from "./account-pages.ts";
 import { authPages } from "./auth-pages.ts";
 import { catalogPages } from "./catalog-pages.ts";
+import { deploymentPages } from "./deployment-pages.ts";
 import { environmentPages } from "./environment-pages.ts";
 import { runPages } from "./run-pages.ts";
 import { envvarPages } from "./envvar-pages.ts";
@@ -147,5 +148,6 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
   await app.register(async (scope) => alertPages(scope, context, scopeOf));
   await app.register(async (scope) => teamPages(scope, context));
   await app.register(async (scope) => ssoPages(scope, context));
+  await app.register(async (scope) => deploymentPages(scope, context, scopeOf));
 }
 

@@ -14,6 +14,7 @@ export interface DashboardScope {
 const sections = [
   ["runs", "Runs"],
   ["tasks", "Tasks"],
+  ["deployments", "Deployments"],
   ["schedules", "Schedules"],
   ["batches", "Batches"],
   ["tokens", "Wait tokens"],

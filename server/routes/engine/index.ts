@@ -60,8 +60,12 @@ function runUuid(publicId: string): string {
   return id;
 }
 
+const versionSchema = z.string().min(1).max(64);
+
 const manifestSchema = z.object({
-  version: z.string().min(1).max(64).optional(),
+  version: versionSchema.optional(),
+  promote: z.boolean().optional(),
+  contentHash: z.string().min(1).max(128).optional(),
   sdkVersion: z.string().max(64).optional(),
   tasks: z
     .array(
@@ -147,7 +151,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
 
   routes.post("/engine/v1/worker/register", { schema: { body: manifestSchema } }, async (request) => {
     const result = await registerWorkerVersion(engine, request.environment, request.body);
-    return { version: result.version, queuedPendingRuns: result.promoted };
+    return { version: result.version, queuedPendingRuns: result.promoted, current: result.current };
   });
 
   routes.post(
@@ -160,6 +164,9 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
           waitSeconds: z.number().min(0).max(30).default(0),
           // Start the attempts at once (EXECUTING), sparing a start call per run.
           start: z.boolean().default(false),
+          // The versions this worker runs: it is handed only runs pinned to one of them, and unpinned
+          // ones. Without it, the environment's current version.
+          versions: z.array(versionSchema).min(1).max(16).optional(),
         }),
       },
     },
@@ -170,6 +177,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
         workerId: request.body.workerId,
         max: request.body.maxRuns,
         start: request.body.start,
+        versions: request.body.versions,
         waitMs: request.body.waitSeconds * 1000,
         signal: abort.signal,
         stillAllowed: keyStillValid(context.db, request.environment),

@@ -1,0 +1,216 @@
+// The Docker runner: each attempt runs in its own container (dockerode), with the run's machine
+// preset as the container's real limits (--cpus, --memory, no swap). The container runs the same
+// executor as the process runner, speaking to the worker over its stdin/stdout; its other output is
+// streamed to the worker's log. A container the kernel OOM-kills, or that vanishes (docker kill, a
+// daemon restart), ends its attempt CRASHED with the reason, and the retry policy decides. Finished
+// containers are removed; on start the runner removes the containers a previous run of it left.
+import { noVariables, type VariableSet } from "../environment-variables.ts";
+import { hostname } from "node:os";
+import { PassThrough } from "node:stream";
+import { fileURLToPath } from "node:url";
+import Docker from "dockerode";
+import type { RunEvent } from "../../sdk/runtime.ts";
+import { executorPath } from "../attempt-process.ts";
+import type { ExecuteMessage, FromChild } from "../messages.ts";
+import { machinePresets, type AttemptOutcome, type AttemptRunner, type RunnerPool } from "../runner.ts";
+import { encodeChannelLine, readChannelLines } from "../stdio-channel.ts";
+
+const ratchetRoot = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
+const defaultImage = "node:24-bookworm-slim";
+const labels = { managed: "dev.ratchet.runner", run: "dev.ratchet.run" };
+
+export interface DockerRunnerSettings {
+  image: string;
+  /** "host" reaches a server on the host's loopback; a user-defined network restricts more. */
+  network: string;
+  /** Which containers are this runner's, for reconciling on start. */
+  runnerId: string;
+  projectRoot: string;
+  env: string[];
+}
+
+/** Only the run's credentials and the variables named in RATCHET_DOCKER_ENV go into a container. */
+function containerEnv(env: NodeJS.ProcessEnv): string[] {
+  const named = new Set((env.RATCHET_DOCKER_ENV ?? "").split(",").map((name) => name.trim()).filter(Boolean));
+  return Object.entries(env)
+    .filter(([name, value]) => value !== undefined && (/^(RATCHET_|TRIGGER_)/.test(name) || named.has(name)))
+    .map(([name, value]) => `${name}=${value}`);
+}
+
+/**
+ * The container's environment: the environment's variables (docs/envvars.md), then the runner's
+ * own settings and the run's credentials over them, so a variable never replaces RATCHET_API_URL or the key.
+ */
+export function withVariables(own: string[], variables: VariableSet): string[] {
+  const ownNames = new Set(own.map((entry) => entry.slice(0, entry.indexOf("="))));
+  const fromEnvironment = Object.entries(variables.variables)
+    .filter(([name]) => !ownNames.has(name) && !/^(RATCHET_|TRIGGER_)/.test(name))
+    .map(([name, value]) => `${name}=${value}`);
+  return [...fromEnvironment, ...own];
+}
+
+class DockerAttempt implements AttemptRunner {
+  readonly machine: string;
+  readonly #docker: Docker;
+  readonly #settings: DockerRunnerSettings;
+  #container: Docker.Container | null = null;
+  #stdin: NodeJS.WritableStream | null = null;
+  #alive = true;
+
+  readonly #env: string[];
+
+  constructor(docker: Docker, settings: DockerRunnerSettings, machine: string, env: string[]) {
+    this.#env = env;
+    this.#docker = docker;
+    this.#settings = settings;
+    this.machine = machine;
+  }
+
+  get alive(): boolean {
+    return this.#alive;
+  }
+
+  run(message: ExecuteMessage, onEvents: (events: RunEvent[]) => void): Promise<AttemptOutcome> {
+    return this.#run(message, onEvents).catch((error: unknown) => {
+      this.#alive = false;
+      return { kind: "crashed", code: null, signal: null, reason: `could not run in a container: ${(error as Error).message}` };
+    });
+  }
+
+  async #run(message: ExecuteMessage, onEvents: (events: RunEvent[]) => void): Promise<AttemptOutcome> {
+    const preset = machinePresets[this.machine] ?? machinePresets["small-1x"]!;
+    const memory = preset.memoryMb * 1024 * 1024;
+    const runId = message.ctx.run.id;
+    const container = await this.#docker.createContainer({
+      Image: this.#settings.image,
+      // The heap may use the whole limit: the kernel's OOM kill at the container's limit is what ends it.
+      Cmd: ["node", `--max-old-space-size=${preset.memoryMb}`, executorPath, "--stdio"],
+      Env: this.#env,
+      WorkingDir: this.#settings.projectRoot,
+      Labels: { [labels.managed]: this.#settings.runnerId, [labels.run]: runId },
+      OpenStdin: true,
+      StdinOnce: true,
+      AttachStdin: true,
+      AttachStdout: true,
+      AttachStderr: true,
+      Tty: false,
+      HostConfig: {
+        Memory: memory,
+        MemorySwap: memory,
+        NanoCpus: Math.round(preset.cpus * 1e9),
+        NetworkMode: this.#settings.network,
+        // Ratchet's code and the project (its bundle and node_modules), read-only at the same paths.
+        Binds: [...new Set([ratchetRoot, this.#settings.projectRoot])].map((path) => `${path}:${path}:ro`),
+      },
+    });
+    this.#container = container;
+    const stream = await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true });
+    this.#stdin = stream;
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    container.modem.demuxStream(stream, stdout, stderr);
+    const log = (line: string) => process.stderr.write(`[${runId}] ${line}\n`);
+    const result = new Promise<AttemptOutcome | null>((resolve) => {
+      readChannelLines<FromChild>(
+        stdout,
+        (reply) => {
+          if (reply.type === "events") onEvents(reply.events);
+          if (reply.type === "result") resolve(reply.result);
+        },
+        () => resolve(null),
+        log,
+      );
+    });
+    readChannelLines<never>(stderr, () => {}, () => {}, log);
+    // "next-exit": a created container is "not running" already, and the default wait would return at once.
+    const exited = container.wait({ condition: "next-exit" }).then(
+      (status: { StatusCode: number }) => status.StatusCode,
+      () => null,
+    );
+    await container.start();
+    stream.write(encodeChannelLine(message));
+    const first = await Promise.race([result, exited.then(() => null)]);
+    if (first) {
+      await this.stop();
+      return first;
+    }
+    // The container ended before answering: say why, from what Docker saw.
+    const code = await exited;
+    const state = await container.inspect().then((info) => info.State, () => null);
+    this.#alive = false;
+    await container.remove({ force: true }).catch(() => {});
+    if (state?.OOMKilled) return { kind: "crashed", code, signal: null, oomKilled: true };
+    if (!state) return { kind: "crashed", code, signal: null, reason: "vanished with its container (removed, or the Docker daemon restarted)" };
+    if (code === 137) return { kind: "crashed", code, signal: "SIGKILL", reason: "was killed with its container (SIGKILL: docker kill, or the daemon stopping it)" };
+    return { kind: "crashed", code, signal: null, reason: `exited with code ${code} in its container` };
+  }
+
+  cancel(): void {
+    if (this.#alive) this.#stdin?.write(encodeChannelLine({ type: "cancel" }));
+  }
+
+  async stop(): Promise<void> {
+    this.#alive = false;
+    const container = this.#container;
+    this.#container = null;
+    this.#stdin?.end();
+    if (container) await container.remove({ force: true }).catch(() => {});
+  }
+}
+
+let reconciled: Promise<number> | undefined;
+
+/** A container per attempt: nothing is reused, so nothing of one run leaks into the next. */
+export class DockerRunnerPool implements RunnerPool {
+  readonly #docker: Docker;
+  readonly #settings: DockerRunnerSettings;
+  readonly #running = new Set<DockerAttempt>();
+
+  private constructor(docker: Docker, settings: DockerRunnerSettings) {
+    this.#docker = docker;
+    this.#settings = settings;
+  }
+
+  static async create(env: NodeJS.ProcessEnv, options: { projectRoot: string }): Promise<DockerRunnerPool> {
+    // DOCKER_HOST / DOCKER_SOCKET, else the local socket.
+    const docker = env.DOCKER_HOST ? new Docker() : new Docker({ socketPath: env.DOCKER_SOCKET ?? "/var/run/docker.sock" });
+    const settings: DockerRunnerSettings = {
+      image: env.RATCHET_DOCKER_IMAGE ?? defaultImage,
+      network: env.RATCHET_DOCKER_NETWORK ?? "host",
+      runnerId: env.RATCHET_RUNNER_ID ?? hostname(),
+      projectRoot: options.projectRoot,
+      env: containerEnv(env),
+    };
+    const pool = new DockerRunnerPool(docker, settings);
+    // Once per worker process: a later version's pool must not remove an earlier one's containers.
+    reconciled ??= pool.reconcile();
+    await reconciled;
+    return pool;
+  }
+
+  /**
+   * Removes this runner's containers left from before (it holds no runs yet): their attempts were
+   * lost with the previous worker and the server retries them when their leases expire.
+   */
+  async reconcile(): Promise<number> {
+    const stale = await this.#docker.listContainers({ all: true, filters: { label: [`${labels.managed}=${this.#settings.runnerId}`] } });
+    await Promise.all(stale.map((info) => this.#docker.getContainer(info.Id).remove({ force: true }).catch(() => {})));
+    return stale.length;
+  }
+
+  acquire(machine = "small-1x", variables: VariableSet = noVariables): AttemptRunner {
+    const attempt = new DockerAttempt(this.#docker, this.#settings, machine in machinePresets ? machine : "small-1x", withVariables(this.#settings.env, variables));
+    this.#running.add(attempt);
+    return attempt;
+  }
+
+  async release(runner: AttemptRunner): Promise<void> {
+    this.#running.delete(runner as DockerAttempt);
+    await runner.stop();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.#running].map((attempt) => attempt.stop()));
+    this.#running.clear();
+  }
+}
