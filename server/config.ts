@@ -15,6 +15,7 @@ export const configDefaults = {
   RATCHET_DB_POOL_SIZE: 10,
   RATCHET_SHUTDOWN_TIMEOUT_MS: 10_000,
   RATCHET_EVENTS_RETENTION_DAYS: 30,
+  RATCHET_RUN_RETENTION_DAYS: 0,
   RATCHET_LEASE_SECONDS: 60,
   RATCHET_WORKER_LOST_GRACE_SECONDS: 5,
   RATCHET_ENCRYPTION_KEY: null as string | null,
@@ -68,6 +69,7 @@ const configSchema = z.object({
     .min(1)
     .max(3650)
     .default(configDefaults.RATCHET_EVENTS_RETENTION_DAYS),
+  RATCHET_RUN_RETENTION_DAYS: z.coerce.number().int().min(0).max(36500).default(configDefaults.RATCHET_RUN_RETENTION_DAYS),
   // Checked for shape when the keyring is made (engine/envvars-crypto.ts), with a precise message.
   RATCHET_ENCRYPTION_KEY: z.string().min(1).optional(),
   RATCHET_ENCRYPTION_OLD_KEYS: z.string().min(1).optional(),
@@ -107,6 +109,8 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** Days of run events (logs and spans) kept; older day partitions are dropped. */
   eventsRetentionDays: number;
+  /** Days finished runs are kept where an environment sets none; 0 keeps them forever. */
+  runRetentionDays: number;
   /** How long a worker's claim on a run lasts without a heartbeat. */
   leaseSeconds: number;
   /** How long after a worker's heartbeat connection drops, without a new heartbeat, its attempts fail. */
@@ -173,6 +177,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dbPoolSize: values.RATCHET_DB_POOL_SIZE,
     shutdownTimeoutMs: values.RATCHET_SHUTDOWN_TIMEOUT_MS,
     eventsRetentionDays: values.RATCHET_EVENTS_RETENTION_DAYS,
+    runRetentionDays: values.RATCHET_RUN_RETENTION_DAYS,
     leaseSeconds: values.RATCHET_LEASE_SECONDS,
     workerLostGraceSeconds: values.RATCHET_WORKER_LOST_GRACE_SECONDS,
     encryptionKey: values.RATCHET_ENCRYPTION_KEY,
