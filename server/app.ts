@@ -22,6 +22,7 @@ import { QueueNotifier } from "./engine/notifier.ts";
 import { defaultEngineSettings, type EngineSettings } from "./engine/settings.ts";
 import { BulkActionProcessor } from "./engine/bulk-actions.ts";
 import { Sweeper } from "./engine/sweepers.ts";
+import { RunRetentionSweeper } from "./engine/run-retention.ts";
 import { EventPartitionMaintainer } from "./engine/events-maintenance.ts";
 import { RealtimeMaintainer } from "./engine/realtime-maintenance.ts";
 import { OtlpRunExporter } from "./observability/otlp-export.ts";
@@ -119,6 +120,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     options.sweeper === false
       ? null
       : new EventPartitionMaintainer(engine, { retentionDays: options.config.eventsRetentionDays }, app.log as unknown as Logger);
+  const retention =
+    options.sweeper === false ? null : new RunRetentionSweeper(engine, { defaultDays: options.config.runRetentionDays }, app.log as unknown as Logger);
   const realtimeUpkeep = options.sweeper === false ? null : new RealtimeMaintainer(engine, { streamRetentionDays: options.config.streamsRetentionDays }, app.log as unknown as Logger);
   app.decorate("ratchet", context);
   app.decorate("ratchetRoutes", routes);
@@ -127,6 +130,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     sweeper?.start();
     bulkActions?.start();
     partitions?.start();
+    retention?.start();
     if (sweeper) alerts.start();
     realtimeUpkeep?.start();
   });
@@ -139,6 +143,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await alerts.stop();
     await bulkActions?.stop();
     await partitions?.stop();
+    await retention?.stop();
     realtimeUpkeep?.stop();
     await notifier.stop();
     await otlpExporter?.flush();

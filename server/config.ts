@@ -18,6 +18,7 @@ export const configDefaults = {
   RATCHET_SHUTDOWN_TIMEOUT_MS: 10_000,
   RATCHET_EVENTS_RETENTION_DAYS: 30,
   RATCHET_STREAMS_RETENTION_DAYS: 30,
+  RATCHET_RUN_RETENTION_DAYS: 0,
   RATCHET_LEASE_SECONDS: 60,
   RATCHET_WORKER_LOST_GRACE_SECONDS: 5,
   RATCHET_ENCRYPTION_KEY: null as string | null,
@@ -84,6 +85,7 @@ const configSchema = z.object({
     .min(1)
     .max(3650)
     .default(configDefaults.RATCHET_STREAMS_RETENTION_DAYS),
+  RATCHET_RUN_RETENTION_DAYS: z.coerce.number().int().min(0).max(36500).default(configDefaults.RATCHET_RUN_RETENTION_DAYS),
   // Checked for shape when the keyring is made (engine/envvars-crypto.ts), with a precise message.
   RATCHET_ENCRYPTION_KEY: z.string().min(1).optional(),
   RATCHET_ENCRYPTION_OLD_KEYS: z.string().min(1).optional(),
@@ -140,6 +142,8 @@ export interface Config {
   eventsRetentionDays: number;
   /** Days of stream chunks kept, by the day their stream started (docs/realtime.md). */
   streamsRetentionDays: number;
+  /** Days finished runs are kept where an environment sets none; 0 keeps them forever. */
+  runRetentionDays: number;
   /** How long a worker's claim on a run lasts without a heartbeat. */
   leaseSeconds: number;
   /** How long after a worker's heartbeat connection drops, without a new heartbeat, its attempts fail. */
@@ -245,6 +249,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownTimeoutMs: values.RATCHET_SHUTDOWN_TIMEOUT_MS,
     eventsRetentionDays: values.RATCHET_EVENTS_RETENTION_DAYS,
     streamsRetentionDays: values.RATCHET_STREAMS_RETENTION_DAYS,
+    runRetentionDays: values.RATCHET_RUN_RETENTION_DAYS,
     leaseSeconds: values.RATCHET_LEASE_SECONDS,
     workerLostGraceSeconds: values.RATCHET_WORKER_LOST_GRACE_SECONDS,
     encryptionKey: values.RATCHET_ENCRYPTION_KEY,
