@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints, 0019_batch_tokens_stream_partitions, 0020_deployments_and_pinned_versions, 0021_run_retention
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints, 0019_batch_tokens_stream_partitions, 0020_deployments_and_pinned_versions, 0021_run_retention, 0022_deployment_failure_alerts
 
 create table ratchet.alert_channels (
   id uuid default gen_random_uuid() not null,
@@ -522,7 +522,7 @@ alter table ratchet.alert_channels add constraint alert_channels_target_check CH
 alter table ratchet.alert_channels add constraint alert_channels_type_check CHECK (type = ANY (ARRAY['webhook'::text, 'email'::text, 'slack'::text]));
 alter table ratchet.alert_channels add constraint alert_channels_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.alert_channels add constraint alert_channels_pkey PRIMARY KEY (id);
-alter table ratchet.alert_deliveries add constraint alert_deliveries_kind_check CHECK (kind = ANY (ARRAY['run_failed'::text, 'digest'::text, 'queue_backlog'::text]));
+alter table ratchet.alert_deliveries add constraint alert_deliveries_kind_check CHECK (kind = ANY (ARRAY['run_failed'::text, 'digest'::text, 'queue_backlog'::text, 'deployment_failed'::text]));
 alter table ratchet.alert_deliveries add constraint alert_deliveries_status_check CHECK (status = ANY (ARRAY['pending'::text, 'delivered'::text, 'failed'::text]));
 alter table ratchet.alert_deliveries add constraint alert_deliveries_channel_id_fkey FOREIGN KEY (channel_id) REFERENCES ratchet.alert_channels(id) ON DELETE CASCADE;
 alter table ratchet.alert_deliveries add constraint alert_deliveries_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;

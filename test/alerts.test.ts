@@ -246,4 +246,30 @@ describe("alerts", () => {
     assert.equal((await t.app.ratchet.alerts.runOnce()).attempted, 1, "but is after it, while it lasts");
     assert.equal(JSON.parse((await hooks.next()).body).waiting, 3);
   });
+  test("a failed deployment alerts its environment's channels once; a good one and another tenant's key do not", async () => {
+    const previewClient = new ApiClient(t.app, await t.key("preview"));
+    const created = await previewClient.ok("POST", "/api/v1/alerts/channels", { type: "webhook", url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/deploys` });
+    webhookSecret = created.secret;
+    await previewClient.ok("POST", "/api/v1/deployments", { version: "2.0.0" });
+    // Another environment's key, with the victim's real version: not found, and nothing is sent.
+    const stranger = new ApiClient(t.app, await t.key("dev"));
+    const forged = await stranger.request("POST", "/api/v1/deployments/2.0.0/finish", { status: "FAILED", error: { message: "forged" } });
+    assert.equal(forged.status, 404);
+    assert.equal((await t.app.ratchet.alerts.runOnce()).attempted, 0);
+
+    await previewClient.ok("POST", "/api/v1/deployments/2.0.0/finish", { status: "FAILED", error: { message: "npm ci exited with code 1" } });
+    assert.equal((await t.app.ratchet.alerts.runOnce()).attempted, 1);
+    const hook = await hooks.next();
+    assert.equal(hook.headers["x-ratchet-event"], "deployment.failed");
+    const payload = verify(hook);
+    assert.equal(payload.version, "2.0.0");
+    assert.equal(payload.error.message, "npm ci exited with code 1");
+    assert.equal(payload.environment.type, "preview");
+    assert.match(payload.url, /\/preview\/deployments$/);
+
+    await previewClient.ok("POST", "/api/v1/deployments", { version: "2.0.1" });
+    await previewClient.ok("POST", "/api/v1/deployments/2.0.1/finish", { status: "DEPLOYED" });
+    assert.equal((await t.app.ratchet.alerts.runOnce()).attempted, 0, "a deployment that succeeds alerts nobody");
+    assert.equal(hooks.pending, 0);
+  });
 });

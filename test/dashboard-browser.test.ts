@@ -196,7 +196,7 @@ describe("the dashboard in Chromium", () => {
     await page.goto(`${base}/queues`);
     await shot("queues-phone");
     // Wide tables scroll inside their own box; the page itself never gets wider than the phone.
-    assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 390, "the queues page fits 390 px");
+    assert.ok((await page.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth)) <= 390, "the queues page fits 390 px");
     await page.goto(`${base}/keys`);
     await shot("keys");
     await page.keyboard.press("Tab");

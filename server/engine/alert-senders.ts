@@ -3,7 +3,7 @@
 // accepted the alert and throws otherwise; the dispatcher retries.
 import { createHmac } from "node:crypto";
 import { sendEmail } from "./mailer.ts";
-import type { AlertChannelRow, DueDelivery } from "../storage/alerts.ts";
+import type { AlertChannelRow, DeploymentFailure, DueDelivery, QueueBacklog } from "../storage/alerts.ts";
 
 /** The header a webhook receiver verifies: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">`. */
 export const signatureHeader = "x-ratchet-signature";
@@ -13,8 +13,8 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
 }
 
 export interface AlertMessage {
-  /** run.failed (one run), run.failed.digest (several, held back by the rate limit), queue.backlog. */
-  type: "run.failed" | "run.failed.digest" | "queue.backlog";
+  /** run.failed (one run), run.failed.digest (several, held back by the rate limit), queue.backlog, deployment.failed. */
+  type: "run.failed" | "run.failed.digest" | "queue.backlog" | "deployment.failed";
   deliveryId: string;
   subject: string;
   text: string;
@@ -24,8 +24,29 @@ export interface AlertMessage {
 export function alertMessage(delivery: DueDelivery, publicUrl: string): AlertMessage {
   const where = `${delivery.projectName} (${delivery.projectRef}) / ${delivery.environmentType}`;
   const runUrl = (id: string) => `${publicUrl}/p/${delivery.projectRef}/${delivery.environmentType}/runs/${id}`;
+  if (delivery.kind === "deployment_failed" && delivery.details) {
+    const failure = delivery.details as DeploymentFailure;
+    const deploymentsUrl = `${publicUrl}/p/${delivery.projectRef}/${delivery.environmentType}/deployments`;
+    return {
+      type: "deployment.failed",
+      deliveryId: delivery.id,
+      subject: `[Ratchet] deployment ${failure.version} failed in ${where}`,
+      text: `Deployment ${failure.version} in ${where} failed at ${failure.failedAt}: ${failure.error.message}\n\nThe current version keeps serving runs.\n${deploymentsUrl}`,
+      payload: {
+        type: "deployment.failed",
+        id: delivery.id,
+        project: { ref: delivery.projectRef, name: delivery.projectName },
+        environment: { type: delivery.environmentType },
+        version: failure.version,
+        error: failure.error,
+        failedAt: failure.failedAt,
+        url: deploymentsUrl,
+        createdAt: delivery.createdAt.toISOString(),
+      },
+    };
+  }
   if (delivery.kind === "queue_backlog" && delivery.details) {
-    const backlog = delivery.details;
+    const backlog = delivery.details as QueueBacklog;
     const queuesUrl = `${publicUrl}/p/${delivery.projectRef}/${delivery.environmentType}/queues`;
     return {
       type: "queue.backlog",

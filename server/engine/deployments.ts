@@ -14,6 +14,7 @@ import {
   type DeploymentRow,
 } from "../storage/deployments.ts";
 import { runsPromotePendingVersion } from "../storage/sweeps.ts";
+import { alertDeliveriesInsertDeploymentFailed } from "../storage/alerts.ts";
 import type { EngineDeps } from "./trigger.ts";
 
 export interface DeploymentEnvironment {
@@ -91,6 +92,13 @@ export async function finishDeployment(
     if (!existing) throw new ApiError("NOT_FOUND", `No deployment of version ${version}`);
     if (!(await deploymentsFinish(tx, environment.environmentId, version, outcome, now))) {
       throw new ApiError("CONFLICT", `Deployment ${version} is ${existing.status}, not BUILDING`);
+    }
+    if (outcome.status === "FAILED") {
+      await alertDeliveriesInsertDeploymentFailed(tx, {
+        environmentId: environment.environmentId,
+        failure: { version, error: outcome.error, failedAt: now.toISOString() },
+        now,
+      });
     }
     return (await deploymentsFindByVersion(tx, environment.environmentId, version))!;
   });

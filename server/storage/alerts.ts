@@ -93,7 +93,8 @@ export async function alertLockChannelTask(tx: TransactionSql, channelId: string
 export async function alertDeliveriesLatest(tx: TransactionSql, channelId: string, taskIdentifier: string): Promise<{ id: string; createdAt: Date } | null> {
   const [row] = await tx<{ id: string; createdAt: Date }[]>`
     select id, created_at as "createdAt" from ratchet.alert_deliveries
-    where channel_id = ${channelId} and task_identifier = ${taskIdentifier} order by created_at desc limit 1`;
+    where channel_id = ${channelId} and task_identifier = ${taskIdentifier} and kind in ('run_failed', 'digest')
+    order by created_at desc limit 1`;
   return row ?? null;
 }
 
@@ -139,8 +140,8 @@ export interface QueueBacklog {
 
 export interface DueDelivery {
   id: string;
-  kind: "run_failed" | "digest" | "queue_backlog";
-  details: QueueBacklog | null;
+  kind: "run_failed" | "digest" | "queue_backlog" | "deployment_failed";
+  details: QueueBacklog | DeploymentFailure | null;
   taskIdentifier: string;
   runs: AlertRunSummary[];
   runCount: number;
@@ -201,6 +202,27 @@ export async function alertDeliveriesInsertBacklog(
     insert into ratchet.alert_deliveries (channel_id, environment_id, task_identifier, kind, details, run_count, next_attempt_at, created_at)
     values (${delivery.channelId}, ${delivery.environmentId}, ${delivery.backlog.queue}, 'queue_backlog',
       ${tx.json(delivery.backlog as never)}, ${delivery.backlog.waiting}, ${delivery.now}, ${delivery.now})`;
+}
+
+/** What a deployment_failed delivery carries. */
+export interface DeploymentFailure {
+  version: string;
+  error: { message: string };
+  failedAt: string;
+}
+
+/** One delivery per enabled channel of the environment; in the transaction that failed the deployment. */
+export async function alertDeliveriesInsertDeploymentFailed(
+  tx: TransactionSql,
+  delivery: { environmentId: string; failure: DeploymentFailure; now: Date },
+): Promise<number> {
+  const rows = await tx`
+    insert into ratchet.alert_deliveries (channel_id, environment_id, task_identifier, kind, details, next_attempt_at, created_at)
+    select c.id, c.environment_id, ${delivery.failure.version}, 'deployment_failed', ${tx.json(delivery.failure as never)}, ${delivery.now}, ${delivery.now}
+    from ratchet.alert_channels c
+    where c.environment_id = ${delivery.environmentId} and c.enabled
+    returning id`;
+  return rows.length;
 }
 
 export async function alertDeliveriesLatestBacklog(tx: TransactionSql, channelId: string, queue: string): Promise<Date | null> {
