@@ -34,7 +34,8 @@ async function startPgbouncer(database: TestDatabase): Promise<Bouncer> {
     join(dir, "pgbouncer.ini"),
     [
       "[databases]",
-      `ratchet = host=${target.hostname} port=${target.port} dbname=${target.pathname.slice(1)} user=${user} password=${decodeURIComponent(target.password)}`,
+      // No password at all when the server trusts local connections (an empty `password=` is a syntax error).
+      `ratchet = host=${target.hostname} port=${target.port} dbname=${target.pathname.slice(1)} user=${user}${target.password ? ` password=${decodeURIComponent(target.password)}` : ""}`,
       "[pgbouncer]",
       "listen_addr = 127.0.0.1",
       `listen_port = ${port}`,
@@ -65,7 +66,7 @@ async function startPgbouncer(database: TestDatabase): Promise<Bouncer> {
     child.stderr!.on("data", onData);
     child.once("exit", (code) => reject(new Error(`pgbouncer exited (${code}):\n${output}`)));
   });
-  const credentials = `${target.username}:${target.password}`;
+  const credentials = target.password ? `${target.username}:${target.password}` : target.username;
   return { child, dir, url: `postgres://${credentials}@127.0.0.1:${port}/ratchet`, adminUrl: `postgres://${credentials}@127.0.0.1:${port}/pgbouncer` };
 }
 
