@@ -61,7 +61,7 @@ export interface AppOptions {
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const clock = options.clock ?? systemClock;
-  const notifier = new QueueNotifier(options.db.listener);
+  const notifier = new QueueNotifier(options.db.sql, options.db.listener);
   const settings = { ...defaultEngineSettings, leaseSeconds: options.config.leaseSeconds,
     workerLostGraceSeconds: options.config.workerLostGraceSeconds, ...options.settings };
   const metrics = new RunMetrics(options.db, { poolMax: options.config.dbPoolSize });

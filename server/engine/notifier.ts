@@ -14,6 +14,8 @@ type Listener = () => void;
 
 export class QueueNotifier {
   readonly #sql: Sql;
+  /** LISTEN's connection: the pool's own, or a direct one behind a transaction pooler. NOTIFY uses the pool. */
+  readonly #listener: Sql;
   readonly #waiters = new KeyedWaiters();
   #pending = new Set<string>();
   #pendingChanges = new Set<string>();
@@ -21,8 +23,9 @@ export class QueueNotifier {
   #flushScheduled = false;
   #unlisten: (() => Promise<void>) | null = null;
 
-  constructor(sql: Sql) {
+  constructor(sql: Sql, listener: Sql = sql) {
     this.#sql = sql;
+    this.#listener = listener;
   }
 
   #retry: NodeJS.Timeout | null = null;
@@ -35,12 +38,12 @@ export class QueueNotifier {
   async start(): Promise<void> {
     this.#stopped = false;
     try {
-      const subscription = await this.#sql.listen(
+      const subscription = await this.#listener.listen(
         channel,
         (environmentId) => this.#wakeLocal(environmentId),
         () => this.#wakeAll(),
       );
-      const changes = await this.#sql.listen(changesChannel, (environmentId) => this.#emitChange(environmentId));
+      const changes = await this.#listener.listen(changesChannel, (environmentId) => this.#emitChange(environmentId));
       this.#unlisten = async () => {
         await subscription.unlisten();
         await changes.unlisten();

@@ -8,18 +8,21 @@ const channel = "ratchet_streams";
 
 export class StreamNotifier {
   readonly #sql: Sql;
+  /** LISTEN's connection: the pool's own, or a direct one behind a transaction pooler. NOTIFY uses the pool. */
+  readonly #listener: Sql;
   readonly #waiters = new KeyedWaiters();
   #pending = new Set<string>();
   #scheduled = false;
   #unlisten: (() => Promise<void>) | null = null;
 
-  constructor(sql: Sql) {
+  constructor(sql: Sql, listener: Sql = sql) {
     this.#sql = sql;
+    this.#listener = listener;
   }
 
   async start(): Promise<void> {
     try {
-      const subscription = await this.#sql.listen(channel, (stream) => this.#wake(stream));
+      const subscription = await this.#listener.listen(channel, (stream) => this.#wake(stream));
       this.#unlisten = () => subscription.unlisten();
     } catch {
       // Readers poll meanwhile.

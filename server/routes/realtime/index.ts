@@ -9,7 +9,7 @@ import { realtimeStreamRoutes } from "./streams.ts";
 export async function realtimeRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
   app.addHook("preHandler", requireSecretKey(context.db, context.clock));
   await app.register(async (scope) => realtimeRunRoutes(scope, context));
-  const streams = new StreamNotifier(context.db.listener);
+  const streams = new StreamNotifier(context.db.sql, context.db.listener);
   app.addHook("onReady", () => streams.start());
   app.addHook("onClose", () => streams.stop());
   await app.register(async (scope) => realtimeStreamRoutes(scope, context, streams));
