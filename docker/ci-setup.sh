@@ -91,10 +91,13 @@ step "dockerd"
 # `docker checkpoint` needs an experimental daemon. One already running without it is restarted
 # once (containers with a restart policy come back); a daemon this script did not start with the
 # flag is only ever restarted here, before any test uses it.
-if [ "$(docker info --format '{{.ExperimentalBuild}}' 2>/dev/null)" = false ] && [ -f /var/run/docker.pid ]; then
+# `docker info --format` prints the zero value (false) when no daemon answers, so the daemon must
+# answer and its pid file must name a live process before anything is restarted.
+if experimental=$(docker info --format '{{.ExperimentalBuild}}' 2>/dev/null) && [ "$experimental" = false ] &&
+  [ -f /var/run/docker.pid ] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
   old_pid=$(cat /var/run/docker.pid)
   echo "   restarting dockerd (pid $old_pid) with --experimental"
-  kill -TERM "$old_pid"
+  kill -TERM "$old_pid" 2>/dev/null || true
   for _ in $(seq 1 120); do kill -0 "$old_pid" 2>/dev/null || break; sleep 0.5; done
 fi
 if ! docker info >/dev/null 2>&1; then
