@@ -19,17 +19,26 @@ export interface FinishedBucketRow {
   count: number;
 }
 
+/**
+ * Aggregating a day of a busy environment (100,000s of index entries) sorts or hashes them all:
+ * enough memory for that keeps it off disk. Local to the statement's own transaction.
+ */
+const aggregateWorkMem = "32MB";
+
 /** Runs that finished in [from, to), per bucket of `bucketSeconds` and final status. */
 export async function overviewFinishedByBucket(sql: Sql, environmentId: string, range: TimeRange, bucketSeconds: number): Promise<FinishedBucketRow[]> {
-  return sql<FinishedBucketRow[]>`
-    select date_bin(make_interval(secs => ${bucketSeconds}), finished_at, ${range.from}::timestamptz) as bucket,
-      status, count(*)::integer as count
-    from ratchet.runs
-    where environment_id = ${environmentId}
-      and finished_at is not null and status in ${sql(finalStatuses)}
-      and finished_at >= ${range.from} and finished_at < ${range.to}
-    group by 1, 2
-    order by 1, 2`;
+  return sql.begin(async (tx) => {
+    await tx`select set_config('work_mem', ${aggregateWorkMem}, true)`;
+    return tx<FinishedBucketRow[]>`
+      select date_bin(make_interval(secs => ${bucketSeconds}), finished_at, ${range.from}::timestamptz) as bucket,
+        status, count(*)::integer as count
+      from ratchet.runs
+      where environment_id = ${environmentId}
+        and finished_at is not null and status in ${tx(finalStatuses)}
+        and finished_at >= ${range.from} and finished_at < ${range.to}
+      group by 1, 2
+      order by 1, 2`;
+  });
 }
 
 export interface TaskActivity {
@@ -44,40 +53,35 @@ export interface TaskActivity {
 
 /**
  * Each task's runs that finished in [from, to): counts by status and p50/p95 duration, for every
- * task at once (grouping sets: the (task, status) rows carry the counts, the (task) rows the
- * percentiles), the busiest `limit` tasks first.
+ * task at once (one group per task: a count per status, and both percentiles from one sort of the
+ * task's durations), the busiest `limit` tasks first.
  */
 export async function overviewTaskActivity(sql: Sql, environmentId: string, range: TimeRange, limit: number): Promise<TaskActivity[]> {
-  const rows = await sql<Array<{ task: string; status: string | null; count: number; p50Ms: number | null; p95Ms: number | null }>>`
-    select task_identifier as task, status, count(*)::integer as count,
-      percentile_cont(0.5) within group (order by extract(epoch from finished_at - started_at) * 1000)
-        filter (where started_at is not null) as "p50Ms",
-      percentile_cont(0.95) within group (order by extract(epoch from finished_at - started_at) * 1000)
-        filter (where started_at is not null) as "p95Ms"
-    from ratchet.runs
-    where environment_id = ${environmentId}
-      and finished_at is not null and status in ${sql(finalStatuses)}
-      and finished_at >= ${range.from} and finished_at < ${range.to}
-    group by grouping sets ((task_identifier, status), (task_identifier))`;
-  const byTask = new Map<string, TaskActivity>();
-  const entry = (task: string) => {
-    let found = byTask.get(task);
-    if (!found) byTask.set(task, (found = { task, total: 0, statuses: [], p50Ms: null, p95Ms: null }));
-    return found;
-  };
-  for (const row of rows) {
-    const activity = entry(row.task);
-    if (row.status === null) {
-      activity.total = row.count;
-      activity.p50Ms = row.p50Ms === null ? null : Number(row.p50Ms);
-      activity.p95Ms = row.p95Ms === null ? null : Number(row.p95Ms);
-    } else {
-      activity.statuses.push({ status: row.status, count: row.count });
-    }
-  }
-  const all = [...byTask.values()];
-  for (const activity of all) activity.statuses.sort((a, b) => b.count - a.count || a.status.localeCompare(b.status));
-  return all.sort((a, b) => b.total - a.total || a.task.localeCompare(b.task)).slice(0, limit);
+  const rows = await sql.begin(async (tx) => {
+    await tx`select set_config('work_mem', ${aggregateWorkMem}, true)`;
+    return tx<Array<{ task: string; total: number; counts: number[]; percentiles: number[] | null }>>`
+      select task_identifier as task, count(*)::integer as total,
+        array[${tx.unsafe(finalStatuses.map((status) => `count(*) filter (where status = '${status}')::integer`).join(", "))}] as counts,
+        percentile_cont(array[0.5, 0.95]) within group (order by extract(epoch from finished_at - started_at) * 1000)
+          filter (where started_at is not null) as percentiles
+      from ratchet.runs
+      where environment_id = ${environmentId}
+        and finished_at is not null and status in ${tx(finalStatuses)}
+        and finished_at >= ${range.from} and finished_at < ${range.to}
+      group by task_identifier
+      order by total desc, task_identifier
+      limit ${limit}`;
+  });
+  return rows.map((row) => ({
+    task: row.task,
+    total: row.total,
+    statuses: finalStatuses
+      .map((status, index) => ({ status, count: row.counts[index] ?? 0 }))
+      .filter((entry) => entry.count > 0)
+      .sort((a, b) => b.count - a.count || a.status.localeCompare(b.status)),
+    p50Ms: row.percentiles?.[0] === undefined || row.percentiles[0] === null ? null : Number(row.percentiles[0]),
+    p95Ms: row.percentiles?.[1] === undefined || row.percentiles[1] === null ? null : Number(row.percentiles[1]),
+  }));
 }
 
 export interface QueueDepthRow {

@@ -69,6 +69,7 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
     "htmx.min.js": { path: require.resolve("htmx.org/dist/htmx.min.js"), type: "text/javascript" },
     "live.js": { path: join(viewsDir, "static", "live.js"), type: "text/javascript" },
     "theme.js": { path: join(viewsDir, "static", "theme.js"), type: "text/javascript" },
+    "trace.js": { path: join(viewsDir, "static", "trace.js"), type: "text/javascript" },
     "app.css": { path: join(viewsDir, "static", "app.css"), type: "text/css" },
   };
   const cache = new Map<string, Buffer>();
