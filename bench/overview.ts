@@ -76,20 +76,26 @@ try {
 
   // The plans, as the storage functions send their queries: auto_explain answers each with a notice.
   const plans: string[] = [];
-  const explaining = postgres(server.urlFor(name), { max: 1, onnotice: (notice) => plans.push(notice.message ?? "") });
-  const connection = await explaining.reserve();
-  await connection`load 'auto_explain'`;
-  await connection`select set_config('auto_explain.log_min_duration', '0', false), set_config('auto_explain.log_analyze', 'on', false),
-    set_config('auto_explain.log_buffers', 'on', false), set_config('auto_explain.log_level', 'notice', false)`;
+  // auto_explain is loaded by the session's startup parameters (the scratch server's user is a superuser).
+  const explaining = postgres(server.urlFor(name), {
+    max: 1,
+    onnotice: (notice) => plans.push(notice.message ?? ""),
+    connection: {
+      session_preload_libraries: "auto_explain",
+      "auto_explain.log_min_duration": "0",
+      "auto_explain.log_analyze": "on",
+      "auto_explain.log_buffers": "on",
+      "auto_explain.log_level": "notice",
+    },
+  });
   const to = new Date();
   const day = { from: new Date(to.getTime() - 86_400_000), to };
-  const sql = connection as unknown as Sql;
+  const sql = explaining as unknown as Sql;
   await overviewFinishedByBucket(sql, environmentId, day, 900);
   await overviewTaskActivity(sql, environmentId, day, 50);
   await overviewQueueDepths(sql, environmentId, 20);
-  connection.release();
   await explaining.end();
-  console.log(`\nPlans over 24 hours:\n\n${plans.map((plan) => plan.replace(/^duration: [\d.]+ ms\s+/, "")).join("\n\n")}`);
+  console.log(`\nPlans over 24 hours:\n\n${plans.filter((plan) => !plan.includes("set_config")).map((plan) => plan.replace(/^duration: [\d.]+ ms\s+/, "")).join("\n\n")}`);
 } finally {
   await db.close();
   await dropDatabase(server.adminUrl, name).catch(() => {});

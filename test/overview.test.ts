@@ -55,7 +55,7 @@ describe("overview and task activity", () => {
 
   test("runs per minute by status: an SVG with a title, a description and a table", async () => {
     const { document } = await browser.page(`${base}/overview`);
-    const svg = document.querySelector('svg[aria-labelledby="runs-title runs-desc"]');
+    const svg = document.querySelector('svg[aria-labelledby="runs-title"][aria-describedby="runs-desc"]');
     assert.equal(svg?.getAttribute("role"), "img");
     assert.match(text(document, "#runs-title"), /Runs finished per minute, last hour/);
     assert.match(text(document, "#runs-desc"), /^4 runs finished in the last hour: 3 COMPLETED, 1 FAILED\./);
@@ -71,7 +71,7 @@ describe("overview and task activity", () => {
     const { document } = await browser.page(`${base}/overview`);
     assert.match(text(document, "#durations-desc"), /alpha p50 2\.0 s, p95 2\.9 s; beta p50 5\.0 s, p95 5\.0 s/);
     assert.deepEqual(rows(document, "#durations-heading ~ details table tbody tr"), ["alpha 3 2.0 s 2.9 s", "beta 1 5.0 s 5.0 s"]);
-    assert.equal([...document.querySelectorAll('svg[aria-labelledby="durations-title durations-desc"] g.chart-row')].length, 2);
+    assert.equal([...document.querySelectorAll('svg[aria-labelledby="durations-title"][aria-describedby="durations-desc"] g.chart-row')].length, 2);
     assert.match(text(document, "#queues-desc"), /task\/gamma 4 queued, 0 running/);
     assert.deepEqual(rows(document, "#queues-heading ~ details table tbody tr"), ["task/gamma 4 0"]);
   });

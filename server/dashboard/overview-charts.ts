@@ -52,7 +52,7 @@ export interface RunsChart {
   plot: { left: number; right: number; top: number; bottom: number };
   bars: Array<{ x: number; width: number; label: string; total: number; segments: Array<{ status: string; className: string; y: number; height: number; count: number }> }>;
   yTicks: Array<{ y: number; label: string }>;
-  xTicks: Array<{ x: number; label: string }>;
+  xTicks: Array<{ x: number; label: string; anchor: "start" | "middle" | "end" }>;
   legend: Array<{ status: string; className: string; count: number }>;
   summary: string;
   table: { statuses: string[]; rows: Array<{ label: string; counts: number[]; total: number }> };
@@ -89,10 +89,14 @@ export function runsChart(rows: FinishedBucketRow[], range: OverviewRange, from:
     });
     return [{ x: fixed(plot.left + index * step + step * 0.1), width: fixed(Math.max(1, step * 0.8)), label: hhmm(bucketStart(index)), total: totals[index]!, segments }];
   });
-  const yTicks = [0, 0.5, 1].map((share) => ({ y: fixed(plot.bottom - share * plotHeight), label: String(Math.round(share * top)) }));
+  // A line halfway only where it falls on a whole number of runs.
+  const yTicks = (Number.isInteger(top / 2) ? [0, 0.5, 1] : [0, 1]).map((share) => ({ y: fixed(plot.bottom - share * plotHeight), label: String(share * top) }));
   const tickEvery = range.key === "1h" ? 15 : 4 * 6; // every 15 minutes, or every 6 hours
-  const xTicks = [];
-  for (let index = 0; index <= bucketCount; index += tickEvery) xTicks.push({ x: fixed(plot.left + index * step), label: hhmm(bucketStart(index)) });
+  const xTicks: RunsChart["xTicks"] = [];
+  // The last label ends at the axis's end, so it is not cut off.
+  for (let index = 0; index <= bucketCount; index += tickEvery) {
+    xTicks.push({ x: fixed(plot.left + index * step), label: hhmm(bucketStart(index)), anchor: index === bucketCount ? ("end" as const) : ("middle" as const) });
+  }
   const byStatus = statuses.map((status) => ({ status, className: `chart-${status.toLowerCase()}`, count: rows.filter((row) => row.status === status).reduce((sum, row) => sum + row.count, 0) }));
   const total = totals.reduce((sum, n) => sum + n, 0);
   const busiest = totals.indexOf(Math.max(...totals));
@@ -142,7 +146,7 @@ export function durationChart(tasks: TaskActivity[], limit = 12): HorizontalChar
 /** Runs queued now per queue, deepest first. */
 export function queueChart(queues: QueueDepthRow[]): HorizontalChart {
   const top = Math.max(1, ...queues.map((queue) => queue.queued));
-  const plotWidth = chartWidth - labelWidth - 90;
+  const plotWidth = chartWidth - labelWidth - 120;
   const rows = queues.map((queue, index) => ({
     label: queue.name,
     y: index * rowHeight,

@@ -1,6 +1,6 @@
 // An environment's overview, its landing page: runs finished per minute by status, p50/p95 duration
 // by task and queue depth, over the last hour or 24 hours (?range=1h|24h), drawn server-side as SVG
-// with a table beside each chart. Refreshed live, at most every few seconds.
+// with a table beside each chart.
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { durationChart, durationText, overviewRanges, queueChart, runsChart, type OverviewRange } from "../../dashboard/overview-charts.ts";
@@ -53,8 +53,6 @@ export async function overviewPages(app: FastifyInstance, context: AppContext, s
         tasks: tasks.slice(0, 12).map((task) => ({ task: task.task, total: task.total, p50: durationText(task.p50Ms), p95: durationText(task.p95Ms) })),
         queues: queueChart(queues),
         queueRows: queues,
-        liveUrl: `${scope.base}/live`,
-        selfUrl: `${scope.base}/overview?range=${range.key}`,
       },
       scope,
       "overview",
