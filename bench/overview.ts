@@ -95,7 +95,7 @@ try {
   await overviewTaskActivity(sql, environmentId, day, 50);
   await overviewQueueDepths(sql, environmentId, 20);
   await explaining.end();
-  console.log(`\nPlans over 24 hours:\n\n${plans.filter((plan) => !plan.includes("set_config")).map((plan) => plan.replace(/^duration: [\d.]+ ms\s+/, "")).join("\n\n")}`);
+  console.log(`\nPlans over 24 hours:\n\n${plans.filter((plan) => !plan.includes("set_config") && !plan.includes("pg_catalog.pg_type")).map((plan) => plan.replace(/^duration: [\d.]+ ms\s+/, "")).join("\n\n")}`);
 } finally {
   await db.close();
   await dropDatabase(server.adminUrl, name).catch(() => {});
