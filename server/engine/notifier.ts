@@ -25,6 +25,7 @@ export class QueueNotifier {
   readonly #changeListeners = new Map<string, Set<Listener>>();
   readonly #eventListeners = new Map<string, Set<Listener>>();
   #flushScheduled = false;
+  #eventsTimer: NodeJS.Timeout | null = null;
   #unlisten: (() => Promise<void>) | null = null;
 
   constructor(sql: Sql, listener: Sql = sql) {
@@ -64,6 +65,8 @@ export class QueueNotifier {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#retry) clearTimeout(this.#retry);
+    if (this.#eventsTimer) clearTimeout(this.#eventsTimer);
+    this.#eventsTimer = null;
     await this.#unlisten?.().catch(() => {});
     this.#unlisten = null;
     this.#wakeAll();
@@ -90,7 +93,13 @@ export class QueueNotifier {
   eventsAdded(environmentId: string): void {
     this.#emit(this.#eventListeners, environmentId);
     this.#pendingEvents.add(environmentId);
-    this.#scheduleFlush();
+    // Workers send logs in many small batches: other processes hear of them at most every 250 ms
+    // (this one's own listeners were told at once).
+    this.#eventsTimer ??= setTimeout(() => {
+      this.#eventsTimer = null;
+      this.#scheduleFlush();
+    }, 250);
+    this.#eventsTimer.unref();
   }
 
   /** Calls `listener` (coalesced by the caller) whenever runs of the environment change. */
