@@ -188,10 +188,13 @@ export async function tracePages(app: FastifyInstance, context: AppContext, scop
     };
     const unsubscribe = [context.notifier.onChanges(environmentId, wake), context.notifier.onEvents(environmentId, wake)];
     const keepAlive = setInterval(() => reply.raw.write(": keep-alive\n\n"), 15_000);
+    // Notifications are hints: a look every few seconds regardless catches one that was lost.
+    const poll = setInterval(wake, 3_000);
     const close = () => {
       closed = true;
       for (const stop of unsubscribe) stop();
       clearInterval(keepAlive);
+      clearInterval(poll);
       if (pending) clearTimeout(pending);
       reply.raw.end();
     };
