@@ -31,6 +31,7 @@ import { alertPages } from "./alert-pages.ts";
 import { teamPages } from "./team-pages.ts";
 import { ssoPages } from "./sso-pages.ts";
 import { tracePages } from "./trace-pages.ts";
+import { overviewPages } from "./overview-pages.ts";
 import { dashboardErrorHandler } from "./error-page.ts";
 
 const viewsDir = join(packageRoot, "views");
@@ -68,6 +69,7 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
     "htmx.min.js": { path: require.resolve("htmx.org/dist/htmx.min.js"), type: "text/javascript" },
     "live.js": { path: join(viewsDir, "static", "live.js"), type: "text/javascript" },
     "theme.js": { path: join(viewsDir, "static", "theme.js"), type: "text/javascript" },
+    "trace.js": { path: join(viewsDir, "static", "trace.js"), type: "text/javascript" },
     "app.css": { path: join(viewsDir, "static", "app.css"), type: "text/css" },
   };
   const cache = new Map<string, Buffer>();
@@ -142,6 +144,7 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
   await app.register(async (scope) => accountPages(scope, context));
   await app.register(async (scope) => runPages(scope, context, scopeOf));
   await app.register(async (scope) => tracePages(scope, context, scopeOf));
+  await app.register(async (scope) => overviewPages(scope, context, scopeOf));
   await app.register(async (scope) => environmentPages(scope, context, scopeOf));
   await app.register(async (scope) => catalogPages(scope, context, scopeOf));
   await app.register(async (scope) => envvarPages(scope, context, scopeOf));
