@@ -10,7 +10,7 @@ import { resolveServerUrl } from "../server/cli/server-url.ts";
 import { onStopSignals } from "../server/stop-signals.ts";
 import { ApiError, apiRequest } from "../sdk/api-client.ts";
 import { configure } from "../sdk/config.ts";
-import { createRunnerPool } from "./runner.ts";
+import { createRunnerPool, maxContainers, runnerKind } from "./runner.ts";
 import { bundleTasks, describeBuildFailure } from "./bundle.ts";
 import { deployedVersion } from "./deployed-version.ts";
 import { WorkerController, type RunReport, type WorkerVersion } from "./controller.ts";
@@ -77,7 +77,7 @@ interface Whoami {
 }
 
 /** Checks the key with the server, turning "nothing there" and "wrong key" into one sentence each. */
-async function checkKey(apiUrl: string, source: string, keyName: string): Promise<Whoami> {
+export async function checkKey(apiUrl: string, source: string, keyName: string): Promise<Whoami> {
   try {
     return await apiRequest<Whoami>("GET", "/api/v1/whoami", { maxAttempts: 1 });
   } catch (error) {
@@ -122,8 +122,11 @@ export async function workerCommand(mode: "dev" | "worker", options: WorkerOptio
     );
   }
   const project = await loadProject(process.cwd(), options.config);
-  const concurrency = Number(options.concurrency ?? project.config.concurrency ?? 10);
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new WorkerUsageError("--concurrency must be a positive whole number, such as --concurrency 10.");
+  const asked = Number(options.concurrency ?? project.config.concurrency ?? 10);
+  if (!Number.isInteger(asked) || asked < 1) throw new WorkerUsageError("--concurrency must be a positive whole number, such as --concurrency 10.");
+  // The Docker runner's per-host cap bounds how many containers this worker runs at once.
+  const cap = runnerKind(env) === "docker" ? maxContainers(env) : null;
+  const concurrency = cap === null ? asked : Math.min(asked, cap);
   const graceSeconds = Number(options.shutdownGrace ?? 30);
   if (!Number.isFinite(graceSeconds) || graceSeconds < 0) throw new WorkerUsageError("--shutdown-grace must be a number of seconds, such as --shutdown-grace 30.");
   const childEnv = { ...env, RATCHET_API_URL: apiUrl, RATCHET_SECRET_KEY: key };
