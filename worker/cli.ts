@@ -5,7 +5,6 @@ import { watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CliError, isUnreachable, unreachableReason } from "../server/cli/errors.ts";
 import { resolveServerUrl } from "../server/cli/server-url.ts";
 import { onStopSignals } from "../server/stop-signals.ts";
 import { ApiError, apiRequest } from "../sdk/api-client.ts";
@@ -17,10 +16,10 @@ import { WorkerController, type RunReport, type WorkerVersion } from "./controll
 import { indexBundle, summarizeStack } from "./indexer.ts";
 import { findTaskFiles, loadProject, ProjectError, type Project } from "./project.ts";
 import { loadDotenvFiles } from "./dotenv.ts";
+import { checkKey } from "./check-key.ts";
+import { WorkerUsageError } from "./worker-usage-error.ts";
 
-export class WorkerUsageError extends Error {
-  override name = "WorkerUsageError";
-}
+export { WorkerUsageError };
 
 export interface WorkerOptions {
   config?: string;
@@ -69,29 +68,6 @@ async function buildVersion(project: Project, env: NodeJS.ProcessEnv, mode: "dev
   const local = mode === "dev" ? await loadDotenvFiles(project.root) : {};
   const attemptEnv = project.configBundle && project.config.instrumentations?.length ? { ...env, RATCHET_CONFIG_BUNDLE: project.configBundle } : env;
   return { version: registered.version, bundle, pool: await createRunnerPool(attemptEnv, { projectRoot: project.root, local }), taskCount: manifest.tasks.length };
-}
-
-interface Whoami {
-  project: { ref: string };
-  environment: { id: string; slug: string; type: string };
-}
-
-/** Checks the key with the server, turning "nothing there" and "wrong key" into one sentence each. */
-export async function checkKey(apiUrl: string, source: string, keyName: string): Promise<Whoami> {
-  try {
-    return await apiRequest<Whoami>("GET", "/api/v1/whoami", { maxAttempts: 1 });
-  } catch (error) {
-    if (isUnreachable(error)) {
-      throw new CliError(`No Ratchet server answers at ${apiUrl} (from ${source}; ${unreachableReason(error)}): start one with \`npx ratchet start\`, or pass --api-url / set RATCHET_API_URL.`);
-    }
-    if (error instanceof ApiError && error.status === 401) {
-      throw new CliError(`The server at ${apiUrl} rejected ${keyName}: use a secret key of this server (its dashboard's API keys page, or \`npx ratchet keys create --env dev\`).`);
-    }
-    if (error instanceof ApiError && error.status === 404) {
-      throw new CliError(`${apiUrl} (from ${source}) does not look like a Ratchet server: point --api-url at one.`);
-    }
-    throw error;
-  }
 }
 
 export async function workerCommand(mode: "dev" | "worker", options: WorkerOptions): Promise<number> {

@@ -2,11 +2,15 @@
 // network created as internal: Docker gives it no route off the host, so a container reaches no
 // other host and no address on the internet. What it can reach is the host itself, at the
 // network's gateway address; the runner listens there with a relay to the server's API and gives the
-// container that address as its RATCHET_API_URL (the server may well listen on loopback only).
+// container that address as its RATCHET_API_URL (the server may well listen on loopback only). A
+// runner that is itself a container (Compose's `runner` service) joins the network and listens on
+// its own address in it instead.
 // RATCHET_DOCKER_NETWORK names another network to allow more (`bridge`: the internet; `host`: the
 // host's own network, as before), and RATCHET_DOCKER_API_URL the API's URL as seen from it (a server
 // container on the same network: `http://ratchet:3030`). See docs/worker.md#network.
+import { existsSync } from "node:fs";
 import { createConnection, createServer, type Server } from "node:net";
+import { hostname } from "node:os";
 import type Docker from "dockerode";
 
 export const restrictedNetworkName = "ratchet-tasks";
@@ -65,6 +69,25 @@ function relay(listenHost: string, target: URL): Promise<string> {
   return started;
 }
 
+/**
+ * Where the relay listens: the network's gateway (this host), or, when the runner runs in a
+ * container of the same daemon, its own address on the network, which it joins for that.
+ */
+async function relayHost(docker: Docker, info: Docker.NetworkInspectInfo): Promise<string> {
+  const self = existsSync("/.dockerenv") ? await docker.getContainer(hostname()).inspect().catch(() => null) : null;
+  if (self) {
+    let address = self.NetworkSettings.Networks[info.Name]?.IPAddress;
+    if (!address) {
+      await docker.getNetwork(info.Name).connect({ Container: self.Id });
+      address = (await docker.getContainer(self.Id).inspect()).NetworkSettings.Networks[info.Name]?.IPAddress;
+    }
+    if (address) return address;
+  }
+  const gateway = info.IPAM?.Config?.find((config) => config.Gateway && !config.Gateway.includes(":"))?.Gateway;
+  if (!gateway) throw new Error(`The Docker network ${info.Name} has no IPv4 gateway for the API relay: set RATCHET_DOCKER_API_URL.`);
+  return gateway;
+}
+
 export async function taskNetwork(docker: Docker, env: NodeJS.ProcessEnv): Promise<TaskNetwork> {
   const name = env.RATCHET_DOCKER_NETWORK || restrictedNetworkName;
   if (name === "host") return { name, apiUrl: null };
@@ -78,9 +101,7 @@ export async function taskNetwork(docker: Docker, env: NodeJS.ProcessEnv): Promi
   if (target.protocol === "https:") {
     throw new Error(`Containers on ${name} cannot reach ${apiUrl} by its name (https needs the name for TLS): set RATCHET_DOCKER_API_URL to the API's URL as the containers see it.`);
   }
-  const gateway = info.IPAM?.Config?.find((config) => config.Gateway && !config.Gateway.includes(":"))?.Gateway;
-  if (!gateway) throw new Error(`The Docker network ${name} has no IPv4 gateway for the API relay: set RATCHET_DOCKER_API_URL.`);
-  const address = await relay(gateway, target);
+  const address = await relay(await relayHost(docker, info), target);
   return { name, apiUrl: `http://${address}${target.pathname.replace(/\/$/, "")}` };
 }
 
