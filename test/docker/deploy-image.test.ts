@@ -3,7 +3,8 @@
 // attempt in a container of its version's image: as a non-root user, on the restricted network
 // (the server's API through the runner's relay, nothing else), under the per-host container cap.
 // A crashed container is retried by the task's policy, and a run that waited resumes on its pinned
-// version after a newer one is promoted. Needs a Docker daemon (`bash docker/ci-setup.sh`).
+// version after a newer one is promoted. A build that fails leaves the deployment FAILED with the
+// build log's tail. Needs a Docker daemon (`bash docker/ci-setup.sh`).
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -199,5 +200,21 @@ describe("ratchet deploy builds the version's image, and ratchet runner runs it"
     assert.equal(resumed.output, "one", "the pinned version's code finished the run");
     assert.equal(resumed.version, "1.0.0");
     for (const version of ["1.0.0", "2.0.0"]) await docker.getImage(`ratchet-deploy/${t.project.ref}-prod:${version}`.toLowerCase()).inspect();
+  });
+
+  test("a failing build of the project's own Dockerfile leaves the deployment FAILED with the build log's tail", async () => {
+    await writeFile(join(dir, "Dockerfile.broken"), 'ARG BASE_IMAGE=node:24-bookworm-slim\nFROM ${BASE_IMAGE}\nRUN echo "the build broke here" && exit 7\n');
+    await writeFile(
+      join(dir, "ratchet.config.ts"),
+      `import { defineConfig } from "ratchet/sdk";\nexport default defineConfig({ dirs: ["trigger"], maxDuration: 300, deploy: { dockerfile: "Dockerfile.broken" } });\n`,
+    );
+    const result = await deployCli("3.0.0");
+    assert.notEqual(result.code, 0);
+    assert.match(result.stderr, /Version 3\.0\.0 was not deployed: The image build failed/);
+    const failed = await api("GET", "/api/v1/deployments/3.0.0");
+    assert.equal(failed.status, "FAILED");
+    assert.match(failed.error.message, /the build broke here/);
+    assert.match(failed.error.message, /returned a non-zero code: 7/);
+    assert.equal((await api("GET", "/api/v1/deployments/current")).version, "2.0.0", "nothing was promoted");
   });
 });
