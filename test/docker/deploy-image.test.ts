@@ -202,6 +202,35 @@ describe("ratchet deploy builds the version's image, and ratchet runner runs it"
     for (const version of ["1.0.0", "2.0.0"]) await docker.getImage(`ratchet-deploy/${t.project.ref}-prod:${version}`.toLowerCase()).inspect();
   });
 
+  test("ratchet worker --deployment with RATCHET_RUNNER=docker runs the version in its image, with nothing mounted", async () => {
+    await runner.stop();
+    const worker = startWorker(dir, { RATCHET_API_URL: url, RATCHET_SECRET_KEY: key, RATCHET_RUNNER: "docker", RATCHET_RUNNER_ID: runnerId }, "worker", "5", ["--deployment", "1.0.0"]);
+    try {
+      await worker.waitFor(/tasks registered as version 1\.0\.0/, 60_000);
+      const created: string[] = [];
+      const events = (await docker.getEvents({ filters: { type: ["container"], label: [`dev.ratchet.runner=${runnerId}`], event: ["create"] } })) as NodeJS.ReadableStream;
+      events.on("data", (chunk: Buffer) => created.push(...chunk.toString().split("\n").filter(Boolean).map((line) => (JSON.parse(line) as { id: string }).id)));
+      const id = (await api("POST", "/api/v1/tasks/where/trigger", { payload: {}, options: { lockToVersion: "1.0.0" } })).id as string;
+      let done: { status: string; output: { word: string; bundle: string; uid: number } };
+      try {
+        for (;;) {
+          done = await api("GET", `/api/v3/runs/${id}`);
+          if (["COMPLETED", "FAILED", "CRASHED"].includes(done.status)) break;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      } finally {
+        (events as unknown as { destroy(): void }).destroy();
+      }
+      assert.equal(done.status, "COMPLETED", worker.output());
+      assert.equal(done.output.word, "one");
+      assert.equal(done.output.bundle, "file:///app/.ratchet/deployments/1.0.0.mjs");
+      assert.equal(done.output.uid, 1000);
+      assert.ok(created.length > 0, "the attempt ran in a container");
+    } finally {
+      await worker.stop();
+    }
+  });
+
   test("a failing build of the project's own Dockerfile leaves the deployment FAILED with the build log's tail", async () => {
     await writeFile(join(dir, "Dockerfile.broken"), 'ARG BASE_IMAGE=node:24-bookworm-slim\nFROM ${BASE_IMAGE}\nRUN echo "the build broke here" && exit 7\n');
     await writeFile(
