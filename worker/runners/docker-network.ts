@@ -37,8 +37,12 @@ async function ensureRestrictedNetwork(docker: Docker): Promise<Docker.NetworkIn
 
 const relays = new Map<string, Promise<string>>();
 
-/** A TCP relay from `listenHost` (a random port) to the API's host and port; returns its address. */
-function relay(listenHost: string, target: URL): Promise<string> {
+/**
+ * A TCP relay from `listenHost` to the API's host and port; returns its address. The port is random
+ * unless fixed (RATCHET_DOCKER_RELAY_PORT), which a container restored from a checkpoint after the
+ * runner restarted needs, since its RATCHET_API_URL names the port.
+ */
+function relay(listenHost: string, target: URL, listenPort: number): Promise<string> {
   const key = `${listenHost}>${target.host}`;
   let started = relays.get(key);
   if (!started) {
@@ -58,7 +62,7 @@ function relay(listenHost: string, target: URL): Promise<string> {
       server.once("error", (error) =>
         reject(new Error(`The runner cannot listen on ${listenHost} for the containers (${error.message}): is the Docker host this machine? Otherwise set RATCHET_DOCKER_API_URL to the API's URL as the containers see it.`)),
       );
-      server.listen(0, listenHost, () => {
+      server.listen(listenPort, listenHost, () => {
         server.unref();
         const address = server.address();
         resolve(`${listenHost}:${typeof address === "object" && address ? address.port : 0}`);
@@ -101,7 +105,9 @@ export async function taskNetwork(docker: Docker, env: NodeJS.ProcessEnv): Promi
   if (target.protocol === "https:") {
     throw new Error(`Containers on ${name} cannot reach ${apiUrl} by its name (https needs the name for TLS): set RATCHET_DOCKER_API_URL to the API's URL as the containers see it.`);
   }
-  const address = await relay(await relayHost(docker, info), target);
+  const port = Number(env.RATCHET_DOCKER_RELAY_PORT || 0);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`RATCHET_DOCKER_RELAY_PORT must be a port number, not "${env.RATCHET_DOCKER_RELAY_PORT}"`);
+  const address = await relay(await relayHost(docker, info), target, port);
   return { name, apiUrl: `http://${address}${target.pathname.replace(/\/$/, "")}` };
 }
 
