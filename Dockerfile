@@ -26,6 +26,9 @@ COPY bin bin
 COPY server server
 COPY sql sql
 COPY views views
+# `ratchet runner` (Compose's runner service) runs from the same image.
+COPY sdk sdk
+COPY worker worker
 RUN ln -s /app/bin/ratchet.js /usr/local/bin/ratchet
 USER node
 EXPOSE 3030

@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints, 0019_batch_tokens_stream_partitions, 0020_deployments_and_pinned_versions, 0021_run_retention, 0022_deployment_failure_alerts, 0023_overview_index
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints, 0019_batch_tokens_stream_partitions, 0020_deployments_and_pinned_versions, 0021_run_retention, 0022_deployment_failure_alerts, 0023_overview_index, 0024_crashed_attempts
 
 create table ratchet.alert_channels (
   id uuid default gen_random_uuid() not null,
@@ -538,7 +538,7 @@ alter table ratchet.api_keys add constraint api_keys_environment_id_fkey FOREIGN
 alter table ratchet.api_keys add constraint api_keys_pkey PRIMARY KEY (id);
 alter table ratchet.api_keys add constraint api_keys_key_hash_key UNIQUE (key_hash);
 alter table ratchet.api_keys add constraint api_keys_public_id_key UNIQUE (public_id);
-alter table ratchet.attempts add constraint attempts_status_check CHECK (status = ANY (ARRAY['EXECUTING'::text, 'COMPLETED'::text, 'FAILED'::text, 'CANCELED'::text]));
+alter table ratchet.attempts add constraint attempts_status_check CHECK (status = ANY (ARRAY['EXECUTING'::text, 'COMPLETED'::text, 'FAILED'::text, 'CANCELED'::text, 'CRASHED'::text]));
 alter table ratchet.attempts add constraint attempts_run_id_fkey FOREIGN KEY (run_id) REFERENCES ratchet.runs(id) ON DELETE CASCADE;
 alter table ratchet.attempts add constraint attempts_pkey PRIMARY KEY (run_id, number);
 alter table ratchet.batches add constraint batches_run_count_check CHECK (run_count >= 0 AND run_count <= 1000);

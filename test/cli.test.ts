@@ -96,6 +96,8 @@ const everyCommand = [
   ["init"],
   ["dev"],
   ["worker"],
+  ["deploy"],
+  ["runner"],
   ["login"],
   ["logout"],
   ["whoami"],

@@ -22,7 +22,8 @@ describe("ratchet deploy", () => {
 
   const writeTask = (word: string) =>
     writeFile(join(dir, "trigger", "versioned.ts"), `import { task } from "ratchet/sdk";\nexport const versioned = task({ id: "versioned", run: async () => "${word}" });\n`);
-  const deployCli = (args: string[]) => runCli(["deploy", "--config", join(dir, "ratchet.config.ts"), ...args], { RATCHET_API_URL: url, RATCHET_SECRET_KEY: key });
+  // The bundle path (the image path is test/docker/deploy-image.test.ts).
+  const deployCli = (args: string[]) => runCli(["deploy", "--no-image", "--config", join(dir, "ratchet.config.ts"), ...args], { RATCHET_API_URL: url, RATCHET_SECRET_KEY: key });
   const waitForRun = async (id: string, worker: Worker) => {
     const deadline = Date.now() + 60_000;
     for (;;) {
@@ -57,7 +58,9 @@ describe("ratchet deploy", () => {
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /Would deploy version 0\.0\.1 to prod: 1 tasks \(versioned\)/);
     assert.match(result.stdout, /FROM \$\{BASE_IMAGE\}/);
-    assert.match(result.stdout, /ENTRYPOINT \["npx", "ratchet", "worker", "--deployment", "0\.0\.1"\]/);
+    assert.match(result.stdout, /COPY \.ratchet\/deployments\/0\.0\.1\.mjs \.ratchet\/deployments\/0\.0\.1\.executor\.mjs \.ratchet\/deployments\//);
+    assert.match(result.stdout, /ENTRYPOINT \["node", "\.ratchet\/deployments\/0\.0\.1\.executor\.mjs", "--stdio"\]/);
+    assert.match(result.stdout, /No image: --no-image; the bundle alone is deployed/);
     assert.deepEqual((await api("GET", "/api/v1/deployments")).data, []);
   });
 

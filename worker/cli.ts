@@ -5,22 +5,21 @@ import { watch } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CliError, isUnreachable, unreachableReason } from "../server/cli/errors.ts";
 import { resolveServerUrl } from "../server/cli/server-url.ts";
 import { onStopSignals } from "../server/stop-signals.ts";
 import { ApiError, apiRequest } from "../sdk/api-client.ts";
 import { configure } from "../sdk/config.ts";
-import { createRunnerPool } from "./runner.ts";
+import { createRunnerPool, maxContainers, runnerKind } from "./runner.ts";
 import { bundleTasks, describeBuildFailure } from "./bundle.ts";
 import { deployedVersion } from "./deployed-version.ts";
 import { WorkerController, type RunReport, type WorkerVersion } from "./controller.ts";
 import { indexBundle, summarizeStack } from "./indexer.ts";
 import { findTaskFiles, loadProject, ProjectError, type Project } from "./project.ts";
 import { loadDotenvFiles } from "./dotenv.ts";
+import { checkKey } from "./check-key.ts";
+import { WorkerUsageError } from "./worker-usage-error.ts";
 
-export class WorkerUsageError extends Error {
-  override name = "WorkerUsageError";
-}
+export { WorkerUsageError };
 
 export interface WorkerOptions {
   config?: string;
@@ -71,29 +70,6 @@ async function buildVersion(project: Project, env: NodeJS.ProcessEnv, mode: "dev
   return { version: registered.version, bundle, pool: await createRunnerPool(attemptEnv, { projectRoot: project.root, local }), taskCount: manifest.tasks.length };
 }
 
-interface Whoami {
-  project: { ref: string };
-  environment: { id: string; slug: string; type: string };
-}
-
-/** Checks the key with the server, turning "nothing there" and "wrong key" into one sentence each. */
-async function checkKey(apiUrl: string, source: string, keyName: string): Promise<Whoami> {
-  try {
-    return await apiRequest<Whoami>("GET", "/api/v1/whoami", { maxAttempts: 1 });
-  } catch (error) {
-    if (isUnreachable(error)) {
-      throw new CliError(`No Ratchet server answers at ${apiUrl} (from ${source}; ${unreachableReason(error)}): start one with \`npx ratchet start\`, or pass --api-url / set RATCHET_API_URL.`);
-    }
-    if (error instanceof ApiError && error.status === 401) {
-      throw new CliError(`The server at ${apiUrl} rejected ${keyName}: use a secret key of this server (its dashboard's API keys page, or \`npx ratchet keys create --env dev\`).`);
-    }
-    if (error instanceof ApiError && error.status === 404) {
-      throw new CliError(`${apiUrl} (from ${source}) does not look like a Ratchet server: point --api-url at one.`);
-    }
-    throw error;
-  }
-}
-
 export async function workerCommand(mode: "dev" | "worker", options: WorkerOptions): Promise<number> {
   const env = process.env;
   // Until runs can be in hand, a stop signal simply ends the command.
@@ -122,8 +98,11 @@ export async function workerCommand(mode: "dev" | "worker", options: WorkerOptio
     );
   }
   const project = await loadProject(process.cwd(), options.config);
-  const concurrency = Number(options.concurrency ?? project.config.concurrency ?? 10);
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new WorkerUsageError("--concurrency must be a positive whole number, such as --concurrency 10.");
+  const asked = Number(options.concurrency ?? project.config.concurrency ?? 10);
+  if (!Number.isInteger(asked) || asked < 1) throw new WorkerUsageError("--concurrency must be a positive whole number, such as --concurrency 10.");
+  // The Docker runner's per-host cap bounds how many containers this worker runs at once.
+  const cap = runnerKind(env) === "docker" ? maxContainers(env) : null;
+  const concurrency = cap === null ? asked : Math.min(asked, cap);
   const graceSeconds = Number(options.shutdownGrace ?? 30);
   if (!Number.isFinite(graceSeconds) || graceSeconds < 0) throw new WorkerUsageError("--shutdown-grace must be a number of seconds, such as --shutdown-grace 30.");
   const childEnv = { ...env, RATCHET_API_URL: apiUrl, RATCHET_SECRET_KEY: key };

@@ -101,6 +101,9 @@ export class WorkerController {
   readonly #completions: CompletionSender;
   readonly #variables = new EnvironmentVariablesSource((message) => this.#log(message));
   #version: WorkerVersion | null = null;
+  /** Versions served besides #version (`ratchet runner` serves every deployed version). */
+  readonly #alsoServed = new Map<string, WorkerVersion>();
+  #versionCursor = 0;
   readonly #retired = new Set<WorkerVersion>();
   readonly #inFlight = new Map<string, InFlight>();
   #stopping = false;
@@ -125,6 +128,25 @@ export class WorkerController {
     if (this.#version) this.#retired.add(this.#version);
     this.#version = version;
     void this.#closeRetiredPools();
+  }
+
+  /**
+   * Serves `version`'s pinned runs too, with its own pool, for as long as this worker runs; the
+   * first one served is also the version of unpinned runs.
+   */
+  addVersion(version: WorkerVersion): void {
+    if (!this.#version) this.#version = version;
+    else this.#alsoServed.set(version.version, version);
+    this.#wake();
+  }
+
+  /** The versions named in the next dequeue: all of them, or a rotating window of the protocol's 16. */
+  #dequeueVersions(primary: WorkerVersion): string[] {
+    const others = [...this.#alsoServed.keys()].filter((version) => version !== primary.version);
+    if (others.length <= 15) return [primary.version, ...others];
+    const start = this.#versionCursor % others.length;
+    this.#versionCursor += 15;
+    return [primary.version, ...[...others, ...others].slice(start, start + 15)];
   }
 
   start(): void {
@@ -154,7 +176,7 @@ export class WorkerController {
     this.#stopped = true;
     this.#heartbeatAbort?.abort();
     await this.#heartbeats;
-    await Promise.all([this.#version, ...this.#retired].map((version) => version?.pool.close()));
+    await Promise.all([this.#version, ...this.#alsoServed.values(), ...this.#retired].map((version) => version?.pool.close()));
   }
 
   #log(message: string): void {
@@ -183,11 +205,11 @@ export class WorkerController {
             maxRuns: free,
             waitSeconds: this.#options.dequeueWaitSeconds ?? 20,
             start: true,
-            versions: [this.#version.version],
+            versions: this.#dequeueVersions(this.#version),
           },
           signal: this.#dequeueAbort.signal,
         });
-        for (const run of runs) this.#startRun(run, this.#version);
+        for (const run of runs) this.#startRun(run, (run.version && this.#alsoServed.get(run.version)) || this.#version);
       } catch (error) {
         if (this.#stopping) break;
         this.#log(`dequeue failed: ${(error as Error).message}; retrying`);
@@ -316,7 +338,7 @@ export class WorkerController {
           : outcome.signal
             ? `was killed by ${outcome.signal}`
             : `exited with code ${outcome.code}`;
-        return { ...base, ok: false, status: "CRASHED", error: { type: "INTERNAL_ERROR", code, message: `The run's process ${how}` } };
+        return { ...base, ok: false, status: "CRASHED", retryable: outcome.retryable, error: { type: "INTERNAL_ERROR", code, message: `The run's process ${how}` } };
       }
     }
   }

@@ -1,8 +1,9 @@
 // A worker's version from a deployment (`ratchet worker --deployment <version>`): the stored bundle,
-// indexed here and registered under the deployment's version without promoting it.
+// indexed here and registered under the deployment's version without promoting it. With the Docker
+// runner its attempts run in the deployment's image when it has one.
 import { pathToFileURL } from "node:url";
 import { apiRequest } from "../sdk/api-client.ts";
-import { createRunnerPool } from "./runner.ts";
+import { createRunnerPool, runnerKind } from "./runner.ts";
 import type { WorkerVersion } from "./controller.ts";
 import { fetchDeploymentBundle } from "./deploy.ts";
 import { indexBundle } from "./indexer.ts";
@@ -15,5 +16,10 @@ export async function deployedVersion(project: Project, env: NodeJS.ProcessEnv, 
   const registered = await apiRequest<{ version: string }>("POST", "/engine/v1/worker/register", {
     body: { version, tasks: manifest.tasks, queues: manifest.queues.filter((queue) => queue.name), promote: false },
   });
-  return { version: registered.version, bundle, pool: await createRunnerPool(env, { projectRoot: project.root }), taskCount: manifest.tasks.length };
+  const image =
+    runnerKind(env) === "docker"
+      ? (await apiRequest<{ imageReference?: string | null }>("GET", `/api/v1/deployments/${encodeURIComponent(version)}`)).imageReference
+      : null;
+  const pool = await createRunnerPool(env, { projectRoot: project.root, image, version });
+  return { version: registered.version, bundle, pool, taskCount: manifest.tasks.length };
 }

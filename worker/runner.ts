@@ -17,6 +17,8 @@ export type AttemptOutcome =
       oomKilled?: boolean;
       /** Why, when the runner knows better than the exit code (a container that vanished). */
       reason?: string;
+      /** The crash follows the task's retry policy (a container that died), instead of ending the run. */
+      retryable?: boolean;
     };
 
 /** One place that runs attempts: a child process, or a container. */
@@ -58,7 +60,23 @@ export const machinePresets: Record<string, { cpus: number; memoryMb: number }> 
 };
 
 /** The pool for a version's bundle, of the runner the environment names. */
-export async function createRunnerPool(env: NodeJS.ProcessEnv, options: { projectRoot: string; local?: Record<string, string> }): Promise<RunnerPool> {
+/** The per-host cap on a Docker runner's containers (RATCHET_RUNNER_MAX_CONTAINERS), or null. */
+export function maxContainers(env: NodeJS.ProcessEnv, flag?: string): number | null {
+  const value = flag ?? env.RATCHET_RUNNER_MAX_CONTAINERS;
+  if (value === undefined || value === "") return null;
+  const cap = Number(value);
+  if (!Number.isInteger(cap) || cap < 1) throw new Error(`The container cap (--max-containers / RATCHET_RUNNER_MAX_CONTAINERS) must be a positive whole number, not "${value}"`);
+  return cap;
+}
+
+/**
+ * The pool for a version's bundle, of the runner the environment names. `image` (with `version`):
+ * the deployment's own image, which the Docker runner then runs instead of mounting the project.
+ */
+export async function createRunnerPool(
+  env: NodeJS.ProcessEnv,
+  options: { projectRoot: string; local?: Record<string, string>; image?: string | null; version?: string },
+): Promise<RunnerPool> {
   if (runnerKind(env) === "docker") {
     const { DockerRunnerPool } = await import("./runners/docker.ts");
     return DockerRunnerPool.create(env, options);

@@ -67,9 +67,24 @@ function program(run: (code: Promise<number>) => void): Command {
     .option("--dry-run", "print what would be built and registered, and stop")
     .option("--as-version <version>", "the version to register (default: the next one)")
     .option("--skip-promotion", "register the version without making it current")
-    .action(async (options: { env?: string; apiUrl?: string; config?: string; dryRun?: boolean; asVersion?: string; skipPromotion?: boolean }) => {
+    .option("--no-image", "store the bundle only, even when a Docker daemon answers")
+    .action(async (options: { env?: string; apiUrl?: string; config?: string; dryRun?: boolean; asVersion?: string; skipPromotion?: boolean; image?: boolean }) => {
       const { deploy } = await import("../../worker/deploy.ts");
       run(deploy({ ...options, version: options.asVersion, log: (line) => console.log(line) }).then(() => 0));
+    });
+
+  ratchet
+    .command("runner")
+    .description("run deployed versions' images on a Docker host: a container per attempt, up to a cap")
+    .addOption(envOption().default(undefined, "the key's; set it to check the key is of that environment"))
+    .addOption(apiUrlOption())
+    .option("--docker-host <url>", "the Docker daemon (default: DOCKER_HOST, else /var/run/docker.sock)")
+    .option("--max-containers <n>", "containers at once on this host (default: RATCHET_RUNNER_MAX_CONTAINERS, else 10)")
+    .option("--refresh <seconds>", "how often new deployments are looked for", "5")
+    .option("--shutdown-grace <seconds>", "how long a stop waits for runs in hand", "30")
+    .action(async (options: { env?: string; apiUrl?: string; dockerHost?: string; maxContainers?: string; refresh?: string; shutdownGrace?: string }) => {
+      const { runnerCommand } = await import("../../worker/runner-command.ts");
+      run(runnerCommand({ ...options, refreshSeconds: options.refresh }));
     });
 
   ratchet.commandsGroup("Your account on a server (a personal access token; no database):");

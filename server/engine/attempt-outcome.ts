@@ -34,6 +34,8 @@ export type AttemptOutcome =
       /** FAILED (retry policy decides), or a final status that is never retried. */
       status: "FAILED" | "CRASHED" | "TIMED_OUT" | "SYSTEM_FAILURE";
       skipRetrying?: boolean;
+      /** A CRASHED attempt that follows the retry policy (a container that died); ends CRASHED when no retry is left. */
+      retryable?: boolean;
       /** The worker's own delay (catchError's retryAt/retryDelayInMs). */
       retryDelayMs?: number;
     }
@@ -78,7 +80,7 @@ export async function applyAttemptOutcome(
   const run = lockedRun === undefined ? await runsLockForOutcome(tx, execution.environmentId, execution.runId) : lockedRun;
   if (!run) return { status: "SYSTEM_FAILURE", requeued: false, retryAt: null };
 
-  const finishAttempt = (status: "COMPLETED" | "FAILED" | "CANCELED", error: TaskRunError | null) =>
+  const finishAttempt = (status: "COMPLETED" | "FAILED" | "CANCELED" | "CRASHED", error: TaskRunError | null) =>
     attemptsFinish(tx, execution, status, error, now);
 
   const finishRun = async (status: RunStatus, fields: { output?: string | null; outputType?: string | null; error?: TaskRunError | null }) => {
@@ -101,8 +103,9 @@ export async function applyAttemptOutcome(
     return finishBoth("COMPLETED", null, "COMPLETED", { output: outcome.output, outputType: outcome.outputType });
   }
 
-  await finishAttempt("FAILED", outcome.error);
-  if (outcome.status === "FAILED" && !outcome.skipRetrying) {
+  await finishAttempt(outcome.status === "CRASHED" ? "CRASHED" : "FAILED", outcome.error);
+  const retried = outcome.status === "FAILED" || (outcome.status === "CRASHED" && outcome.retryable === true);
+  if (retried && !outcome.skipRetrying) {
     const maxAttempts = maxAttemptsFor(run.retry, run.maxAttempts);
     const policyDelay = nextRetryDelayMs(run.retry, execution.attemptNumber, maxAttempts);
     const delay = policyDelay === null ? null : (outcome.retryDelayMs ?? policyDelay);

@@ -7,7 +7,7 @@ import type { RunStatus } from "../engine/run-status.ts";
 export async function attemptsFinish(
   tx: TransactionSql,
   attempt: { runId: string; attemptNumber: number },
-  status: "COMPLETED" | "FAILED" | "CANCELED",
+  status: "COMPLETED" | "FAILED" | "CANCELED" | "CRASHED",
   error: TaskRunError | null,
   now: Date,
 ): Promise<void> {

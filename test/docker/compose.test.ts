@@ -1,10 +1,11 @@
 // The self-host stack as a user runs it: the server image built from the Dockerfile, `docker compose
 // up` with compose.yaml (Postgres in a container, a named volume), the official SDK triggering from
-// the host and a worker on the host running the tasks. Needs a Docker daemon: `bash docker/ci-setup.sh`
+// the host and a worker on the host running the tasks; then the opt-in `runner` service running a
+// version `ratchet deploy` built on the same daemon, in containers of its image. Needs a Docker daemon: `bash docker/ci-setup.sh`
 // provides one on Debian; without one the suite says why and skips.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type ServerResponse, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -49,6 +50,8 @@ describe("docker compose: the self-host stack", { skip: unavailable ?? false }, 
   let onHold: (() => void) | null = null;
   let released = false;
   const completedIds: string[] = [];
+  let projectRef: string | undefined;
+  let deployDir: string | undefined;
 
   const containerOf = async (service: string) => (await compose("ps", "-q", service)).stdout.trim();
   /** Resolves when the ratchet container's HEALTHCHECK (GET /readyz) reports healthy. */
@@ -65,7 +68,7 @@ describe("docker compose: the self-host stack", { skip: unavailable ?? false }, 
     }
   };
   /** The .env a self-hoster writes, naming the server image to run. */
-  const writeEnvFile = (serverImage: string) =>
+  const writeEnvFile = (serverImage: string, more: string[] = []) =>
     writeFile(
       envFile,
       [
@@ -75,6 +78,7 @@ describe("docker compose: the self-host stack", { skip: unavailable ?? false }, 
         "RATCHET_BIND_ADDRESS=127.0.0.1",
         `RATCHET_HOST_PORT=${port}`,
         `RATCHET_PUBLIC_URL=${url}`,
+        ...more,
         "",
       ].join("\n"),
       { mode: 0o600 },
@@ -122,8 +126,10 @@ describe("docker compose: the self-host stack", { skip: unavailable ?? false }, 
     release();
     await worker?.stop();
     if (compose) {
-      await compose("down", "--volumes", "--remove-orphans").catch((error: unknown) => console.error(error));
+      await compose("--profile", "runner", "down", "--volumes", "--remove-orphans").catch((error: unknown) => console.error(error));
     }
+    if (projectRef) await run("docker", ["image", "rm", "--force", `ratchet-deploy/${projectRef}-prod:compose-1`], { allowFailure: true });
+    if (deployDir) await rm(deployDir, { recursive: true, force: true });
     await run("docker", ["image", "rm", "--force", image, upgradedImage], { allowFailure: true });
     await rm(envFile, { force: true });
     receiver?.closeAllConnections();
@@ -230,5 +236,37 @@ describe("docker compose: the self-host stack", { skip: unavailable ?? false }, 
     const finished = await runs.poll(handle.id, { pollIntervalMs: 100 });
     assert.equal(finished.status, "COMPLETED", worker!.output());
     assert.deepEqual(finished.output, { greeting: "Hello, again!" });
+  });
+
+  test("the runner service runs a version deployed as an image on the same daemon, in a container of it", async () => {
+    projectRef = ((await (await fetch(`${url}/api/v1/whoami`, { headers: { authorization: `Bearer ${key}` } })).json()) as { project: { ref: string } }).project.ref.toLowerCase();
+    deployDir = await mkdtemp(join(tmpdir(), "ratchet-compose-deploy-"));
+    await mkdir(join(deployDir, "trigger"));
+    await writeFile(join(deployDir, "package.json"), JSON.stringify({ name: "compose-deploy", private: true, type: "module" }));
+    await writeFile(join(deployDir, "ratchet.config.ts"), `import { defineConfig } from "ratchet/sdk";\nexport default defineConfig({ dirs: ["trigger"] });\n`);
+    await writeFile(
+      join(deployDir, "trigger", "where.ts"),
+      `import { existsSync } from "node:fs";\nimport { task } from "ratchet/sdk";\nexport const where = task({ id: "where", run: async () => ({ inContainer: existsSync("/.dockerenv"), uid: process.getuid?.(), api: process.env.RATCHET_API_URL }) });\n`,
+    );
+    // Not promoted: the host's worker keeps the current version for the tests above.
+    const deployed = await run(process.execPath, [join(projectRoot, "bin/ratchet.js"), "deploy", "--as-version", "compose-1", "--skip-promotion"], {
+      cwd: deployDir,
+      env: { ...composeEnvironment(), RATCHET_API_URL: url, RATCHET_SECRET_KEY: key },
+    });
+    assert.match(deployed.stdout, /its image is ratchet-deploy\//);
+
+    await writeEnvFile(upgradedImage, [`RATCHET_RUNNER_SECRET_KEY=${key}`, `RATCHET_RUNNER_ID=${projectName}-runner`]);
+    await compose("--profile", "runner", "up", "-d", "--no-build", "runner");
+    const response = await fetch(`${url}/api/v1/tasks/where/trigger`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ payload: {}, options: { lockToVersion: "compose-1" } }),
+    });
+    const { id: runId } = (await response.json()) as { id: string };
+    const finished = await runs.poll(runId, { pollIntervalMs: 100 });
+    assert.equal(finished.status, "COMPLETED", (await compose("logs", "--no-color", "runner")).stdout);
+    assert.equal(finished.output.inContainer, true);
+    assert.equal(finished.output.uid, 1000);
+    assert.match(finished.output.api, /^http:\/\/[\d.]+:\d+$/, "the runner's relay on the task network");
   });
 });

@@ -23,7 +23,15 @@ const limitFile = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.li
 export const limits = task({
   id: "limits",
   machine: "micro",
-  run: async () => ({ inContainer: existsSync("/.dockerenv"), memoryLimit: limitFile ? readFileSync(limitFile, "utf8").trim() : null, greeting: process.env.GREETING ?? null, apiUrl: process.env.RATCHET_API_URL ?? null, bodyStartedAtMs: Date.now() }),
+  run: async () => ({
+    bodyStartedAtMs: Date.now(),
+    inContainer: existsSync("/.dockerenv"),
+    uid: process.getuid?.() ?? null,
+    memoryLimit: limitFile ? readFileSync(limitFile, "utf8").trim() : null,
+    greeting: process.env.GREETING ?? null,
+    apiUrl: process.env.RATCHET_API_URL ?? null,
+    api: await fetch(process.env.RATCHET_API_URL + "/healthz").then((response) => response.status, (error) => String(error)),
+  }),
 });
 
 export const sleeps = task({
@@ -101,7 +109,10 @@ describe("the Docker runner", { skip: unavailable ?? false }, () => {
     assert.equal(done.output.inContainer, true);
     assert.equal(done.output.memoryLimit, String(256 * 1024 * 1024), "micro: 256 MB");
     assert.equal(done.output.greeting, "from the environment");
-    assert.equal(done.output.apiUrl, url, "the run's credentials: the server's URL");
+    assert.equal(done.output.uid, 1000, "not root");
+    // The server listens on loopback: the container reaches it through the runner's relay on its network's gateway.
+    assert.match(done.output.apiUrl, /^http:\/\/\d+\.\d+\.\d+\.\d+:\d+$/);
+    assert.equal(done.output.api, 200, "the run's credentials: the server's URL, as the container reaches it");
     assert.deepEqual(await containersOfRunner(), [], "the finished container is removed");
   });
 

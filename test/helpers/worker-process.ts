@@ -1,4 +1,4 @@
-// `ratchet dev` / `ratchet worker` as a child process, observed through its output.
+// `ratchet dev` / `ratchet worker` / `ratchet runner` as a child process, observed through its output.
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { childEnv, projectRoot } from "./server-process.ts";
@@ -16,7 +16,7 @@ export interface Worker {
 export function startWorker(
   cwd: string,
   env: Record<string, string>,
-  mode: "dev" | "worker" = "dev",
+  mode: "dev" | "worker" | "runner" = "dev",
   graceSeconds = "5",
   extraArgs: string[] = [],
 ): Worker {

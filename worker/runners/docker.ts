@@ -4,19 +4,23 @@
 // streamed to the worker's log. A container the kernel OOM-kills, or that vanishes (docker kill, a
 // daemon restart), ends its attempt CRASHED with the reason, and the retry policy decides. Finished
 // containers are removed; on start the runner removes the containers a previous run of it left.
+// A version deployed as an image runs in that image (docker-layout.ts); containers run as a
+// non-root user, on a network that reaches only the server's API by default (docker-network.ts).
 import { noVariables, type VariableSet } from "../environment-variables.ts";
 import { hostname } from "node:os";
 import { PassThrough } from "node:stream";
-import { fileURLToPath } from "node:url";
-import Docker from "dockerode";
+import type Docker from "dockerode";
 import type { RunEvent } from "../../sdk/runtime.ts";
-import { executorPath } from "../attempt-process.ts";
+import { dockerClient } from "../docker-client.ts";
 import type { ExecuteMessage, FromChild } from "../messages.ts";
 import { machinePresets, type AttemptOutcome, type AttemptRunner, type RunnerPool } from "../runner.ts";
 import { encodeChannelLine, readChannelLines } from "../stdio-channel.ts";
+import { imageLayout, mountedLayout, type ContainerLayout } from "./docker-layout.ts";
+import { taskNetwork, withApiUrl } from "./docker-network.ts";
 
-const ratchetRoot = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
 const defaultImage = "node:24-bookworm-slim";
+/** The official Node images' `node` user; any image runs as it (no entry in /etc/passwd needed). */
+const defaultUser = "1000:1000";
 const labels = { managed: "dev.ratchet.runner", run: "dev.ratchet.run" };
 
 export interface DockerRunnerSettings {
@@ -27,6 +31,8 @@ export interface DockerRunnerSettings {
   runnerId: string;
   projectRoot: string;
   env: string[];
+  layout: ContainerLayout;
+  user: string;
 }
 
 /** Only the run's credentials and the variables named in RATCHET_DOCKER_ENV go into a container. */
@@ -73,7 +79,7 @@ class DockerAttempt implements AttemptRunner {
   run(message: ExecuteMessage, onEvents: (events: RunEvent[]) => void): Promise<AttemptOutcome> {
     return this.#run(message, onEvents).catch((error: unknown) => {
       this.#alive = false;
-      return { kind: "crashed", code: null, signal: null, reason: `could not run in a container: ${(error as Error).message}` };
+      return { kind: "crashed", code: null, signal: null, retryable: true, reason: `could not run in a container: ${(error as Error).message}` };
     });
   }
 
@@ -84,9 +90,11 @@ class DockerAttempt implements AttemptRunner {
     const container = await this.#docker.createContainer({
       Image: this.#settings.image,
       // The heap may use the whole limit: the kernel's OOM kill at the container's limit is what ends it.
-      Cmd: ["node", `--max-old-space-size=${preset.memoryMb}`, executorPath, "--stdio"],
+      Entrypoint: ["node"],
+      Cmd: [`--max-old-space-size=${preset.memoryMb}`, this.#settings.layout.executor, "--stdio"],
       Env: this.#env,
-      WorkingDir: this.#settings.projectRoot,
+      User: this.#settings.user,
+      WorkingDir: this.#settings.layout.workingDir,
       Labels: { [labels.managed]: this.#settings.runnerId, [labels.run]: runId },
       OpenStdin: true,
       StdinOnce: true,
@@ -99,8 +107,8 @@ class DockerAttempt implements AttemptRunner {
         MemorySwap: memory,
         NanoCpus: Math.round(preset.cpus * 1e9),
         NetworkMode: this.#settings.network,
-        // Ratchet's code and the project (its bundle and node_modules), read-only at the same paths.
-        Binds: [...new Set([ratchetRoot, this.#settings.projectRoot])].map((path) => `${path}:${path}:ro`),
+        // None for a version's image; else Ratchet's code and the project, read-only at the same paths.
+        Binds: this.#settings.layout.binds,
       },
     });
     this.#container = container;
@@ -128,7 +136,7 @@ class DockerAttempt implements AttemptRunner {
       () => null,
     );
     await container.start();
-    stream.write(encodeChannelLine(message));
+    stream.write(encodeChannelLine(this.#settings.layout.bundle ? { ...message, bundle: this.#settings.layout.bundle } : message));
     const first = await Promise.race([result, exited.then(() => null)]);
     if (first) {
       await this.stop();
@@ -139,10 +147,11 @@ class DockerAttempt implements AttemptRunner {
     const state = await container.inspect().then((info) => info.State, () => null);
     this.#alive = false;
     await container.remove({ force: true }).catch(() => {});
-    if (state?.OOMKilled) return { kind: "crashed", code, signal: null, oomKilled: true };
-    if (!state) return { kind: "crashed", code, signal: null, reason: "vanished with its container (removed, or the Docker daemon restarted)" };
-    if (code === 137) return { kind: "crashed", code, signal: "SIGKILL", reason: "was killed with its container (SIGKILL: docker kill, or the daemon stopping it)" };
-    return { kind: "crashed", code, signal: null, reason: `exited with code ${code} in its container` };
+    // Whatever took the container, the task's retry policy decides whether it runs again.
+    if (state?.OOMKilled) return { kind: "crashed", code, signal: null, oomKilled: true, retryable: true };
+    if (!state) return { kind: "crashed", code, signal: null, retryable: true, reason: "vanished with its container (removed, or the Docker daemon restarted)" };
+    if (code === 137) return { kind: "crashed", code, signal: "SIGKILL", retryable: true, reason: "was killed with its container (SIGKILL: docker kill, or the daemon stopping it)" };
+    return { kind: "crashed", code, signal: null, retryable: true, reason: `exited with code ${code} in its container` };
   }
 
   cancel(): void {
@@ -171,15 +180,20 @@ export class DockerRunnerPool implements RunnerPool {
     this.#settings = settings;
   }
 
-  static async create(env: NodeJS.ProcessEnv, options: { projectRoot: string }): Promise<DockerRunnerPool> {
-    // DOCKER_HOST / DOCKER_SOCKET, else the local socket.
-    const docker = env.DOCKER_HOST ? new Docker() : new Docker({ socketPath: env.DOCKER_SOCKET ?? "/var/run/docker.sock" });
+  /** `image`/`version`: a deployed version's own image; without them, RATCHET_DOCKER_IMAGE with the project mounted. */
+  static async create(env: NodeJS.ProcessEnv, options: { projectRoot: string; image?: string | null; version?: string }): Promise<DockerRunnerPool> {
+    const docker = dockerClient(env);
+    const layout =
+      options.image && options.version ? await imageLayout(docker, options.image, options.version) : mountedLayout(env.RATCHET_DOCKER_IMAGE ?? defaultImage, options.projectRoot);
+    const network = await taskNetwork(docker, env);
     const settings: DockerRunnerSettings = {
-      image: env.RATCHET_DOCKER_IMAGE ?? defaultImage,
-      network: env.RATCHET_DOCKER_NETWORK ?? "host",
+      image: layout.image,
+      network: network.name,
       runnerId: env.RATCHET_RUNNER_ID ?? hostname(),
       projectRoot: options.projectRoot,
-      env: containerEnv(env),
+      env: withApiUrl(containerEnv(env), network.apiUrl),
+      layout,
+      user: env.RATCHET_DOCKER_USER || defaultUser,
     };
     const pool = new DockerRunnerPool(docker, settings);
     // Once per worker process: a later version's pool must not remove an earlier one's containers.
@@ -196,6 +210,11 @@ export class DockerRunnerPool implements RunnerPool {
     const stale = await this.#docker.listContainers({ all: true, filters: { label: [`${labels.managed}=${this.#settings.runnerId}`] } });
     await Promise.all(stale.map((info) => this.#docker.getContainer(info.Id).remove({ force: true }).catch(() => {})));
     return stale.length;
+  }
+
+  /** The bundle's URL inside the containers when they run a version's image. */
+  get bundleUrl(): string | null {
+    return this.#settings.layout.bundle;
   }
 
   acquire(machine = "small-1x", variables: VariableSet = noVariables): AttemptRunner {

@@ -113,6 +113,8 @@ const completionSchema = z.object({
   /** How the attempt failed: FAILED is retried by policy, the others never are. */
   status: z.enum(["FAILED", "CRASHED", "TIMED_OUT", "SYSTEM_FAILURE", "CANCELED"]).optional(),
   skipRetrying: z.boolean().optional(),
+  /** With status CRASHED: the crash follows the task's retry policy (the run ends CRASHED when none is left). */
+  retryable: z.boolean().optional(),
   retryDelayMs: z.number().int().min(0).max(365 * 86_400_000).optional(),
   /** Keep the slot and retry in this worker when the retry is due within this many ms (≤ 5 min). */
   retryInPlaceWithinMs: z.number().int().min(0).max(300_000).optional(),
@@ -138,6 +140,7 @@ function outcomeOf(completion: z.infer<typeof completionSchema>, index: number):
     status: completion.status ?? "FAILED",
     error: storableJson({ ...error, message: error.message ?? error.raw ?? "Unknown error" }) as Record<string, unknown> & { message: string },
     skipRetrying: completion.skipRetrying,
+    retryable: completion.retryable,
     retryDelayMs: completion.retryDelayMs,
   };
 }
