@@ -19,6 +19,7 @@ const sections = [
   ["batches", "Batches"],
   ["tokens", "Wait tokens"],
   ["queues", "Queues"],
+  ["query", "Query"],
   ["envvars", "Variables"],
   ["alerts", "Alerts"],
   ["keys", "API keys"],
