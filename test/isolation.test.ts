@@ -189,6 +189,9 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "GET /api/v1/runs",
     "GET /api/v1/queues",
     "GET /api/v1/concurrency-limits",
+    // The key's own environment's setting: test/run-retention-settings.test.ts checks others stay untouched.
+    "GET /api/v1/run-retention",
+    "PUT /api/v1/run-retention",
     "GET /api/v1/schedules",
     "GET /api/v1/waitpoints/tokens",
     "GET /api/v1/whoami",

@@ -14,6 +14,7 @@ import { queueRoutes } from "./queues.ts";
 import { queryRoutes } from "./query.ts";
 import { runRoutes } from "./runs.ts";
 import { concurrencyLimitRoutes } from "./concurrency-limits.ts";
+import { runRetentionRoutes } from "./run-retention.ts";
 import { taskRoutes } from "./tasks.ts";
 import { traceRoutes } from "./traces.ts";
 import { whoamiRoutes } from "./whoami.ts";
@@ -26,6 +27,7 @@ export async function apiRoutes(app: FastifyInstance, context: AppContext): Prom
   await app.register(async (scope) => taskRoutes(scope, context));
   await app.register(async (scope) => runRoutes(scope, context));
   await app.register(async (scope) => concurrencyLimitRoutes(scope, context));
+  await app.register(async (scope) => runRetentionRoutes(scope, context));
   await app.register(async (scope) => batchRoutes(scope, context));
   await app.register(async (scope) => queueRoutes(scope, context));
   await app.register(async (scope) => runEventRoutes(scope, context));

@@ -32,6 +32,7 @@ import { teamPages } from "./team-pages.ts";
 import { ssoPages } from "./sso-pages.ts";
 import { tracePages } from "./trace-pages.ts";
 import { queryPages } from "./query-pages.ts";
+import { environmentSettingsPages } from "./environment-settings-pages.ts";
 import { dashboardErrorHandler } from "./error-page.ts";
 
 const viewsDir = join(packageRoot, "views");
@@ -156,5 +157,6 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
   await app.register(async (scope) => ssoPages(scope, context));
   await app.register(async (scope) => deploymentPages(scope, context, scopeOf));
   await app.register(async (scope) => queryPages(scope, context, scopeOf));
+  await app.register(async (scope) => environmentSettingsPages(scope, context, scopeOf));
 }
 

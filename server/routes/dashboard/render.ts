@@ -23,6 +23,7 @@ const sections = [
   ["envvars", "Variables"],
   ["alerts", "Alerts"],
   ["keys", "API keys"],
+  ["settings", "Settings"],
 ] as const;
 
 /** Pages of the user and the organization, linked from every page. */
