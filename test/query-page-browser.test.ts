@@ -5,7 +5,8 @@
 // whose organization-wide query counts only the runs of the project they were given.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { issueSecretKey } from "../server/auth/issue-key.ts";
@@ -14,8 +15,10 @@ import { firstSetupLink } from "../server/dashboard/sessions.ts";
 import { organizationMembersInsert, projectMembersAdd, projectsInsertWithEnvironments, usersInsert } from "../server/storage/teams.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
+import { projectRoot } from "./helpers/server-process.ts";
 
 const chromiumPath = process.env.RATCHET_CHROMIUM ?? "/usr/bin/chromium";
+const artifacts = join(projectRoot, "test-artifacts");
 
 describe("the Query page in Chromium", () => {
   let t: TestApp;
@@ -189,6 +192,22 @@ describe("the Query page in Chromium", () => {
     // Ada's saved query is still there.
     await page.goto(`${alphaBase}/query`);
     await page.locator(".saved-queries a", { hasText: "alpha statuses" }).waitFor();
+  });
+
+  test("the page with a result and a chart reads at phone width", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      await page.goto(`${alphaBase}/query?example=runs-per-hour`);
+      await page.getByRole("button", { name: "Run", exact: true }).click();
+      await page.locator(".query-chart svg").waitFor();
+      await mkdir(artifacts, { recursive: true });
+      await page.screenshot({ path: join(artifacts, "query-phone.png"), fullPage: true });
+      const width = await page.evaluate(() => (globalThis as unknown as { document: { documentElement: { scrollWidth: number } } }).document.documentElement.scrollWidth);
+      assert.ok(width <= 390, `the Query page fits 390 px (${width})`);
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+    await page.screenshot({ path: join(artifacts, "query.png"), fullPage: true });
   });
 
   test("a form posted without its CSRF token is refused", async () => {

@@ -66,10 +66,12 @@ export function queryChart(result: QueryResult, type: "bar" | "line"): QueryChar
   const bars = points.map((point, index) => {
     const top = y(Math.max(point.v, 0));
     const bottom = y(Math.min(point.v, 0));
+    // A few points make wide slots: bars stay at most 40 units wide, centred in theirs.
+    const barWidth = Math.max(1, Math.min(slot * 0.8, 40));
     return {
-      x: plot.left + index * slot + slot * 0.1,
+      x: plot.left + index * slot + (slot - barWidth) / 2,
       y: top,
-      width: Math.max(1, slot * 0.8),
+      width: barWidth,
       height: Math.max(0, bottom - top),
       label: `${new Date(point.t).toISOString()}: ${point.v}`,
     };
