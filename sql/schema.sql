@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints, 0019_batch_tokens_stream_partitions, 0020_deployments_and_pinned_versions, 0021_run_retention, 0022_deployment_failure_alerts, 0023_saved_queries
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints, 0019_batch_tokens_stream_partitions, 0020_deployments_and_pinned_versions, 0021_run_retention, 0022_deployment_failure_alerts, 0023_overview_index, 0024_saved_queries
 
 create table ratchet.alert_channels (
   id uuid default gen_random_uuid() not null,
@@ -756,7 +756,7 @@ CREATE INDEX runs_delayed_idx ON ratchet.runs USING btree (delay_until) WHERE (s
 CREATE INDEX runs_environment_idx ON ratchet.runs USING btree (environment_id, id DESC);
 CREATE INDEX runs_environment_status_idx ON ratchet.runs USING btree (environment_id, status, id DESC);
 CREATE INDEX runs_environment_task_idx ON ratchet.runs USING btree (environment_id, task_identifier, id DESC);
-CREATE INDEX runs_finished_idx ON ratchet.runs USING btree (environment_id, finished_at) WHERE ((finished_at IS NOT NULL) AND (status = ANY (ARRAY['COMPLETED'::text, 'CANCELED'::text, 'FAILED'::text, 'CRASHED'::text, 'SYSTEM_FAILURE'::text, 'EXPIRED'::text, 'TIMED_OUT'::text])));
+CREATE INDEX runs_finished_idx ON ratchet.runs USING btree (environment_id, finished_at) INCLUDE (status, task_identifier, started_at) WHERE ((finished_at IS NOT NULL) AND (status = ANY (ARRAY['COMPLETED'::text, 'CANCELED'::text, 'FAILED'::text, 'CRASHED'::text, 'SYSTEM_FAILURE'::text, 'EXPIRED'::text, 'TIMED_OUT'::text])));
 CREATE UNIQUE INDEX runs_idempotency_idx ON ratchet.runs USING btree (environment_id, task_identifier, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 CREATE INDEX runs_parent_idx ON ratchet.runs USING btree (parent_run_id) WHERE (parent_run_id IS NOT NULL);
 CREATE INDEX runs_pending_version_idx ON ratchet.runs USING btree (environment_id, task_identifier) WHERE (status = 'PENDING_VERSION'::text);

@@ -69,7 +69,7 @@ describe("the embedded Postgres", () => {
     let server: ServerProcess | undefined;
     try {
       server = await spawnServer({ dataDir });
-      await waitUntilReady(server);
+      await waitUntilReady(server, 60_000);
       const created = await runCli(["admin", "keys", "create", "--env", "dev"], { RATCHET_DATA_DIR: dataDir });
       assert.equal(created.code, 0, created.stderr);
       const key = created.stdout.trim();

@@ -1,6 +1,7 @@
 // The trace waterfall in a real browser (Debian's Chromium, driven by playwright-core): spans nest in
-// their parents, clicking a span loads its detail beside the tree (htmx), and the level/text filter
-// narrows the tree. A screenshot is saved in test-artifacts/.
+// their parents, clicking a span loads its detail beside the tree (htmx), the level/text filter
+// narrows the tree, and spans the running run reports appear without a reload, keeping what the
+// reader collapsed and selected. Screenshots are saved in test-artifacts/.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
@@ -22,14 +23,16 @@ describe("the trace waterfall in Chromium", () => {
   let browser: Browser;
   let page: Page;
   let traceUrl: string;
+  let api: ApiClient;
+  let runId: string;
 
   before(async () => {
     assert.ok(existsSync(chromiumPath), `Chromium is needed at ${chromiumPath} (apt-get install chromium; .ci/run installs it)`);
     await mkdir(artifacts, { recursive: true });
     t = await createTestApp();
-    const api = new ApiClient(t.app, await t.key("prod"));
+    api = new ApiClient(t.app, await t.key("prod"));
     await api.register([{ id: "import" }]);
-    const runId = (await api.trigger("import", {})).id;
+    runId = (await api.trigger("import", {})).id;
     const [claimed] = await api.dequeue("w-1", 1);
     await api.start("w-1", claimed!);
     const now = Date.now();
@@ -93,5 +96,47 @@ describe("the trace waterfall in Chromium", () => {
     await page.getByLabel("Search").fill("nothing like this");
     await page.getByRole("button", { name: "Filter" }).click();
     await page.getByText("No span or log matches.").waitFor();
+  });
+
+  test("spans the running run reports appear live, without a reload; collapsed groups and the selected span stay", async () => {
+    // The stream's first message refreshes the tree once: after that, the page is listening.
+    const listening = page.waitForResponse((response) => response.url().startsWith(traceUrl) && response.request().headers()["hx-request"] === "true");
+    await page.goto(traceUrl);
+    await listening;
+    await page.evaluate(() => ((globalThis as unknown as { notReloaded: boolean }).notReloaded = true));
+    const loadRows = page.locator("details.span-group", { has: page.locator(":scope > summary", { hasText: "load rows" }) });
+    const detail = page.locator("#span-detail");
+    // Select "load rows" (the click collapses it too).
+    await loadRows.locator(":scope > summary").click();
+    await detail.getByText("rows.count").waitFor();
+    await page.locator(".span-row", { hasText: "parse csv" }).waitFor({ state: "hidden" });
+    assert.equal(await page.locator(".span-row.selected").getAttribute("data-span"), "a000000000000001");
+
+    // The worker reports a new span beside "load rows" and a log inside it.
+    const now = Date.now();
+    await api.ok("POST", `/engine/v1/runs/${runId}/events`, {
+      workerId: "w-1",
+      attemptNumber: 1,
+      events: [
+        { seq: 4, time: new Date(now).toISOString(), kind: "span", level: "info", message: "send report", spanId: "a000000000000004", parentSpanId: attemptSpanId(runId, 1), durationMs: 5 },
+        { seq: 5, time: new Date(now).toISOString(), kind: "log", level: "info", message: "row 99 fixed by hand", parentSpanId: "a000000000000001" },
+      ],
+    });
+    await page.locator(".span-row", { hasText: "send report" }).waitFor();
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded), true, "the page was not reloaded");
+    // Still collapsed, still selected; the detail was fetched again and has the new log.
+    assert.equal(await loadRows.evaluate((element) => (element as unknown as { open: boolean }).open), false, "the collapsed group stays collapsed");
+    assert.equal(await page.locator(".span-row", { hasText: "row 99 fixed by hand" }).isVisible(), false);
+    assert.equal(await page.locator(".span-row.selected").getAttribute("data-span"), "a000000000000001");
+    await detail.getByText("row 99 fixed by hand").waitFor();
+    await page.screenshot({ path: join(artifacts, "trace-waterfall-live.png"), fullPage: true });
+
+    // Expanding shows the new log where it happened; selecting the new span shows its detail.
+    await loadRows.locator(":scope > summary").click();
+    await page.locator(".span-row", { hasText: "row 99 fixed by hand" }).waitFor();
+    await page.locator(".span-row", { hasText: "send report" }).click();
+    await detail.getByText("a000000000000004").waitFor();
+    assert.match(await detail.innerText(), /send report/);
+    assert.match(await detail.innerText(), /5 ms/);
   });
 });

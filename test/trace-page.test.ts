@@ -125,5 +125,7 @@ describe("trace waterfall", () => {
     await other.register([{ id: "busy" }]);
     const foreign = (await other.trigger("busy", {})).id;
     assert.equal((await browser.request("GET", `${base}/runs/${foreign}/trace`)).statusCode, 404);
+    assert.equal((await browser.request("GET", `${base}/runs/${foreign}/trace/live`)).statusCode, 404, "nor a live stream");
+    assert.equal((await browser.request("GET", `${base}/runs/run_nosuchrun/trace/live`)).statusCode, 404);
   });
 });

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { after, before, describe, test } from "node:test";
 import { ApiClient as TriggerApiClient } from "@trigger.dev/core/v3";
 import { context as otelContext, trace as otelTrace, TraceFlags } from "@opentelemetry/api";
@@ -12,6 +13,7 @@ import { OTLPLogExporter } from "@opentelemetry/exporter-logs-otlp-http";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { OTLPLogExporter as OTLPProtoLogExporter } from "@opentelemetry/exporter-logs-otlp-proto";
 import { OTLPTraceExporter as OTLPProtoTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
+import { CompressionAlgorithm } from "@opentelemetry/otlp-exporter-base";
 import { ProtobufTraceSerializer } from "@opentelemetry/otlp-transformer";
 import { LoggerProvider, SimpleLogRecordProcessor } from "@opentelemetry/sdk-logs";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
@@ -44,6 +46,17 @@ interface ExportedSpan {
 interface ExportedRequest {
   resourceSpans: Array<{ resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }; scopeSpans: Array<{ spans: ExportedSpan[] }> }>;
 }
+interface ExportedLogRecord {
+  traceId: string;
+  spanId?: string;
+  severityNumber: number;
+  severityText: string;
+  body: { stringValue: string };
+  attributes: Array<{ key: string; value: { stringValue?: string } }>;
+}
+interface ExportedLogsRequest {
+  resourceLogs: Array<{ scopeLogs: Array<{ logRecords: ExportedLogRecord[] }> }>;
+}
 
 const kindOf = (span: Span) => span.data.properties["ratchet.span.kind"];
 const all = (span: Span): Span[] => [span, ...span.children.flatMap(all)];
@@ -58,6 +71,7 @@ describe("run traces", () => {
   // A real OTLP/HTTP collector stand-in: decodes what the server exports (RATCHET_OTLP_ENDPOINT).
   let collector: Server;
   const exported: Array<{ headers: Record<string, unknown>; body: ExportedRequest }> = [];
+  const exportedLogs: ExportedLogsRequest[] = [];
   let onExport = () => {};
   const exportedSpans = () => exported.flatMap((request) => request.body.resourceSpans.flatMap((resource) => resource.scopeSpans.flatMap((scope) => scope.spans)));
   const exportArrived = async (predicate: () => boolean) => {
@@ -70,6 +84,7 @@ describe("run traces", () => {
       request.on("data", (chunk: Buffer) => chunks.push(chunk));
       request.on("end", () => {
         if (request.url === "/collector/v1/traces" && request.method === "POST") exported.push({ headers: request.headers, body: JSON.parse(Buffer.concat(chunks).toString()) as ExportedRequest });
+        if (request.url === "/collector/v1/logs" && request.method === "POST") exportedLogs.push(JSON.parse(Buffer.concat(chunks).toString()) as ExportedLogsRequest);
         response.writeHead(200, { "content-type": "application/json" }).end("{}");
         onExport();
       });
@@ -123,6 +138,26 @@ describe("run traces", () => {
     assert.equal(exported[0]!.headers["x-honeycomb-team"], "abc123");
     assert.equal(exported[0]!.headers["x-tenant"], "ratchet tests");
     assert.equal(exported[0]!.body.resourceSpans[0]!.resource.attributes[0]!.value.stringValue, "ratchet");
+  });
+
+  test("finished runs' logs are exported to the collector too, each in the span it was written in", async () => {
+    const { trace } = await api("GET", `/api/v1/runs/${parentId}/trace`);
+    const logsIn = (span: Span) => all(span).filter((candidate) => kindOf(candidate) === "log");
+    const expected = logsIn(trace.rootSpan as Span);
+    assert.ok(expected.length >= 2, "the tree has logs of the parent and of a child");
+    const records = () => exportedLogs.flatMap((request) => request.resourceLogs.flatMap((resource) => resource.scopeLogs.flatMap((scope) => scope.logRecords)));
+    await exportArrived(() => expected.every((log) => records().some((record) => record.body.stringValue === log.data.message)));
+    const runOf = (record: ExportedLogRecord) => record.attributes.find((attribute) => attribute.key === "ratchet.run.id")?.value.stringValue;
+    // Both children write "child working": a record is its message in its run.
+    await exportArrived(() => expected.every((log) => records().some((record) => record.body.stringValue === log.data.message && runOf(record) === log.runId)));
+    for (const log of expected) {
+      const record = records().find((candidate) => candidate.body.stringValue === log.data.message && runOf(candidate) === log.runId)!;
+      assert.equal(record.traceId, trace.traceId);
+      assert.equal(record.spanId, log.parentId, `"${log.data.message}" points at the span it was written in`);
+      assert.equal(record.severityText, log.data.level);
+    }
+    const inside = records().find((record) => record.body.stringValue === "inside the span")!;
+    assert.equal(inside.severityNumber, 9, "info is SeverityNumber 9");
   });
 
   test("the SDK derives the same span ids as the server", () => {
@@ -290,6 +325,50 @@ describe("run traces", () => {
     assert.ok(log, "the protobuf-exported log sits inside its span");
     assert.equal(log.data.message, "ledger locked");
     assert.equal(log.data.level, "ERROR");
+  });
+
+  test("gzip-compressed exports (the SDK exporters' compression: gzip) land in the run's trace; bad encodings are 4xx", async () => {
+    const { trace } = await api("GET", `/api/v1/runs/${parentId}/trace`);
+    const attempt = (trace.rootSpan as Span).children.find((span) => kindOf(span) === "attempt")!;
+    const headers = { authorization: `Bearer ${key}` };
+    const parentContext = otelTrace.setSpanContext(otelContext.active(), { traceId: trace.traceId, spanId: attempt.id, traceFlags: TraceFlags.SAMPLED, isRemote: true });
+    const received: string[] = [];
+    for (const [name, exporter, logExporter] of [
+      ["gzip json", new OTLPTraceExporter({ url: `${url}/otel/v1/traces`, headers, compression: CompressionAlgorithm.GZIP }), new OTLPLogExporter({ url: `${url}/otel/v1/logs`, headers, compression: CompressionAlgorithm.GZIP })],
+      ["gzip protobuf", new OTLPProtoTraceExporter({ url: `${url}/otel/v1/traces`, headers, compression: CompressionAlgorithm.GZIP }), new OTLPProtoLogExporter({ url: `${url}/otel/v1/logs`, headers, compression: CompressionAlgorithm.GZIP })],
+    ] as const) {
+      const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+      const loggers = new LoggerProvider({ processors: [new SimpleLogRecordProcessor(logExporter)] });
+      const span = provider.getTracer("gzip-service").startSpan(`${name} span`, { attributes: { "payload.padding": "x".repeat(2000) } }, parentContext);
+      loggers.getLogger("gzip-service").emit({ severityNumber: SeverityNumber.INFO, body: `${name} log`, context: otelTrace.setSpan(otelContext.active(), span) });
+      span.end();
+      await provider.forceFlush();
+      await loggers.forceFlush();
+      await provider.shutdown();
+      await loggers.shutdown();
+      received.push(span.spanContext().spanId);
+    }
+    const after = (await api("GET", `/api/v1/runs/${parentId}/trace`)).trace;
+    for (const [index, name] of ["gzip json", "gzip protobuf"].entries()) {
+      const span = all(after.rootSpan).find((candidate) => candidate.id === received[index]);
+      assert.ok(span, `the ${name} span is in the trace`);
+      assert.equal(span.parentId, attempt.id);
+      assert.equal(span.data.message, `${name} span`);
+      assert.equal(String(span.data.properties["payload.padding"]).length, 2000);
+      assert.ok(span.children.some((child) => kindOf(child) === "log" && child.data.message === `${name} log`), `the ${name} log sits inside its span`);
+    }
+
+    const post = (body: Uint8Array, encoding: string) =>
+      fetch(`${url}/otel/v1/traces`, { method: "POST", headers: { ...headers, "content-type": "application/json", "content-encoding": encoding }, body });
+    const notGzip = await post(new TextEncoder().encode("{}"), "gzip");
+    assert.equal(notGzip.status, 400);
+    assert.match(((await notGzip.json()) as { error: string }).error, /body: not gzip/);
+    const brotli = await post(new TextEncoder().encode("{}"), "br");
+    assert.equal(brotli.status, 415);
+    assert.match(((await brotli.json()) as { error: string }).error, /content-encoding/);
+    // A bomb: a few KiB of gzip that inflate past the body limit are refused, not inflated whole.
+    const bomb = await post(gzipSync(Buffer.alloc(64 * 1024 * 1024, 0x20)), "gzip");
+    assert.equal(bomb.status, 413);
   });
 
   test("OTLP protobuf: partial success answered in protobuf, undecodable bytes a 400", async () => {

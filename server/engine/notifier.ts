@@ -9,6 +9,8 @@ import { KeyedWaiters } from "./keyed-waiters.ts";
 const channel = "ratchet_queue";
 /** Anything about an environment's runs changed: the dashboard's live views listen here. */
 const changesChannel = "ratchet_changes";
+/** Logs or spans were stored for runs of an environment: live trace views listen here. */
+const eventsChannel = "ratchet_events";
 
 type Listener = () => void;
 
@@ -19,8 +21,11 @@ export class QueueNotifier {
   readonly #waiters = new KeyedWaiters();
   #pending = new Set<string>();
   #pendingChanges = new Set<string>();
+  #pendingEvents = new Set<string>();
   readonly #changeListeners = new Map<string, Set<Listener>>();
+  readonly #eventListeners = new Map<string, Set<Listener>>();
   #flushScheduled = false;
+  #eventsTimer: NodeJS.Timeout | null = null;
   #unlisten: (() => Promise<void>) | null = null;
 
   constructor(sql: Sql, listener: Sql = sql) {
@@ -44,9 +49,11 @@ export class QueueNotifier {
         () => this.#wakeAll(),
       );
       const changes = await this.#listener.listen(changesChannel, (environmentId) => this.#emitChange(environmentId));
+      const events = await this.#listener.listen(eventsChannel, (environmentId) => this.#emit(this.#eventListeners, environmentId));
       this.#unlisten = async () => {
         await subscription.unlisten();
         await changes.unlisten();
+        await events.unlisten();
       };
     } catch {
       if (this.#stopped) return;
@@ -58,6 +65,8 @@ export class QueueNotifier {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#retry) clearTimeout(this.#retry);
+    if (this.#eventsTimer) clearTimeout(this.#eventsTimer);
+    this.#eventsTimer = null;
     await this.#unlisten?.().catch(() => {});
     this.#unlisten = null;
     this.#wakeAll();
@@ -77,22 +86,51 @@ export class QueueNotifier {
     this.#scheduleFlush();
   }
 
+  /**
+   * Call after storing logs or spans of an environment's runs. A channel of its own, so that pages
+   * showing runs (not their events) are not re-fetched whenever a task writes a log line.
+   */
+  eventsAdded(environmentId: string): void {
+    this.#emit(this.#eventListeners, environmentId);
+    this.#pendingEvents.add(environmentId);
+    // Workers send logs in many small batches: other processes hear of them at most every 250 ms
+    // (this one's own listeners were told at once).
+    this.#eventsTimer ??= setTimeout(() => {
+      this.#eventsTimer = null;
+      this.#scheduleFlush();
+    }, 250);
+    this.#eventsTimer.unref();
+  }
+
   /** Calls `listener` (coalesced by the caller) whenever runs of the environment change. */
   onChanges(environmentId: string, listener: Listener): () => void {
-    let listeners = this.#changeListeners.get(environmentId);
+    return this.#subscribe(this.#changeListeners, environmentId, listener);
+  }
+
+  /** Calls `listener` (coalesced by the caller) whenever logs or spans of the environment's runs are stored. */
+  onEvents(environmentId: string, listener: Listener): () => void {
+    return this.#subscribe(this.#eventListeners, environmentId, listener);
+  }
+
+  #subscribe(registry: Map<string, Set<Listener>>, environmentId: string, listener: Listener): () => void {
+    let listeners = registry.get(environmentId);
     if (!listeners) {
       listeners = new Set();
-      this.#changeListeners.set(environmentId, listeners);
+      registry.set(environmentId, listeners);
     }
     listeners.add(listener);
     return () => {
       listeners.delete(listener);
-      if (listeners.size === 0) this.#changeListeners.delete(environmentId);
+      if (listeners.size === 0) registry.delete(environmentId);
     };
   }
 
   #emitChange(environmentId: string): void {
-    for (const listener of [...(this.#changeListeners.get(environmentId) ?? [])]) listener();
+    this.#emit(this.#changeListeners, environmentId);
+  }
+
+  #emit(registry: Map<string, Set<Listener>>, environmentId: string): void {
+    for (const listener of [...(registry.get(environmentId) ?? [])]) listener();
   }
 
   #scheduleFlush(): void {
@@ -115,13 +153,16 @@ export class QueueNotifier {
     this.#flushScheduled = false;
     const environments = [...this.#pending];
     const changed = [...this.#pendingChanges];
+    const events = [...this.#pendingEvents];
     this.#pending = new Set();
     this.#pendingChanges = new Set();
-    if (environments.length === 0 && changed.length === 0) return;
+    this.#pendingEvents = new Set();
+    if (environments.length === 0 && changed.length === 0 && events.length === 0) return;
     try {
       await notifyEnvironments(this.#sql, [
         { channel, environmentIds: environments },
         { channel: changesChannel, environmentIds: changed },
+        { channel: eventsChannel, environmentIds: events },
       ]);
     } catch {
       // A hint only: pollers pick the work up.

@@ -1,8 +1,9 @@
-// Exports finished runs' spans to an external OTLP/HTTP collector (RATCHET_OTLP_ENDPOINT), so a team
-// sees Ratchet's runs in Jaeger/Tempo/Honeycomb too. When a run reaches a final status, its spans (the
-// run, its attempts, waits, child triggers, steps and the task's own spans) are read from the trace
-// Ratchet already assembles and sent as one OTLP JSON request. Export is best effort: a collector down
-// loses that batch, never a completion. See docs/tracing.md.
+// Exports finished runs' spans and logs to an external OTLP/HTTP collector (RATCHET_OTLP_ENDPOINT), so
+// a team sees Ratchet's runs in Jaeger/Tempo/Honeycomb too. When a run reaches a final status, its
+// spans (the run, its attempts, waits, child triggers, steps and the task's own spans) and its logs
+// (each in the span it was written in) are read from the trace Ratchet already assembles and sent as
+// one OTLP JSON request per signal. Export is best effort: a collector down loses that batch, never a
+// completion. See docs/tracing.md.
 import type { Db } from "../db/client.ts";
 import { toPublicId } from "../ids.ts";
 import { loadRunTrace } from "./run-trace.ts";
@@ -42,9 +43,36 @@ function otlpSpan(traceId: string, span: TraceSpan) {
   };
 }
 
+/** OpenTelemetry's SeverityNumber for each of Ratchet's levels (the first of each range). */
+const severityNumbers: Record<string, number> = { trace: 1, debug: 5, info: 9, log: 9, warn: 13, error: 17, fatal: 21 };
+
+/** One log record in opentelemetry-proto's JSON mapping, in the span it was written in. */
+function otlpLogRecord(traceId: string, log: TraceSpan) {
+  const attributes: Record<string, unknown> = { ...log.properties, "ratchet.run.id": log.runId };
+  if (log.attemptNumber !== undefined) attributes["ratchet.attempt.number"] = log.attemptNumber;
+  const time = nanos(log.startTime.getTime());
+  const level = log.level.toLowerCase();
+  return {
+    timeUnixNano: time,
+    observedTimeUnixNano: time,
+    severityNumber: severityNumbers[level] ?? 9,
+    severityText: level.toUpperCase(),
+    body: { stringValue: log.message },
+    attributes: Object.entries(attributes)
+      .filter(([, value]) => value !== null && value !== undefined)
+      .map(([key, value]) => ({ key, value: anyValue(value) })),
+    traceId,
+    ...(log.parentId ? { spanId: log.parentId } : {}),
+    flags: 1,
+  };
+}
+
+const resource = { attributes: [{ key: "service.name", value: { stringValue: "ratchet" } }] };
+
 export class OtlpRunExporter {
   readonly #db: Db;
   readonly #url: string;
+  readonly #logsUrl: string;
   readonly #headers: Record<string, string>;
   readonly #now: () => Date;
   readonly #inFlight = new Set<Promise<void>>();
@@ -53,6 +81,7 @@ export class OtlpRunExporter {
     this.#db = db;
     // As OTEL_EXPORTER_OTLP_ENDPOINT: the collector's base URL, the signal's path appended.
     this.#url = `${options.endpoint.replace(/\/+$/, "")}/v1/traces`;
+    this.#logsUrl = `${options.endpoint.replace(/\/+$/, "")}/v1/logs`;
     this.#headers = options.headers;
     this.#now = now;
   }
@@ -75,17 +104,19 @@ export class OtlpRunExporter {
     const trace = await loadRunTrace(this.#db, environmentId, runId, this.#now());
     if (!trace) return;
     const publicId = toPublicId("run", runId);
-    const spans = trace.spans.filter((span) => span.runId === publicId && span.kind !== "log").map((span) => otlpSpan(trace.traceId, span));
-    if (spans.length === 0) return;
-    const body = {
-      resourceSpans: [
-        {
-          resource: { attributes: [{ key: "service.name", value: { stringValue: "ratchet" } }] },
-          scopeSpans: [{ scope: { name: "ratchet" }, spans }],
-        },
-      ],
-    };
-    const response = await fetch(this.#url, {
+    const own = trace.spans.filter((span) => span.runId === publicId);
+    const spans = own.filter((span) => span.kind !== "log").map((span) => otlpSpan(trace.traceId, span));
+    const logs = own.filter((span) => span.kind === "log").map((log) => otlpLogRecord(trace.traceId, log));
+    const scope = { name: "ratchet" };
+    await Promise.all([
+      spans.length > 0 ? this.#post(this.#url, { resourceSpans: [{ resource, scopeSpans: [{ scope, spans }] }] }) : null,
+      // After the spans are on their way, so a collector sees the spans these logs point at.
+      logs.length > 0 ? this.#post(this.#logsUrl, { resourceLogs: [{ resource, scopeLogs: [{ scope, logRecords: logs }] }] }) : null,
+    ]);
+  }
+
+  async #post(url: string, body: unknown): Promise<void> {
+    const response = await fetch(url, {
       method: "POST",
       headers: { ...this.#headers, "content-type": "application/json" },
       body: JSON.stringify(body),

@@ -1,7 +1,9 @@
-// The OTLP/HTTP receiver: POST /otel/v1/traces and /otel/v1/logs (JSON or protobuf), for workers and for users'
+// The OTLP/HTTP receiver: POST /otel/v1/traces and /otel/v1/logs (JSON or protobuf, gzip or not), for workers and for users'
 // other services. Authenticated by the environment's secret key; a span lands only in a trace of a
 // run tree of that environment, so no key can write into another tenant's trace. See docs/otlp.md.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { Readable } from "node:stream";
+import { createGunzip, type Gunzip } from "node:zlib";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { AppContext } from "../app-context.ts";
 import { requireSecretKey } from "../auth/authenticate.ts";
@@ -83,8 +85,28 @@ function answerIn(request: FastifyRequest, reply: FastifyReply, kind: "traces" |
   return reply.type(protobufContentType).send(encodeOtlpAnswer(kind, answer));
 }
 
+/**
+ * `Content-Encoding: gzip` (what OTLP exporters send with `compression: "gzip"`) is inflated before
+ * parsing. The body limit then applies to the inflated bytes, so a small bomb cannot blow up.
+ */
+function inflateGzip(request: FastifyRequest, payload: Readable & { receivedEncodedLength?: number }): Readable {
+  const encoding = String(request.headers["content-encoding"] ?? "identity").trim().toLowerCase();
+  if (encoding === "identity" || encoding === "") return payload;
+  if (encoding !== "gzip") throw new ApiError("UNSUPPORTED_MEDIA_TYPE", `content-encoding: ${encoding} is not supported; send gzip or no encoding`);
+  const inflated = createGunzip() as Gunzip & { receivedEncodedLength: number };
+  inflated.receivedEncodedLength = 0;
+  payload.on("data", (chunk: Buffer) => (inflated.receivedEncodedLength += chunk.length));
+  payload.on("error", (error) => inflated.destroy(error));
+  inflated.on("error", (error: Error & { statusCode?: number }) => {
+    error.message = `body: not gzip (${error.message})`;
+    error.statusCode = 400;
+  });
+  return payload.pipe(inflated);
+}
+
 export async function otelRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
   app.addHook("preHandler", requireSecretKey(context.db, context.clock));
+  app.addHook("preParsing", async (request, _reply, payload) => inflateGzip(request, payload));
   // Protobuf bodies become the JSON mapping's objects here, so the same schema validates both encodings.
   app.addContentTypeParser(protobufContentType, { parseAs: "buffer" }, (request, body, done) => {
     const kind = request.url.startsWith("/otel/v1/logs") ? "logs" : "traces";
@@ -101,6 +123,7 @@ export async function otelRoutes(app: FastifyInstance, context: AppContext): Pro
     tooMany(items.length, "spans");
     const { rows, rejected, reasons } = await place(context, request.environment.environmentId, items);
     await eventsInsert(context.db.sql, rows);
+    if (rows.length > 0) context.notifier.eventsAdded(request.environment.environmentId);
     // OTLP's partial success: 200 with what was refused, so exporters do not retry data that cannot land.
     const answer = rejected === 0 ? { partialSuccess: {} } : { partialSuccess: { rejectedSpans: rejected, errorMessage: [...reasons].join("; ") } };
     return answerIn(request, reply, "traces", answer);
@@ -112,6 +135,7 @@ export async function otelRoutes(app: FastifyInstance, context: AppContext): Pro
     const { rows, rejected, reasons } = await place(context, request.environment.environmentId, items);
     if (withoutTrace > 0) reasons.add("log records without a trace id");
     await eventsInsert(context.db.sql, rows);
+    if (rows.length > 0) context.notifier.eventsAdded(request.environment.environmentId);
     const refused = rejected + withoutTrace;
     const answer = refused === 0 ? { partialSuccess: {} } : { partialSuccess: { rejectedLogRecords: refused, errorMessage: [...reasons].join("; ") } };
     return answerIn(request, reply, "logs", answer);

@@ -110,3 +110,26 @@ export async function tracesListEvents(sql: Queryable, environmentId: string, ru
     where run_id = any(${runIds}::uuid[]) and environment_id = ${environmentId}
     order by "time", attempt_number, seq limit ${traceEventLimit}`;
 }
+
+/**
+ * What a live trace view compares to know whether its tree changed: the tree's runs (how many, the
+ * latest update), their attempts, journal entries (completed ones too) and events. One statement;
+ * the counts go through the same indexes as the reads above.
+ */
+export async function tracesFingerprint(sql: Queryable, environmentId: string, rootRunId: string): Promise<string> {
+  const [row] = await sql<{ fingerprint: string }[]>`
+    with tree as (
+      select id, updated_at from ratchet.runs
+      where environment_id = ${environmentId} and (id = ${rootRunId} or root_run_id = ${rootRunId})
+      limit ${traceRunLimit})
+    select concat_ws(':',
+      (select count(*) from tree),
+      (select extract(epoch from max(updated_at)) from tree),
+      (select count(*) from ratchet.attempts a where a.run_id in (select id from tree)),
+      (select count(*) filter (where a.finished_at is not null) from ratchet.attempts a where a.run_id in (select id from tree)),
+      (select count(*) from ratchet.journal j where j.run_id in (select id from tree)),
+      (select count(*) filter (where j.completed_at is not null) from ratchet.journal j where j.run_id in (select id from tree)),
+      (select count(*) from ratchet.events e where e.run_id in (select id from tree) and e.environment_id = ${environmentId})
+    ) as fingerprint`;
+  return row!.fingerprint;
+}

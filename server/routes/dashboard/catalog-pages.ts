@@ -1,4 +1,5 @@
-// Pages listing what an environment has: tasks, schedules (create, change, activate, deactivate, with
+// Pages listing what an environment has: tasks (with their last 24 hours: runs finished by status,
+// p50/p95 duration), schedules (create, change, activate, deactivate, with
 // their next five fire times in their own zone) and batches.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AppContext } from "../../app-context.ts";
@@ -7,6 +8,8 @@ import { createSchedule, setScheduleActive } from "../../engine/schedules.ts";
 import { ApiError } from "../../errors.ts";
 import { toPublicId } from "../../ids.ts";
 import { batchesList } from "../../storage/batches.ts";
+import { overviewTaskActivity } from "../../storage/overview.ts";
+import { durationText } from "../../dashboard/overview-charts.ts";
 import { schedulesList } from "../../storage/schedules.ts";
 import { tasksListCurrent } from "../../storage/workers.ts";
 import { render, type DashboardScope, type ScopeOf } from "./render.ts";
@@ -23,7 +26,14 @@ export async function catalogPages(app: FastifyInstance, context: AppContext, sc
   app.get<{ Params: Params }>("/p/:ref/:env/tasks", async (request, reply) => {
     const scope = await scopeOf(request, reply);
     if (!scope) return reply;
-    const tasks = await tasksListCurrent(db.sql, scope.environment.environmentId);
+    const environmentId = scope.environment.environmentId;
+    const now = clock.now();
+    // One query for every task's last 24 hours (not one per task).
+    const [tasks, activity] = await Promise.all([
+      tasksListCurrent(db.sql, environmentId),
+      overviewTaskActivity(db.sql, environmentId, { from: new Date(now.getTime() - 86_400_000), to: new Date(now.getTime() + 1) }, 10_000),
+    ]);
+    const activityOf = new Map(activity.map((entry) => [entry.task, entry]));
     return render(
       request,
       reply,
@@ -34,6 +44,9 @@ export async function catalogPages(app: FastifyInstance, context: AppContext, sc
           ...task,
           retry: task.retry ? `${task.retry.maxAttempts ?? 3} attempts` : null,
           maxDuration: task.maxDurationS ? `${task.maxDurationS} s` : null,
+          activity: activityOf.get(task.slug)?.statuses ?? [],
+          p50: durationText(activityOf.get(task.slug)?.p50Ms ?? null),
+          p95: durationText(activityOf.get(task.slug)?.p95Ms ?? null),
         })),
       },
       scope,

@@ -33,6 +33,7 @@ import { ssoPages } from "./sso-pages.ts";
 import { tracePages } from "./trace-pages.ts";
 import { queryPages } from "./query-pages.ts";
 import { environmentSettingsPages } from "./environment-settings-pages.ts";
+import { overviewPages } from "./overview-pages.ts";
 import { dashboardErrorHandler } from "./error-page.ts";
 
 const viewsDir = join(packageRoot, "views");
@@ -70,6 +71,7 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
     "htmx.min.js": { path: require.resolve("htmx.org/dist/htmx.min.js"), type: "text/javascript" },
     "live.js": { path: join(viewsDir, "static", "live.js"), type: "text/javascript" },
     "theme.js": { path: join(viewsDir, "static", "theme.js"), type: "text/javascript" },
+    "trace.js": { path: join(viewsDir, "static", "trace.js"), type: "text/javascript" },
     "app.css": { path: join(viewsDir, "static", "app.css"), type: "text/css" },
     // The Query page's editor: CodeJar and highlight.js's ES module builds, from node_modules.
     "query-editor.js": { path: join(viewsDir, "static", "query-editor.js"), type: "text/javascript" },
@@ -149,6 +151,7 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
   await app.register(async (scope) => accountPages(scope, context));
   await app.register(async (scope) => runPages(scope, context, scopeOf));
   await app.register(async (scope) => tracePages(scope, context, scopeOf));
+  await app.register(async (scope) => overviewPages(scope, context, scopeOf));
   await app.register(async (scope) => environmentPages(scope, context, scopeOf));
   await app.register(async (scope) => catalogPages(scope, context, scopeOf));
   await app.register(async (scope) => envvarPages(scope, context, scopeOf));

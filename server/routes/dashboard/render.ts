@@ -12,6 +12,7 @@ export interface DashboardScope {
 }
 
 const sections = [
+  ["overview", "Overview"],
   ["runs", "Runs"],
   ["tasks", "Tasks"],
   ["deployments", "Deployments"],

@@ -193,7 +193,8 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
 
   // A run page's live updates, from the run's change feed (the one run subscriptions read): a
   // "changed" event when this run changed, not when any run of the environment did. While the run
-  // executes, the environment's hints also count, since its logs (which are not in the feed) grow.
+  // executes, the environment's hints and its stored events also count, since its logs (which are
+  // not in the feed) grow.
   app.get<{ Params: Params & { runId: string } }>("/p/:ref/:env/runs/:runId/live", async (request, reply) => {
     const scope = await scopeOf(request, reply);
     if (!scope) return reply;
@@ -233,16 +234,18 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
       }
     };
     let pending: NodeJS.Timeout | null = null;
-    const unsubscribe = context.notifier.onChanges(environmentId, () => {
+    const wake = () => {
       pending ??= setTimeout(() => {
         pending = null;
         void look();
       }, 100);
-    });
+    };
+    // Logs stored for the environment's runs wake it too: an executing run's page shows its logs.
+    const unsubscribe = [context.notifier.onChanges(environmentId, wake), context.notifier.onEvents(environmentId, wake)];
     const keepAlive = setInterval(() => reply.raw.write(": keep-alive\n\n"), 15_000);
     const close = () => {
       closed = true;
-      unsubscribe();
+      for (const stop of unsubscribe) stop();
       clearInterval(keepAlive);
       if (pending) clearTimeout(pending);
       reply.raw.end();

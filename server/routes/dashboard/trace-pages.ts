@@ -1,12 +1,14 @@
 // A run's trace as a waterfall: the tree of spans (collapsible, nested <details>), bars on the
-// trace's time axis, and a span's detail fetched with htmx. Server-rendered: the tree is flattened
-// here (depth-first, with how many levels close after each row) so the template is one loop.
+// trace's time axis, and a span's detail fetched with htmx; live while the run executes. Server-
+// rendered: the tree is flattened here (depth-first, with how many levels close after each row) so
+// the template is one loop.
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { ApiError } from "../../errors.ts";
 import { fromPublicId } from "../../ids.ts";
 import { loadRunTrace } from "../../observability/run-trace.ts";
 import type { TraceSpan } from "../../observability/trace-tree.ts";
+import { tracesFindRoot, tracesFingerprint } from "../../storage/traces.ts";
 import { render, type ScopeOf } from "./render.ts";
 
 type Params = { ref: string; env: string; runId: string };
@@ -132,12 +134,72 @@ export async function tracePages(app: FastifyInstance, context: AppContext, scop
         rows,
         filter: { level: filter.level ?? "", text: filter.text ?? "", active: filter.level !== null || filter.text !== null, levels: levelOrder },
         total: durationLabel(trace.root.durationMs),
-        liveUrl: `${scope.base}/live`,
+        liveUrl: `${scope.base}/runs/${request.params.runId}/trace/live`,
         selfUrl: request.url,
       },
       scope,
       "runs",
     );
+  });
+
+  // The waterfall's live updates: woken by the environment's run changes and by events stored for its
+  // runs (their own channel), it writes "changed" only when this trace's fingerprint moved, so an open
+  // trace is re-rendered when a span or log arrives here, not whenever another run does something.
+  app.get<{ Params: Params }>("/p/:ref/:env/runs/:runId/trace/live", async (request, reply) => {
+    const scope = await scopeOf(request, reply);
+    if (!scope) return reply;
+    const environmentId = scope.environment.environmentId;
+    const runId = fromPublicId("run", request.params.runId);
+    const rootRunId = runId ? await tracesFindRoot(db.sql, environmentId, runId) : null;
+    if (!rootRunId) throw new ApiError("NOT_FOUND", `No run ${request.params.runId}`);
+    let last = await tracesFingerprint(db.sql, environmentId, rootRunId);
+    reply.hijack();
+    reply.raw.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive", "x-accel-buffering": "no" });
+    reply.raw.write(": connected\n\n");
+    let closed = false;
+    let reading = false;
+    let again = false;
+    const look = async () => {
+      if (reading) {
+        again = true;
+        return;
+      }
+      reading = true;
+      try {
+        do {
+          again = false;
+          const now = await tracesFingerprint(db.sql, environmentId, rootRunId);
+          if (now !== last && !closed) reply.raw.write("event: changed\ndata: {}\n\n");
+          last = now;
+        } while (again && !closed);
+      } catch (error) {
+        request.log.warn({ err: error }, "trace page live update failed");
+      } finally {
+        reading = false;
+      }
+    };
+    // At most four looks a second, however chatty the environment.
+    let pending: NodeJS.Timeout | null = null;
+    const wake = () => {
+      pending ??= setTimeout(() => {
+        pending = null;
+        void look();
+      }, 250);
+    };
+    const unsubscribe = [context.notifier.onChanges(environmentId, wake), context.notifier.onEvents(environmentId, wake)];
+    const keepAlive = setInterval(() => reply.raw.write(": keep-alive\n\n"), 15_000);
+    // Notifications are hints: a look every few seconds regardless catches one that was lost.
+    const poll = setInterval(wake, 3_000);
+    const close = () => {
+      closed = true;
+      for (const stop of unsubscribe) stop();
+      clearInterval(keepAlive);
+      clearInterval(poll);
+      if (pending) clearTimeout(pending);
+      reply.raw.end();
+    };
+    request.raw.socket.once("close", close);
+    context.closing.addEventListener("abort", close, { once: true });
   });
 
   app.get<{ Params: Params & { spanId: string } }>("/p/:ref/:env/runs/:runId/trace/spans/:spanId", async (request, reply) => {

@@ -103,6 +103,7 @@ export async function eventRoutes(app: FastifyInstance, context: AppContext): Pr
       const redact = await context.redactor.forEnvironment(environmentId);
       const traceId = traceIdForRootRun(run.rootRunId);
       await eventsInsert(db.sql, rows.map((row) => ({ ...row, message: redact(row.message), attributes: redact(row.attributes), environmentId, runId: run.id, traceId })));
+      if (rows.length > 0) context.notifier.eventsAdded(environmentId);
       return { accepted: rows.length };
     },
   );
