@@ -78,7 +78,7 @@ describe("run retention settings", () => {
       values (gen_random_uuid(), ${environmentId}, 'old', 'task/old', 'COMPLETED', '{}'::json, now() - interval '11 days', now(), now() - interval '10 days')`;
     await insert(prodId);
     await insert(stagingId);
-    const pass = await purgeExpiredRuns({ db: t.database.db, clock: { now: () => new Date() } }, { defaultDays: 90, batchSize: 100, maxBatches: 5 });
+    const pass = await purgeExpiredRuns({ db: t.database.db, clock: { now: () => new Date() } }, { defaultDays: 90, batchSize: 100, maxBatches: 100 });
     assert.equal(pass.deleted, 1);
     const left = await sql<{ environment_id: string }[]>`select environment_id from ratchet.runs where task_identifier = 'old'`;
     assert.deepEqual(left.map((row) => row.environment_id), [stagingId]);
