@@ -58,7 +58,7 @@ function base32ToUuid(text: string): string | null {
 }
 
 /** Public ids: `run_…`, `batch_…`, `wp_…` over a UUID, reversible so lookups use the primary key. */
-export type IdPrefix = "run" | "batch" | "wp" | "sched" | "worker" | "bulk" | "deployment";
+export type IdPrefix = "run" | "batch" | "wp" | "sched" | "worker" | "bulk" | "deployment" | "query" | "climit";
 
 export function toPublicId(prefix: IdPrefix, uuid: string): string {
   return `${prefix}_${uuidToBase32(uuid)}`;

@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints, 0019_batch_tokens_stream_partitions, 0020_deployments_and_pinned_versions, 0021_run_retention, 0022_deployment_failure_alerts, 0023_overview_index, 0024_crashed_attempts
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints, 0019_batch_tokens_stream_partitions, 0020_deployments_and_pinned_versions, 0021_run_retention, 0022_deployment_failure_alerts, 0023_overview_index, 0024_crashed_attempts, 0025_saved_queries
 
 create table ratchet.alert_channels (
   id uuid default gen_random_uuid() not null,
@@ -411,6 +411,18 @@ create table ratchet.runs (
   schedule_id uuid
 );
 
+create table ratchet.saved_queries (
+  id uuid not null,
+  project_id uuid not null,
+  name text not null,
+  query text not null,
+  scope text default 'environment'::text not null,
+  period text,
+  created_by uuid,
+  created_at timestamp with time zone not null,
+  updated_at timestamp with time zone not null
+);
+
 create table ratchet.schedules (
   id uuid not null,
   project_id uuid not null,
@@ -664,6 +676,14 @@ alter table ratchet.runs add constraint runs_status_check CHECK (status = ANY (A
 alter table ratchet.runs add constraint runs_task_identifier_check CHECK (length(task_identifier) >= 1 AND length(task_identifier) <= 256);
 alter table ratchet.runs add constraint runs_environment_id_fkey FOREIGN KEY (environment_id) REFERENCES ratchet.environments(id) ON DELETE CASCADE;
 alter table ratchet.runs add constraint runs_pkey PRIMARY KEY (id);
+alter table ratchet.saved_queries add constraint saved_queries_name_check CHECK (length(name) >= 1 AND length(name) <= 200);
+alter table ratchet.saved_queries add constraint saved_queries_period_check CHECK (length(period) <= 32);
+alter table ratchet.saved_queries add constraint saved_queries_query_check CHECK (length(query) >= 1 AND length(query) <= 100000);
+alter table ratchet.saved_queries add constraint saved_queries_scope_check CHECK (scope = ANY (ARRAY['environment'::text, 'project'::text, 'organization'::text]));
+alter table ratchet.saved_queries add constraint saved_queries_created_by_fkey FOREIGN KEY (created_by) REFERENCES ratchet.users(id) ON DELETE SET NULL;
+alter table ratchet.saved_queries add constraint saved_queries_project_id_fkey FOREIGN KEY (project_id) REFERENCES ratchet.projects(id) ON DELETE CASCADE;
+alter table ratchet.saved_queries add constraint saved_queries_pkey PRIMARY KEY (id);
+alter table ratchet.saved_queries add constraint saved_queries_project_id_name_key UNIQUE (project_id, name);
 alter table ratchet.schedules add constraint schedules_cron_check CHECK (length(cron) >= 1 AND length(cron) <= 200);
 alter table ratchet.schedules add constraint schedules_deduplication_key_check CHECK (length(deduplication_key) <= 256);
 alter table ratchet.schedules add constraint schedules_external_id_check CHECK (length(external_id) <= 256);

@@ -130,6 +130,15 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "GET /api/v1/runs/:runId/spans/:spanId": [runSpanId(r.run), attemptSpanId(r.run, 1)].map((spanId) => ({ method, url: `/api/v1/runs/${r.run}/spans/${spanId}` })),
   };
   if (key in traces) return traces[key]!;
+  // Concurrency limits are named by the owner's real queue (":name" is a variable's name elsewhere).
+  const limit = `/api/v1/concurrency-limits/${encodeURIComponent("task/owned")}`;
+  const concurrencyLimits: Record<string, Call[]> = {
+    "GET /api/v1/concurrency-limits/:name": [{ method, url: limit }, { method, url: `${limit}?concurrencyKey=owned` }],
+    "POST /api/v1/concurrency-limits/:name/override": [{ method, url: `${limit}/override`, body: { perKey: 1 } }],
+    "POST /api/v1/concurrency-limits/:name/pause": [{ method, url: `${limit}/pause`, body: { action: "pause" } }],
+    "POST /api/v1/concurrency-limits/:name/reset": [{ method, url: `${limit}/reset`, body: {} }],
+  };
+  if (key in concurrencyLimits) return concurrencyLimits[key]!;
   // Spans and logs naming the owner's trace, its run and its attempt's span: nothing may land.
   const ownerTrace = traceIdForRootRun(fromPublicId("run", r.run)!);
   const nanos = `${Date.now()}000000`;
@@ -179,6 +188,10 @@ function callsFor(method: string, url: string, r: Resources): Call[] | "public" 
     "POST /engine/v1/dequeue",
     "GET /api/v1/runs",
     "GET /api/v1/queues",
+    "GET /api/v1/concurrency-limits",
+    // The key's own environment's setting: test/run-retention-settings.test.ts checks others stay untouched.
+    "GET /api/v1/run-retention",
+    "PUT /api/v1/run-retention",
     "GET /api/v1/schedules",
     "GET /api/v1/waitpoints/tokens",
     "GET /api/v1/whoami",

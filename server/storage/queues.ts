@@ -79,3 +79,10 @@ export async function queuesFindWithCountsById(sql: Sql, environmentId: string, 
     select ${sql.unsafe(countsSelect)} from ratchet.queues q where q.environment_id = ${environmentId} and q.id = ${id}`;
   return row ?? null;
 }
+
+/** Runs of a queue executing for one concurrency key ('' is the runs without a key). */
+export async function queuesRunningForKey(sql: Sql, queueId: string, concurrencyKey: string): Promise<number> {
+  const [row] = await sql<{ count: number }[]>`
+    select count(*)::int as count from ratchet.executions where queue_id = ${queueId} and concurrency_key = ${concurrencyKey}`;
+  return row?.count ?? 0;
+}

@@ -47,11 +47,18 @@ export function applyRunFilters<Q extends SelectQueryBuilder<Database, "ratchet.
   return q as Q;
 }
 
-/** Up to size + 1 rows, newest first, so the caller can tell whether another page exists. */
-export async function runsList(db: Kysely<Database>, environmentId: string, filters: RunListFilters, page: RunListPage): Promise<RunRow[]> {
+/**
+ * Up to size + 1 rows, newest first, so the caller can tell whether another page exists. Several
+ * environments (a project's run list) read the same (environment_id, id) index once for each.
+ */
+export async function runsList(db: Kysely<Database>, environmentId: string | string[], filters: RunListFilters, page: RunListPage): Promise<RunRow[]> {
   // `before` wins over `after` (see pageCursor): a previous page is read upwards from its cursor.
   const ascending = page.before !== undefined;
-  let query = applyRunFilters(db.selectFrom("ratchet.runs").selectAll().where("environment_id", "=", environmentId), filters);
+  const environments = db.selectFrom("ratchet.runs").selectAll();
+  let query = applyRunFilters(
+    Array.isArray(environmentId) ? environments.where("environment_id", "in", environmentId) : environments.where("environment_id", "=", environmentId),
+    filters,
+  );
   if (page.before !== undefined) query = query.where("id", ">", page.before);
   else if (page.after !== undefined) query = query.where("id", "<", page.after);
   const rows = await query.orderBy("id", ascending ? "asc" : "desc").limit(page.size + 1).execute();

@@ -46,3 +46,13 @@ export async function runsPurgeFinished(tx: TransactionSql, environmentId: strin
   const deleted = await tx`delete from ratchet.runs where id = any(${ids}::uuid[])`;
   return deleted.count;
 }
+
+/** An environment's own retention in days (null: the server-wide default). */
+export async function environmentsRunRetention(sql: Sql, environmentId: string): Promise<number | null> {
+  const [row] = await sql<{ days: number | null }[]>`select run_retention_days as days from ratchet.environments where id = ${environmentId}`;
+  return row?.days ?? null;
+}
+
+export async function environmentsSetRunRetention(sql: Sql, environmentId: string, days: number | null): Promise<void> {
+  await sql`update ratchet.environments set run_retention_days = ${days} where id = ${environmentId}`;
+}

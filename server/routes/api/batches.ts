@@ -23,6 +23,8 @@ import { authorizeBatchItems, authorizeBatchTrigger, runReadToken } from "../../
 import { fromPublicId, toPublicId, uuidv7 } from "../../ids.ts";
 import { batchesCreate, batchesFind, batchesRecordProgress, batchesRunIds, type BatchRow } from "../../storage/batches.ts";
 import type { AuthenticatedEnvironment } from "../../storage/api-keys.ts";
+import { runsFindByIds } from "../../storage/runs.ts";
+import { runExecutionResult } from "../../api/run-result.ts";
 
 const itemSchema = z.object({
   index: z.number().int().min(0).max(limits.batchItems - 1),
@@ -332,6 +334,19 @@ export async function batchRoutes(app: FastifyInstance, context: AppContext): Pr
   const batchParams = z.object({ batchId: z.string().min(1).max(64) });
   routes.get("/api/v1/batches/:batchId", { schema: { params: batchParams } }, async (request) => {
     return (await retrieve(request.environment.environmentId, request.params.batchId)).common;
+  });
+  // The SDK's getBatchResults: the result of each of the batch's finished runs, in item order.
+  routes.get("/api/v1/batches/:batchId/results", { schema: { params: batchParams } }, async (request) => {
+    const environmentId = request.environment.environmentId;
+    const { batch, common } = await retrieve(environmentId, request.params.batchId);
+    const ids = (await batchesRunIds(context.db.sql, batch.id)).map((run) => run.id);
+    const runs = new Map((await runsFindByIds(context.db.sql, environmentId, ids)).map((run) => [run.id, run]));
+    const items = ids.flatMap((id) => {
+      const run = runs.get(id);
+      const result = run ? runExecutionResult(run) : null;
+      return result ? [result] : [];
+    });
+    return { id: common.id, items };
   });
   routes.get("/api/v2/batches/:batchId", { schema: { params: batchParams } }, async (request) => {
     const { batch, common } = await retrieve(request.environment.environmentId, request.params.batchId);

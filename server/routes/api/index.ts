@@ -13,6 +13,8 @@ import { packetRoutes } from "./packets.ts";
 import { queueRoutes } from "./queues.ts";
 import { queryRoutes } from "./query.ts";
 import { runRoutes } from "./runs.ts";
+import { concurrencyLimitRoutes } from "./concurrency-limits.ts";
+import { runRetentionRoutes } from "./run-retention.ts";
 import { taskRoutes } from "./tasks.ts";
 import { traceRoutes } from "./traces.ts";
 import { whoamiRoutes } from "./whoami.ts";
@@ -24,6 +26,8 @@ export async function apiRoutes(app: FastifyInstance, context: AppContext): Prom
   await app.register(whoamiRoutes);
   await app.register(async (scope) => taskRoutes(scope, context));
   await app.register(async (scope) => runRoutes(scope, context));
+  await app.register(async (scope) => concurrencyLimitRoutes(scope, context));
+  await app.register(async (scope) => runRetentionRoutes(scope, context));
   await app.register(async (scope) => batchRoutes(scope, context));
   await app.register(async (scope) => queueRoutes(scope, context));
   await app.register(async (scope) => runEventRoutes(scope, context));

@@ -4,18 +4,11 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { AppContext } from "../../app-context.ts";
-import { loadSqlParser, queryableViews, sqlProblem } from "../../api/sql-guard.ts";
+import { loadSqlParser, queryableViews } from "../../api/sql-guard.ts";
 import { queryResultCsv } from "../../api/query-csv.ts";
 import { viewDescriptions } from "../../api/query-views.ts";
-import { parseDurationMs } from "../../engine/durations.ts";
-import { ApiError } from "../../errors.ts";
-import {
-  QueryRefused,
-  queryRolesReady,
-  queryScopeEnvironmentIds,
-  queryViewColumns,
-  runScopedQuery,
-} from "../../storage/sql-queries.ts";
+import { executeScopedQuery, queryTimeWindow } from "../../api/query-execution.ts";
+import { queryScopeEnvironmentIds, queryViewColumns } from "../../storage/sql-queries.ts";
 
 const executeBody = z.object({
   query: z.string().min(1).max(100_000),
@@ -26,56 +19,16 @@ const executeBody = z.object({
   format: z.enum(["json", "csv"]).default("json"),
 });
 
-/** The time window: `period` back from now, or from/to; none means all of history. */
-function timeWindow(body: z.infer<typeof executeBody>, now: Date): { from: Date | null; to: Date | null } {
-  if (body.period) {
-    const ms = parseDurationMs(body.period);
-    if (ms === null) throw new ApiError("VALIDATION_FAILED", 'period must be a duration like "1h", "7d" or "30m"');
-    return { from: new Date(now.getTime() - ms), to: null };
-  }
-  const from = body.from ? new Date(body.from) : null;
-  const to = body.to ? new Date(body.to) : null;
-  if (from && to && from > to) throw new ApiError("VALIDATION_FAILED", "from must not be after to");
-  return { from, to };
-}
-
 export async function queryRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
   await loadSqlParser();
-  // Each query holds a pooled connection for up to the statement timeout: at most a few at once.
-  let running = 0;
 
   routes.post("/api/v1/query", { schema: { body: executeBody } }, async (request) => {
     const body = request.body;
-    const problem = sqlProblem(body.query);
-    if (problem) throw new ApiError("VALIDATION_FAILED", `query: ${problem}`);
-    if (!(await queryRolesReady(context.db.sql))) {
-      throw new ApiError("NOT_READY", "SQL queries are disabled on this server: its database roles are missing (see docs/sql.md)");
-    }
     const environmentIds = await queryScopeEnvironmentIds(context.db.sql, request.environment, body.scope);
-    const window = timeWindow(body, context.clock.now());
-    const settings = context.settings;
-    if (running >= settings.queryConcurrency) {
-      throw new ApiError("RATE_LIMITED", `At most ${settings.queryConcurrency} SQL queries run at once on this server; retry shortly`);
-    }
-    running += 1;
-    try {
-      const result = await runScopedQuery(context.db.sql, body.query, { environmentIds, ...window }, {
-        statementTimeoutMs: settings.queryTimeoutMs,
-        maxRows: settings.queryMaxRows,
-        maxBytes: settings.queryMaxBytes,
-        workMem: "8MB",
-      });
-      if (body.format === "csv") return { format: "csv" as const, results: queryResultCsv(result), truncated: result.truncated };
-      return { format: "json" as const, results: result.rows, truncated: result.truncated };
-    } catch (error) {
-      if (error instanceof QueryRefused) {
-        throw new ApiError(error.reason === "sql" ? "VALIDATION_FAILED" : "UNPROCESSABLE", `query: ${error.message}`);
-      }
-      throw error;
-    } finally {
-      running -= 1;
-    }
+    const result = await executeScopedQuery(context, body.query, environmentIds, queryTimeWindow(body, context.clock.now()));
+    if (body.format === "csv") return { format: "csv" as const, results: queryResultCsv(result), truncated: result.truncated };
+    return { format: "json" as const, results: result.rows, truncated: result.truncated };
   });
 
   routes.get("/api/v1/query/schema", async () => {

@@ -4,47 +4,22 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { AppContext } from "../../app-context.ts";
 import { limits } from "../../api/limits.ts";
-import { keysetPage, pageCursor, uuidAtMs } from "../../api/pagination.ts";
+import { keysetPage } from "../../api/pagination.ts";
 import { decodePacket } from "../../api/packets.ts";
 import { requestOrigin } from "../../api/packet-paths.ts";
 import { withPacketUrls } from "../../api/packet-urls.ts";
 import { authorizeRunRead } from "../../api/public-access.ts";
 import { listRunItem, retrieveRunResponse } from "../../api/run-presenter.ts";
 import { delaySchema, durationSchema, durationTextSchema, maxDurationSchema, prioritySchema, tagsSchema, taskIdentifierSchema } from "../../api/trigger-schema.ts";
-import { parseDurationMs } from "../../engine/durations.ts";
 import { addTags, cancelRun, findRunOrNotFound, replayRun, rescheduleRun, updateRunMetadata, type MetadataUpdate } from "../../engine/run-actions.ts";
-import { runStatuses, type RunStatus } from "../../engine/run-status.ts";
 import { ApiError } from "../../errors.ts";
-import { fromPublicId, toPublicId } from "../../ids.ts";
+import { toPublicId } from "../../ids.ts";
 import { runsList } from "../../storage/run-list.ts";
+import { listRunsQuery, runListCursors, runListFilters } from "../../api/run-list-query.ts";
+import { runExecutionResult } from "../../api/run-result.ts";
 import { runsFindRelated, runsResetIdempotencyKey } from "../../storage/runs.ts";
 
 const runParams = z.object({ runId: z.string().min(1).max(64) });
-
-const csv = z
-  .string()
-  .max(4096)
-  .transform((value) => value.split(",").map((part) => part.trim()).filter(Boolean));
-
-const listQuery = z
-  .object({
-    "filter[status]": csv
-      .pipe(z.array(z.enum(runStatuses, { message: `must be one of ${runStatuses.join(", ")}` })))
-      .optional(),
-    "filter[taskIdentifier]": csv.optional(),
-    "filter[version]": csv.optional(),
-    "filter[tag]": csv.optional(),
-    "filter[batch]": z.string().max(64).optional(),
-    "filter[queue]": csv.optional(),
-    "filter[isTest]": z.enum(["true", "false"]).optional(),
-    "filter[createdAt][from]": z.coerce.number().int().nonnegative().optional(),
-    "filter[createdAt][to]": z.coerce.number().int().nonnegative().optional(),
-    "filter[createdAt][period]": durationTextSchema.optional(),
-    "page[size]": z.coerce.number().int().min(1).max(limits.pageSizeMax).optional(),
-    "page[after]": z.string().max(64).optional(),
-    "page[before]": z.string().max(64).optional(),
-  })
-  .loose();
 
 const metadataOperation = z.discriminatedUnion("type", [
   z.object({ type: z.literal("update"), value: z.record(z.string(), z.unknown()) }),
@@ -54,13 +29,6 @@ const metadataOperation = z.discriminatedUnion("type", [
   z.object({ type: z.literal("remove"), key: z.string().min(1), value: z.unknown() }),
   z.object({ type: z.literal("increment"), key: z.string().min(1), value: z.number() }),
 ]);
-
-function cursorId(cursor: string | undefined, field: string): string | undefined {
-  if (cursor === undefined) return undefined;
-  const id = fromPublicId("run", cursor);
-  if (!id) throw new ApiError("VALIDATION_FAILED", `query.${field}: not a run id`);
-  return id;
-}
 
 export async function runRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
   const routes = app.withTypeProvider<ZodTypeProvider>();
@@ -74,36 +42,12 @@ export async function runRoutes(app: FastifyInstance, context: AppContext): Prom
     return withPacketUrls(response, run, context.db.sql, requestOrigin(request), context.clock.now());
   });
 
-  routes.get("/api/v1/runs", { schema: { querystring: listQuery } }, async (request) => {
+  routes.get("/api/v1/runs", { schema: { querystring: listRunsQuery } }, async (request) => {
     const query = request.query;
     const environment = request.environment;
-    const now = context.clock.now().getTime();
-    const periodMs = query["filter[createdAt][period]"] ? parseDurationMs(query["filter[createdAt][period]"]) : null;
-    const from = query["filter[createdAt][from]"] ?? (periodMs !== null ? now - periodMs : undefined);
-    const to = query["filter[createdAt][to]"];
-    let batchId: string | undefined;
-    if (query["filter[batch]"]) {
-      batchId = fromPublicId("batch", query["filter[batch]"]) ?? undefined;
-      if (!batchId) throw new ApiError("VALIDATION_FAILED", "query.filter[batch]: not a batch id");
-    }
     const size = query["page[size]"] ?? limits.pageSizeDefault;
-    const { after, before } = pageCursor(cursorId(query["page[after]"], "page[after]"), cursorId(query["page[before]"], "page[before]"));
-    const rows = await runsList(
-      context.db.kysely,
-      environment.environmentId,
-      {
-        statuses: query["filter[status]"] as RunStatus[] | undefined,
-        taskIdentifiers: query["filter[taskIdentifier]"],
-        versions: query["filter[version]"],
-        tags: query["filter[tag]"],
-        batchId,
-        queues: query["filter[queue]"],
-        isTest: query["filter[isTest]"] === undefined ? undefined : query["filter[isTest]"] === "true",
-        createdFromId: from === undefined ? undefined : uuidAtMs(from),
-        createdToId: to === undefined ? undefined : uuidAtMs(to, true),
-      },
-      { size, after, before },
-    );
+    const { after, before } = runListCursors(query);
+    const rows = await runsList(context.db.kysely, environment.environmentId, runListFilters(query, context.clock.now()), { size, after, before });
     const { page, pagination } = keysetPage(rows, { size, after, before }, (run) => toPublicId("run", run.id));
     const env = { id: environment.environmentId, slug: environment.environmentSlug };
     return { data: page.map((run) => listRunItem(run, env)), pagination };
@@ -189,20 +133,9 @@ export async function runRoutes(app: FastifyInstance, context: AppContext): Prom
 
   routes.get("/api/v1/runs/:runId/result", { schema: { params: runParams } }, async (request) => {
     const run = await findRunOrNotFound(engine, request.environment.environmentId, request.params.runId);
-    const id = toPublicId("run", run.id);
-    if (run.status === "COMPLETED") {
-      const output = run.output === null || run.output === undefined ? undefined : run.outputType === "application/super+json" && typeof run.output === "string" ? run.output : JSON.stringify(run.output);
-      return { ok: true, id, output, outputType: run.outputType ?? "application/json", taskIdentifier: run.taskIdentifier };
-    }
-    if (["CANCELED", "FAILED", "CRASHED", "SYSTEM_FAILURE", "EXPIRED", "TIMED_OUT"].includes(run.status)) {
-      const stored = (run.error ?? { message: run.status }) as Record<string, unknown>;
-      const error =
-        stored.type === "BUILT_IN_ERROR"
-          ? { type: "BUILT_IN_ERROR", name: String(stored.name ?? "Error"), message: String(stored.message ?? ""), stackTrace: String(stored.stackTrace ?? "") }
-          : { type: "STRING_ERROR", raw: String(stored.message ?? stored.raw ?? run.status) };
-      return { ok: false, id, error, taskIdentifier: run.taskIdentifier };
-    }
-    throw new ApiError("NOT_FOUND", `Run ${id} has not finished yet`);
+    const result = runExecutionResult(run);
+    if (!result) throw new ApiError("NOT_FOUND", `Run ${toPublicId("run", run.id)} has not finished yet`);
+    return result;
   });
 
   routes.post(

@@ -12,7 +12,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { createHmac, randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { AppContext } from "../../app-context.ts";
 import { packageRoot } from "../../package-root.ts";
 import { hashSecret, sessionCookie } from "../../dashboard/sessions.ts";
@@ -31,6 +31,8 @@ import { alertPages } from "./alert-pages.ts";
 import { teamPages } from "./team-pages.ts";
 import { ssoPages } from "./sso-pages.ts";
 import { tracePages } from "./trace-pages.ts";
+import { queryPages } from "./query-pages.ts";
+import { environmentSettingsPages } from "./environment-settings-pages.ts";
 import { overviewPages } from "./overview-pages.ts";
 import { dashboardErrorHandler } from "./error-page.ts";
 
@@ -71,6 +73,11 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
     "theme.js": { path: join(viewsDir, "static", "theme.js"), type: "text/javascript" },
     "trace.js": { path: join(viewsDir, "static", "trace.js"), type: "text/javascript" },
     "app.css": { path: join(viewsDir, "static", "app.css"), type: "text/css" },
+    // The Query page's editor: CodeJar and highlight.js's ES module builds, from node_modules.
+    "query-editor.js": { path: join(viewsDir, "static", "query-editor.js"), type: "text/javascript" },
+    "codejar.js": { path: require.resolve("codejar"), type: "text/javascript" },
+    "hljs-core.js": { path: join(dirname(require.resolve("@highlightjs/cdn-assets/package.json")), "es", "core.min.js"), type: "text/javascript" },
+    "hljs-pgsql.js": { path: join(dirname(require.resolve("@highlightjs/cdn-assets/package.json")), "es", "languages", "pgsql.min.js"), type: "text/javascript" },
   };
   const cache = new Map<string, Buffer>();
   app.get<{ Params: { file: string } }>("/static/:file", async (request, reply) => {
@@ -152,5 +159,7 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
   await app.register(async (scope) => teamPages(scope, context));
   await app.register(async (scope) => ssoPages(scope, context));
   await app.register(async (scope) => deploymentPages(scope, context, scopeOf));
+  await app.register(async (scope) => queryPages(scope, context, scopeOf));
+  await app.register(async (scope) => environmentSettingsPages(scope, context, scopeOf));
 }
 

@@ -20,9 +20,11 @@ const sections = [
   ["batches", "Batches"],
   ["tokens", "Wait tokens"],
   ["queues", "Queues"],
+  ["query", "Query"],
   ["envvars", "Variables"],
   ["alerts", "Alerts"],
   ["keys", "API keys"],
+  ["settings", "Settings"],
 ] as const;
 
 /** Pages of the user and the organization, linked from every page. */

@@ -14,6 +14,7 @@ import { apiKeysList, apiKeysRevoke } from "../../storage/api-keys.ts";
 import { organizationsForUser } from "../../storage/teams.ts";
 import { environmentTypes } from "../../storage/tenancy.ts";
 import { environmentsForUser, type DashboardEnvironment } from "../../storage/users.ts";
+import { projectRunRoutes } from "./project-runs.ts";
 
 const environmentParams = z.object({
   ref: z.string().min(1).max(100),
@@ -24,6 +25,7 @@ export async function managementRoutes(app: FastifyInstance, context: AppContext
   const { db, clock } = context;
   app.addHook("preHandler", requireAccessToken(db, clock));
   const routes = app.withTypeProvider<ZodTypeProvider>();
+  await app.register(async (scope) => projectRunRoutes(scope, context));
 
   /** The environment named by the URL, if the token's user may see it (404 otherwise, as if absent). */
   const environmentOf = async (userId: string, ref: string, env: string): Promise<DashboardEnvironment> => {
