@@ -12,6 +12,7 @@ export interface RunListFilters {
   tags?: string[];
   batchId?: string;
   queues?: string[];
+  machines?: string[];
   isTest?: boolean;
   idempotencyKey?: string;
   scheduleId?: string;
@@ -39,6 +40,7 @@ export function applyRunFilters<Q extends SelectQueryBuilder<Database, "ratchet.
   if (filters.tags?.length) q = q.where(sql<boolean>`tags && ${sql.val(filters.tags)}::text[]`);
   if (filters.batchId) q = q.where("batch_id", "=", filters.batchId);
   if (filters.queues?.length) q = q.where("queue_name", "in", filters.queues);
+  if (filters.machines?.length) q = q.where("machine", "in", filters.machines);
   if (filters.isTest !== undefined) q = q.where("is_test", "=", filters.isTest);
   if (filters.idempotencyKey) q = q.where("idempotency_key", "=", filters.idempotencyKey);
   if (filters.scheduleId) q = q.where("schedule_id", "=", filters.scheduleId);

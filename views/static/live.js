@@ -51,3 +51,59 @@
     document.querySelectorAll("[data-theme-toggle]").forEach(label);
   });
 })();
+
+// Live swaps keep what the reader was doing: elements marked data-keep-state keep their checked
+// boxes (the runs selected for a bulk action), the sideways scroll of their tables and the page's
+// scroll position across the re-fetch.
+(function () {
+  var kept = {};
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    if (!target || !target.id || !target.hasAttribute("data-keep-state")) return;
+    kept[target.id] = {
+      checked: Array.prototype.map.call(target.querySelectorAll("input[type=checkbox][value]:checked"), function (box) { return box.value; }),
+      scrollLeft: Array.prototype.map.call(target.querySelectorAll("table"), function (box) { return box.scrollLeft; }),
+      scrollY: window.scrollY,
+    };
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    Object.keys(kept).forEach(function (id) {
+      var element = document.getElementById(id);
+      var state = kept[id];
+      delete kept[id];
+      if (!element) return;
+      element.querySelectorAll("input[type=checkbox][value]").forEach(function (box) { box.checked = state.checked.indexOf(box.value) !== -1; });
+      element.querySelectorAll("table").forEach(function (box, index) { box.scrollLeft = state.scrollLeft[index] || 0; });
+      window.scrollTo(window.scrollX, state.scrollY);
+      updateBulk();
+    });
+  });
+
+  // Bulk selection: "select all" on the page, a count, and buttons enabled only with a selection.
+  function updateBulk() {
+    var form = document.getElementById("bulk");
+    if (!form) return;
+    var boxes = document.querySelectorAll('input[type=checkbox][form="bulk"]');
+    var count = Array.prototype.filter.call(boxes, function (box) { return box.checked; }).length;
+    var label = form.querySelector("[data-bulk-count]");
+    if (label) label.textContent = count === 0 ? "No runs selected" : count === 1 ? "1 run selected" : count + " runs selected";
+    form.querySelectorAll("[data-bulk-selected]").forEach(function (button) { button.disabled = count === 0; });
+    var all = document.querySelector("[data-select-all]");
+    if (all) all.checked = boxes.length > 0 && count === boxes.length;
+  }
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.matches && target.matches("[data-select-all]")) {
+      document.querySelectorAll('input[type=checkbox][form="bulk"]').forEach(function (box) { box.checked = target.checked; });
+    }
+    if (target.matches && (target.matches("[data-select-all]") || target.matches('input[form="bulk"]'))) updateBulk();
+  });
+  document.addEventListener("DOMContentLoaded", updateBulk);
+  document.addEventListener("htmx:afterSettle", updateBulk);
+
+  // Buttons that ask first (data-confirm): destructive actions on many runs.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-confirm]");
+    if (button && !window.confirm(button.getAttribute("data-confirm"))) event.preventDefault();
+  }, true);
+})();
