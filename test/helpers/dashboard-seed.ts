@@ -90,6 +90,8 @@ export function dashboardPages(seed: SeededDashboard): Array<[string, string]> {
     ["run-waiting", `${base}/runs/${ids.waiting}`],
     ["trace", `${base}/runs/${ids.completed}/trace`],
     ["tasks", `${base}/tasks`],
+    ["test-run", `${base}/tasks/deliver-email/test`],
+    ["replay-edit", `${base}/runs/${ids.completed}/replay`],
     ["deployments", `${base}/deployments`],
     ["schedules", `${base}/schedules`],
     ["batches", `${base}/batches`],

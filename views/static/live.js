@@ -40,13 +40,31 @@
       return;
     }
     var copy = event.target.closest && event.target.closest("[data-copy]");
-    if (copy && window.navigator.clipboard) {
-      window.navigator.clipboard.writeText(copy.getAttribute("data-copy")).then(function () {
-        copy.textContent = "Copied";
-        setTimeout(function () { copy.textContent = "Copy"; }, 1200);
-      }, function () {});
-    }
+    if (copy) copyText(copy);
   });
+  // Copies a button's data-copy text and says so on the button for a moment. Without the clipboard
+  // API (a page served over plain http from another host) a hidden textarea does it.
+  function copyText(button) {
+    var text = button.getAttribute("data-copy");
+    var original = button.getAttribute("data-copy-label") || "Copy";
+    function done() {
+      button.textContent = "Copied";
+      setTimeout(function () { button.textContent = original; }, 1200);
+    }
+    if (window.navigator.clipboard && window.isSecureContext) {
+      window.navigator.clipboard.writeText(text).then(done, function () {});
+      return;
+    }
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    try { if (document.execCommand("copy")) done(); } catch { /* nothing to copy with */ }
+    area.remove();
+  }
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-theme-toggle]").forEach(label);
   });

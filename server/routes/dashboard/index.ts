@@ -31,6 +31,7 @@ import { alertPages } from "./alert-pages.ts";
 import { teamPages } from "./team-pages.ts";
 import { ssoPages } from "./sso-pages.ts";
 import { tracePages } from "./trace-pages.ts";
+import { testRunPages } from "./test-run-pages.ts";
 import { dashboardErrorHandler } from "./error-page.ts";
 
 const viewsDir = join(packageRoot, "views");
@@ -142,6 +143,7 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
   await app.register(async (scope) => accountPages(scope, context));
   await app.register(async (scope) => runPages(scope, context, scopeOf));
   await app.register(async (scope) => tracePages(scope, context, scopeOf));
+  await app.register(async (scope) => testRunPages(scope, context, scopeOf));
   await app.register(async (scope) => environmentPages(scope, context, scopeOf));
   await app.register(async (scope) => catalogPages(scope, context, scopeOf));
   await app.register(async (scope) => envvarPages(scope, context, scopeOf));

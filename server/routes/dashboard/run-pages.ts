@@ -8,7 +8,7 @@ import { jsonPreview, type JsonPreview } from "../../dashboard/json-preview.ts";
 import { ApiError } from "../../errors.ts";
 import { keysetPage, uuidAtMs } from "../../api/pagination.ts";
 import { serializedError } from "../../api/run-presenter.ts";
-import { cancelRun, findRunOrNotFound, replayRun } from "../../engine/run-actions.ts";
+import { cancelRun, findRunOrNotFound } from "../../engine/run-actions.ts";
 import { runStatuses, statusFlags } from "../../engine/run-status.ts";
 import {
   filterChips,
@@ -21,7 +21,8 @@ import {
   type RawQuery,
 } from "../../dashboard/run-filters.ts";
 import { bulkActionCountRuns, bulkActionNewestRunId, bulkActionsFind, bulkActionsInsert } from "../../storage/bulk-actions.ts";
-import { queuesListWithCounts } from "../../storage/queues.ts";
+import { queuesFindWithCounts, queuesListWithCounts } from "../../storage/queues.ts";
+import { curlSnippet, payloadJsonForSnippet, sdkSnippet } from "../../dashboard/run-snippets.ts";
 import { readChanges, readSnapshot } from "../../engine/realtime-feed.ts";
 import { fromPublicId, toPublicId, uuidv7 } from "../../ids.ts";
 import type { ChangesSince } from "../../storage/run-changes.ts";
@@ -180,12 +181,20 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
     if (!scope) return reply;
     const environmentId = scope.environment.environmentId;
     const run = await findRunOrNotFound(engine, environmentId, request.params.runId);
-    const [related, attempts, journal, events] = await Promise.all([
+    const [related, attempts, journal, events, queue] = await Promise.all([
       runsFindRelated(db.sql, environmentId, run),
       attemptsList(db.sql, run.id),
       journalList(db.sql, run.id),
       eventsListForRun(db.sql, environmentId, run.id, { limit: 2000 }),
+      queuesFindWithCounts(db.sql, environmentId, run.queueName),
     ]);
+    const payload = decodePacket(run.payload, run.payloadType);
+    const snippetInput = {
+      publicUrl: context.config.publicUrl,
+      taskIdentifier: run.taskIdentifier,
+      payloadJson: run.payloadType === "application/json" || run.payloadType === null ? payloadJsonForSnippet(payload) : null,
+      tags: run.tags,
+    };
     const timeline = [
       { label: "Created", at: run.createdAt.toISOString() },
       ...(run.delayUntil ? [{ label: "Delayed until", at: run.delayUntil.toISOString() }] : []),
@@ -209,11 +218,25 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
           taskIdentifier: run.taskIdentifier,
           queue: run.queueName,
           attemptCount: run.attemptCount,
+          maxAttempts: run.maxAttempts,
           tags: run.tags,
           isCompleted: statusFlags(run.status).isCompleted,
+          duration: durationText(run),
+          version: run.workerVersion,
+          machine: run.machine,
+          queuePaused: queue?.paused ?? false,
+          queueAnchor: queue ? `queue-${queue.id}` : null,
+          idempotencyKey: run.idempotencyKey,
+          idempotencyKeyExpiresAt: run.idempotencyKeyExpiresAt?.toISOString() ?? null,
+          ttl: run.ttl,
+          ttlExpiresAt: run.ttlExpiresAt?.toISOString() ?? null,
+          replayedFrom: run.replayedFromId ? toPublicId("run", run.replayedFromId) : null,
+          isTest: run.isTest,
           error: run.status === "COMPLETED" ? null : (serializedError(run.error) ?? null),
         },
-        payload: preview(decodePacket(run.payload, run.payloadType)) ?? { text: "", truncated: false },
+        payload: preview(payload) ?? { text: "", truncated: false },
+        curl: curlSnippet(snippetInput),
+        sdk: sdkSnippet(snippetInput),
         output: preview(decodePacket(run.output, run.outputType)),
         metadata: preview(decodePacket(run.metadata, run.metadataType)),
         rawUrl: (packet: RunPacketName) => `${scope.base}/runs/${toPublicId("run", run.id)}/raw/${packet}`,
@@ -332,12 +355,5 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
     if (!scope) return reply;
     await cancelRun(engine, scope.environment.environmentId, request.params.runId);
     return reply.redirect(`${scope.base}/runs/${request.params.runId}`, 303);
-  });
-
-  app.post<{ Params: Params & { runId: string } }>("/p/:ref/:env/runs/:runId/replay", { preHandler: app.csrfProtection }, async (request, reply) => {
-    const scope = await scopeOf(request, reply);
-    if (!scope) return reply;
-    const id = await replayRun(engine, scope.environment, request.params.runId, {});
-    return reply.redirect(`${scope.base}/runs/${toPublicId("run", id)}`, 303);
   });
 }
