@@ -71,8 +71,8 @@
 })();
 
 // Live swaps keep what the reader was doing: elements marked data-keep-state keep their checked
-// boxes (the runs selected for a bulk action), the sideways scroll of their tables and the page's
-// scroll position across the re-fetch.
+// boxes (the runs selected for a bulk action), text being typed, focus, the sideways scroll of their
+// tables and the page's scroll position across the re-fetch.
 (function () {
   var kept = {};
   document.addEventListener("htmx:beforeSwap", function (event) {
@@ -82,6 +82,11 @@
       checked: Array.prototype.map.call(target.querySelectorAll("input[type=checkbox][value]:checked"), function (box) { return box.value; }),
       scrollLeft: Array.prototype.map.call(target.querySelectorAll("table"), function (box) { return box.scrollLeft; }),
       scrollY: window.scrollY,
+      // Text being typed (a token's output, a queue's limit): kept unless it is what the page had.
+      typed: Array.prototype.filter.call(target.querySelectorAll("textarea[id], input[id]:not([type=hidden]):not([type=checkbox])"), function (field) {
+        return field.value !== field.defaultValue;
+      }).map(function (field) { return [field.id, field.value]; }),
+      focused: document.activeElement && target.contains(document.activeElement) ? document.activeElement.id : null,
     };
   });
   document.addEventListener("htmx:afterSettle", function () {
@@ -93,6 +98,12 @@
       element.querySelectorAll("input[type=checkbox][value]").forEach(function (box) { box.checked = state.checked.indexOf(box.value) !== -1; });
       element.querySelectorAll("table").forEach(function (box, index) { box.scrollLeft = state.scrollLeft[index] || 0; });
       window.scrollTo(window.scrollX, state.scrollY);
+      state.typed.forEach(function (entry) {
+        var field = document.getElementById(entry[0]);
+        if (field && element.contains(field)) field.value = entry[1];
+      });
+      var focus = state.focused && document.getElementById(state.focused);
+      if (focus) focus.focus();
       updateBulk();
     });
   });

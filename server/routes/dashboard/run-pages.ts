@@ -37,7 +37,7 @@ import {
   type RunPacketName,
   type RunRow,
 } from "../../storage/runs.ts";
-import { journalList } from "../../storage/waitpoints.ts";
+import { journalList, waitpointsForRun } from "../../storage/waitpoints.ts";
 import { tasksListCurrent } from "../../storage/workers.ts";
 import { render, type ScopeOf } from "./render.ts";
 
@@ -181,12 +181,13 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
     if (!scope) return reply;
     const environmentId = scope.environment.environmentId;
     const run = await findRunOrNotFound(engine, environmentId, request.params.runId);
-    const [related, attempts, journal, events, queue] = await Promise.all([
+    const [related, attempts, journal, events, queue, waitpoints] = await Promise.all([
       runsFindRelated(db.sql, environmentId, run),
       attemptsList(db.sql, run.id),
       journalList(db.sql, run.id),
       eventsListForRun(db.sql, environmentId, run.id, { limit: 2000 }),
       queuesFindWithCounts(db.sql, environmentId, run.queueName),
+      waitpointsForRun(db.sql, run.id),
     ]);
     const payload = decodePacket(run.payload, run.payloadType);
     const snippetInput = {
@@ -232,6 +233,7 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
           ttlExpiresAt: run.ttlExpiresAt?.toISOString() ?? null,
           replayedFrom: run.replayedFromId ? toPublicId("run", run.replayedFromId) : null,
           isTest: run.isTest,
+          tokens: waitpoints.filter((waitpoint) => waitpoint.type === "MANUAL").map((waitpoint) => ({ id: toPublicId("wp", waitpoint.id), status: waitpoint.status })),
           error: run.status === "COMPLETED" ? null : (serializedError(run.error) ?? null),
         },
         payload: preview(payload) ?? { text: "", truncated: false },
