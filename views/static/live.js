@@ -136,3 +136,76 @@
     if (button && !window.confirm(button.getAttribute("data-confirm"))) event.preventDefault();
   }, true);
 })();
+
+// Keyboard shortcuts (the list is in the layout's #shortcuts dialog; `?` opens it). Keys are ignored
+// while typing in a field or with a modifier held, so they never steal text.
+(function () {
+  var pendingG = false;
+  var goTo = { r: "runs", t: "tasks", s: "schedules", w: "tokens", q: "queues" };
+  function typing(target) {
+    return target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
+  }
+  function navLink(section) {
+    return Array.prototype.find.call(document.querySelectorAll('nav[aria-label="Sections"] a'), function (link) {
+      return new URL(link.href).pathname.endsWith("/" + section);
+    });
+  }
+  function rows() { return Array.prototype.slice.call(document.querySelectorAll("tr[data-run]")); }
+  function move(step) {
+    var list = rows();
+    if (!list.length) return;
+    var index = list.findIndex(function (row) { return row.classList.contains("is-current"); });
+    var next = list[Math.max(0, Math.min(list.length - 1, index + step))];
+    list.forEach(function (row) { row.classList.remove("is-current"); row.removeAttribute("aria-current"); });
+    next.classList.add("is-current");
+    next.setAttribute("aria-current", "true");
+    var link = next.querySelector("a");
+    if (link) link.focus();
+  }
+  function current() { return document.querySelector("tr[data-run].is-current") || (document.activeElement && document.activeElement.closest && document.activeElement.closest("tr[data-run]")); }
+  function openHelp() {
+    var dialog = document.getElementById("shortcuts");
+    if (dialog && !dialog.open) dialog.showModal();
+  }
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("[data-shortcuts-open]")) openHelp();
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    if (document.querySelector("dialog[open]")) return;
+    var key = event.key;
+    if (pendingG) {
+      pendingG = false;
+      var link = goTo[key] && navLink(goTo[key]);
+      if (link) { event.preventDefault(); window.location.href = link.href; }
+      return;
+    }
+    if (key === "?") { event.preventDefault(); openHelp(); return; }
+    if (key === "g") { pendingG = true; setTimeout(function () { pendingG = false; }, 1500); return; }
+    if (key === "/") {
+      event.preventDefault();
+      var search = document.querySelector("[data-shortcut-search]");
+      if (search) search.focus();
+      else { var runs = navLink("runs"); if (runs) window.location.href = runs.href + "#filter-q"; }
+      return;
+    }
+    if (key === "j" || key === "k") { if (rows().length) { event.preventDefault(); move(key === "j" ? 1 : -1); } return; }
+    if (key === "o" || key === "x") {
+      var row = current();
+      if (!row) return;
+      event.preventDefault();
+      if (key === "o") { var open = row.querySelector("a"); if (open) window.location.href = open.href; }
+      else { var box = row.querySelector('input[type=checkbox][form="bulk"]'); if (box) { box.checked = !box.checked; box.dispatchEvent(new window.Event("change", { bubbles: true })); } }
+      return;
+    }
+    var target = document.querySelector('[data-shortcut="' + key + '"]');
+    if (!target) return;
+    event.preventDefault();
+    if (target.tagName === "BUTTON" && !window.confirm(target.textContent.trim() + "?")) return;
+    target.click();
+  });
+  // Arriving from `/` on another page: focus the runs search.
+  document.addEventListener("DOMContentLoaded", function () {
+    if (window.location.hash === "#filter-q") { var field = document.getElementById("filter-q"); if (field) field.focus(); }
+  });
+})();
