@@ -103,6 +103,28 @@ describe("dashboard actions in Chromium", () => {
     });
   }
 
+  test("a live refresh of the runs list keeps the selected runs and the scroll position", async () => {
+    const context = await signedInContext(chromium, seed, { colorScheme: "light", width: 390 });
+    const page = await context.newPage();
+    try {
+      const tag = "live-keep";
+      const runs = [];
+      for (let i = 0; i < 12; i += 1) runs.push(await seed.api.trigger("approve-order", { i }, { tags: [tag] }));
+      await page.goto(`${seed.url}${seed.base}/runs?tag=${tag}`);
+      const chosen = runs[3]!.id;
+      await page.getByRole("checkbox", { name: `Select run ${chosen}` }).check();
+      await page.evaluate(() => (globalThis as unknown as { scrollTo(x: number, y: number): void }).scrollTo(0, 400));
+      const scrolled = await page.evaluate(() => (globalThis as unknown as { scrollY: number }).scrollY);
+      const fresh = await seed.api.trigger("approve-order", {}, { tags: [tag] });
+      await page.locator(`tr[data-run="${fresh.id}"]`).waitFor();
+      assert.equal(await page.getByRole("checkbox", { name: `Select run ${chosen}` }).isChecked(), true, "still selected after the refresh");
+      await page.getByText("1 run selected").waitFor();
+      assert.equal(await page.evaluate(() => (globalThis as unknown as { scrollY: number }).scrollY), scrolled, "still scrolled where it was");
+    } finally {
+      await context.close();
+    }
+  });
+
   test("? lists the keyboard shortcuts; j moves through runs, x selects, / focuses the search", async () => {
     const context = await signedInContext(chromium, seed, { colorScheme: "light", width: 1280 });
     const page = await context.newPage();

@@ -39,6 +39,10 @@ describe("managing schedules, tokens and queues", () => {
     assert.match(refused.body, /role="alert">cron/);
     assert.match(refused.body, /name="cron" required value="every day"/, "the typed cron is kept");
     assert.match(refused.body, /value="Europe\/Paris"/);
+    const dev = `/p/${t.project.ref}/dev`;
+    assert.equal((await browser.request("GET", `${dev}/schedules/${schedule.id}/edit`)).statusCode, 404, "not from another environment");
+    assert.equal((await browser.request("POST", `${dev}/schedules/${schedule.id}/edit`, { _csrf: edit.csrf, task: "report", cron: "* * * * *" })).statusCode, 404);
+    assert.equal((await browser.request("POST", `${dev}/schedules/${schedule.id}/delete`, { _csrf: edit.csrf })).statusCode, 404);
     const saved = await browser.request("POST", `${base}/schedules/${schedule.id}/edit`, { _csrf: edit.csrf, task: "digest", cron: "30 18 * * *", timezone: "Europe/Paris" });
     assert.equal(saved.statusCode, 303);
     const changed = await api.ok("GET", `/api/v1/schedules/${schedule.id}`);

@@ -97,4 +97,18 @@ describe("run actions in the dashboard", () => {
     assert.deepEqual(run.payload, { to: "test@example.com" });
     assert.equal((await browser.request("GET", `${base}/tasks/no-such-task/test`)).statusCode, 404);
   });
+
+  test("another environment's run cannot be replayed or edited from this one", async () => {
+    const { id } = await api.trigger("deliver", { secret: "prod only" });
+    const dev = `/p/${t.project.ref}/dev`;
+    const form = await browser.page(`${dev}/runs`);
+    const page = await browser.request("GET", `${dev}/runs/${id}/replay`);
+    assert.equal(page.statusCode, 404);
+    assert.doesNotMatch(page.body, /prod only/);
+    const posted = await browser.request("POST", `${dev}/runs/${id}/replay`, { _csrf: form.csrf, payload: "{}" });
+    assert.equal(posted.statusCode, 404);
+    const plain = await browser.request("POST", `${dev}/runs/${id}/replay`, { _csrf: form.csrf });
+    assert.equal(plain.statusCode, 404);
+    assert.equal((await browser.request("POST", `${dev}/tasks/deliver/test`, { _csrf: form.csrf, payload: "{}" })).statusCode, 404, "dev has no task deliver");
+  });
 });
