@@ -49,14 +49,19 @@ export function applyRunFilters<Q extends SelectQueryBuilder<Database, "ratchet.
   return q as Q;
 }
 
-/** Up to size + 1 rows, newest first, so the caller can tell whether another page exists. */
-export async function runsList(db: Kysely<Database>, environmentId: string, filters: RunListFilters, page: RunListPage): Promise<RunRow[]> {
+/** The list's query, unexecuted: runsList runs it, the plan test explains it. */
+export function runsListQuery(db: Kysely<Database>, environmentId: string, filters: RunListFilters, page: RunListPage) {
   // `before` wins over `after` (see pageCursor): a previous page is read upwards from its cursor.
   const ascending = page.before !== undefined;
   let query = applyRunFilters(db.selectFrom("ratchet.runs").selectAll().where("environment_id", "=", environmentId), filters);
   if (page.before !== undefined) query = query.where("id", ">", page.before);
   else if (page.after !== undefined) query = query.where("id", "<", page.after);
-  const rows = await query.orderBy("id", ascending ? "asc" : "desc").limit(page.size + 1).execute();
+  return query.orderBy("id", ascending ? "asc" : "desc").limit(page.size + 1);
+}
+
+/** Up to size + 1 rows, newest first, so the caller can tell whether another page exists. */
+export async function runsList(db: Kysely<Database>, environmentId: string, filters: RunListFilters, page: RunListPage): Promise<RunRow[]> {
+  const rows = await runsListQuery(db, environmentId, filters, page).execute();
   const runs = rows.map((row) => runFromColumns(row as Record<string, unknown>));
-  return ascending ? runs.reverse() : runs;
+  return page.before !== undefined ? runs.reverse() : runs;
 }
