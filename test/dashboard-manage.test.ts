@@ -85,7 +85,7 @@ describe("managing schedules, tokens and queues", () => {
     assert.equal((await row()).querySelector("input[name=limit]")!.getAttribute("placeholder"), "3");
     assert.equal((await browser.request("POST", `${base}/queues/approvals/limit`, { _csrf: form.csrf, limit: "7" })).statusCode, 303);
     assert.equal((await row()).querySelector("input[name=limit]")!.getAttribute("value"), "7");
-    assert.match((await row()).textContent!, /override; in code: 3/);
+    assert.match((await row()).textContent!, /override; otherwise 3 \(from code\)/);
     // The Reset button sends an empty limit after the field's value.
     assert.equal((await browser.request("POST", `${base}/queues/approvals/limit`, { _csrf: form.csrf, limit: ["7", ""] })).statusCode, 303);
     assert.equal((await row()).querySelector("input[name=limit]")!.getAttribute("value"), "");
