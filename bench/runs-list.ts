@@ -52,6 +52,7 @@ try {
   const base = `/p/${project.ref}/prod/runs`;
   const [middle] = await db.sql<{ id: string }[]>`select id from ratchet.runs order by id desc offset ${Math.floor(runCount / 2)} limit 1`;
   const { toPublicId } = await import("../server/ids.ts");
+  const day = (daysAgo: number) => new Date(Date.now() - daysAgo * 86_400_000).toISOString().slice(0, 16);
   const scenarios: Array<[string, string]> = [
     ["first page", base],
     ["page in the middle of the history", `${base}?after=${toPublicId("run", middle!.id)}`],
@@ -59,6 +60,11 @@ try {
     ["task = task-3", `${base}?task=task-3`],
     ["tag = customer:42", `${base}?tag=customer:42`],
     ["last 1 hour", `${base}?period=1h`],
+    ["status = FAILED or CANCELED", `${base}?status=FAILED&status=CANCELED`],
+    ["task contains \"task-\" (all ten)", `${base}?task=task-`],
+    ["tag + status", `${base}?tag=customer:42&status=COMPLETED`],
+    ["date range, one day two weeks ago", `${base}?from=${day(14)}&to=${day(13)}`],
+    ["id starts with (the middle run's first 8)", `${base}?q=${toPublicId("run", middle!.id).slice(0, 12)}`],
   ];
   const rows: string[] = [];
   for (const [label, url] of scenarios) {

@@ -61,6 +61,7 @@ export interface RunsTable {
   status: string;
   tags: string[];
   worker_version: string | null;
+  machine: string | null;
   batch_id: string | null;
   is_test: boolean;
   idempotency_key: string | null;

@@ -12,6 +12,7 @@ export interface RunListFilters {
   tags?: string[];
   batchId?: string;
   queues?: string[];
+  machines?: string[];
   isTest?: boolean;
   idempotencyKey?: string;
   scheduleId?: string;
@@ -39,6 +40,7 @@ export function applyRunFilters<Q extends SelectQueryBuilder<Database, "ratchet.
   if (filters.tags?.length) q = q.where(sql<boolean>`tags && ${sql.val(filters.tags)}::text[]`);
   if (filters.batchId) q = q.where("batch_id", "=", filters.batchId);
   if (filters.queues?.length) q = q.where("queue_name", "in", filters.queues);
+  if (filters.machines?.length) q = q.where("machine", "in", filters.machines);
   if (filters.isTest !== undefined) q = q.where("is_test", "=", filters.isTest);
   if (filters.idempotencyKey) q = q.where("idempotency_key", "=", filters.idempotencyKey);
   if (filters.scheduleId) q = q.where("schedule_id", "=", filters.scheduleId);
@@ -47,11 +49,9 @@ export function applyRunFilters<Q extends SelectQueryBuilder<Database, "ratchet.
   return q as Q;
 }
 
-/**
- * Up to size + 1 rows, newest first, so the caller can tell whether another page exists. Several
- * environments (a project's run list) read the same (environment_id, id) index once for each.
- */
-export async function runsList(db: Kysely<Database>, environmentId: string | string[], filters: RunListFilters, page: RunListPage): Promise<RunRow[]> {
+/** The list's query, unexecuted: runsList runs it, the plan test explains it. Several environments
+ * (a project's run list) read the same (environment_id, id) index once for each. */
+export function runsListQuery(db: Kysely<Database>, environmentId: string | string[], filters: RunListFilters, page: RunListPage) {
   // `before` wins over `after` (see pageCursor): a previous page is read upwards from its cursor.
   const ascending = page.before !== undefined;
   const environments = db.selectFrom("ratchet.runs").selectAll();
@@ -61,7 +61,12 @@ export async function runsList(db: Kysely<Database>, environmentId: string | str
   );
   if (page.before !== undefined) query = query.where("id", ">", page.before);
   else if (page.after !== undefined) query = query.where("id", "<", page.after);
-  const rows = await query.orderBy("id", ascending ? "asc" : "desc").limit(page.size + 1).execute();
+  return query.orderBy("id", ascending ? "asc" : "desc").limit(page.size + 1);
+}
+
+/** Up to size + 1 rows, newest first, so the caller can tell whether another page exists. */
+export async function runsList(db: Kysely<Database>, environmentId: string | string[], filters: RunListFilters, page: RunListPage): Promise<RunRow[]> {
+  const rows = await runsListQuery(db, environmentId, filters, page).execute();
   const runs = rows.map((row) => runFromColumns(row as Record<string, unknown>));
-  return ascending ? runs.reverse() : runs;
+  return page.before !== undefined ? runs.reverse() : runs;
 }

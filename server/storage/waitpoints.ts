@@ -112,6 +112,19 @@ export async function runWaitpointsBlock(tx: Queryable, runId: string, waitpoint
     on conflict do nothing`;
 }
 
+/** The runs of an environment that wait (or waited) on these waitpoints: the tokens page links them. */
+export async function runWaitpointsRunsOf(
+  tx: Queryable,
+  environmentId: string,
+  waitpointIds: string[],
+): Promise<Array<{ waitpointId: string; runId: string; status: string; taskIdentifier: string }>> {
+  if (waitpointIds.length === 0) return [];
+  return tx<Array<{ waitpointId: string; runId: string; status: string; taskIdentifier: string }>>`
+    select rw.waitpoint_id as "waitpointId", r.id as "runId", r.status, r.task_identifier as "taskIdentifier"
+    from ratchet.run_waitpoints rw join ratchet.runs r on r.id = rw.run_id and r.environment_id = ${environmentId}
+    where rw.waitpoint_id = any(${waitpointIds}::uuid[]) order by rw.created_at`;
+}
+
 /** Runs blocked by any of these waitpoints. */
 export async function runWaitpointsBlockedRuns(tx: Queryable, waitpointIds: string[]): Promise<string[]> {
   if (waitpointIds.length === 0) return [];

@@ -16,7 +16,7 @@ export class Browser {
     this.remoteAddress = remoteAddress;
   }
 
-  async request(method: "GET" | "POST", url: string, form?: Record<string, string>, headers: Record<string, string> = {}) {
+  async request(method: "GET" | "POST", url: string, form?: Record<string, string | string[]>, headers: Record<string, string> = {}) {
     const response = await this.app.inject({
       method,
       url,
@@ -26,7 +26,7 @@ export class Browser {
         ...(form ? { "content-type": "application/x-www-form-urlencoded" } : {}),
         ...headers,
       },
-      payload: form ? new URLSearchParams(form).toString() : undefined,
+      payload: form ? new URLSearchParams(Object.entries(form).flatMap(([name, value]) => [value].flat().map((one): [string, string] => [name, one]))).toString() : undefined,
     });
     for (const cookie of response.cookies as Array<{ name: string; value: string; maxAge?: number; expires?: Date }>) {
       if (cookie.value === "" || cookie.maxAge === 0 || (cookie.expires && cookie.expires.getTime() < Date.now())) this.cookies.delete(cookie.name);
@@ -42,7 +42,7 @@ export class Browser {
   }
 
   /** Posts a form as a browser would, with the CSRF token of the page it came from. */
-  async submit(pageUrl: string, action: string, fields: Record<string, string> = {}) {
+  async submit(pageUrl: string, action: string, fields: Record<string, string | string[]> = {}) {
     const { csrf } = await this.page(pageUrl);
     return this.request("POST", action, { _csrf: csrf, ...fields });
   }

@@ -1,16 +1,16 @@
 // Pages listing what an environment has: tasks (with their last 24 hours: runs finished by status,
-// p50/p95 duration), schedules (create, change, activate, deactivate, with
-// their next five fire times in their own zone) and batches.
+// p50/p95 duration), schedules (create, edit, delete, activate, deactivate, with their last run and
+// next five fire times in their own zone) and batches.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { allTimezones, describeCron, nextTicks } from "../../engine/cron.ts";
-import { createSchedule, setScheduleActive } from "../../engine/schedules.ts";
+import { createSchedule, deleteSchedule, setScheduleActive, updateSchedule } from "../../engine/schedules.ts";
 import { ApiError } from "../../errors.ts";
-import { toPublicId } from "../../ids.ts";
+import { fromPublicId, toPublicId } from "../../ids.ts";
 import { batchesList } from "../../storage/batches.ts";
 import { overviewTaskActivity } from "../../storage/overview.ts";
 import { durationText } from "../../dashboard/overview-charts.ts";
-import { schedulesList } from "../../storage/schedules.ts";
+import { schedulesFind, schedulesList } from "../../storage/schedules.ts";
 import { tasksListCurrent } from "../../storage/workers.ts";
 import { render, type DashboardScope, type ScopeOf } from "./render.ts";
 
@@ -73,6 +73,8 @@ export async function catalogPages(app: FastifyInstance, context: AppContext, sc
           timezone: schedule.timezone,
           deduplicationKey: schedule.deduplicationKey,
           active: schedule.active,
+          declarative: schedule.type === "DECLARATIVE",
+          lastRunAt: schedule.lastRunAt?.toISOString() ?? null,
           upcoming: schedule.active ? nextTicks(schedule.cron, schedule.timezone, now, 5).map((date) => inZone(date, schedule.timezone)) : [],
         })),
         tasks: (await tasksListCurrent(db.sql, scope.environment.environmentId)).map((task) => task.slug),
@@ -111,14 +113,66 @@ export async function catalogPages(app: FastifyInstance, context: AppContext, sc
     return reply.redirect(`${scope.base}/schedules`, 303);
   });
 
-  app.post<{ Params: Params & { scheduleId: string; action: string } }>(
+  type ScheduleForm = { task: string; cron: string; timezone: string; externalId: string };
+
+  const editPage = async (request: FastifyRequest, reply: FastifyReply, scope: DashboardScope, id: string, values: ScheduleForm, error?: string) =>
+    render(
+      request,
+      reply,
+      "schedule-edit",
+      {
+        title: "Edit schedule",
+        id,
+        values,
+        error,
+        tasks: (await tasksListCurrent(db.sql, scope.environment.environmentId)).map((task) => task.slug),
+        zones: allTimezones(),
+      },
+      scope,
+      "schedules",
+    );
+
+  const scheduleOrNotFound = async (scope: DashboardScope, publicId: string) => {
+    const id = fromPublicId("sched", publicId);
+    const schedule = id ? await schedulesFind(db.sql, scope.environment.environmentId, id) : null;
+    if (!schedule) throw new ApiError("NOT_FOUND", `No schedule ${publicId}`);
+    return schedule;
+  };
+
+  app.get<{ Params: Params & { scheduleId: string } }>("/p/:ref/:env/schedules/:scheduleId/edit", async (request, reply) => {
+    const scope = await scopeOf(request, reply);
+    if (!scope) return reply;
+    const schedule = await scheduleOrNotFound(scope, request.params.scheduleId);
+    const values = { task: schedule.taskIdentifier, cron: schedule.cron, timezone: schedule.timezone, externalId: schedule.externalId ?? "" };
+    return editPage(request, reply, scope, toPublicId("sched", schedule.id), values, schedule.type === "DECLARATIVE" ? "This schedule is defined in code; change it there." : undefined);
+  });
+
+  // Activate, deactivate, delete, or save the edit form (a change that is refused shows the form again as typed).
+  app.post<{ Params: Params & { scheduleId: string; action: string }; Body: Record<string, string | undefined> }>(
     "/p/:ref/:env/schedules/:scheduleId/:action",
     { preHandler: app.csrfProtection },
     async (request, reply) => {
       const scope = await scopeOf(request, reply);
       if (!scope) return reply;
-      if (request.params.action !== "activate" && request.params.action !== "deactivate") throw new ApiError("NOT_FOUND", "No such action");
-      await setScheduleActive(engine, scope.environment.environmentId, request.params.scheduleId, request.params.action === "activate");
+      const environmentId = scope.environment.environmentId;
+      const { scheduleId, action } = request.params;
+      if (action === "activate" || action === "deactivate") {
+        await setScheduleActive(engine, environmentId, scheduleId, action === "activate");
+      } else if (action === "delete") {
+        await deleteSchedule(engine, environmentId, scheduleId);
+      } else if (action === "edit") {
+        const schedule = await scheduleOrNotFound(scope, scheduleId);
+        const body = request.body ?? {};
+        const values = { task: body.task?.trim() ?? "", cron: body.cron?.trim() ?? "", timezone: body.timezone?.trim() || "UTC", externalId: body.externalId?.trim() ?? "" };
+        try {
+          await updateSchedule(engine, environmentId, scheduleId, { task: values.task, cron: values.cron, timezone: values.timezone, externalId: values.externalId || undefined, window: schedule.window ?? undefined });
+        } catch (error) {
+          if (error instanceof ApiError && error.statusCode < 500) return editPage(request, reply.code(error.statusCode), scope, scheduleId, values, error.message.replace(/^body\./, ""));
+          throw error;
+        }
+      } else {
+        throw new ApiError("NOT_FOUND", "No such action");
+      }
       return reply.redirect(`${scope.base}/schedules`, 303);
     },
   );

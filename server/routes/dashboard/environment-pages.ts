@@ -1,5 +1,5 @@
 // Pages about one environment beyond its runs: wait tokens (complete by hand — the human in the
-// loop), queues (pause, resume, concurrency limit) and API keys (create, shown once; revoke).
+// loop — with links to the runs waiting on them), queues (pause, resume, inline concurrency limit) and API keys (create, shown once; revoke).
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { issueSecretKey } from "../../auth/issue-key.ts";
@@ -11,7 +11,7 @@ import { ApiError } from "../../errors.ts";
 import { toPublicId } from "../../ids.ts";
 import { apiKeysList, apiKeysRevoke } from "../../storage/api-keys.ts";
 import { queuesListWithCounts, queuesSetOverride, queuesSetPaused } from "../../storage/queues.ts";
-import { waitpointsListTokens } from "../../storage/waitpoints.ts";
+import { runWaitpointsRunsOf, waitpointsListTokens } from "../../storage/waitpoints.ts";
 import { environmentLabel, render, type DashboardScope, type ScopeOf } from "./render.ts";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { mayHandleSecrets } from "../../dashboard/permissions.ts";
@@ -23,8 +23,9 @@ const tokenOutputPreview = { chars: 2048, depth: 8 };
 export async function environmentPages(app: FastifyInstance, context: AppContext, scopeOf: ScopeOf): Promise<void> {
   const { db, engine, clock } = context;
 
-  const tokensPage = async (request: FastifyRequest, reply: FastifyReply, scope: DashboardScope, error?: string) => {
-    const rows = await waitpointsListTokens(db.sql, scope.environment.environmentId, { size: 100 });
+  const tokensPage = async (request: FastifyRequest, reply: FastifyReply, scope: DashboardScope, error?: string, typed?: { tokenId: string; data: string }) => {
+    const rows = (await waitpointsListTokens(db.sql, scope.environment.environmentId, { size: 100 })).slice(0, 100);
+    const waiting = await runWaitpointsRunsOf(db.sql, scope.environment.environmentId, rows.map((token) => token.id));
     return render(
       request,
       reply,
@@ -32,8 +33,12 @@ export async function environmentPages(app: FastifyInstance, context: AppContext
       {
         title: "Wait tokens",
         error,
-        tokens: rows.slice(0, 100).map((token) => ({
+        typed,
+        tokens: rows.map((token) => ({
           id: toPublicId("wp", token.id),
+          runs: waiting
+            .filter((link) => link.waitpointId === token.id)
+            .map((link) => ({ id: toPublicId("run", link.runId), status: link.status, taskIdentifier: link.taskIdentifier })),
           status: token.status,
           tags: token.tags,
           timeoutAt: token.completedAfter?.toISOString(),
@@ -61,15 +66,17 @@ export async function environmentPages(app: FastifyInstance, context: AppContext
       const scope = await scopeOf(request, reply);
       if (!scope) return reply;
       const text = request.body?.data?.trim() || "null";
-      if (jsonDepthBeyond(text) !== null) return tokensPage(request, reply.code(400), scope, `The output is nested deeper than ${limits.jsonDepth} levels.`);
+      // A refused output is shown again in its token's form, as typed.
+      const typed = { tokenId: request.params.tokenId, data: request.body?.data ?? "" };
+      if (jsonDepthBeyond(text) !== null) return tokensPage(request, reply.code(400), scope, `The output is nested deeper than ${limits.jsonDepth} levels.`, typed);
       let output: unknown;
       try {
         output = JSON.parse(text);
       } catch {
-        return tokensPage(request, reply.code(400), scope, "The output must be valid JSON.");
+        return tokensPage(request, reply.code(400), scope, "The output must be valid JSON.", typed);
       }
       const unstorable = unsafeTextIn(output, "output");
-      if (unstorable) return tokensPage(request, reply.code(400), scope, `The output cannot be stored: ${unstorable}.`);
+      if (unstorable) return tokensPage(request, reply.code(400), scope, `The output cannot be stored: ${unstorable}.`, typed);
       await completeToken(engine, scope.environment.environmentId, request.params.tokenId, { output: JSON.stringify(output), outputType: "application/json" });
       return reply.redirect(`${scope.base}/tokens`, 303);
     },
@@ -92,7 +99,8 @@ export async function environmentPages(app: FastifyInstance, context: AppContext
           queued: queue.queued,
           paused: queue.paused,
           override: queue.concurrencyOverride,
-          limit: queue.concurrencyOverride ?? queue.concurrencyLimit ?? `environment (${scope.environment.concurrencyLimit})`,
+          declared: queue.concurrencyLimit ?? scope.environment.concurrencyLimit,
+          declaredFrom: queue.concurrencyLimit === null ? "the environment's limit" : "from code",
         })),
         liveUrl: `${scope.base}/live`,
         selfUrl: `${scope.base}/queues`,
@@ -102,7 +110,7 @@ export async function environmentPages(app: FastifyInstance, context: AppContext
     );
   });
 
-  app.post<{ Params: Params & { queue: string; action: string }; Body: { limit?: string } }>(
+  app.post<{ Params: Params & { queue: string; action: string }; Body: { limit?: string | string[] } }>(
     "/p/:ref/:env/queues/:queue/:action",
     { preHandler: app.csrfProtection },
     async (request, reply) => {
@@ -115,7 +123,8 @@ export async function environmentPages(app: FastifyInstance, context: AppContext
       if (request.params.action === "pause" || request.params.action === "resume") {
         found = await queuesSetPaused(db.sql, environmentId, name, request.params.action === "pause", now);
       } else if (request.params.action === "limit") {
-        const raw = request.body?.limit?.trim() ?? "";
+        // The inline form's Reset button sends an empty limit after the typed one: the last wins.
+        const raw = String([request.body?.limit ?? ""].flat().at(-1) ?? "").trim();
         const limit = raw === "" ? null : Number(raw);
         if (limit !== null && (!Number.isInteger(limit) || limit < 0 || limit > 100_000)) {
           throw new ApiError("VALIDATION_FAILED", "limit: a whole number from 0 to 100000, or empty to reset");

@@ -34,6 +34,7 @@ import { tracePages } from "./trace-pages.ts";
 import { queryPages } from "./query-pages.ts";
 import { environmentSettingsPages } from "./environment-settings-pages.ts";
 import { overviewPages } from "./overview-pages.ts";
+import { testRunPages } from "./test-run-pages.ts";
 import { dashboardErrorHandler } from "./error-page.ts";
 
 const viewsDir = join(packageRoot, "views");
@@ -152,6 +153,7 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
   await app.register(async (scope) => runPages(scope, context, scopeOf));
   await app.register(async (scope) => tracePages(scope, context, scopeOf));
   await app.register(async (scope) => overviewPages(scope, context, scopeOf));
+  await app.register(async (scope) => testRunPages(scope, context, scopeOf));
   await app.register(async (scope) => environmentPages(scope, context, scopeOf));
   await app.register(async (scope) => catalogPages(scope, context, scopeOf));
   await app.register(async (scope) => envvarPages(scope, context, scopeOf));

@@ -8,14 +8,26 @@ import { jsonPreview, type JsonPreview } from "../../dashboard/json-preview.ts";
 import { ApiError } from "../../errors.ts";
 import { keysetPage, uuidAtMs } from "../../api/pagination.ts";
 import { serializedError } from "../../api/run-presenter.ts";
-import { parseDurationMs } from "../../engine/durations.ts";
-import { cancelRun, findRunOrNotFound, replayRun } from "../../engine/run-actions.ts";
-import { runStatuses, statusFlags, type RunStatus } from "../../engine/run-status.ts";
+import { cancelRun, findRunOrNotFound } from "../../engine/run-actions.ts";
+import { runStatuses, statusFlags } from "../../engine/run-status.ts";
+import {
+  filterChips,
+  hasFilters,
+  looksLikeRunIdPrefix,
+  parseRunsListQuery,
+  periods,
+  runListFilters,
+  stateQuery,
+  type RawQuery,
+} from "../../dashboard/run-filters.ts";
+import { bulkActionCountRuns, bulkActionNewestRunId, bulkActionsFind, bulkActionsInsert } from "../../storage/bulk-actions.ts";
+import { queuesFindWithCounts, queuesListWithCounts } from "../../storage/queues.ts";
+import { curlSnippet, payloadJsonForSnippet, sdkSnippet } from "../../dashboard/run-snippets.ts";
 import { readChanges, readSnapshot } from "../../engine/realtime-feed.ts";
-import { fromPublicId, toPublicId } from "../../ids.ts";
+import { fromPublicId, toPublicId, uuidv7 } from "../../ids.ts";
 import type { ChangesSince } from "../../storage/run-changes.ts";
 import { eventsListForRun } from "../../storage/events.ts";
-import { runsList } from "../../storage/run-list.ts";
+import { runsList, type RunListFilters } from "../../storage/run-list.ts";
 import {
   attemptsList,
   runsFindById,
@@ -25,14 +37,11 @@ import {
   type RunPacketName,
   type RunRow,
 } from "../../storage/runs.ts";
-import { journalList } from "../../storage/waitpoints.ts";
+import { journalList, waitpointsForRun } from "../../storage/waitpoints.ts";
 import { tasksListCurrent } from "../../storage/workers.ts";
 import { render, type ScopeOf } from "./render.ts";
 
 type Params = { ref: string; env: string };
-type ListQuery = { status?: string; task?: string; tag?: string; queue?: string; period?: string; q?: string; batch?: string; schedule?: string; after?: string; before?: string };
-
-const periods: Array<[string, string]> = [["1h", "Last hour"], ["1d", "Last day"], ["7d", "Last 7 days"], ["30d", "Last 30 days"]];
 
 function durationText(run: RunRow): string {
   if (!run.startedAt) return "";
@@ -57,44 +66,36 @@ function shortened(text: string, max: number): string {
 export async function runPages(app: FastifyInstance, context: AppContext, scopeOf: ScopeOf): Promise<void> {
   const { db, engine } = context;
 
-  app.get<{ Params: Params; Querystring: ListQuery }>("/p/:ref/:env/runs", async (request, reply) => {
+  app.get<{ Params: Params; Querystring: RawQuery & { after?: string; before?: string; bulk?: string } }>("/p/:ref/:env/runs", async (request, reply) => {
     const scope = await scopeOf(request, reply);
     if (!scope) return reply;
     const query = request.query;
     const environmentId = scope.environment.environmentId;
-    const q = query.q?.trim();
+    const state = parseRunsListQuery(query);
+    const q = state.q;
+    // A whole run id, or an idempotency key some run has, goes straight to that run.
     if (q) {
       const byId = fromPublicId("run", q);
       const found = byId ? await runsFindById(db.sql, environmentId, byId) : null;
-      const byKey = found ? found.id : await runsFindByIdempotencyKeyAnyTask(db.sql, environmentId, q);
+      const byKey = found ? found.id : looksLikeRunIdPrefix(q) ? null : await runsFindByIdempotencyKeyAnyTask(db.sql, environmentId, q);
       if (byKey) return reply.redirect(`${scope.base}/runs/${toPublicId("run", byKey)}`);
     }
-    const status = runStatuses.includes(query.status as RunStatus) ? (query.status as RunStatus) : undefined;
-    const periodMs = query.period ? parseDurationMs(query.period) : null;
-    const after = query.after ? (fromPublicId("run", query.after) ?? undefined) : undefined;
-    const before = query.before ? (fromPublicId("run", query.before) ?? undefined) : undefined;
+    const cursor = (value: unknown) => (typeof value === "string" ? (fromPublicId("run", value) ?? undefined) : undefined);
+    const after = cursor(query.after);
+    const before = cursor(query.before);
     const size = 50;
-    const rows = await runsList(
-      db.kysely,
-      environmentId,
-      {
-        statuses: status ? [status] : undefined,
-        taskIdentifiers: query.task ? [query.task] : undefined,
-        tags: query.tag ? [query.tag] : undefined,
-        queues: query.queue ? [query.queue] : undefined,
-        idempotencyKey: q || undefined,
-        batchId: query.batch ? (fromPublicId("batch", query.batch) ?? "00000000-0000-0000-0000-000000000000") : undefined,
-        scheduleId: query.schedule ? (fromPublicId("sched", query.schedule) ?? "00000000-0000-0000-0000-000000000000") : undefined,
-        createdFromId: periodMs !== null ? uuidAtMs(context.clock.now().getTime() - periodMs) : undefined,
-      },
-      { size, after, before },
-    );
+    const [tasks, queues] = await Promise.all([tasksListCurrent(db.sql, environmentId), queuesListWithCounts(db.sql, environmentId, { offset: 0, limit: 500 })]);
+    const taskNames = tasks.map((task) => task.slug);
+    const filters = runListFilters(state, taskNames, context.clock.now().getTime());
+    const rows = await runsList(db.kysely, environmentId, filters, { size, after, before });
     const { page, pagination } = keysetPage(rows, { size, after, before }, (run) => toPublicId("run", run.id));
-    const filters = { status, task: query.task, tag: query.tag, queue: query.queue, period: query.period, q, batch: query.batch, schedule: query.schedule };
-    const link = (cursor: Record<string, string>) => {
-      const params = new URLSearchParams(Object.entries({ ...filters, ...cursor }).filter((entry): entry is [string, string] => Boolean(entry[1])));
-      return `${scope.base}/runs?${params.toString()}`;
+    const listUrl = `${scope.base}/runs`;
+    const link = (extra: Record<string, string> = {}) => {
+      const text = stateQuery(state, extra);
+      return text ? `${listUrl}?${text}` : listUrl;
     };
+    const bulkId = typeof query.bulk === "string" ? fromPublicId("bulk", query.bulk) : null;
+    const bulk = bulkId ? await bulkActionsFind(db.sql, environmentId, bulkId) : null;
     return render(
       request,
       reply,
@@ -103,8 +104,12 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
         title: "Runs",
         statuses: runStatuses,
         periods,
-        filters,
-        tasks: (await tasksListCurrent(db.sql, environmentId)).map((task) => task.slug),
+        state,
+        chips: filterChips(state, listUrl),
+        filtered: hasFilters(state),
+        stateQuery: stateQuery(state),
+        tasks: taskNames,
+        queues: queues.rows.map((queue) => queue.name),
         runs: page.map((run) => ({
           id: toPublicId("run", run.id),
           taskIdentifier: run.taskIdentifier,
@@ -112,9 +117,15 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
           createdAt: run.createdAt.toISOString(),
           duration: durationText(run),
           tags: run.tags,
+          version: run.workerVersion,
+          isCompleted: statusFlags(run.status).isCompleted,
         })),
+        bulk: bulk
+          ? { id: toPublicId("bulk", bulk.id), type: bulk.type.toLowerCase(), status: bulk.status, total: bulk.total, done: bulk.success + bulk.failure, failure: bulk.failure }
+          : null,
         next: pagination.next ? link({ after: pagination.next }) : null,
         previous: pagination.previous ? link({ before: pagination.previous }) : null,
+        clearUrl: listUrl,
         liveUrl: `${scope.base}/live`,
         selfUrl: request.url,
       },
@@ -123,17 +134,68 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
     );
   });
 
+  // Bulk cancel or replay from the list: the selected runs, or every run matching the list's filters.
+  // Recorded as a bulk action (the same the API's runs.bulk.* create) and worked off in the background.
+  app.post<{ Params: Params; Querystring: { scope?: string }; Body: { action?: string; runId?: string | string[]; filters?: string } }>(
+    "/p/:ref/:env/runs/bulk",
+    { preHandler: app.csrfProtection },
+    async (request, reply) => {
+      const scope = await scopeOf(request, reply);
+      if (!scope) return reply;
+      const body = request.body ?? {};
+      const environmentId = scope.environment.environmentId;
+      if (body.action !== "cancel" && body.action !== "replay") throw new ApiError("VALIDATION_FAILED", "action: cancel or replay");
+      const filtersText = typeof body.filters === "string" ? body.filters.slice(0, 8192) : "";
+      let filter: RunListFilters | null = null;
+      let runIds: string[] | null = null;
+      if (request.query.scope === "matching") {
+        const state = parseRunsListQuery(Object.fromEntries([...new URLSearchParams(filtersText).keys()].map((key) => [key, new URLSearchParams(filtersText).getAll(key)])));
+        if (!hasFilters(state)) throw new ApiError("VALIDATION_FAILED", "filters: give at least one filter to act on every matching run");
+        const tasks = (await tasksListCurrent(db.sql, environmentId)).map((task) => task.slug);
+        filter = runListFilters(state, tasks, context.clock.now().getTime());
+        // Runs triggered after this moment (the action's own replays among them) are not part of it.
+        const bound = (await bulkActionNewestRunId(db.sql, environmentId)) ?? uuidAtMs(0);
+        filter.createdToId = filter.createdToId !== undefined && filter.createdToId < bound ? filter.createdToId : bound;
+      } else {
+        const selected = [body.runId ?? []].flat();
+        if (selected.length === 0) throw new ApiError("VALIDATION_FAILED", "runId: select at least one run");
+        if (selected.length > 500) throw new ApiError("VALIDATION_FAILED", "runId: at most 500 runs at once; use the filters for more");
+        runIds = selected.map((publicId) => {
+          const id = fromPublicId("run", String(publicId));
+          if (!id) throw new ApiError("VALIDATION_FAILED", `runId: ${String(publicId).slice(0, 64)} is not a run id`);
+          return id;
+        });
+      }
+      const total = await bulkActionCountRuns(db.kysely, environmentId, { filter, runIds });
+      const now = context.clock.now();
+      const id = uuidv7(now);
+      await bulkActionsInsert(db.sql, { id, environmentId, name: "dashboard", type: body.action === "cancel" ? "CANCEL" : "REPLAY", filter, runIds, total }, now);
+      const back = new URLSearchParams(filtersText);
+      back.set("bulk", toPublicId("bulk", id));
+      return reply.redirect(`${scope.base}/runs?${back.toString()}`, 303);
+    },
+  );
+
   app.get<{ Params: Params & { runId: string } }>("/p/:ref/:env/runs/:runId", async (request, reply) => {
     const scope = await scopeOf(request, reply);
     if (!scope) return reply;
     const environmentId = scope.environment.environmentId;
     const run = await findRunOrNotFound(engine, environmentId, request.params.runId);
-    const [related, attempts, journal, events] = await Promise.all([
+    const [related, attempts, journal, events, queue, waitpoints] = await Promise.all([
       runsFindRelated(db.sql, environmentId, run),
       attemptsList(db.sql, run.id),
       journalList(db.sql, run.id),
       eventsListForRun(db.sql, environmentId, run.id, { limit: 2000 }),
+      queuesFindWithCounts(db.sql, environmentId, run.queueName),
+      waitpointsForRun(db.sql, run.id),
     ]);
+    const payload = decodePacket(run.payload, run.payloadType);
+    const snippetInput = {
+      publicUrl: context.config.publicUrl,
+      taskIdentifier: run.taskIdentifier,
+      payloadJson: run.payloadType === "application/json" || run.payloadType === null ? payloadJsonForSnippet(payload) : null,
+      tags: run.tags,
+    };
     const timeline = [
       { label: "Created", at: run.createdAt.toISOString() },
       ...(run.delayUntil ? [{ label: "Delayed until", at: run.delayUntil.toISOString() }] : []),
@@ -157,11 +219,26 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
           taskIdentifier: run.taskIdentifier,
           queue: run.queueName,
           attemptCount: run.attemptCount,
+          maxAttempts: run.maxAttempts,
           tags: run.tags,
           isCompleted: statusFlags(run.status).isCompleted,
+          duration: durationText(run),
+          version: run.workerVersion,
+          machine: run.machine,
+          queuePaused: queue?.paused ?? false,
+          queueAnchor: queue ? `queue-${queue.id}` : null,
+          idempotencyKey: run.idempotencyKey,
+          idempotencyKeyExpiresAt: run.idempotencyKeyExpiresAt?.toISOString() ?? null,
+          ttl: run.ttl,
+          ttlExpiresAt: run.ttlExpiresAt?.toISOString() ?? null,
+          replayedFrom: run.replayedFromId ? toPublicId("run", run.replayedFromId) : null,
+          isTest: run.isTest,
+          tokens: waitpoints.filter((waitpoint) => waitpoint.type === "MANUAL").map((waitpoint) => ({ id: toPublicId("wp", waitpoint.id), status: waitpoint.status })),
           error: run.status === "COMPLETED" ? null : (serializedError(run.error) ?? null),
         },
-        payload: preview(decodePacket(run.payload, run.payloadType)) ?? { text: "", truncated: false },
+        payload: preview(payload) ?? { text: "", truncated: false },
+        curl: curlSnippet(snippetInput),
+        sdk: sdkSnippet(snippetInput),
         output: preview(decodePacket(run.output, run.outputType)),
         metadata: preview(decodePacket(run.metadata, run.metadataType)),
         rawUrl: (packet: RunPacketName) => `${scope.base}/runs/${toPublicId("run", run.id)}/raw/${packet}`,
@@ -283,12 +360,5 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
     if (!scope) return reply;
     await cancelRun(engine, scope.environment.environmentId, request.params.runId);
     return reply.redirect(`${scope.base}/runs/${request.params.runId}`, 303);
-  });
-
-  app.post<{ Params: Params & { runId: string } }>("/p/:ref/:env/runs/:runId/replay", { preHandler: app.csrfProtection }, async (request, reply) => {
-    const scope = await scopeOf(request, reply);
-    if (!scope) return reply;
-    const id = await replayRun(engine, scope.environment, request.params.runId, {});
-    return reply.redirect(`${scope.base}/runs/${toPublicId("run", id)}`, 303);
   });
 }
