@@ -82,6 +82,7 @@ export async function signedInContext(chromium: Chromium, seed: SeededDashboard,
 export function dashboardPages(seed: SeededDashboard): Array<[string, string]> {
   const { base, ids } = seed;
   return [
+    ["overview", `${base}/overview`],
     ["runs", `${base}/runs`],
     ["runs-filtered", `${base}/runs?status=COMPLETED&status=FAILED&task=deliver`],
     ["run-completed", `${base}/runs/${ids.completed}`],
@@ -99,6 +100,8 @@ export function dashboardPages(seed: SeededDashboard): Array<[string, string]> {
     ["queues", `${base}/queues`],
     ["envvars", `${base}/envvars`],
     ["alerts", `${base}/alerts`],
+    ["query", `${base}/query`],
+    ["settings", `${base}/settings`],
     ["keys", `${base}/keys`],
     ["access-tokens", "/account/tokens"],
     ["projects", "/settings/projects"],
