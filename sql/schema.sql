@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints, 0019_batch_tokens_stream_partitions, 0020_deployments_and_pinned_versions, 0021_run_retention, 0022_deployment_failure_alerts
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints, 0019_batch_tokens_stream_partitions, 0020_deployments_and_pinned_versions, 0021_run_retention, 0022_deployment_failure_alerts, 0023_api_key_cache_invalidation
 
 create table ratchet.alert_channels (
   id uuid default gen_random_uuid() not null,
@@ -1053,6 +1053,16 @@ begin
 end;
 $function$;
 
+CREATE OR REPLACE FUNCTION ratchet.notify_api_keys_changed()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  perform pg_notify('ratchet_api_keys', '');
+  return null;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION ratchet.packet_text(value json, type text)
  RETURNS text
  LANGUAGE sql
@@ -1311,7 +1321,11 @@ begin
 end;
 $function$;
 
+CREATE TRIGGER api_keys_changed AFTER DELETE OR UPDATE OF revoked_at, environment_id, key_hash ON ratchet.api_keys FOR EACH STATEMENT EXECUTE FUNCTION ratchet.notify_api_keys_changed();
 CREATE TRIGGER checkpoints_unlink_object AFTER DELETE ON ratchet.checkpoints FOR EACH ROW EXECUTE FUNCTION ratchet.checkpoints_unlink_object();
+CREATE TRIGGER environments_key_answer_changed AFTER DELETE OR UPDATE OF type, slug, concurrency_limit, project_id ON ratchet.environments FOR EACH STATEMENT EXECUTE FUNCTION ratchet.notify_api_keys_changed();
+CREATE TRIGGER organizations_key_answer_changed AFTER DELETE OR UPDATE OF slug ON ratchet.organizations FOR EACH STATEMENT EXECUTE FUNCTION ratchet.notify_api_keys_changed();
+CREATE TRIGGER projects_key_answer_changed AFTER DELETE OR UPDATE OF ref, name, organization_id ON ratchet.projects FOR EACH STATEMENT EXECUTE FUNCTION ratchet.notify_api_keys_changed();
 CREATE TRIGGER runs_attach_packets AFTER INSERT OR UPDATE OF payload, payload_type, output, output_type ON ratchet.runs FOR EACH ROW WHEN (((new.payload_type = 'application/store'::text) OR (new.output_type = 'application/store'::text))) EXECUTE FUNCTION ratchet.packets_attach_to_run();
 CREATE TRIGGER runs_failed_alert AFTER UPDATE OF status ON ratchet.runs FOR EACH ROW WHEN (((new.status IS DISTINCT FROM old.status) AND (new.status = ANY (ARRAY['FAILED'::text, 'CRASHED'::text, 'TIMED_OUT'::text, 'SYSTEM_FAILURE'::text])))) EXECUTE FUNCTION ratchet.record_run_failure_for_alerts();
 CREATE TRIGGER runs_record_change AFTER UPDATE ON ratchet.runs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ratchet.run_changes_record_updated();

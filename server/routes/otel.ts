@@ -84,7 +84,7 @@ function answerIn(request: FastifyRequest, reply: FastifyReply, kind: "traces" |
 }
 
 export async function otelRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
-  app.addHook("preHandler", requireSecretKey(context.db, context.clock));
+  app.addHook("preHandler", requireSecretKey(context.db, context.clock, context.apiKeys));
   // Protobuf bodies become the JSON mapping's objects here, so the same schema validates both encodings.
   app.addContentTypeParser(protobufContentType, { parseAs: "buffer" }, (request, body, done) => {
     const kind = request.url.startsWith("/otel/v1/logs") ? "logs" : "traces";

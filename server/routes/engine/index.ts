@@ -142,7 +142,7 @@ function outcomeOf(completion: z.infer<typeof completionSchema>, index: number):
 }
 
 export async function engineRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
-  app.addHook("preHandler", requireSecretKey(context.db, context.clock));
+  app.addHook("preHandler", requireSecretKey(context.db, context.clock, context.apiKeys));
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const { engine, settings } = context;
   await app.register(async (scope) => eventRoutes(scope, context));
@@ -179,7 +179,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
         versions: request.body.versions,
         waitMs: request.body.waitSeconds * 1000,
         signal: abort.signal,
-        stillAllowed: keyStillValid(context.db, request.environment),
+        stillAllowed: keyStillValid(context.db, request.environment, context.apiKeys),
       });
       if (abort.workerHungUp()) {
         // The worker that asked may have died with runs it just received and never heartbeated.
@@ -225,7 +225,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
         leases,
         waitMs: request.body.waitSeconds * 1000,
         signal: abort.signal,
-        stillAllowed: keyStillValid(context.db, request.environment),
+        stillAllowed: keyStillValid(context.db, request.environment, context.apiKeys),
         heartbeatId,
       });
       if (abort.workerHungUp()) {
