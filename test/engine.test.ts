@@ -336,6 +336,7 @@ describe("run engine", () => {
       assert.equal((await api.retrieve(run.id)).status, "EXECUTING");
       assert.equal(run.taskIdentifier, "next-runs");
       assert.equal(run.attemptNumber, 1);
+      assert.equal(run.envvarsVersion, 0, "no variables set yet: version 0, as GET /engine/v1/envvars says");
     }
 
     // A retry in place keeps its slot: of two completions, only the other one's slot is filled.

@@ -34,6 +34,8 @@ export interface DequeuedRun {
   traceId?: string;
   batchId?: string;
   depth: number;
+  /** The environment's variables version when the run was claimed (absent from older servers). */
+  envvarsVersion?: number;
 }
 
 export interface WorkerVersion {
@@ -242,10 +244,11 @@ export class WorkerController {
     const { workerId } = this.#options;
     const started = Date.now();
     // The dequeue started this attempt (start: true); only a retry in place calls start itself.
-    for (;;) {
+    for (let first = true; ; first = false) {
       this.#options.onRunStart?.({ runId: run.id, taskIdentifier: run.taskIdentifier, attemptNumber: entry.attemptNumber });
-      // Asked per attempt: a variable changed since the last one applies to this one.
-      const process = entry.version.pool.acquire(run.machine, await this.#variables.current());
+      // Asked per attempt: a variable changed since the last one applies to this one. The first attempt
+      // came with the version current when it was claimed, and needs no request when that is in hand.
+      const process = entry.version.pool.acquire(run.machine, await this.#variables.current(first ? run.envvarsVersion : undefined));
       entry.process = process;
       const shipper = new EventShipper(run.id, entry.attemptNumber, workerId, (message) => this.#log(message));
       const outcome = await process.run(

@@ -19,6 +19,7 @@ import { fromPublicId, toPublicId } from "../../ids.ts";
 import { keyStillValid, requireSecretKey } from "../../auth/authenticate.ts";
 import { eventRoutes } from "./events.ts";
 import { workerRun } from "./worker-run.ts";
+import { envvarsVersion } from "../../storage/envvars.ts";
 import { workerEnvvarRoutes } from "./envvars.ts";
 
 const workerId = z.string().min(1).max(128);
@@ -185,8 +186,9 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
         // The worker that asked may have died with runs it just received and never heartbeated.
         await dequeueConnectionLost(engine, { environmentId: request.environment.environmentId, workerId: request.body.workerId });
       }
+      const version = runs.length > 0 ? await envvarsVersion(context.db.sql, request.environment.environmentId) : 0;
       return {
-        runs: runs.map((run) => workerRun(run, engine.clock.now())),
+        runs: runs.map((run) => workerRun(run, engine.clock.now(), version)),
       };
     },
   );
@@ -380,7 +382,8 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
         versions: next.versions,
         signal: abort!.signal,
       });
-      return { results, runs: runs.map((run) => workerRun(run, engine.clock.now())) };
+      const version = runs.length > 0 ? await envvarsVersion(context.db.sql, request.environment.environmentId) : 0;
+      return { results, runs: runs.map((run) => workerRun(run, engine.clock.now(), version)) };
     },
   );
 }

@@ -5,7 +5,11 @@ import type { DequeuedRun } from "../../engine/execution.ts";
 import { toPublicId } from "../../ids.ts";
 import { traceIdForRootRun } from "../../observability/span-ids.ts";
 
-export function workerRun({ run, attemptNumber }: DequeuedRun, now: Date) {
+/**
+ * `envvarsVersion` is the environment's variables version read after the claim: a worker that has
+ * that version's variables already starts the run without asking for them again.
+ */
+export function workerRun({ run, attemptNumber }: DequeuedRun, now: Date, envvarsVersion: number) {
   return {
     id: toPublicId("run", run.id),
     attemptNumber,
@@ -31,5 +35,6 @@ export function workerRun({ run, attemptNumber }: DequeuedRun, now: Date) {
     traceId: traceIdForRootRun(run.rootRunId ?? run.id),
     batchId: run.batchId ? toPublicId("batch", run.batchId) : undefined,
     depth: run.depth,
+    envvarsVersion,
   };
 }
