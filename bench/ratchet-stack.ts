@@ -34,6 +34,8 @@ export interface RatchetStack {
   /** POSTs to the server's API with the environment's key; returns the JSON answer. */
   api(environment: SeededEnvironment, path: string, body: unknown): Promise<unknown>;
   trigger(environment: SeededEnvironment, task: string, payload: unknown): Promise<void>;
+  /** HTTP requests the server answered since it started, by route (method and URL pattern). */
+  requestCounts(): Map<string, number>;
   /** Pauses or resumes a task's queue (resuming wakes the environment's worker). */
   setQueuePaused(environment: SeededEnvironment, task: string, paused: boolean): Promise<void>;
   close(): Promise<void>;
@@ -65,6 +67,11 @@ export async function startRatchetStack(url: string, environmentCount: number): 
       logger: pino({ level: "silent" }),
       sweeper: true,
     });
+    const requests = new Map<string, number>();
+    app.addHook("onResponse", async (request) => {
+      const route = `${request.method} ${request.routeOptions.url ?? "?"}`;
+      requests.set(route, (requests.get(route) ?? 0) + 1);
+    });
     const apiUrl = await app.listen({ port: 0, host: "127.0.0.1" });
     const api = (environment: SeededEnvironment, path: string, body: unknown) => postJson(apiUrl, environment.key, path, body);
 
@@ -79,6 +86,7 @@ export async function startRatchetStack(url: string, environmentCount: number): 
         return worker;
       },
       api,
+      requestCounts: () => new Map(requests),
       async trigger(environment, task, payload) {
         await api(environment, `/api/v1/tasks/${task}/trigger`, { payload });
       },

@@ -1,4 +1,5 @@
 // What every route module is handed: the shared services of one running server.
+import type { ApiKeyCache } from "./auth/api-key-cache.ts";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import type { Db } from "./db/client.ts";
@@ -27,4 +28,6 @@ export interface AppContext {
   alertDeps: AlertDeps;
   /** Delivers alerts; started with the sweepers (tests call runOnce with their clock). */
   alerts: AlertDispatcher;
+  /** What secret keys resolve to, dropped whenever any server hears of a change. */
+  apiKeys: ApiKeyCache;
 }

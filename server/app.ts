@@ -19,6 +19,7 @@ import { timezoneRoutes } from "./routes/timezones.ts";
 import { dashboardRoutes } from "./routes/dashboard/index.ts";
 import { managementRoutes } from "./routes/management/index.ts";
 import { QueueNotifier } from "./engine/notifier.ts";
+import { ApiKeyCache } from "./auth/api-key-cache.ts";
 import { defaultEngineSettings, type EngineSettings } from "./engine/settings.ts";
 import { BulkActionProcessor } from "./engine/bulk-actions.ts";
 import { Sweeper } from "./engine/sweepers.ts";
@@ -83,7 +84,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     emailFrom: options.config.emailFrom,
   };
   const alerts = new AlertDispatcher(alertDeps, options.alertSettings);
-  const context: AppContext = { config: options.config, db: options.db, clock, notifier, engine, settings, metrics, closing: closing.signal, keyring, redactor, alertDeps, alerts };
+  const apiKeys = new ApiKeyCache(options.db.listener);
+  const context: AppContext = { config: options.config, db: options.db, clock, notifier, engine, settings, metrics, closing: closing.signal, keyring, redactor, alertDeps, alerts, apiKeys };
   const app = Fastify({
     loggerInstance: options.logger ?? createLogger(options.config.logLevel),
     bodyLimit: bodyLimitBytes,
@@ -127,6 +129,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.decorate("ratchetRoutes", routes);
   app.addHook("onReady", async () => {
     await notifier.start();
+    await apiKeys.start();
     sweeper?.start();
     bulkActions?.start();
     partitions?.start();
@@ -146,6 +149,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await retention?.stop();
     realtimeUpkeep?.stop();
     await notifier.stop();
+    await apiKeys.stop();
     await otlpExporter?.flush();
   });
 

@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints, 0019_batch_tokens_stream_partitions, 0020_deployments_and_pinned_versions, 0021_run_retention, 0022_deployment_failure_alerts, 0023_overview_index, 0024_crashed_attempts, 0025_saved_queries
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints, 0019_batch_tokens_stream_partitions, 0020_deployments_and_pinned_versions, 0021_run_retention, 0022_deployment_failure_alerts, 0023_overview_index, 0024_crashed_attempts, 0025_saved_queries, 0026_api_key_cache_invalidation, 0027_complete_fast_returns_timing
 
 create table ratchet.alert_channels (
   id uuid default gen_random_uuid() not null,
@@ -793,7 +793,7 @@ end
 $function$;
 
 CREATE OR REPLACE FUNCTION ratchet.complete_attempt_fast(p_environment_id uuid, p_run_id uuid, p_attempt_number integer, p_worker_id text, p_output text, p_output_type text, p_now timestamp with time zone)
- RETURNS TABLE(outcome text, environment_id uuid)
+ RETURNS TABLE(outcome text, environment_id uuid, task_identifier text, duration_seconds double precision)
  LANGUAGE plpgsql
 AS $function$
 #variable_conflict use_column
@@ -801,32 +801,34 @@ declare
   v_environment_id uuid;
   v_cancel_requested_at timestamptz;
   v_batch_id uuid;
+  v_task_identifier text;
+  v_attempt_began timestamptz;
 begin
   select x.environment_id into v_environment_id from ratchet.executions x
   where x.run_id = p_run_id and x.attempt_number = p_attempt_number and x.worker_id = p_worker_id
     and x.environment_id = p_environment_id
   for update;
   if not found then
-    return query select 'lost'::text, null::uuid;
+    return query select 'lost'::text, null::uuid, null::text, null::double precision;
     return;
   end if;
 
   select r.cancel_requested_at, r.batch_id into v_cancel_requested_at, v_batch_id
   from ratchet.runs r where r.id = p_run_id and r.environment_id = p_environment_id for update;
   if not found or v_cancel_requested_at is not null then
-    return query select 'general'::text, v_environment_id;
+    return query select 'general'::text, v_environment_id, null::text, null::double precision;
     return;
   end if;
   if exists (select 1 from ratchet.waitpoints w
              where w.type = 'RUN' and w.completed_by_run_id = p_run_id and w.status = 'WAITING') then
-    return query select 'general'::text, v_environment_id;
+    return query select 'general'::text, v_environment_id, null::text, null::double precision;
     return;
   end if;
   if v_batch_id is not null then
     perform 1 from ratchet.batches b where b.id = v_batch_id for share;
     if exists (select 1 from ratchet.waitpoints w
                where w.type = 'BATCH' and w.completed_by_batch_id = v_batch_id and w.status = 'WAITING') then
-      return query select 'general'::text, v_environment_id;
+      return query select 'general'::text, v_environment_id, null::text, null::double precision;
       return;
     end if;
   end if;
@@ -835,11 +837,14 @@ begin
   where x.run_id = p_run_id and x.attempt_number = p_attempt_number and x.worker_id = p_worker_id
     and x.environment_id = p_environment_id;
   update ratchet.attempts a set status = 'COMPLETED', finished_at = p_now, error = null
-  where a.run_id = p_run_id and a.number = p_attempt_number;
+  where a.run_id = p_run_id and a.number = p_attempt_number
+  returning coalesce(a.started_at, a.created_at) into v_attempt_began;
   update ratchet.runs r set status = 'COMPLETED', output = p_output::json, output_type = p_output_type,
     error = null, finished_at = p_now, updated_at = p_now
-  where r.id = p_run_id and r.environment_id = p_environment_id;
-  return query select 'completed'::text, v_environment_id;
+  where r.id = p_run_id and r.environment_id = p_environment_id
+  returning r.task_identifier into v_task_identifier;
+  return query select 'completed'::text, v_environment_id, v_task_identifier,
+    extract(epoch from (p_now - v_attempt_began))::double precision;
 end;
 $function$;
 
@@ -1071,6 +1076,16 @@ begin
   end loop;
   return v_created;
 end;
+$function$;
+
+CREATE OR REPLACE FUNCTION ratchet.notify_api_keys_changed()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  perform pg_notify('ratchet_api_keys', '');
+  return null;
+end
 $function$;
 
 CREATE OR REPLACE FUNCTION ratchet.packet_text(value json, type text)
@@ -1331,7 +1346,11 @@ begin
 end;
 $function$;
 
+CREATE TRIGGER api_keys_changed AFTER DELETE OR UPDATE OF revoked_at, environment_id, key_hash ON ratchet.api_keys FOR EACH STATEMENT EXECUTE FUNCTION ratchet.notify_api_keys_changed();
 CREATE TRIGGER checkpoints_unlink_object AFTER DELETE ON ratchet.checkpoints FOR EACH ROW EXECUTE FUNCTION ratchet.checkpoints_unlink_object();
+CREATE TRIGGER environments_key_answer_changed AFTER DELETE OR UPDATE OF type, slug, concurrency_limit, project_id ON ratchet.environments FOR EACH STATEMENT EXECUTE FUNCTION ratchet.notify_api_keys_changed();
+CREATE TRIGGER organizations_key_answer_changed AFTER DELETE OR UPDATE OF slug ON ratchet.organizations FOR EACH STATEMENT EXECUTE FUNCTION ratchet.notify_api_keys_changed();
+CREATE TRIGGER projects_key_answer_changed AFTER DELETE OR UPDATE OF ref, name, organization_id ON ratchet.projects FOR EACH STATEMENT EXECUTE FUNCTION ratchet.notify_api_keys_changed();
 CREATE TRIGGER runs_attach_packets AFTER INSERT OR UPDATE OF payload, payload_type, output, output_type ON ratchet.runs FOR EACH ROW WHEN (((new.payload_type = 'application/store'::text) OR (new.output_type = 'application/store'::text))) EXECUTE FUNCTION ratchet.packets_attach_to_run();
 CREATE TRIGGER runs_failed_alert AFTER UPDATE OF status ON ratchet.runs FOR EACH ROW WHEN (((new.status IS DISTINCT FROM old.status) AND (new.status = ANY (ARRAY['FAILED'::text, 'CRASHED'::text, 'TIMED_OUT'::text, 'SYSTEM_FAILURE'::text])))) EXECUTE FUNCTION ratchet.record_run_failure_for_alerts();
 CREATE TRIGGER runs_record_change AFTER UPDATE ON ratchet.runs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ratchet.run_changes_record_updated();

@@ -306,6 +306,66 @@ describe("run engine", () => {
     assert.equal((await api.retrieve(id)).status, "COMPLETED");
   });
 
+  test("a completion asking for next runs gets one started run per slot it frees, within the limits; without it, none", async () => {
+    await api.register([{ id: "next-runs", queue: { concurrencyLimit: 2 }, retry: { maxAttempts: 2 } }]);
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i += 1) ids.push((await api.trigger("next-runs", { i })).id);
+    const complete = (completions: unknown[], next?: unknown) =>
+      api.ok("POST", "/engine/v1/complete", { workerId: "w-next", completions, ...(next ? { next } : {}) });
+    const done = (run: { id: string; attemptNumber: number }, extra: Record<string, unknown> = { ok: true }) => ({ runId: run.id, attemptNumber: run.attemptNumber, ...extra });
+
+    const { runs: first } = await api.ok("POST", "/engine/v1/dequeue", { workerId: "w-next", maxRuns: 10, waitSeconds: 0, start: true });
+    assert.equal(first.length, 2, "the queue's limit");
+    // The old shape: results only, and the slot stays for the worker's own dequeue.
+    const old = await complete([done(first[0])]);
+    assert.equal(old.results[0].status, "COMPLETED");
+    assert.equal(old.runs, undefined);
+    const [third] = await api.dequeue("w-next", 10);
+    assert.ok(third);
+    await api.start("w-next", third);
+    // The manual clock gives every run the same time, so the order among them is not asserted.
+    const handedOut = new Set([first[0].id, first[1].id, third.id]);
+
+    // Two completions free two slots: two runs come back, started, and no more than the limit allows.
+    const both = await complete([done(first[1]), done(third!)], { maxRuns: 100 });
+    assert.deepEqual(both.results.map((result: { status: string }) => result.status), ["COMPLETED", "COMPLETED"]);
+    assert.equal(both.runs.length, 2);
+    for (const run of both.runs) {
+      assert.ok(!handedOut.has(run.id), "a run not handed out before");
+      handedOut.add(run.id);
+      assert.equal((await api.retrieve(run.id)).status, "EXECUTING");
+      assert.equal(run.taskIdentifier, "next-runs");
+      assert.equal(run.attemptNumber, 1);
+      assert.equal(run.envvarsVersion, 0, "no variables set yet: version 0, as GET /engine/v1/envvars says");
+    }
+
+    // A retry in place keeps its slot: of two completions, only the other one's slot is filled.
+    const retryInPlace = { ok: false, error: { message: "again" }, retryDelayMs: 0, retryInPlaceWithinMs: 30_000 };
+    const mixed = await complete([done(both.runs[0], retryInPlace), done(both.runs[1])], { maxRuns: 2 });
+    assert.equal(mixed.results[0].nextAttemptNumber, 2);
+    assert.equal(mixed.runs.length, 1);
+    assert.ok(!handedOut.has(mixed.runs[0].id));
+    handedOut.add(mixed.runs[0].id);
+    assert.deepEqual(await api.dequeue("w-next", 10), [], "the limit is full: the retry and the new run");
+
+    // A refused completion (the lease is gone) claims nothing beyond the slots really freed.
+    const refused = await complete([done(both.runs[1])], { maxRuns: 1 });
+    assert.equal(refused.results[0].accepted, false);
+    assert.deepEqual(refused.runs, [], "the limit is still full");
+
+    const retried = { id: both.runs[0].id, attemptNumber: 2 };
+    await api.start("w-next", retried);
+    const last = await complete([done(retried), done(mixed.runs[0])], { maxRuns: 2 });
+    assert.equal(last.runs.length, 1, "the one run left");
+    assert.ok(!handedOut.has(last.runs[0].id));
+    await complete([done(last.runs[0])]);
+    for (const id of ids) assert.equal((await api.retrieve(id)).status, "COMPLETED");
+
+    const bad = await api.request("POST", "/engine/v1/complete", { workerId: "w-next", completions: [done(last.runs[0])], next: { maxRuns: 0 } });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error, /next\.maxRuns/);
+  });
+
   test("a success reported after a cancel request still ends the run CANCELED", async () => {
     await api.register([{ id: "late-success" }]);
     const { id } = await api.trigger("late-success", {});

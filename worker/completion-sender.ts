@@ -1,7 +1,9 @@
 // Sends attempt completions to the server, several per request when runs finish together, and keeps
 // them until the server has answered: a finished run's result is never dropped because the API was
-// unreachable for a while.
+// unreachable for a while. Each request also asks for the next runs of the slots it frees, so a busy
+// worker sends one request per run.
 import { ApiError, apiRequest } from "../sdk/api-client.ts";
+import type { DequeuedRun } from "./controller.ts";
 
 export interface CompletionResult {
   accepted: boolean;
@@ -9,6 +11,17 @@ export interface CompletionResult {
   retryAt?: string;
   nextAttemptNumber?: number;
   error?: string;
+  /** The run that takes this completion's slot, claimed and started for this worker by the server. */
+  nextRun?: DequeuedRun;
+  /** What `next()` returned when the request that brought `nextRun` went out. */
+  nextFor?: unknown;
+}
+
+/** What a request asks for besides its completions: the next runs, of these versions (null: none). */
+export interface NextRuns<T> {
+  versions: string[];
+  /** Handed back with each run (the worker's version object, to run it with). */
+  tag: T;
 }
 
 interface Pending {
@@ -25,6 +38,16 @@ export interface CompletionSenderOptions {
    */
   retryForMs?: number;
   log?: (message: string) => void;
+  /**
+   * Asked as each request goes out: the versions to claim next runs of, one per completion whose slot
+   * frees (a retry in place keeps its slot), or null to claim none (stopping, or no version yet).
+   */
+  next?: () => NextRuns<unknown> | null;
+  /**
+   * Runs the server handed out beyond the completions that freed a slot (never expected: the server
+   * claims at most one per freed slot, but a claimed run must not be dropped).
+   */
+  onExtraRuns?: (runs: DequeuedRun[], tag: unknown) => void;
 }
 
 /** The protocol's limit of completions in one request. */
@@ -50,6 +73,8 @@ export class CompletionSender {
   readonly #workerId: string;
   readonly #retryForMs: number;
   readonly #log: (message: string) => void;
+  readonly #next: () => NextRuns<unknown> | null;
+  readonly #onExtraRuns: (runs: DequeuedRun[], tag: unknown) => void;
   #queue: Pending[] = [];
   #inFlight = false;
 
@@ -57,6 +82,8 @@ export class CompletionSender {
     this.#workerId = workerId;
     this.#retryForMs = options.retryForMs ?? defaultCompletionRetryForMs;
     this.#log = options.log ?? (() => {});
+    this.#next = options.next ?? (() => null);
+    this.#onExtraRuns = options.onExtraRuns ?? (() => {});
   }
 
   send(completion: Record<string, unknown>): Promise<CompletionResult> {
@@ -71,12 +98,20 @@ export class CompletionSender {
     while (this.#queue.length > 0) {
       const batch = this.#queue.splice(0, maxPerRequest);
       try {
-        const results = await this.#deliver(batch);
+        const { results, runs, tag } = await this.#deliver(batch);
+        // Each run goes to a completion that frees its slot; the worker starts it in that slot.
+        const nextRuns = [...runs];
         batch.forEach((pending, index) => {
           const result = results[index];
-          if (result) pending.resolve(result);
-          else pending.reject(new Error("the server answered fewer completions than were sent"));
+          if (!result) {
+            pending.reject(new Error("the server answered fewer completions than were sent"));
+            return;
+          }
+          const freesSlot = result.nextAttemptNumber === undefined;
+          const nextRun = freesSlot ? nextRuns.shift() : undefined;
+          pending.resolve(nextRun ? { ...result, nextRun, nextFor: tag } : result);
         });
+        if (nextRuns.length > 0) this.#onExtraRuns(nextRuns, tag);
       } catch (error) {
         for (const pending of batch) pending.reject(error);
       }
@@ -85,16 +120,22 @@ export class CompletionSender {
   }
 
   /** Sends `batch` until the server answers; the batch grows with completions queued meanwhile. */
-  async #deliver(batch: Pending[]): Promise<CompletionResult[]> {
+  async #deliver(batch: Pending[]): Promise<{ results: CompletionResult[]; runs: DequeuedRun[]; tag: unknown }> {
     const started = Date.now();
     for (let attempt = 1; ; attempt += 1) {
       try {
-        const { results } = await apiRequest<{ results: CompletionResult[] }>("POST", "/engine/v1/complete", {
-          body: { workerId: this.#workerId, completions: batch.map((pending) => pending.completion) },
+        const next = this.#next();
+        const { results, runs } = await apiRequest<{ results: CompletionResult[]; runs?: DequeuedRun[] }>("POST", "/engine/v1/complete", {
+          body: {
+            workerId: this.#workerId,
+            completions: batch.map((pending) => pending.completion),
+            ...(next ? { next: { maxRuns: batch.length, versions: next.versions } } : {}),
+          },
           maxAttempts: 1,
         });
         if (attempt > 1) this.#log(`delivered ${batch.length} completions after ${attempt} tries (${Date.now() - started} ms)`);
-        return results;
+        // A server from before next runs answers without them: the worker's dequeue loop fills the slots.
+        return { results, runs: next ? (runs ?? []) : [], tag: next?.tag };
       } catch (error) {
         const elapsed = Date.now() - started;
         if (!worthRetrying(error) || elapsed >= this.#retryForMs) throw error;

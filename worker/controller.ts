@@ -34,6 +34,8 @@ export interface DequeuedRun {
   traceId?: string;
   batchId?: string;
   depth: number;
+  /** The environment's variables version when the run was claimed (absent from older servers). */
+  envvarsVersion?: number;
 }
 
 export interface WorkerVersion {
@@ -116,7 +118,15 @@ export class WorkerController {
 
   constructor(options: ControllerOptions) {
     this.#options = options;
-    this.#completions = new CompletionSender(options.workerId, { retryForMs: options.completionRetryForMs, log: (message) => this.#log(message) });
+    this.#completions = new CompletionSender(options.workerId, {
+      retryForMs: options.completionRetryForMs,
+      log: (message) => this.#log(message),
+      // The runs that take the freed slots come back in the completion's answer.
+      next: () => (this.#stopping || !this.#version ? null : { versions: [this.#version.version], tag: this.#version }),
+      onExtraRuns: (runs, tag) => {
+        for (const run of runs) this.#takeNextRun(run, tag as WorkerVersion);
+      },
+    });
   }
 
   get inFlight(): number {
@@ -230,15 +240,37 @@ export class WorkerController {
       });
   }
 
+  /**
+   * A run the server claimed and started for this worker in a completion's answer. Once the worker is
+   * stopping it is handed straight back (no attempt spent) rather than started.
+   */
+  #takeNextRun(run: DequeuedRun, version: WorkerVersion): void {
+    if (!this.#stopping) {
+      this.#startRun(run, version);
+      return;
+    }
+    const lease = { runId: run.id, attemptNumber: run.attemptNumber };
+    const entry: InFlight = { run, attemptNumber: run.attemptNumber, version, process: null, lost: false, handedBack: true, leaseEpoch: 0, completing: false };
+    // Held in flight until the server has it back, so that stop() waits for the release.
+    this.#inFlight.set(run.id, entry);
+    void apiRequest("POST", "/engine/v1/release", { body: { workerId: this.#options.workerId, runs: [lease] } })
+      .catch((error: unknown) => this.#log(`could not hand back run ${run.id}: ${(error as Error).message}`))
+      .finally(() => {
+        this.#inFlight.delete(run.id);
+        this.#wake();
+      });
+  }
+
   async #execute(entry: InFlight): Promise<void> {
     const { run } = entry;
     const { workerId } = this.#options;
     const started = Date.now();
     // The dequeue started this attempt (start: true); only a retry in place calls start itself.
-    for (;;) {
+    for (let first = true; ; first = false) {
       this.#options.onRunStart?.({ runId: run.id, taskIdentifier: run.taskIdentifier, attemptNumber: entry.attemptNumber });
-      // Asked per attempt: a variable changed since the last one applies to this one.
-      const process = entry.version.pool.acquire(run.machine, await this.#variables.current());
+      // Asked per attempt: a variable changed since the last one applies to this one. The first attempt
+      // came with the version current when it was claimed, and needs no request when that is in hand.
+      const process = entry.version.pool.acquire(run.machine, await this.#variables.current(first ? run.envvarsVersion : undefined));
       entry.process = process;
       const shipper = new EventShipper(run.id, entry.attemptNumber, workerId, (message) => this.#log(message));
       const outcome = await process.run(
@@ -275,6 +307,9 @@ export class WorkerController {
         entry.leaseEpoch += 1;
         entry.completing = false;
       }
+      // Started before this run's slot is given up (the caller's finally), so the dequeue loop does not
+      // see the slot free meanwhile.
+      if (result.nextRun) this.#takeNextRun(result.nextRun, result.nextFor as WorkerVersion);
       if (!result.accepted) {
         this.#log(`run ${run.id}: the server refused the outcome (${result.error})`);
         return;

@@ -1,6 +1,7 @@
 // The environment's variables from the server (GET /engine/v1/envvars), asked for before each attempt
-// with the last ETag: unchanged costs a 304, changed applies to the attempt about to start. When the
-// server cannot be reached the last known set is used, so a blip does not fail attempts.
+// with the last ETag: unchanged costs a 304, changed applies to the attempt about to start. A run
+// handed out with the version in hand (envvarsVersion) skips the request. When the server cannot be
+// reached the last known set is used, so a blip does not fail attempts.
 import { resolvedConfig } from "../sdk/config.ts";
 
 export interface VariableSet {
@@ -20,7 +21,12 @@ export class EnvironmentVariablesSource {
     this.#log = log;
   }
 
-  async current(): Promise<VariableSet> {
+  /**
+   * `announced`: the version the server named with the run (read after it claimed it). When it is
+   * the version in hand, the set is current and no request is needed.
+   */
+  async current(announced?: number): Promise<VariableSet> {
+    if (announced !== undefined && this.#current && this.#current.version === String(announced)) return this.#current;
     const { baseURL, accessToken } = resolvedConfig();
     try {
       const response = await fetch(`${baseURL}/engine/v1/envvars`, {

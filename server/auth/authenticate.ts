@@ -2,6 +2,7 @@
 import type { FastifyRequest } from "fastify";
 import type { Clock } from "../clock.ts";
 import type { Db } from "../db/client.ts";
+import type { ApiKeyCache } from "./api-key-cache.ts";
 import { ApiError } from "../errors.ts";
 import { apiKeysFindActiveByHash, apiKeysStillActive, apiKeysTouch, type AuthenticatedEnvironment } from "../storage/api-keys.ts";
 import { environmentsFindForToken } from "../storage/public-tokens.ts";
@@ -28,8 +29,11 @@ export function bearerToken(request: FastifyRequest): string | null {
   return match?.[1] ?? null;
 }
 
-/** A preHandler hook that rejects the request with 401 unless it carries an active secret key. */
-export function requireSecretKey(db: Db, clock: Clock) {
+/**
+ * A preHandler hook that rejects the request with 401 unless it carries an active secret key. With a
+ * cache (server/auth/api-key-cache.ts), a key seen recently is not looked up again.
+ */
+export function requireSecretKey(db: Db, clock: Clock, cache?: ApiKeyCache) {
   return async function checkSecretKey(request: FastifyRequest): Promise<void> {
     const token = bearerToken(request);
     if (token === null) throw new ApiError("UNAUTHORIZED");
@@ -39,13 +43,22 @@ export function requireSecretKey(db: Db, clock: Clock) {
     }
     if (!looksLikeSecretKey(token)) throw new ApiError("UNAUTHORIZED", "Invalid API key");
     const hash = hashSecretKey(token);
-    const environment = await apiKeysFindActiveByHash(db.sql, hash);
-    if (!environment || !hashesEqual(environment.keyHash, hash)) {
-      throw new ApiError("UNAUTHORIZED", "Invalid API key");
+    const hashHex = hash.toString("hex");
+    let environment = cache?.get(hashHex);
+    if (!environment) {
+      const generation = cache?.generation ?? 0;
+      const found = await apiKeysFindActiveByHash(db.sql, hash);
+      if (!found || !hashesEqual(found.keyHash, hash)) {
+        throw new ApiError("UNAUTHORIZED", "Invalid API key");
+      }
+      cache?.set(hashHex, found, generation);
+      environment = found;
     }
     request.environment = environment;
     const now = clock.now();
     if (environment.lastUsedAt === null || now.getTime() - environment.lastUsedAt.getTime() > 60_000) {
+      // Noted on the cached answer too, so a busy key still records its use about once a minute.
+      environment.lastUsedAt = now;
       apiKeysTouch(db.sql, environment.apiKeyId, now).catch((error: unknown) =>
         request.log.warn({ err: error }, "could not record API key use"),
       );
@@ -70,8 +83,10 @@ export async function acceptPublicToken(db: Db, clock: Clock, request: FastifyRe
  * longer belongs to its environment) since the request was authenticated, so that a waiting request
  * hands out no work to a key that lost its rights meanwhile.
  */
-export function keyStillValid(db: Db, environment: AuthenticatedEnvironment): () => Promise<void> {
+export function keyStillValid(db: Db, environment: AuthenticatedEnvironment, cache?: ApiKeyCache): () => Promise<void> {
   return async () => {
+    // A fresh cached answer means no revocation has been heard of since: no lookup needed.
+    if (cache?.holds(environment.apiKeyId, environment.environmentId)) return;
     if (!(await apiKeysStillActive(db.sql, environment.apiKeyId, environment.environmentId))) {
       throw new ApiError("UNAUTHORIZED", "The API key was revoked while this request waited");
     }

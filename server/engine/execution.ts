@@ -110,6 +110,45 @@ async function dequeueWaiting(
   }
 }
 
+/**
+ * When this process last recorded a worker's presence per environment, for the completion path: a
+ * busy worker gets its runs from its completions and long-polls rarely, but it is still there (dev
+ * schedules fire only while a worker is). Per database handle, so separate apps stay separate.
+ */
+const workerSeenTouched = new WeakMap<object, Map<string, number>>();
+const workerSeenEveryMs = 5_000;
+
+async function touchWorkerSeenThrottled(deps: EngineDeps, environmentId: string): Promise<void> {
+  let touched = workerSeenTouched.get(deps.db);
+  if (!touched) workerSeenTouched.set(deps.db, (touched = new Map()));
+  const last = touched.get(environmentId);
+  if (last !== undefined && Date.now() - last < workerSeenEveryMs) return;
+  touched.set(environmentId, Date.now());
+  await environmentsTouchWorkerSeen(deps.db.sql, environmentId, deps.clock.now());
+}
+
+/**
+ * The next runs for the slots a completion request frees (docs/protocol.md, "next"): claimed and
+ * started right after the completions, without waiting, so a busy worker needs one request per run.
+ * Claimed for a worker that hung up meanwhile, they go straight back to the queue.
+ */
+export async function dequeueForCompletions(
+  deps: EngineDeps,
+  settings: EngineSettings,
+  request: { environmentId: string; workerId: string; max: number; versions?: string[]; signal?: AbortSignal },
+): Promise<DequeuedRun[]> {
+  if (request.max <= 0 || request.signal?.aborted) return [];
+  const [runs] = await Promise.all([
+    dequeueOnce(deps, settings, { ...request, start: true }),
+    touchWorkerSeenThrottled(deps, request.environmentId),
+  ]);
+  if (runs.length > 0 && request.signal?.aborted) {
+    await handBack(deps, request, runs.map(({ run, attemptNumber }) => ({ runId: run.id, attemptNumber })));
+    return [];
+  }
+  return runs;
+}
+
 function leaseLost(lease: Lease): ApiError {
   return new ApiError(
     "CONFLICT",
@@ -207,7 +246,8 @@ export async function completeAttempt(
     if (fast.outcome === "lost") throw leaseLost(lease);
     if (fast.outcome === "completed") {
       deps.notifier.queueChanged(fast.environmentId!);
-      await deps.metrics?.attemptCompleted(lease.runId, lease.attemptNumber, "COMPLETED", false);
+      // The statement answered the metrics' figures: no query of their own.
+      deps.metrics?.attemptCompletedWith(lease.runId, { taskIdentifier: fast.taskIdentifier!, environmentId: fast.environmentId!, durationSeconds: fast.durationSeconds }, "COMPLETED", false);
       return { status: "COMPLETED", requeued: false, retryAt: null };
     }
   }

@@ -11,6 +11,7 @@ import {
   metricsExecuting,
   metricsQueueDepths,
   metricsStatementTimeout,
+  type AttemptTiming,
 } from "../storage/metrics.ts";
 
 /** Seconds: from a few milliseconds of queue time to the hour a backlog can build up to. */
@@ -106,14 +107,19 @@ export class RunMetrics {
     try {
       const timing = await metricsAttemptTiming(this.#db.sql, runId, attemptNumber);
       if (!timing) return;
-      const outcome = status === "COMPLETED" ? "success" : status === "CANCELED" ? "canceled" : "failure";
-      if (timing.durationSeconds !== null) this.#attemptDuration.observe({ task: timing.taskIdentifier, outcome }, Math.max(0, timing.durationSeconds));
-      if (!requeued) {
-        this.runFinished(timing.taskIdentifier, status);
-        if (isFinal(status)) this.onRunFinal?.(runId, timing.environmentId);
-      }
+      this.attemptCompletedWith(runId, timing, status, requeued);
     } catch {
       // A metric lost is better than a completion refused.
+    }
+  }
+
+  /** The same, with the timing already known (the fast completion answers it). */
+  attemptCompletedWith(runId: string, timing: AttemptTiming, status: RunStatus, requeued: boolean): void {
+    const outcome = status === "COMPLETED" ? "success" : status === "CANCELED" ? "canceled" : "failure";
+    if (timing.durationSeconds !== null) this.#attemptDuration.observe({ task: timing.taskIdentifier, outcome }, Math.max(0, timing.durationSeconds));
+    if (!requeued) {
+      this.runFinished(timing.taskIdentifier, status);
+      if (isFinal(status)) this.onRunFinal?.(runId, timing.environmentId);
     }
   }
 

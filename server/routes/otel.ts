@@ -105,7 +105,7 @@ function inflateGzip(request: FastifyRequest, payload: Readable & { receivedEnco
 }
 
 export async function otelRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
-  app.addHook("preHandler", requireSecretKey(context.db, context.clock));
+  app.addHook("preHandler", requireSecretKey(context.db, context.clock, context.apiKeys));
   app.addHook("preParsing", async (request, _reply, payload) => inflateGzip(request, payload));
   // Protobuf bodies become the JSON mapping's objects here, so the same schema validates both encodings.
   app.addContentTypeParser(protobufContentType, { parseAs: "buffer" }, (request, body, done) => {

@@ -83,6 +83,17 @@ export async function apiKeysList(sql: Sql, projectId?: string): Promise<ApiKeyL
     order by k.created_at, k.public_id`;
 }
 
+const revokedHere = new Set<() => void>();
+
+/**
+ * Calls `listener` whenever this process revokes a key, right after the change committed: caches of
+ * this process drop the key without waiting for the notification (which tells the other servers).
+ */
+export function onApiKeysRevokedHere(listener: () => void): () => void {
+  revokedHere.add(listener);
+  return () => revokedHere.delete(listener);
+}
+
 /** Revokes by public id or by hash of the full key. Returns false when no active key matched. */
 export async function apiKeysRevoke(
   sql: Sql,
@@ -95,5 +106,6 @@ export async function apiKeysRevoke(
           where public_id = ${match.publicId} and revoked_at is null returning id`
       : await sql`update ratchet.api_keys set revoked_at = ${now}
           where key_hash = ${match.keyHash} and revoked_at is null returning id`;
+  for (const listener of revokedHere) listener();
   return rows.length > 0;
 }

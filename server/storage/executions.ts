@@ -162,18 +162,26 @@ export async function runsLockForOutcome(tx: Queryable, environmentId: string, r
   return run ?? null;
 }
 
+/** What the fast path answers; a completed attempt comes with what its metrics need. */
+export interface FastCompletion {
+  outcome: "completed" | "general" | "lost";
+  environmentId: string | null;
+  taskIdentifier: string | null;
+  durationSeconds: number | null;
+}
+
 /**
  * Completes a successful attempt in one statement when nothing else has to happen (see
- * sql/0007_complete_fast.sql); 'general' when the caller must take the general path.
+ * sql/0024_complete_fast_returns_timing.sql); 'general' when the caller must take the general path.
  */
 export async function executionsCompleteFast(
   sql: Sql,
   lease: WorkerLease,
   output: { output: string | null; outputType: string },
   now: Date,
-): Promise<{ outcome: "completed" | "general" | "lost"; environmentId: string | null }> {
-  const [row] = await sql<Array<{ outcome: "completed" | "general" | "lost"; environmentId: string | null }>>`
-    select outcome, environment_id as "environmentId"
+): Promise<FastCompletion> {
+  const [row] = await sql<FastCompletion[]>`
+    select outcome, environment_id as "environmentId", task_identifier as "taskIdentifier", duration_seconds as "durationSeconds"
     from ratchet.complete_attempt_fast(${lease.environmentId}, ${lease.runId}, ${lease.attemptNumber}, ${lease.workerId}, ${output.output}, ${output.outputType}, ${now})`;
   return row!;
 }

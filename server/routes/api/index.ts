@@ -22,7 +22,7 @@ import { envvarRoutes } from "./envvars.ts";
 import { alertRoutes } from "./alerts.ts";
 
 export async function apiRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
-  app.addHook("preHandler", requireSecretKey(context.db, context.clock));
+  app.addHook("preHandler", requireSecretKey(context.db, context.clock, context.apiKeys));
   await app.register(whoamiRoutes);
   await app.register(async (scope) => taskRoutes(scope, context));
   await app.register(async (scope) => runRoutes(scope, context));

@@ -5,14 +5,12 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { AppContext } from "../../app-context.ts";
-import { decodePacket } from "../../api/packets.ts";
 import { storableJson, unsafeTextIn } from "../../api/input-safety.ts";
 import { limits } from "../../api/limits.ts";
 import { maxDurationSchema, taskIdentifierSchema } from "../../api/trigger-schema.ts";
 import { durationProblem } from "../../engine/durations.ts";
 import type { AttemptOutcome } from "../../engine/attempt-outcome.ts";
-import { traceIdForRootRun } from "../../observability/span-ids.ts";
-import { completeAttempt, dequeue, handBack, dequeueConnectionLost, heartbeat, heartbeatConnectionLost, startAttempt } from "../../engine/execution.ts";
+import { completeAttempt, dequeue, dequeueForCompletions, handBack, dequeueConnectionLost, heartbeat, heartbeatConnectionLost, startAttempt } from "../../engine/execution.ts";
 import { registerWorkerVersion } from "../../engine/register.ts";
 import { journalOperation, suspendRun, type JournalRequest, type WaitSpec } from "../../engine/durable.ts";
 import { retryPolicySchema } from "../../engine/retry.ts";
@@ -20,6 +18,8 @@ import { ApiError } from "../../errors.ts";
 import { fromPublicId, toPublicId } from "../../ids.ts";
 import { keyStillValid, requireSecretKey } from "../../auth/authenticate.ts";
 import { eventRoutes } from "./events.ts";
+import { workerRun } from "./worker-run.ts";
+import { envvarsVersion } from "../../storage/envvars.ts";
 import { workerEnvvarRoutes } from "./envvars.ts";
 
 const workerId = z.string().min(1).max(128);
@@ -146,7 +146,7 @@ function outcomeOf(completion: z.infer<typeof completionSchema>, index: number):
 }
 
 export async function engineRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
-  app.addHook("preHandler", requireSecretKey(context.db, context.clock));
+  app.addHook("preHandler", requireSecretKey(context.db, context.clock, context.apiKeys));
   const routes = app.withTypeProvider<ZodTypeProvider>();
   const { engine, settings } = context;
   await app.register(async (scope) => eventRoutes(scope, context));
@@ -183,39 +183,15 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
         versions: request.body.versions,
         waitMs: request.body.waitSeconds * 1000,
         signal: abort.signal,
-        stillAllowed: keyStillValid(context.db, request.environment),
+        stillAllowed: keyStillValid(context.db, request.environment, context.apiKeys),
       });
       if (abort.workerHungUp()) {
         // The worker that asked may have died with runs it just received and never heartbeated.
         await dequeueConnectionLost(engine, { environmentId: request.environment.environmentId, workerId: request.body.workerId });
       }
+      const version = runs.length > 0 ? await envvarsVersion(context.db.sql, request.environment.environmentId) : 0;
       return {
-        runs: runs.map(({ run, attemptNumber }) => ({
-          id: toPublicId("run", run.id),
-          attemptNumber,
-          taskIdentifier: run.taskIdentifier,
-          payload: run.payload ?? undefined,
-          payloadType: run.payloadType,
-          metadata: decodePacket(run.metadata, run.metadataType) ?? undefined,
-          tags: run.tags,
-          queue: run.queueName,
-          concurrencyKey: run.concurrencyKey ?? undefined,
-          idempotencyKey: run.idempotencyKey ?? undefined,
-          maxAttempts: run.maxAttempts ?? undefined,
-          retry: run.retry ?? undefined,
-          maxDuration: run.maxDurationS ?? undefined,
-          machine: run.machine ?? undefined,
-          version: run.workerVersion ?? undefined,
-          isTest: run.isTest,
-          createdAt: run.createdAt.toISOString(),
-          startedAt: (run.startedAt ?? engine.clock.now()).toISOString(),
-          parentRunId: run.parentRunId ? toPublicId("run", run.parentRunId) : undefined,
-          rootRunId: run.rootRunId ? toPublicId("run", run.rootRunId) : undefined,
-          // The run's trace (docs/tracing.md): the SDK nests the task's spans under the attempt's.
-          traceId: traceIdForRootRun(run.rootRunId ?? run.id),
-          batchId: run.batchId ? toPublicId("batch", run.batchId) : undefined,
-          depth: run.depth,
-        })),
+        runs: runs.map((run) => workerRun(run, engine.clock.now(), version)),
       };
     },
   );
@@ -254,7 +230,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
         leases,
         waitMs: request.body.waitSeconds * 1000,
         signal: abort.signal,
-        stillAllowed: keyStillValid(context.db, request.environment),
+        stillAllowed: keyStillValid(context.db, request.environment, context.apiKeys),
         heartbeatId,
       });
       if (abort.workerHungUp()) {
@@ -353,8 +329,20 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
 
   routes.post(
     "/engine/v1/complete",
-    { schema: { body: z.object({ workerId, completions: z.array(completionSchema).min(1).max(100) }) }, config: { textCheckedByRoute: ["completions"] } },
-    async (request) => {
+    {
+      schema: {
+        body: z.object({
+          workerId,
+          completions: z.array(completionSchema).min(1).max(100),
+          // Optional (older workers leave it out): the next runs for the slots these completions free,
+          // in the answer, so that a busy worker needs no dequeue request of its own.
+          next: z.object({ maxRuns: z.number().int().min(1).max(100), versions: z.array(versionSchema).min(1).max(16).optional() }).optional(),
+        }),
+      },
+      config: { textCheckedByRoute: ["completions"] },
+    },
+    async (request, reply) => {
+      const abort = request.body.next ? abortWhenClientLeaves(request, reply, context.closing) : null;
       // Outputs and errors are redacted of secret values before anything is stored.
       const redact = await context.redactor.forEnvironment(request.environment.environmentId);
       // Each completion is its own transaction; those of one request go at once, on several connections.
@@ -386,7 +374,19 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
           return { runId: completion.runId, accepted: false, error: error.message, code: error.code };
         }
       }));
-      return { results };
+      const next = request.body.next;
+      if (!next) return { results };
+      // A completion answered with a retry in place keeps its slot: no run for that one.
+      const keptSlots = results.filter((result) => "nextAttemptNumber" in result && result.nextAttemptNumber !== undefined).length;
+      const runs = await dequeueForCompletions(engine, settings, {
+        environmentId: request.environment.environmentId,
+        workerId: request.body.workerId,
+        max: Math.min(next.maxRuns, request.body.completions.length) - keptSlots,
+        versions: next.versions,
+        signal: abort!.signal,
+      });
+      const version = runs.length > 0 ? await envvarsVersion(context.db.sql, request.environment.environmentId) : 0;
+      return { results, runs: runs.map((run) => workerRun(run, engine.clock.now(), version)) };
     },
   );
 }

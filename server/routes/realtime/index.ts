@@ -7,7 +7,7 @@ import { realtimeRunRoutes } from "./runs.ts";
 import { realtimeStreamRoutes } from "./streams.ts";
 
 export async function realtimeRoutes(app: FastifyInstance, context: AppContext): Promise<void> {
-  app.addHook("preHandler", requireSecretKey(context.db, context.clock));
+  app.addHook("preHandler", requireSecretKey(context.db, context.clock, context.apiKeys));
   await app.register(async (scope) => realtimeRunRoutes(scope, context));
   const streams = new StreamNotifier(context.db.sql, context.db.listener);
   app.addHook("onReady", () => streams.start());
