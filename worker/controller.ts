@@ -34,6 +34,8 @@ export interface DequeuedRun {
   traceId?: string;
   batchId?: string;
   depth: number;
+  /** The run resumes from this checkpoint of its container (asked for with `checkpoints: true`). */
+  checkpointId?: string;
 }
 
 export interface WorkerVersion {
@@ -184,6 +186,7 @@ export class WorkerController {
             waitSeconds: this.#options.dequeueWaitSeconds ?? 20,
             start: true,
             versions: [this.#version.version],
+            checkpoints: this.#version.pool.restoresCheckpoints === true,
           },
           signal: this.#dequeueAbort.signal,
         });
@@ -232,10 +235,13 @@ export class WorkerController {
           maxDuration: run.maxDuration,
           workerId,
           waitInProcessMs: this.#options.waitInProcessMs ?? 5_000,
+          checkpointId: run.checkpointId,
         },
         (events) => shipper.add(events),
       );
       await shipper.close();
+      // A checkpoint is restored once; a retry of the attempt starts afresh.
+      run.checkpointId = undefined;
       entry.process = null;
       await entry.version.pool.release(process, outcome.kind !== "finished");
       if (entry.lost || entry.handedBack) return;

@@ -14,6 +14,7 @@ import { executorPath } from "../attempt-process.ts";
 import type { ExecuteMessage, FromChild } from "../messages.ts";
 import { machinePresets, type AttemptOutcome, type AttemptRunner, type RunnerPool } from "../runner.ts";
 import { encodeChannelLine, readChannelLines } from "../stdio-channel.ts";
+import { DockerCheckpoints, type AttemptHandle } from "./docker-checkpoints.ts";
 
 const ratchetRoot = fileURLToPath(new URL("../../", import.meta.url)).replace(/\/$/, "");
 const defaultImage = "node:24-bookworm-slim";
@@ -58,9 +59,11 @@ class DockerAttempt implements AttemptRunner {
   #alive = true;
 
   readonly #env: string[];
+  readonly #checkpoints: DockerCheckpoints;
 
-  constructor(docker: Docker, settings: DockerRunnerSettings, machine: string, env: string[]) {
+  constructor(docker: Docker, settings: DockerRunnerSettings, machine: string, env: string[], checkpoints: DockerCheckpoints) {
     this.#env = env;
+    this.#checkpoints = checkpoints;
     this.#docker = docker;
     this.#settings = settings;
     this.machine = machine;
@@ -81,6 +84,19 @@ class DockerAttempt implements AttemptRunner {
     const preset = machinePresets[this.machine] ?? machinePresets["small-1x"]!;
     const memory = preset.memoryMb * 1024 * 1024;
     const runId = message.ctx.run.id;
+    // Checkpoints (docs/checkpoints.md): a resumed run is restored where it stopped, else replays.
+    const handle: AttemptHandle = {
+      message,
+      onEvents,
+      labels: { [labels.managed]: this.#settings.runnerId, [labels.run]: runId },
+      bind: (bound, stdin) => ((this.#container = bound), (this.#stdin = stdin)),
+      log: (line) => process.stderr.write(`[${runId}] ${line}\n`),
+    };
+    const restored = await this.#checkpoints.resume(handle);
+    if (restored) {
+      await this.stop();
+      return restored;
+    }
     const container = await this.#docker.createContainer({
       Image: this.#settings.image,
       // The heap may use the whole limit: the kernel's OOM kill at the container's limit is what ends it.
@@ -99,6 +115,7 @@ class DockerAttempt implements AttemptRunner {
         MemorySwap: memory,
         NanoCpus: Math.round(preset.cpus * 1e9),
         NetworkMode: this.#settings.network,
+        SecurityOpt: this.#checkpoints.securityOpt(),
         // Ratchet's code and the project (its bundle and node_modules), read-only at the same paths.
         Binds: [...new Set([ratchetRoot, this.#settings.projectRoot])].map((path) => `${path}:${path}:ro`),
       },
@@ -110,12 +127,17 @@ class DockerAttempt implements AttemptRunner {
     const stderr = new PassThrough();
     container.modem.demuxStream(stream, stdout, stderr);
     const log = (line: string) => process.stderr.write(`[${runId}] ${line}\n`);
+    let tap: ((reply: FromChild) => void) | null = null;
+    let checkpointing: Promise<AttemptOutcome> | null = null;
     const result = new Promise<AttemptOutcome | null>((resolve) => {
       readChannelLines<FromChild>(
         stdout,
         (reply) => {
+          if (tap) return tap(reply);
           if (reply.type === "events") onEvents(reply.events);
           if (reply.type === "result") resolve(reply.result);
+          // The process waits long: the checkpoint code drives the attempt from here on.
+          if (reply.type === "checkpoint") resolve((checkpointing = this.#checkpoints.takeOver({ container, stdin: stream, exited, tap: (handler) => (tap = handler) }, handle)));
         },
         () => resolve(null),
         log,
@@ -128,8 +150,9 @@ class DockerAttempt implements AttemptRunner {
       () => null,
     );
     await container.start();
-    stream.write(encodeChannelLine(message));
-    const first = await Promise.race([result, exited.then(() => null)]);
+    stream.write(encodeChannelLine(this.#checkpoints.prepare(message)));
+    // A checkpoint stops the container: its exit is then the checkpoint code's to judge.
+    const first = await Promise.race([result, exited.then(() => checkpointing ?? null)]);
     if (first) {
       await this.stop();
       return first;
@@ -165,10 +188,16 @@ export class DockerRunnerPool implements RunnerPool {
   readonly #docker: Docker;
   readonly #settings: DockerRunnerSettings;
   readonly #running = new Set<DockerAttempt>();
+  readonly #checkpoints: DockerCheckpoints;
 
-  private constructor(docker: Docker, settings: DockerRunnerSettings) {
+  private constructor(docker: Docker, settings: DockerRunnerSettings, checkpoints: DockerCheckpoints) {
     this.#docker = docker;
     this.#settings = settings;
+    this.#checkpoints = checkpoints;
+  }
+
+  get restoresCheckpoints(): boolean {
+    return this.#checkpoints.restores;
   }
 
   static async create(env: NodeJS.ProcessEnv, options: { projectRoot: string }): Promise<DockerRunnerPool> {
@@ -181,7 +210,7 @@ export class DockerRunnerPool implements RunnerPool {
       projectRoot: options.projectRoot,
       env: containerEnv(env),
     };
-    const pool = new DockerRunnerPool(docker, settings);
+    const pool = new DockerRunnerPool(docker, settings, await DockerCheckpoints.forProcess(docker, env));
     // Once per worker process: a later version's pool must not remove an earlier one's containers.
     reconciled ??= pool.reconcile();
     await reconciled;
@@ -199,7 +228,7 @@ export class DockerRunnerPool implements RunnerPool {
   }
 
   acquire(machine = "small-1x", variables: VariableSet = noVariables): AttemptRunner {
-    const attempt = new DockerAttempt(this.#docker, this.#settings, machine in machinePresets ? machine : "small-1x", withVariables(this.#settings.env, variables));
+    const attempt = new DockerAttempt(this.#docker, this.#settings, machine in machinePresets ? machine : "small-1x", withVariables(this.#settings.env, variables), this.#checkpoints);
     this.#running.add(attempt);
     return attempt;
   }

@@ -172,6 +172,7 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
           startedAt: attempt.startedAt?.toISOString(),
           finishedAt: attempt.finishedAt?.toISOString(),
           error: attempt.error?.message,
+          suspension: suspensionText(attempt.checkpoints, attempt.checkpointFallback),
         })),
         journal,
         related: relatedRuns,
@@ -288,4 +289,12 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
     const id = await replayRun(engine, scope.environment, request.params.runId, {});
     return reply.redirect(`${scope.base}/runs/${toPublicId("run", id)}`, 303);
   });
+}
+
+/** How the attempt's long waits were suspended (docs/checkpoints.md), for the attempts table. */
+function suspensionText(checkpoints: number, fallback: string | null): string {
+  const parts = [];
+  if (checkpoints > 0) parts.push(`checkpointed ${checkpoints === 1 ? "once" : `${checkpoints} times`}`);
+  if (fallback) parts.push(`replay: ${fallback}`);
+  return parts.join("; ");
 }

@@ -20,6 +20,7 @@ import { ApiError } from "../../errors.ts";
 import { fromPublicId, toPublicId } from "../../ids.ts";
 import { keyStillValid, requireSecretKey } from "../../auth/authenticate.ts";
 import { eventRoutes } from "./events.ts";
+import { resumeCheckpoints } from "./resume-checkpoints.ts";
 import { workerEnvvarRoutes } from "./envvars.ts";
 
 const workerId = z.string().min(1).max(128);
@@ -167,6 +168,8 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
           // The versions this worker runs: it is handed only runs pinned to one of them, and unpinned
           // ones. Without it, the environment's current version.
           versions: z.array(versionSchema).min(1).max(16).optional(),
+          // The worker restores checkpointed runs (docs/checkpoints.md); others replay them.
+          checkpoints: z.boolean().default(false),
         }),
       },
     },
@@ -186,6 +189,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
         // The worker that asked may have died with runs it just received and never heartbeated.
         await dequeueConnectionLost(engine, { environmentId: request.environment.environmentId, workerId: request.body.workerId });
       }
+      const checkpoints = await resumeCheckpoints(context.db.sql, runs, request.body.checkpoints);
       return {
         runs: runs.map(({ run, attemptNumber }) => ({
           id: toPublicId("run", run.id),
@@ -212,6 +216,7 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
           traceId: traceIdForRootRun(run.rootRunId ?? run.id),
           batchId: run.batchId ? toPublicId("batch", run.batchId) : undefined,
           depth: run.depth,
+          checkpointId: checkpoints.get(run.id),
         })),
       };
     },
@@ -331,9 +336,21 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
 
   routes.post(
     "/engine/v1/runs/:runId/suspend",
-    { schema: { params: z.object({ runId: z.string().min(1).max(64) }), body: z.object({ workerId }) } },
+    {
+      schema: {
+        params: z.object({ runId: z.string().min(1).max(64) }),
+        body: z.object({
+          workerId,
+          // The run's container was checkpointed (docs/checkpoints.md): the resume restores it.
+          checkpointId: z.string().uuid().optional(),
+          // Why a wait that could have been checkpointed suspends by replay; shown on the run page.
+          fallbackReason: z.string().min(1).max(2000).optional(),
+        }),
+      },
+    },
     async (request) => {
-      const suspended = await suspendRun(engine, request.environment.environmentId, { runId: runUuid(request.params.runId), workerId: request.body.workerId });
+      const { workerId: worker, checkpointId, fallbackReason } = request.body;
+      const suspended = await suspendRun(engine, request.environment.environmentId, { runId: runUuid(request.params.runId), workerId: worker }, { checkpointId, fallbackReason });
       return { suspended };
     },
   );
