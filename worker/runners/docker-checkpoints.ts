@@ -14,6 +14,7 @@ import { CheckpointLimitError, defaultCheckpointLimits } from "../../server/chec
 import { restoreContainer } from "../../server/checkpoints/restore.ts";
 import { checkpointableSeccomp } from "../../server/checkpoints/seccomp.ts";
 import { connect, type Db } from "../../server/db/client.ts";
+import { fromPublicId } from "../../server/ids.ts";
 import { attemptsNoteCheckpointFallback, checkpointsDelete } from "../../server/storage/checkpoints.ts";
 import type { ExecuteMessage, FromChild, ToChild } from "../messages.ts";
 import type { AttemptOutcome } from "../runner.ts";
@@ -170,7 +171,7 @@ export class DockerCheckpoints {
     } catch (error) {
       const reason = `restoring the checkpoint failed: ${(error as Error).message}; replayed`;
       handle.log(reason);
-      await attemptsNoteCheckpointFallback(db.sql, [{ runId: message.ctx.run.id, attemptNumber: message.ctx.attempt.number }], reason).catch(() => {});
+      await attemptsNoteCheckpointFallback(db.sql, [{ runId: runUuid(message), attemptNumber: message.ctx.attempt.number }], reason).catch(() => {});
       await checkpointsDelete(db.sql, message.checkpointId).catch(() => {});
       return null;
     }
@@ -211,14 +212,19 @@ export class DockerCheckpoints {
     const startedAt = await segment.container.inspect().then((info) => info.State.StartedAt, () => null);
     let checkpointId: string;
     try {
-      const { checkpoint } = await checkpointContainer(
+      const started = performance.now();
+      const { checkpoint, dumpMs, storeMs } = await checkpointContainer(
         this.#docker,
         db.sql,
         segment.container.id,
-        { runId, environmentId: message.ctx.environment.id, attempt: message.ctx.attempt.number, workerVersion: message.ctx.run.version ?? null },
+        { runId: runUuid(message), environmentId: message.ctx.environment.id, attempt: message.ctx.attempt.number, workerVersion: message.ctx.run.version ?? null },
         defaultCheckpointLimits,
       );
       checkpointId = checkpoint.id;
+      handle.log(
+        `checkpointed in ${(performance.now() - started).toFixed(0)} ms (CRIU dump ${dumpMs.toFixed(0)} ms, store ${storeMs.toFixed(0)} ms; ` +
+          `${checkpoint.sizeRaw} bytes raw, ${checkpoint.sizeStored} stored)`,
+      );
     } catch (error) {
       if (error instanceof CheckpointStoreError && !error.resumedInPlace) {
         return { kind: "crashed", code: null, signal: null, reason: `was lost when its checkpoint could not be stored (${error.message})` };
@@ -273,6 +279,11 @@ export class DockerCheckpoints {
 }
 
 let processCheckpoints: Promise<DockerCheckpoints> | undefined;
+
+/** The run's id as the checkpoints table keeps it (the protocol speaks public ids). */
+function runUuid(message: ExecuteMessage): string {
+  return fromPublicId("run", message.ctx.run.id) ?? message.ctx.run.id;
+}
 
 async function crashedAfterCheckpoint(container: Docker.Container, code: number | null): Promise<AttemptOutcome> {
   const state = await container.inspect().then((info) => info.State, () => null);
