@@ -2,7 +2,7 @@
 // that holds state in memory and in an open file, makes a side effect, then waits. The runner dumps
 // its container with CRIU into one Postgres large object and the run is WAITING with no container;
 // when the wait ends the checkpoint is restored into a new container and the same process goes on.
-// Also: the restore by a restarted runner, a token completed through the API, and the fallback to
+// Also: the restore by a restarted runner and after a server restart, a token completed through the API, and the fallback to
 // replay with RATCHET_CHECKPOINTS=off, noted on the run page. Needs dockerd --experimental and CRIU 4
 // (`bash docker/ci-setup.sh` as root); without them the suite says why and skips.
 import assert from "node:assert/strict";
@@ -13,6 +13,9 @@ import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Docker from "dockerode";
+import type { FastifyInstance } from "fastify";
+import { pino } from "pino";
+import { buildApp } from "../../server/app.ts";
 import { criuAvailable } from "../../server/checkpoints/criu.ts";
 import { fromPublicId } from "../../server/ids.ts";
 import { createTestApp, type TestApp } from "../helpers/app.ts";
@@ -69,6 +72,7 @@ describe("the Docker runner checkpoints long waits", { skip: skip ?? false }, ()
   let dir: string;
   let worker: Worker;
   let sideEffects: Server;
+  let restarted: FastifyInstance | null = null;
   const hits: Array<{ path: string; random: string; id?: string }> = [];
   const runnerId = `ratchet-test-${randomBytes(4).toString("hex")}`;
   const api = httpApiOk(() => url, () => key);
@@ -145,6 +149,7 @@ describe("the Docker runner checkpoints long waits", { skip: skip ?? false }, ()
     for (const id of (await run("docker", ["ps", "-aq", "--filter", `label=dev.ratchet.runner=${runnerId}`])).stdout.trim().split("\n").filter(Boolean)) {
       await run("docker", ["rm", "-f", id], { allowFailure: true });
     }
+    await restarted?.close();
     await t?.close();
     sideEffects?.close();
   });
@@ -193,6 +198,21 @@ describe("the Docker runner checkpoints long waits", { skip: skip ?? false }, ()
     await checkpointed(id);
     await worker.stop();
     await startRunner();
+    const done = await finished(id);
+    assert.equal(done.status, "COMPLETED", `${JSON.stringify(done.error)}\n${worker.output()}`);
+    assertSameProcess(done.output);
+    assert.equal(await largeObjects(), 0);
+  });
+
+  test("a run checkpointed before the server restarted is restored after it", async () => {
+    hits.length = 0;
+    const { id } = await api("POST", "/api/v1/tasks/remembers/trigger", { payload: { seconds: 20 } });
+    await checkpointed(id);
+    // The same database and port, a new server process's app; the worker redials.
+    await t.app.close();
+    restarted = await buildApp({ config: t.config, db: t.database.db, sweeper: true, logger: pino({ level: "silent" }) });
+    await restarted.listen({ port: Number(new URL(url).port), host: "127.0.0.1" });
+    t.app = restarted;
     const done = await finished(id);
     assert.equal(done.status, "COMPLETED", `${JSON.stringify(done.error)}\n${worker.output()}`);
     assertSameProcess(done.output);
