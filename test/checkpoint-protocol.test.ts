@@ -1,14 +1,17 @@
 // The worker protocol's side of checkpoints (docs/checkpoints.md), without Docker: a suspension
 // names its checkpoint (of its own run only) or why it replays; a resumed run's dequeue answer
 // carries its checkpoint to a worker that restores them, while one that cannot gets the run to
-// replay and the checkpoint goes; a run that finishes or is canceled keeps no checkpoint.
+// replay and the checkpoint goes; a run that finishes or is canceled keeps no checkpoint; the
+// periodic orphan sweep collects unreferenced objects, skipping a pass another replica holds.
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { ManualClock } from "../server/clock.ts";
 import { sweepOnce } from "../server/engine/sweepers.ts";
 import { fromPublicId } from "../server/ids.ts";
 import { uuidv7 } from "../server/ids.ts";
-import { checkpointsInsert } from "../server/storage/checkpoints.ts";
+import { checkpointSweepLockKey, checkpointsInsert, checkpointsSweepOrphans } from "../server/storage/checkpoints.ts";
+import { CheckpointOrphanSweeper } from "../server/checkpoints/orphan-sweeper.ts";
+import { pino } from "pino";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
 
@@ -107,6 +110,25 @@ describe("checkpoints in the worker protocol", () => {
     await api.ok("POST", `/api/v2/runs/${id}/cancel`);
     assert.equal((await api.retrieve(id)).status, "CANCELED");
     assert.equal(await largeObjects(), 0, "canceling the waiting run unlinked its checkpoint");
+  });
+
+  test("the periodic orphan sweep unlinks an unreferenced large object, one replica at a time", async () => {
+    const [planted] = await sql()<{ oid: number }[]>`select lo_from_bytea(0, '\\x00ff'::bytea)::int8::float8 as oid`;
+    // Another replica holding the sweep's lock: this pass is skipped, nothing is touched.
+    const held = await t.database.db.sql.reserve();
+    await held`begin`;
+    await held`select pg_advisory_xact_lock(${checkpointSweepLockKey.toString()}::bigint)`;
+    assert.equal(await checkpointsSweepOrphans(sql()), null);
+    await held`rollback`;
+    held.release();
+    const sweeper = new CheckpointOrphanSweeper(t.database.db, pino({ level: "silent" }), 20);
+    sweeper.start();
+    try {
+      for (let tries = 0; tries < 200 && (await largeObjects()) > 0; tries += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    } finally {
+      await sweeper.stop();
+    }
+    assert.equal((await sql()`select 1 from pg_largeobject_metadata where oid = ${planted!.oid}`).length, 0);
   });
 
   test("a suspension naming another run's checkpoint, or none, is refused with the field named", async () => {

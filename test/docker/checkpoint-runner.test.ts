@@ -219,6 +219,20 @@ describe("the Docker runner checkpoints long waits", { skip: skip ?? false }, ()
     assert.equal(await largeObjects(), 0);
   });
 
+  test("a checkpoint that cannot be restored is dropped and the run replays, saying why", async () => {
+    hits.length = 0;
+    const { id } = await api("POST", "/api/v1/tasks/remembers/trigger", { payload: { seconds: 20 } });
+    await checkpointed(id);
+    // The stored image damaged: its gzip header overwritten.
+    await sql()`select lo_put(lo_oid, 0, '\\x00000000'::bytea) from ratchet.checkpoints where run_id = ${runUuid(id)}`;
+    const done = await finished(id);
+    assert.equal(done.status, "COMPLETED", `${JSON.stringify(done.error)}\n${worker.output()}`);
+    assert.equal(hits.filter((hit) => hit.path === "/side-effect").length, 2, "replayed from the top");
+    assert.match((await attemptOf(id)).fallback ?? "", /restoring the checkpoint failed: .*; replayed/);
+    assert.equal(await largeObjects(), 0);
+    assert.deepEqual(await containersOf(id), []);
+  });
+
   test("with RATCHET_CHECKPOINTS=off the run suspends by replay, notes why, and completes", async () => {
     await worker.stop();
     await startRunner({ RATCHET_CHECKPOINTS: "off" });
