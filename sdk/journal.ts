@@ -85,8 +85,25 @@ export async function journalWait(runtime: TaskRuntime, position: number, kind: 
     if (remaining <= runtime.waitInProcessMs && remaining > 0 && !runtime.signal.aborted) {
       await sleep(wait.type === "DATETIME" ? remaining : Math.min(remaining, 200), runtime.signal);
     } else if (remaining > 0 || wait.type !== "DATETIME") {
+      let fallbackReason: string | undefined;
+      const checkpoints = runtime.checkpoints;
+      // A wait of unknown length (token, child, batch) has waited in the process already: long.
+      const long = wait.type !== "DATETIME" || remaining > (checkpoints?.afterMs ?? 0);
+      if (checkpoints && long) {
+        if ("take" in checkpoints) {
+          // The runner checkpoints this process; it goes on here once restored, the wait over.
+          const answer = await checkpoints.take();
+          if (answer.restored) {
+            entry = (await call(runtime, position, { op: "get" }))!;
+            continue;
+          }
+          fallbackReason = answer.reason;
+        } else {
+          fallbackReason = checkpoints.unavailable;
+        }
+      }
       const { suspended } = await apiRequest<{ suspended: boolean }>("POST", `/engine/v1/runs/${runtime.ctx.run.id}/suspend`, {
-        body: { workerId: runtime.workerId },
+        body: { workerId: runtime.workerId, fallbackReason },
       });
       if (suspended) {
         runtime.suspend();

@@ -61,7 +61,16 @@ export interface TaskRuntime {
   waitInProcessMs: number;
   /** The run was suspended on the server: this execution ends here, without an outcome. */
   suspend(): void;
+  /**
+   * In a container the runner can checkpoint: waits longer than `afterMs` (and token, child and
+   * batch waits) ask it to, and the process goes on here after the restore. `unavailable`: why not,
+   * noted on the run when it suspends by replay instead (docs/checkpoints.md).
+   */
+  checkpoints?: { afterMs: number; take(): Promise<CheckpointAnswer> } | { afterMs: number; unavailable: string };
 }
+
+/** `restored`: the process was checkpointed and restored, and its wait is over. */
+export type CheckpointAnswer = { restored: true } | { restored: false; reason: string };
 
 const key = Symbol.for("ratchet.sdk.runtime");
 type Global = typeof globalThis & { [key]?: TaskRuntime | null };

@@ -24,6 +24,7 @@ import { defaultEngineSettings, type EngineSettings } from "./engine/settings.ts
 import { BulkActionProcessor } from "./engine/bulk-actions.ts";
 import { Sweeper } from "./engine/sweepers.ts";
 import { RunRetentionSweeper } from "./engine/run-retention.ts";
+import { CheckpointOrphanSweeper } from "./checkpoints/orphan-sweeper.ts";
 import { EventPartitionMaintainer } from "./engine/events-maintenance.ts";
 import { RealtimeMaintainer } from "./engine/realtime-maintenance.ts";
 import { OtlpRunExporter } from "./observability/otlp-export.ts";
@@ -124,6 +125,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       : new EventPartitionMaintainer(engine, { retentionDays: options.config.eventsRetentionDays }, app.log as unknown as Logger);
   const retention =
     options.sweeper === false ? null : new RunRetentionSweeper(engine, { defaultDays: options.config.runRetentionDays }, app.log as unknown as Logger);
+  const checkpointOrphans = options.sweeper === false ? null : new CheckpointOrphanSweeper(engine.db, app.log as unknown as Logger);
   const realtimeUpkeep = options.sweeper === false ? null : new RealtimeMaintainer(engine, { streamRetentionDays: options.config.streamsRetentionDays }, app.log as unknown as Logger);
   app.decorate("ratchet", context);
   app.decorate("ratchetRoutes", routes);
@@ -134,6 +136,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     bulkActions?.start();
     partitions?.start();
     retention?.start();
+    checkpointOrphans?.start();
     if (sweeper) alerts.start();
     realtimeUpkeep?.start();
   });
@@ -147,6 +150,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await bulkActions?.stop();
     await partitions?.stop();
     await retention?.stop();
+    await checkpointOrphans?.stop();
     realtimeUpkeep?.stop();
     await notifier.stop();
     await apiKeys.stop();

@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints, 0019_batch_tokens_stream_partitions, 0020_deployments_and_pinned_versions, 0021_run_retention, 0022_deployment_failure_alerts, 0023_overview_index, 0024_crashed_attempts, 0025_saved_queries, 0026_api_key_cache_invalidation, 0027_complete_fast_returns_timing
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints, 0019_batch_tokens_stream_partitions, 0020_deployments_and_pinned_versions, 0021_run_retention, 0022_deployment_failure_alerts, 0023_overview_index, 0024_crashed_attempts, 0025_saved_queries, 0026_api_key_cache_invalidation, 0027_complete_fast_returns_timing, 0028_checkpoint_suspensions
 
 create table ratchet.alert_channels (
   id uuid default gen_random_uuid() not null,
@@ -72,7 +72,9 @@ create table ratchet.attempts (
   created_at timestamp with time zone not null,
   started_at timestamp with time zone,
   finished_at timestamp with time zone,
-  error jsonb
+  error jsonb,
+  checkpoints integer default 0 not null,
+  checkpoint_fallback text
 );
 
 create table ratchet.batches (
@@ -550,6 +552,8 @@ alter table ratchet.api_keys add constraint api_keys_environment_id_fkey FOREIGN
 alter table ratchet.api_keys add constraint api_keys_pkey PRIMARY KEY (id);
 alter table ratchet.api_keys add constraint api_keys_key_hash_key UNIQUE (key_hash);
 alter table ratchet.api_keys add constraint api_keys_public_id_key UNIQUE (public_id);
+alter table ratchet.attempts add constraint attempts_checkpoint_fallback_check CHECK (length(checkpoint_fallback) <= 2000);
+alter table ratchet.attempts add constraint attempts_checkpoints_check CHECK (checkpoints >= 0);
 alter table ratchet.attempts add constraint attempts_status_check CHECK (status = ANY (ARRAY['EXECUTING'::text, 'COMPLETED'::text, 'FAILED'::text, 'CANCELED'::text, 'CRASHED'::text]));
 alter table ratchet.attempts add constraint attempts_run_id_fkey FOREIGN KEY (run_id) REFERENCES ratchet.runs(id) ON DELETE CASCADE;
 alter table ratchet.attempts add constraint attempts_pkey PRIMARY KEY (run_id, number);
@@ -1278,6 +1282,16 @@ begin
   return null;
 end $function$;
 
+CREATE OR REPLACE FUNCTION ratchet.runs_drop_checkpoints()
+ RETURNS trigger
+ LANGUAGE plpgsql
+AS $function$
+begin
+  delete from ratchet.checkpoints where run_id = new.id;
+  return null;
+end
+$function$;
+
 CREATE OR REPLACE FUNCTION ratchet.served_versions(p_environment_id uuid, p_versions text[])
  RETURNS text[]
  LANGUAGE sql
@@ -1352,6 +1366,7 @@ CREATE TRIGGER environments_key_answer_changed AFTER DELETE OR UPDATE OF type, s
 CREATE TRIGGER organizations_key_answer_changed AFTER DELETE OR UPDATE OF slug ON ratchet.organizations FOR EACH STATEMENT EXECUTE FUNCTION ratchet.notify_api_keys_changed();
 CREATE TRIGGER projects_key_answer_changed AFTER DELETE OR UPDATE OF ref, name, organization_id ON ratchet.projects FOR EACH STATEMENT EXECUTE FUNCTION ratchet.notify_api_keys_changed();
 CREATE TRIGGER runs_attach_packets AFTER INSERT OR UPDATE OF payload, payload_type, output, output_type ON ratchet.runs FOR EACH ROW WHEN (((new.payload_type = 'application/store'::text) OR (new.output_type = 'application/store'::text))) EXECUTE FUNCTION ratchet.packets_attach_to_run();
+CREATE TRIGGER runs_drop_checkpoints AFTER UPDATE OF status ON ratchet.runs FOR EACH ROW WHEN (((new.status = ANY (ARRAY['COMPLETED'::text, 'CANCELED'::text, 'FAILED'::text, 'CRASHED'::text, 'SYSTEM_FAILURE'::text, 'EXPIRED'::text, 'TIMED_OUT'::text])) AND (old.status IS DISTINCT FROM new.status))) EXECUTE FUNCTION ratchet.runs_drop_checkpoints();
 CREATE TRIGGER runs_failed_alert AFTER UPDATE OF status ON ratchet.runs FOR EACH ROW WHEN (((new.status IS DISTINCT FROM old.status) AND (new.status = ANY (ARRAY['FAILED'::text, 'CRASHED'::text, 'TIMED_OUT'::text, 'SYSTEM_FAILURE'::text])))) EXECUTE FUNCTION ratchet.record_run_failure_for_alerts();
 CREATE TRIGGER runs_record_change AFTER UPDATE ON ratchet.runs REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ratchet.run_changes_record_updated();
 CREATE TRIGGER runs_record_insert AFTER INSERT ON ratchet.runs REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION ratchet.run_changes_record_inserted();

@@ -20,6 +20,8 @@ export interface CompletionResult {
 /** What a request asks for besides its completions: the next runs, of these versions (null: none). */
 export interface NextRuns<T> {
   versions: string[];
+  /** The worker restores checkpointed runs (docs/checkpoints.md); else the server has them replayed. */
+  checkpoints?: boolean;
   /** Handed back with each run (the worker's version object, to run it with). */
   tag: T;
 }
@@ -129,7 +131,7 @@ export class CompletionSender {
           body: {
             workerId: this.#workerId,
             completions: batch.map((pending) => pending.completion),
-            ...(next ? { next: { maxRuns: batch.length, versions: next.versions } } : {}),
+            ...(next ? { next: { maxRuns: batch.length, versions: next.versions, checkpoints: next.checkpoints ?? false } } : {}),
           },
           maxAttempts: 1,
         });

@@ -36,6 +36,8 @@ export interface DequeuedRun {
   depth: number;
   /** The environment's variables version when the run was claimed (absent from older servers). */
   envvarsVersion?: number;
+  /** The run resumes from this checkpoint of its container (asked for with `checkpoints: true`). */
+  checkpointId?: string;
 }
 
 export interface WorkerVersion {
@@ -122,7 +124,10 @@ export class WorkerController {
       retryForMs: options.completionRetryForMs,
       log: (message) => this.#log(message),
       // The runs that take the freed slots come back in the completion's answer.
-      next: () => (this.#stopping || !this.#version ? null : { versions: [this.#version.version], tag: this.#version }),
+      next: () =>
+        this.#stopping || !this.#version
+          ? null
+          : { versions: [this.#version.version], checkpoints: this.#version.pool.restoresCheckpoints === true, tag: this.#version },
       onExtraRuns: (runs, tag) => {
         for (const run of runs) this.#takeNextRun(run, tag as WorkerVersion);
       },
@@ -216,6 +221,7 @@ export class WorkerController {
             waitSeconds: this.#options.dequeueWaitSeconds ?? 20,
             start: true,
             versions: this.#dequeueVersions(this.#version),
+            checkpoints: this.#version.pool.restoresCheckpoints === true,
           },
           signal: this.#dequeueAbort.signal,
         });
@@ -286,10 +292,13 @@ export class WorkerController {
           maxDuration: run.maxDuration,
           workerId,
           waitInProcessMs: this.#options.waitInProcessMs ?? 5_000,
+          checkpointId: run.checkpointId,
         },
         (events) => shipper.add(events),
       );
       await shipper.close();
+      // A checkpoint is restored once; a retry of the attempt starts afresh.
+      run.checkpointId = undefined;
       entry.process = null;
       await entry.version.pool.release(process, outcome.kind !== "finished");
       if (entry.lost || entry.handedBack) return;

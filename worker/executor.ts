@@ -5,13 +5,13 @@ import { executeAttempt } from "../sdk/execute.ts";
 import { metadata as metadataApi } from "../sdk/metadata.ts";
 import { enableInstrumentations, installTracing, withinAttempt } from "../sdk/otel.ts";
 import type { ProjectConfig } from "../sdk/project-config.ts";
-import { setRuntime, type RunEvent, type TaskRuntime } from "../sdk/runtime.ts";
+import { setRuntime, type CheckpointAnswer, type RunEvent, type TaskRuntime } from "../sdk/runtime.ts";
 import { parsePacket, stringifyPacket } from "../sdk/serialization.ts";
 import { importIfStored, offloadIfLarge } from "../sdk/packets.ts";
 import { waitForOpenStreams } from "../sdk/streams.ts";
 import { taskRegistry, type AnyTaskOptions } from "../sdk/task.ts";
 import { taskManifest } from "./manifest.ts";
-import type { ChildResult, ExecuteMessage, FromChild, ToChild } from "./messages.ts";
+import type { CheckpointRefusedMessage, ChildResult, ExecuteMessage, FromChild, RestoredMessage, ToChild } from "./messages.ts";
 import { setLongTimeout } from "./long-timeout.ts";
 import { readChannelLines, encodeChannelLine } from "./stdio-channel.ts";
 
@@ -71,6 +71,8 @@ async function index(bundle: string, config: ProjectConfig): Promise<void> {
 }
 
 let current: { controller: AbortController } | null = null;
+/** The answer to the checkpoint this process asked its runner for, if one is pending. */
+let answerCheckpoint: ((answer: RestoredMessage | CheckpointRefusedMessage) => void) | null = null;
 
 async function execute(message: ExecuteMessage): Promise<ChildResult> {
   await load(message.bundle);
@@ -96,7 +98,24 @@ async function execute(message: ExecuteMessage): Promise<ChildResult> {
   let journalPosition = 0;
   let markSuspended: () => void = () => {};
   const suspended = new Promise<"suspended">((resolve) => (markSuspended = () => resolve("suspended")));
+  const checkpoints: TaskRuntime["checkpoints"] =
+    message.checkpoints && "unavailable" in message.checkpoints
+      ? message.checkpoints
+      : message.checkpoints && {
+          afterMs: message.checkpoints.afterMs,
+          take: () =>
+            new Promise<CheckpointAnswer>((resolve) => {
+              // What the task logged so far leaves before the dump, so none is sent twice or lost.
+              flushEvents();
+              answerCheckpoint = (answer) => {
+                if (answer.type === "restored") runtime.workerId = answer.workerId;
+                resolve(answer.type === "restored" ? { restored: true } : { restored: false, reason: answer.reason });
+              };
+              send({ type: "checkpoint" });
+            }),
+        };
   const runtime: TaskRuntime = {
+    checkpoints,
     nextSeq: () => seq++,
     workerId: message.workerId,
     nextJournalPosition: () => journalPosition++,
@@ -172,6 +191,12 @@ if (process.argv[2] === "--index") {
   const onMessage = (message: ToChild) => {
     if (message.type === "cancel") {
       current?.controller.abort(new Error("Run was canceled"));
+      return;
+    }
+    if (message.type === "restored" || message.type === "checkpoint-refused") {
+      const answer = answerCheckpoint;
+      answerCheckpoint = null;
+      answer?.(message);
       return;
     }
     execute(message).then(

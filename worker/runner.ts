@@ -33,6 +33,8 @@ export interface AttemptRunner {
 
 /** The runners of one version's bundle. */
 export interface RunnerPool {
+  /** Its runners restore checkpointed runs (the Docker runner with CRIU, docs/checkpoints.md). */
+  readonly restoresCheckpoints?: boolean;
   /** A runner for the machine size, whose environment carries `variables` (the environment's, see docs/envvars.md). */
   acquire(machine?: string, variables?: VariableSet): AttemptRunner;
   /** Back to the pool, or stopped when its state can no longer be trusted. */

@@ -1,7 +1,7 @@
 // What secret keys resolve to, kept per server process so that a request does not look its key up
 // in Postgres every time. Every change that could alter an answer (a key revoked, an environment,
 // project or organization changed) notifies `ratchet_api_keys` in its own transaction
-// (sql/0023_api_key_cache_invalidation.sql), and every server drops its cache as the notification
+// (sql/0026_api_key_cache_invalidation.sql), and every server drops its cache as the notification
 // arrives; keys revoked by this process drop it at once. The cache is only used while its LISTEN
 // is in place, and an entry lives at most `ttlMs` in any case, for a notification that never came
 // (the LISTEN connection down and not noticed yet).

@@ -65,7 +65,8 @@ export async function checkpointContainer(
       const room = limits.maxEnvironmentBytes - (await checkpointsEnvironmentBytes(tx, target.environmentId));
       const limit = Math.min(limits.maxCheckpointBytes, room);
       const entries = await readdir(directory);
-      const packed = tarCreate({ gzip: true, cwd: directory, portable: true }, entries) as unknown as AsyncIterable<Buffer>;
+      // gzip level 1: less CPU than the default for ~5-10 % more bytes on a runner's 55 MB image (docs/benchmarks.md).
+      const packed = tarCreate({ gzip: { level: 1 }, cwd: directory, portable: true }, entries) as unknown as AsyncIterable<Buffer>;
       let written: { oid: number; bytes: number };
       try {
         written = await largeObjectWrite(tx, packed, limit);

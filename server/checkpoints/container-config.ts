@@ -12,7 +12,22 @@ export function containerConfigOf(inspect: Docker.ContainerInspectInfo): Record<
     WorkingDir: c.WorkingDir,
     User: c.User,
     Labels: c.Labels,
-    HostConfig: { Binds: h.Binds, SecurityOpt: h.SecurityOpt, Mounts: h.Mounts, NetworkMode: h.NetworkMode, Memory: h.Memory, NanoCpus: h.NanoCpus },
+    // The same stdio: CRIU hands the restored process the new container's pipes in their place.
+    OpenStdin: c.OpenStdin,
+    StdinOnce: c.StdinOnce,
+    AttachStdin: c.AttachStdin,
+    AttachStdout: c.AttachStdout,
+    AttachStderr: c.AttachStderr,
+    Tty: c.Tty,
+    HostConfig: {
+      Binds: h.Binds,
+      SecurityOpt: h.SecurityOpt,
+      Mounts: h.Mounts,
+      NetworkMode: h.NetworkMode,
+      Memory: h.Memory,
+      MemorySwap: h.MemorySwap,
+      NanoCpus: h.NanoCpus,
+    },
   };
 }
 

@@ -19,12 +19,25 @@ export interface RestoreResult {
   restoreMs: number;
 }
 
-export async function restoreContainer(docker: Docker, sql: Sql, checkpointId: string, options: { name?: string } = {}): Promise<RestoreResult> {
+export interface RestoreOptions {
+  name?: string;
+  /** The new container's labels instead of the old one's (the runner that restores it owns it). */
+  labels?: Record<string, string>;
+  /** Called with the created container before it starts, e.g. to attach to its stdio. */
+  beforeStart?: (container: Docker.Container) => Promise<void>;
+}
+
+export async function restoreContainer(docker: Docker, sql: Sql, checkpointId: string, options: RestoreOptions = {}): Promise<RestoreResult> {
   const row = await checkpointsGet(sql, checkpointId);
   if (!row) throw new Error(`checkpoint ${checkpointId} does not exist`);
   const started = performance.now();
   const config = row.containerConfig as Docker.ContainerCreateOptions;
-  const container = await docker.createContainer({ ...config, Image: row.image, ...(options.name ? { name: options.name } : {}) });
+  const container = await docker.createContainer({
+    ...config,
+    Image: row.image,
+    ...(options.name ? { name: options.name } : {}),
+    ...(options.labels ? { Labels: options.labels } : {}),
+  });
   try {
     const name = `ratchet-${row.id}`;
     const directory = checkpointDirectory(await dockerRoot(docker), container.id, name);
@@ -35,6 +48,8 @@ export async function restoreContainer(docker: Docker, sql: Sql, checkpointId: s
     // `next-exit`: waiting on a created container would answer at once; asked before start so
     // the exit cannot be missed.
     const exited = container.wait({ condition: "next-exit" }) as Promise<{ StatusCode: number }>;
+    exited.catch(() => undefined); // a failed start removes the container: not an unhandled rejection
+    await options.beforeStart?.(container);
     await (container as unknown as CheckpointingContainer).start({ _query: { checkpoint: name }, _body: {} });
     const restoreMs = performance.now() - started;
     await checkpointsDelete(sql, row.id);

@@ -19,6 +19,7 @@ import {
   type JournalEntry,
 } from "../storage/waitpoints.ts";
 import { toPublicId } from "../ids.ts";
+import { attemptsNoteSuspension, checkpointsBelongsToRun } from "../storage/checkpoints.ts";
 import { executionsHeldBy, runsSuspend } from "../storage/executions.ts";
 import { runsLock, runsLockChild } from "../storage/runs.ts";
 import { completeWaitpoints } from "./waitpoints.ts";
@@ -173,18 +174,33 @@ export async function journalOperation(
   return entry;
 }
 
+/** How a suspension holds the run: a checkpoint of its container, or replay and why (docs/checkpoints.md). */
+export interface SuspendHow {
+  checkpointId?: string;
+  fallbackReason?: string;
+}
+
 /**
  * Suspends a run that waits: its execution (and so its concurrency slot) is released and it is
  * WAITING until its waitpoints complete. If they all completed meanwhile, nothing is suspended and
  * the caller carries on.
  */
-export async function suspendRun(deps: EngineDeps, environmentId: string, lease: Lease): Promise<boolean> {
+export async function suspendRun(deps: EngineDeps, environmentId: string, lease: Lease, how: SuspendHow = {}): Promise<boolean> {
   const now = deps.clock.now();
   const suspended = await deps.db.sql.begin(async (tx) => {
     // The run's lock first: a waitpoint completing now waits for it, then sees WAITING and resumes.
     await runsLock(tx, environmentId, lease.runId);
     await assertLeaseHeld(tx, environmentId, lease);
-    if (!(await runWaitpointsAnyWaiting(tx, lease.runId))) return false;
+    if (how.checkpointId && !(await checkpointsBelongsToRun(tx, how.checkpointId, lease.runId, environmentId))) {
+      throw new ApiError("NOT_FOUND", "checkpointId: no checkpoint of this run has that id");
+    }
+    const waiting = await runWaitpointsAnyWaiting(tx, lease.runId);
+    // Noted while the attempt is still leased (the execution row names it); a wait already over
+    // keeps its checkpoint, which the runner restores at once.
+    if (waiting || how.fallbackReason) {
+      await attemptsNoteSuspension(tx, lease, { checkpointed: waiting && how.checkpointId !== undefined, fallback: how.fallbackReason ?? null });
+    }
+    if (!waiting) return false;
     await runsSuspend(tx, environmentId, lease, now);
     return true;
   });

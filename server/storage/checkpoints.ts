@@ -99,3 +99,58 @@ export async function checkpointsSweepOrphans(sql: Sql): Promise<number | null> 
     return orphans.length;
   });
 }
+
+/**
+ * The checkpoint each dequeued run resumes from: its newest one of the attempt it continues (an
+ * older attempt's would restore a process that is no longer the run's). Runs without one are absent.
+ */
+export async function checkpointsForAttempts(sql: Sql, runs: Array<{ runId: string; attemptNumber: number }>): Promise<Map<string, string>> {
+  if (runs.length === 0) return new Map();
+  const rows = await sql<{ runId: string; id: string }[]>`
+    select distinct on (c.run_id) c.run_id as "runId", c.id
+    from ratchet.checkpoints c
+    join unnest(${runs.map((run) => run.runId)}::uuid[], ${runs.map((run) => run.attemptNumber)}::int[]) as r(run_id, attempt)
+      on r.run_id = c.run_id and r.attempt = c.attempt
+    order by c.run_id, c.created_at desc`;
+  return new Map(rows.map((row) => [row.runId, row.id]));
+}
+
+/** Whether the checkpoint exists and belongs to the run in the environment. */
+export async function checkpointsBelongsToRun(sql: Sql | TransactionSql, id: string, runId: string, environmentId: string): Promise<boolean> {
+  const [row] = await sql`select 1 from ratchet.checkpoints where id = ${id} and run_id = ${runId} and environment_id = ${environmentId}`;
+  return row !== undefined;
+}
+
+/** Deletes the checkpoints of runs a worker that cannot restore them dequeued; they replay. */
+export async function checkpointsDeleteForRuns(sql: Sql, runIds: string[]): Promise<number> {
+  if (runIds.length === 0) return 0;
+  const result = await sql`delete from ratchet.checkpoints where run_id = any(${runIds}::uuid[])`;
+  return result.count;
+}
+
+/**
+ * Notes on the attempt a worker holds how its wait is suspended: `checkpointed` counts a suspension
+ * by checkpoint, `fallback` says why a wait that could have been checkpointed suspends by replay.
+ */
+export async function attemptsNoteSuspension(
+  tx: TransactionSql,
+  lease: { runId: string; workerId: string },
+  note: { checkpointed: boolean; fallback: string | null },
+): Promise<void> {
+  await tx`
+    update ratchet.attempts a
+    set checkpoints = a.checkpoints + ${note.checkpointed ? 1 : 0},
+      checkpoint_fallback = coalesce(${note.fallback}, a.checkpoint_fallback)
+    from ratchet.executions x
+    where x.run_id = ${lease.runId} and x.worker_id = ${lease.workerId}
+      and a.run_id = x.run_id and a.number = x.attempt_number`;
+}
+
+/** Notes why a resume did not restore its checkpoint (the run replays instead). */
+export async function attemptsNoteCheckpointFallback(sql: Sql, runs: Array<{ runId: string; attemptNumber: number }>, reason: string): Promise<void> {
+  if (runs.length === 0) return;
+  await sql`
+    update ratchet.attempts a set checkpoint_fallback = ${reason}
+    from unnest(${runs.map((run) => run.runId)}::uuid[], ${runs.map((run) => run.attemptNumber)}::int[]) as r(run_id, attempt)
+    where a.run_id = r.run_id and a.number = r.attempt`;
+}

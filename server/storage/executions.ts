@@ -172,7 +172,7 @@ export interface FastCompletion {
 
 /**
  * Completes a successful attempt in one statement when nothing else has to happen (see
- * sql/0024_complete_fast_returns_timing.sql); 'general' when the caller must take the general path.
+ * sql/0027_complete_fast_returns_timing.sql); 'general' when the caller must take the general path.
  */
 export async function executionsCompleteFast(
   sql: Sql,

@@ -270,11 +270,16 @@ export interface AttemptRow {
   startedAt: Date | null;
   finishedAt: Date | null;
   error: { message?: string } | null;
+  /** Waits suspended by a checkpoint of the container (docs/checkpoints.md). */
+  checkpoints: number;
+  /** Why a long wait suspended by replay where a checkpoint was possible. */
+  checkpointFallback: string | null;
 }
 
 export async function attemptsList(sql: Sql, runId: string): Promise<AttemptRow[]> {
   return sql<AttemptRow[]>`
-    select number, status, started_at as "startedAt", finished_at as "finishedAt", error
+    select number, status, started_at as "startedAt", finished_at as "finishedAt", error,
+      checkpoints, checkpoint_fallback as "checkpointFallback"
     from ratchet.attempts where run_id = ${runId} order by number`;
 }
 

@@ -17,6 +17,7 @@ import { machinePresets, type AttemptOutcome, type AttemptRunner, type RunnerPoo
 import { encodeChannelLine, readChannelLines } from "../stdio-channel.ts";
 import { imageLayout, mountedLayout, type ContainerLayout } from "./docker-layout.ts";
 import { taskNetwork, withApiUrl } from "./docker-network.ts";
+import { DockerCheckpoints, type AttemptHandle } from "./docker-checkpoints.ts";
 
 const defaultImage = "node:24-bookworm-slim";
 /** The official Node images' `node` user; any image runs as it (no entry in /etc/passwd needed). */
@@ -64,9 +65,11 @@ class DockerAttempt implements AttemptRunner {
   #alive = true;
 
   readonly #env: string[];
+  readonly #checkpoints: DockerCheckpoints;
 
-  constructor(docker: Docker, settings: DockerRunnerSettings, machine: string, env: string[]) {
+  constructor(docker: Docker, settings: DockerRunnerSettings, machine: string, env: string[], checkpoints: DockerCheckpoints) {
     this.#env = env;
+    this.#checkpoints = checkpoints;
     this.#docker = docker;
     this.#settings = settings;
     this.machine = machine;
@@ -87,6 +90,19 @@ class DockerAttempt implements AttemptRunner {
     const preset = machinePresets[this.machine] ?? machinePresets["small-1x"]!;
     const memory = preset.memoryMb * 1024 * 1024;
     const runId = message.ctx.run.id;
+    // Checkpoints (docs/checkpoints.md): a resumed run is restored where it stopped, else replays.
+    const handle: AttemptHandle = {
+      message,
+      onEvents,
+      labels: { [labels.managed]: this.#settings.runnerId, [labels.run]: runId },
+      bind: (bound, stdin) => ((this.#container = bound), (this.#stdin = stdin)),
+      log: (line) => process.stderr.write(`[${runId}] ${line}\n`),
+    };
+    const restored = await this.#checkpoints.resume(handle);
+    if (restored) {
+      await this.stop();
+      return restored;
+    }
     const container = await this.#docker.createContainer({
       Image: this.#settings.image,
       // The heap may use the whole limit: the kernel's OOM kill at the container's limit is what ends it.
@@ -107,6 +123,7 @@ class DockerAttempt implements AttemptRunner {
         MemorySwap: memory,
         NanoCpus: Math.round(preset.cpus * 1e9),
         NetworkMode: this.#settings.network,
+        SecurityOpt: this.#checkpoints.securityOpt(),
         // None for a version's image; else Ratchet's code and the project, read-only at the same paths.
         Binds: this.#settings.layout.binds,
       },
@@ -118,12 +135,17 @@ class DockerAttempt implements AttemptRunner {
     const stderr = new PassThrough();
     container.modem.demuxStream(stream, stdout, stderr);
     const log = (line: string) => process.stderr.write(`[${runId}] ${line}\n`);
+    let tap: ((reply: FromChild) => void) | null = null;
+    let checkpointing: Promise<AttemptOutcome> | null = null;
     const result = new Promise<AttemptOutcome | null>((resolve) => {
       readChannelLines<FromChild>(
         stdout,
         (reply) => {
+          if (tap) return tap(reply);
           if (reply.type === "events") onEvents(reply.events);
           if (reply.type === "result") resolve(reply.result);
+          // The process waits long: the checkpoint code drives the attempt from here on.
+          if (reply.type === "checkpoint") resolve((checkpointing = this.#checkpoints.takeOver({ container, stdin: stream, exited, tap: (handler) => (tap = handler) }, handle)));
         },
         () => resolve(null),
         log,
@@ -136,8 +158,9 @@ class DockerAttempt implements AttemptRunner {
       () => null,
     );
     await container.start();
-    stream.write(encodeChannelLine(this.#settings.layout.bundle ? { ...message, bundle: this.#settings.layout.bundle } : message));
-    const first = await Promise.race([result, exited.then(() => null)]);
+    stream.write(encodeChannelLine(this.#checkpoints.prepare(this.#settings.layout.bundle ? { ...message, bundle: this.#settings.layout.bundle } : message)));
+    // A checkpoint stops the container: its exit is then the checkpoint code's to judge.
+    const first = await Promise.race([result, exited.then(() => checkpointing ?? null)]);
     if (first) {
       await this.stop();
       return first;
@@ -174,10 +197,16 @@ export class DockerRunnerPool implements RunnerPool {
   readonly #docker: Docker;
   readonly #settings: DockerRunnerSettings;
   readonly #running = new Set<DockerAttempt>();
+  readonly #checkpoints: DockerCheckpoints;
 
-  private constructor(docker: Docker, settings: DockerRunnerSettings) {
+  private constructor(docker: Docker, settings: DockerRunnerSettings, checkpoints: DockerCheckpoints) {
     this.#docker = docker;
     this.#settings = settings;
+    this.#checkpoints = checkpoints;
+  }
+
+  get restoresCheckpoints(): boolean {
+    return this.#checkpoints.restores;
   }
 
   /** `image`/`version`: a deployed version's own image; without them, RATCHET_DOCKER_IMAGE with the project mounted. */
@@ -195,7 +224,7 @@ export class DockerRunnerPool implements RunnerPool {
       layout,
       user: env.RATCHET_DOCKER_USER || defaultUser,
     };
-    const pool = new DockerRunnerPool(docker, settings);
+    const pool = new DockerRunnerPool(docker, settings, await DockerCheckpoints.forProcess(docker, env));
     // Once per worker process: a later version's pool must not remove an earlier one's containers.
     reconciled ??= pool.reconcile();
     await reconciled;
@@ -218,7 +247,7 @@ export class DockerRunnerPool implements RunnerPool {
   }
 
   acquire(machine = "small-1x", variables: VariableSet = noVariables): AttemptRunner {
-    const attempt = new DockerAttempt(this.#docker, this.#settings, machine in machinePresets ? machine : "small-1x", withVariables(this.#settings.env, variables));
+    const attempt = new DockerAttempt(this.#docker, this.#settings, machine in machinePresets ? machine : "small-1x", withVariables(this.#settings.env, variables), this.#checkpoints);
     this.#running.add(attempt);
     return attempt;
   }

@@ -249,6 +249,7 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
           startedAt: attempt.startedAt?.toISOString(),
           finishedAt: attempt.finishedAt?.toISOString(),
           error: attempt.error?.message,
+          suspension: suspensionText(attempt.checkpoints, attempt.checkpointFallback),
         })),
         journal,
         related: relatedRuns,
@@ -361,4 +362,12 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
     await cancelRun(engine, scope.environment.environmentId, request.params.runId);
     return reply.redirect(`${scope.base}/runs/${request.params.runId}`, 303);
   });
+}
+
+/** How the attempt's long waits were suspended (docs/checkpoints.md), for the attempts table. */
+function suspensionText(checkpoints: number, fallback: string | null): string {
+  const parts = [];
+  if (checkpoints > 0) parts.push(`checkpointed ${checkpoints === 1 ? "once" : `${checkpoints} times`}`);
+  if (fallback) parts.push(`replay: ${fallback}`);
+  return parts.join("; ");
 }

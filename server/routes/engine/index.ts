@@ -20,6 +20,7 @@ import { keyStillValid, requireSecretKey } from "../../auth/authenticate.ts";
 import { eventRoutes } from "./events.ts";
 import { workerRun } from "./worker-run.ts";
 import { envvarsVersion } from "../../storage/envvars.ts";
+import { resumeCheckpoints } from "./resume-checkpoints.ts";
 import { workerEnvvarRoutes } from "./envvars.ts";
 
 const workerId = z.string().min(1).max(128);
@@ -170,6 +171,8 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
           // The versions this worker runs: it is handed only runs pinned to one of them, and unpinned
           // ones. Without it, the environment's current version.
           versions: z.array(versionSchema).min(1).max(16).optional(),
+          // The worker restores checkpointed runs (docs/checkpoints.md); others replay them.
+          checkpoints: z.boolean().default(false),
         }),
       },
     },
@@ -190,8 +193,9 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
         await dequeueConnectionLost(engine, { environmentId: request.environment.environmentId, workerId: request.body.workerId });
       }
       const version = runs.length > 0 ? await envvarsVersion(context.db.sql, request.environment.environmentId) : 0;
+      const checkpoints = await resumeCheckpoints(context.db.sql, runs, request.body.checkpoints);
       return {
-        runs: runs.map((run) => workerRun(run, engine.clock.now(), version)),
+        runs: runs.map((run) => ({ ...workerRun(run, engine.clock.now(), version), checkpointId: checkpoints.get(run.run.id) })),
       };
     },
   );
@@ -310,9 +314,21 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
 
   routes.post(
     "/engine/v1/runs/:runId/suspend",
-    { schema: { params: z.object({ runId: z.string().min(1).max(64) }), body: z.object({ workerId }) } },
+    {
+      schema: {
+        params: z.object({ runId: z.string().min(1).max(64) }),
+        body: z.object({
+          workerId,
+          // The run's container was checkpointed (docs/checkpoints.md): the resume restores it.
+          checkpointId: z.string().uuid().optional(),
+          // Why a wait that could have been checkpointed suspends by replay; shown on the run page.
+          fallbackReason: z.string().min(1).max(2000).optional(),
+        }),
+      },
+    },
     async (request) => {
-      const suspended = await suspendRun(engine, request.environment.environmentId, { runId: runUuid(request.params.runId), workerId: request.body.workerId });
+      const { workerId: worker, checkpointId, fallbackReason } = request.body;
+      const suspended = await suspendRun(engine, request.environment.environmentId, { runId: runUuid(request.params.runId), workerId: worker }, { checkpointId, fallbackReason });
       return { suspended };
     },
   );
@@ -336,7 +352,14 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
           completions: z.array(completionSchema).min(1).max(100),
           // Optional (older workers leave it out): the next runs for the slots these completions free,
           // in the answer, so that a busy worker needs no dequeue request of its own.
-          next: z.object({ maxRuns: z.number().int().min(1).max(100), versions: z.array(versionSchema).min(1).max(16).optional() }).optional(),
+          next: z
+            .object({
+              maxRuns: z.number().int().min(1).max(100),
+              versions: z.array(versionSchema).min(1).max(16).optional(),
+              // As on the dequeue: the worker can restore checkpointed runs (docs/checkpoints.md).
+              checkpoints: z.boolean().default(false),
+            })
+            .optional(),
         }),
       },
       config: { textCheckedByRoute: ["completions"] },
@@ -386,7 +409,8 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
         signal: abort!.signal,
       });
       const version = runs.length > 0 ? await envvarsVersion(context.db.sql, request.environment.environmentId) : 0;
-      return { results, runs: runs.map((run) => workerRun(run, engine.clock.now(), version)) };
+      const checkpoints = await resumeCheckpoints(context.db.sql, runs, next.checkpoints);
+      return { results, runs: runs.map((run) => ({ ...workerRun(run, engine.clock.now(), version), checkpointId: checkpoints.get(run.run.id) })) };
     },
   );
 }
