@@ -2,6 +2,7 @@
 // in with sessions in HttpOnly SameSite cookies, CSRF tokens on every form, and live updates by
 // Server-Sent Events fed from LISTEN/NOTIFY. Pages read and change data only through the engine
 // and the storage layer.
+import { openLiveStream } from "./live-stream.ts";
 import fastifyCookie from "@fastify/cookie";
 import fastifyCsrf from "@fastify/csrf-protection";
 import fastifyFormbody from "@fastify/formbody";
@@ -127,25 +128,13 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
   app.get<{ Params: { ref: string; env: string } }>("/p/:ref/:env/live", async (request, reply) => {
     const scope = await scopeOf(request, reply);
     if (!scope) return reply;
-    reply.hijack();
-    reply.raw.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive", "x-accel-buffering": "no" });
-    reply.raw.write(": connected\n\n");
-    let pending: NodeJS.Timeout | null = null;
-    const unsubscribe = context.notifier.onChanges(scope.environment.environmentId, () => {
-      pending ??= setTimeout(() => {
-        pending = null;
-        reply.raw.write("event: changed\ndata: {}\n\n");
-      }, 250);
+    openLiveStream(request, reply, {
+      name: "environment pages",
+      subscribe: (wake) => [context.notifier.onChanges(scope.environment.environmentId, wake)],
+      look: async () => ({}),
+      coalesceMs: 250,
+      closing: context.closing,
     });
-    const keepAlive = setInterval(() => reply.raw.write(": keep-alive\n\n"), 15_000);
-    const close = () => {
-      unsubscribe();
-      clearInterval(keepAlive);
-      if (pending) clearTimeout(pending);
-      reply.raw.end();
-    };
-    request.raw.socket.once("close", close);
-    context.closing.addEventListener("abort", close, { once: true });
   });
 
   await app.register(async (scope) => authPages(scope, context));

@@ -1,6 +1,7 @@
 // The runs list (filters, search, keyset pages, live) and a run's page (timeline, payload, output or
 // error, attempts, waits and steps, related runs, logs; cancel and replay). Payload, output and
 // metadata are shown as bounded previews (json-preview.ts), each with a link to its raw value.
+import { openLiveStream } from "./live-stream.ts";
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { decodePacket } from "../../api/packets.ts";
@@ -282,54 +283,21 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
     const first = await readSnapshot(db.sql, shape);
     let since: ChangesSince = first.next;
     let status = String(first.rows[0]?.row.state.status ?? run.status);
-    reply.hijack();
-    reply.raw.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive", "x-accel-buffering": "no" });
-    reply.raw.write(": connected\n\n");
-    let closed = false;
-    let reading = false;
-    let again = false;
-    const send = () => reply.raw.write(`event: changed\ndata: ${JSON.stringify({ status })}\n\n`);
-    const look = async () => {
-      if (reading) {
-        again = true;
-        return;
-      }
-      reading = true;
-      try {
-        do {
-          again = false;
-          const executing = status === "EXECUTING";
-          const answer = await readChanges(db.sql, shape, since);
-          since = answer.next;
-          const changed = answer.rows.at(-1);
-          if (changed) status = String(changed.row.state.status ?? status);
-          if (!closed && (changed || executing)) send();
-        } while (again && !closed);
-      } catch (error) {
-        request.log.warn({ err: error }, "run page live update failed");
-      } finally {
-        reading = false;
-      }
-    };
-    let pending: NodeJS.Timeout | null = null;
-    const wake = () => {
-      pending ??= setTimeout(() => {
-        pending = null;
-        void look();
-      }, 100);
-    };
-    // Logs stored for the environment's runs wake it too: an executing run's page shows its logs.
-    const unsubscribe = [context.notifier.onChanges(environmentId, wake), context.notifier.onEvents(environmentId, wake)];
-    const keepAlive = setInterval(() => reply.raw.write(": keep-alive\n\n"), 15_000);
-    const close = () => {
-      closed = true;
-      for (const stop of unsubscribe) stop();
-      clearInterval(keepAlive);
-      if (pending) clearTimeout(pending);
-      reply.raw.end();
-    };
-    request.raw.socket.once("close", close);
-    context.closing.addEventListener("abort", close, { once: true });
+    openLiveStream(request, reply, {
+      name: "run page",
+      // Logs stored for the environment's runs wake it too: an executing run's page shows its logs.
+      subscribe: (wake) => [context.notifier.onChanges(environmentId, wake), context.notifier.onEvents(environmentId, wake)],
+      look: async () => {
+        const executing = status === "EXECUTING";
+        const answer = await readChanges(db.sql, shape, since);
+        since = answer.next;
+        const changed = answer.rows.at(-1);
+        if (changed) status = String(changed.row.state.status ?? status);
+        return changed || executing ? { status } : null;
+      },
+      coalesceMs: 100,
+      closing: context.closing,
+    });
   });
 
   // A run's payload, output or metadata whole, as stored: what the page's preview links to.

@@ -2,6 +2,7 @@
 // trace's time axis, and a span's detail fetched with htmx; live while the run executes. Server-
 // rendered: the tree is flattened here (depth-first, with how many levels close after each row) so
 // the template is one loop.
+import { openLiveStream } from "./live-stream.ts";
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { ApiError } from "../../errors.ts";
@@ -153,53 +154,20 @@ export async function tracePages(app: FastifyInstance, context: AppContext, scop
     const rootRunId = runId ? await tracesFindRoot(db.sql, environmentId, runId) : null;
     if (!rootRunId) throw new ApiError("NOT_FOUND", `No run ${request.params.runId}`);
     let last = await tracesFingerprint(db.sql, environmentId, rootRunId);
-    reply.hijack();
-    reply.raw.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive", "x-accel-buffering": "no" });
-    reply.raw.write(": connected\n\n");
-    let closed = false;
-    let reading = false;
-    let again = false;
-    const look = async () => {
-      if (reading) {
-        again = true;
-        return;
-      }
-      reading = true;
-      try {
-        do {
-          again = false;
-          const now = await tracesFingerprint(db.sql, environmentId, rootRunId);
-          if (now !== last && !closed) reply.raw.write("event: changed\ndata: {}\n\n");
-          last = now;
-        } while (again && !closed);
-      } catch (error) {
-        request.log.warn({ err: error }, "trace page live update failed");
-      } finally {
-        reading = false;
-      }
-    };
-    // At most four looks a second, however chatty the environment.
-    let pending: NodeJS.Timeout | null = null;
-    const wake = () => {
-      pending ??= setTimeout(() => {
-        pending = null;
-        void look();
-      }, 250);
-    };
-    const unsubscribe = [context.notifier.onChanges(environmentId, wake), context.notifier.onEvents(environmentId, wake)];
-    const keepAlive = setInterval(() => reply.raw.write(": keep-alive\n\n"), 15_000);
-    // Notifications are hints: a look every few seconds regardless catches one that was lost.
-    const poll = setInterval(wake, 3_000);
-    const close = () => {
-      closed = true;
-      for (const stop of unsubscribe) stop();
-      clearInterval(keepAlive);
-      clearInterval(poll);
-      if (pending) clearTimeout(pending);
-      reply.raw.end();
-    };
-    request.raw.socket.once("close", close);
-    context.closing.addEventListener("abort", close, { once: true });
+    openLiveStream(request, reply, {
+      name: "trace page",
+      subscribe: (wake) => [context.notifier.onChanges(environmentId, wake), context.notifier.onEvents(environmentId, wake)],
+      look: async () => {
+        const now = await tracesFingerprint(db.sql, environmentId, rootRunId);
+        const changed = now !== last;
+        last = now;
+        return changed ? {} : null;
+      },
+      // At most four looks a second, however chatty the environment.
+      coalesceMs: 250,
+      pollMs: 3_000,
+      closing: context.closing,
+    });
   });
 
   app.get<{ Params: Params & { spanId: string } }>("/p/:ref/:env/runs/:runId/trace/spans/:spanId", async (request, reply) => {
