@@ -35,6 +35,7 @@ import type { Logger } from "pino";
 import { loadKeyring, type Keyring } from "./engine/envvars-crypto.ts";
 import { SecretRedactor } from "./engine/envvars-redaction.ts";
 import { AlertDispatcher, type AlertDeps, type AlertSettings } from "./engine/alerts.ts";
+import { listenStartWaitMs, settleWithin } from "./db/settle-within.ts";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -130,8 +131,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.decorate("ratchet", context);
   app.decorate("ratchetRoutes", routes);
   app.addHook("onReady", async () => {
-    await notifier.start();
-    await apiKeys.start();
+    // Both retry in the background when Postgres is down (settle-within.ts).
+    await settleWithin(notifier.start(), listenStartWaitMs);
+    await settleWithin(apiKeys.start(), listenStartWaitMs);
     sweeper?.start();
     bulkActions?.start();
     partitions?.start();

@@ -26,29 +26,45 @@ export class ApiKeyCache {
   #listening = false;
   #unlisten: (() => Promise<void>) | null = null;
   #unsubscribeLocal: (() => void) | null = null;
+  #stopped = false;
+  #retry: NodeJS.Timeout | null = null;
 
   constructor(listener: Sql, options: { ttlMs?: number } = {}) {
     this.#listener = listener;
     this.#ttlMs = options.ttlMs ?? 10_000;
   }
 
-  /** Listens for invalidations; until that is in place (or if it fails) nothing is cached. */
+  /** Listens for invalidations; until that is in place nothing is cached. A LISTEN that fails is retried. */
   async start(): Promise<void> {
+    this.#stopped = false;
     this.#unsubscribeLocal = onApiKeysRevokedHere(() => this.invalidate());
+    await this.#listen();
+  }
+
+  async #listen(): Promise<void> {
     try {
       // Called again each time postgres.js re-establishes the LISTEN: what was missed meanwhile is dropped.
       const subscription = await this.#listener.listen(channel, () => this.invalidate(), () => {
         this.invalidate();
-        this.#listening = true;
+        this.#listening = !this.#stopped;
       });
+      if (this.#stopped) {
+        await subscription.unlisten().catch(() => {});
+        return;
+      }
       this.#unlisten = () => subscription.unlisten();
     } catch {
       this.#listening = false;
+      if (this.#stopped) return;
+      this.#retry = setTimeout(() => void this.#listen(), 2_000);
+      this.#retry.unref();
     }
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     this.#listening = false;
+    if (this.#retry) clearTimeout(this.#retry);
     this.#unsubscribeLocal?.();
     this.invalidate();
     await this.#unlisten?.().catch(() => {});

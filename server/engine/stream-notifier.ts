@@ -14,6 +14,8 @@ export class StreamNotifier {
   #pending = new Set<string>();
   #scheduled = false;
   #unlisten: (() => Promise<void>) | null = null;
+  #stopped = false;
+  #retry: NodeJS.Timeout | null = null;
 
   constructor(sql: Sql, listener: Sql = sql) {
     this.#sql = sql;
@@ -21,15 +23,22 @@ export class StreamNotifier {
   }
 
   async start(): Promise<void> {
+    this.#stopped = false;
     try {
       const subscription = await this.#listener.listen(channel, (stream) => this.#wake(stream));
+      if (this.#stopped) return void (await subscription.unlisten().catch(() => {}));
       this.#unlisten = () => subscription.unlisten();
     } catch {
-      // Readers poll meanwhile.
+      // Readers poll meanwhile; the LISTEN is tried again.
+      if (this.#stopped) return;
+      this.#retry = setTimeout(() => void this.start(), 2_000);
+      this.#retry.unref();
     }
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#retry) clearTimeout(this.#retry);
     await this.#unlisten?.().catch(() => {});
     this.#unlisten = null;
   }
