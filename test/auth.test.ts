@@ -111,7 +111,7 @@ describe("secret keys", () => {
     const [run] = await revoked.dequeue("w-held", 1);
     await revoked.start("w-held", run!);
     const polling = revoked.request("POST", "/engine/v1/heartbeat", { workerId: "w-held", runs: [{ runId: run!.id, attemptNumber: 1 }], waitSeconds: 30 });
-    while (t.app.ratchet.notifier.waiting(environmentId) === 0) await new Promise((resolve) => setImmediate(resolve));
+    while (t.app.ratchet.notifier.heartbeatsWaiting(environmentId) === 0) await new Promise((resolve) => setImmediate(resolve));
     assert.ok(await apiKeysRevoke(t.database.db.sql, { keyHash: hashSecretKey(revoked.key) }, new Date()));
     const started = Date.now();
     await other.trigger("waker", {});

@@ -291,6 +291,50 @@ describe("run engine", () => {
     assert.equal(canceled.isCancelled, true);
   });
 
+  test("a waiting heartbeat sleeps through the worker's own completions and answers a cancel of any run it holds", async () => {
+    await api.register([{ id: "beat-through" }]);
+    const environmentId = (await api.ok("GET", "/api/v1/whoami")).environment.id;
+    const a = await api.trigger("beat-through", { n: 1 });
+    const b = await api.trigger("beat-through", { n: 2 });
+    const named = await api.dequeue("w-beat");
+    assert.deepEqual(named.map((run) => run.id).sort(), [a.id, b.id].sort());
+    for (const run of named) await api.start("w-beat", run);
+    const beat = api.ok("POST", "/engine/v1/heartbeat", { workerId: "w-beat", runs: named.map((run) => ({ runId: run.id, attemptNumber: 1 })), waitSeconds: 30 });
+    while (t.app.ratchet.notifier.heartbeatsWaiting(environmentId) === 0) await new Promise((resolve) => setImmediate(resolve));
+    // Both named runs complete through this worker: it knows, so the heartbeat keeps waiting...
+    for (const run of named) await api.complete("w-beat", run, { ok: true });
+    // ...and a run it received afterwards, not named by this heartbeat, is canceled: that it answers.
+    const c = await api.trigger("beat-through", { n: 3 });
+    const [later] = await api.dequeue("w-beat");
+    assert.equal(later?.id, c.id);
+    await api.start("w-beat", later!);
+    await api.ok("POST", `/api/v2/runs/${c.id}/cancel`);
+    const answer = await beat;
+    assert.deepEqual(answer.cancel, [c.id], "the cancel of a run received after the heartbeat was sent");
+    await api.complete("w-beat", later!, { ok: false, status: "CANCELED" });
+    assert.equal((await api.retrieve(c.id)).status, "CANCELED");
+  });
+
+  test("a waiting heartbeat answers at once when a lease it named is taken away, the others still held", async () => {
+    await api.register([{ id: "beat-deadline", maxDuration: 10 }, { id: "beat-plain" }]);
+    const environmentId = (await api.ok("GET", "/api/v1/whoami")).environment.id;
+    const slow = await api.trigger("beat-deadline", {});
+    const plain = await api.trigger("beat-plain", {});
+    const runs = await api.dequeue("w-lose");
+    assert.deepEqual(runs.map((run) => run.id).sort(), [slow.id, plain.id].sort());
+    for (const run of runs) await api.start("w-lose", run);
+    const started = Date.now();
+    const beat = api.ok("POST", "/engine/v1/heartbeat", { workerId: "w-lose", runs: runs.map((run) => ({ runId: run.id, attemptNumber: 1 })), waitSeconds: 30 });
+    while (t.app.ratchet.notifier.heartbeatsWaiting(environmentId) === 0) await new Promise((resolve) => setImmediate(resolve));
+    clock.advance(30_000);
+    assert.equal((await sweep()).leasesLost, 1, "past its maxDuration");
+    const answer = await beat;
+    assert.deepEqual(answer.lost, [slow.id]);
+    assert.deepEqual(answer.cancel, []);
+    assert.ok(Date.now() - started < 15_000, "answered when the lease went, not after its wait (20 s)");
+    await api.complete("w-lose", runs.find((run) => run.id === plain.id)!, { ok: true });
+  });
+
   test("a dequeue with start: true hands out runs already EXECUTING, with their maxDuration counting", async () => {
     await api.register([{ id: "started-at-once", maxDuration: 30 }]);
     const { id } = await api.trigger("started-at-once", {});

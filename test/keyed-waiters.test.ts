@@ -28,13 +28,13 @@ describe("KeyedWaiters", () => {
     const aborted = waiters.wait("k", 60_000, controller.signal);
     const timed = waiters.wait("k", 1);
     const staying = waiters.wait("k", 60_000);
-    await timed;
+    assert.equal(await timed, false, "a timeout is not a wake");
     assert.equal(waiters.count("k"), 2);
     controller.abort();
-    await aborted;
+    assert.equal(await aborted, false, "nor is an abort");
     assert.equal(waiters.count("k"), 1);
     waiters.wake("k");
-    await staying;
+    assert.equal(await staying, true);
     assert.equal(waiters.count("k"), 0);
   });
 });

@@ -21,8 +21,9 @@ async function cancelChunk(deps: EngineDeps, environmentId: string, ids: string[
     return { found: result.found, resumed: environments };
   });
   for (const environment of new Set(resumed)) deps.notifier.queueChanged(environment);
-  // Wakes the environment's long-polling heartbeats, so workers holding flagged runs hear at once.
   deps.notifier.queueChanged(environmentId);
+  // Wakes the environment's long-polling heartbeats, so workers holding flagged runs hear at once.
+  deps.notifier.leasesChanged(environmentId);
   return found;
 }
 

@@ -168,8 +168,9 @@ export function heartbeatWaitLimitMs(settings: EngineSettings): number {
 
 /**
  * Extends the leases a worker holds and tells it which of its runs were canceled. With `waitMs` it
- * long-polls: it answers at once when a run in hand is canceled, else after `waitMs`, so a worker
- * hears of a cancel within milliseconds without heartbeating often.
+ * long-polls: it answers at once when a run of this worker is canceled or a lease named is taken
+ * away, else after `waitMs`, so a worker hears of a cancel within milliseconds without heartbeating
+ * often. Completions do not end the wait: the worker that sent them knows already.
  */
 export async function heartbeat(
   deps: EngineDeps,
@@ -185,30 +186,38 @@ export async function heartbeat(
     heartbeatId?: string;
   },
 ): Promise<{ held: string[]; lost: string[]; cancel: string[] }> {
+  const named = request.leases.map((lease) => lease.runId);
+  const isNamed = new Set(named);
   const extend = () =>
-    executionsHeartbeat(
-      deps.db.sql,
-      request,
-      request.leases.map((lease) => lease.runId),
-      new Date(deps.clock.now().getTime() + settings.leaseSeconds * 1000),
-      request.heartbeatId ?? null,
-    );
+    executionsHeartbeat(deps.db.sql, request, named, new Date(deps.clock.now().getTime() + settings.leaseSeconds * 1000), request.heartbeatId ?? null);
   let rows = await extend();
   // Answer well within the lease just extended, whatever wait the worker asked for: the worker
   // heartbeats again only after this answer, so a longer wait would let its leases run out (and
   // runs it dequeued meanwhile are covered only by the next heartbeat).
   const deadline = Date.now() + Math.min(request.waitMs ?? 0, settings.maxDequeueWaitMs, heartbeatWaitLimitMs(settings));
-  // The lease was extended past the end of this wait; while waiting, only look (without writing,
-  // so that busy environments, which wake this loop at every change, do not contend on the rows).
-  while (rows.length > 0 && !rows.some((row) => row.cancelRequested) && Date.now() < deadline && !request.signal?.aborted) {
-    await deps.notifier.waitForWork(request.environmentId, Math.min(deadline - Date.now(), settings.dequeuePollMs), request.signal);
-    await request.stillAllowed?.();
-    rows = await executionsHeld(deps.db.sql, request, request.leases.map((lease) => lease.runId));
+  const namedHeld = () => rows.filter((row) => isNamed.has(row.runId)).length;
+  // Nothing named is held any more (or nothing was named): answer at once, there is nothing to keep.
+  if (namedHeld() > 0) {
+    // The lease was extended past the end of this wait; while waiting, only look (without writing).
+    // Only cancels and lease losses wake the wait (notifier.leasesChanged); the poll is the fallback
+    // for a lost notification, and on it only a cancel ends the wait: a named run gone then is most
+    // likely one the worker completed itself.
+    while (!rows.some((row) => row.cancelRequested) && Date.now() < deadline && !request.signal?.aborted) {
+      const woken = await deps.notifier.waitForLeaseChange(request.environmentId, Math.min(deadline - Date.now(), settings.dequeuePollMs), request.signal);
+      if (request.signal?.aborted) break;
+      await request.stillAllowed?.();
+      rows = await executionsHeld(deps.db.sql, request, named);
+      if (woken && namedHeld() < isNamed.size) break;
+    }
   }
   // A retry in place replaces the execution row in one transaction; a heartbeat that raced it saw
-  // the old row go and not the new one. A second look, with a fresh snapshot, settles it.
-  if (rows.length < request.leases.length) rows = await extend();
-  const held = new Set(rows.map((row) => row.runId));
+  // the old row go and not the new one. A second look, with a fresh snapshot, settles it (the
+  // worker's other canceled runs the waiting loop saw are kept).
+  if (namedHeld() < isNamed.size) {
+    const others = rows.filter((row) => !isNamed.has(row.runId));
+    rows = [...(await extend()), ...others];
+  }
+  const held = new Set(rows.filter((row) => isNamed.has(row.runId)).map((row) => row.runId));
   return {
     held: [...held],
     lost: request.leases.filter((lease) => !held.has(lease.runId)).map((lease) => lease.runId),

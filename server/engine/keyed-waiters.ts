@@ -4,23 +4,25 @@
 export class KeyedWaiters {
   readonly #waiters = new Map<string, Set<() => void>>();
 
-  /** Resolves when `key` is woken, after `timeoutMs`, or when `signal` aborts. */
-  wait(key: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  /** Resolves when `key` is woken (with true), after `timeoutMs` or when `signal` aborts (false). */
+  wait(key: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
     return new Promise((resolve) => {
       let waiters = this.#waiters.get(key);
       if (!waiters) {
         waiters = new Set();
         this.#waiters.set(key, waiters);
       }
-      const done = () => {
+      const settle = (woken: boolean) => {
         clearTimeout(timer);
-        signal?.removeEventListener("abort", done);
+        signal?.removeEventListener("abort", notWoken);
         waiters.delete(done);
         if (waiters.size === 0) this.#waiters.delete(key);
-        resolve();
+        resolve(woken);
       };
-      const timer = setTimeout(done, timeoutMs);
-      signal?.addEventListener("abort", done, { once: true });
+      const done = () => settle(true);
+      const notWoken = () => settle(false);
+      const timer = setTimeout(notWoken, timeoutMs);
+      signal?.addEventListener("abort", notWoken, { once: true });
       waiters.add(done);
     });
   }

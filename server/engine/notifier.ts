@@ -11,6 +11,11 @@ const channel = "ratchet_queue";
 const changesChannel = "ratchet_changes";
 /** Logs or spans were stored for runs of an environment: live trace views listen here. */
 const eventsChannel = "ratchet_events";
+/**
+ * A run in hand was canceled or a lease was taken away: what a worker must hear before its next
+ * heartbeat. A channel of its own so that waiting heartbeats sleep through every completion.
+ */
+const leasesChannel = "ratchet_leases";
 
 type Listener = () => void;
 
@@ -19,9 +24,11 @@ export class QueueNotifier {
   /** LISTEN's connection: the pool's own, or a direct one behind a transaction pooler. NOTIFY uses the pool. */
   readonly #listener: Sql;
   readonly #waiters = new KeyedWaiters();
+  readonly #leaseWaiters = new KeyedWaiters();
   #pending = new Set<string>();
   #pendingChanges = new Set<string>();
   #pendingEvents = new Set<string>();
+  #pendingLeases = new Set<string>();
   readonly #changeListeners = new Map<string, Set<Listener>>();
   readonly #eventListeners = new Map<string, Set<Listener>>();
   #flushScheduled = false;
@@ -50,10 +57,12 @@ export class QueueNotifier {
       );
       const changes = await this.#listener.listen(changesChannel, (environmentId) => this.#emitChange(environmentId));
       const events = await this.#listener.listen(eventsChannel, (environmentId) => this.#emit(this.#eventListeners, environmentId));
+      const leases = await this.#listener.listen(leasesChannel, (environmentId) => this.#leaseWaiters.wake(environmentId));
       this.#unlisten = async () => {
         await subscription.unlisten();
         await changes.unlisten();
         await events.unlisten();
+        await leases.unlisten();
       };
     } catch {
       if (this.#stopped) return;
@@ -77,6 +86,16 @@ export class QueueNotifier {
     this.#wakeLocal(environmentId);
     this.#pending.add(environmentId);
     this.runsChanged(environmentId);
+  }
+
+  /**
+   * Call after committing a cancel request for running runs or taking leases away (expired, worker
+   * lost, past the deadline): wakes the environment's long-polling heartbeats, and only those.
+   */
+  leasesChanged(environmentId: string): void {
+    this.#leaseWaiters.wake(environmentId);
+    this.#pendingLeases.add(environmentId);
+    this.#scheduleFlush();
   }
 
   /** Call after runs of an environment changed in a way nobody needs to dequeue for (started, …). */
@@ -145,8 +164,18 @@ export class QueueNotifier {
   }
 
   /** Resolves when the environment may have new work, or after `timeoutMs`. */
-  waitForWork(environmentId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return this.#waiters.wait(environmentId, timeoutMs, signal);
+  async waitForWork(environmentId: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    await this.#waiters.wait(environmentId, timeoutMs, signal);
+  }
+
+  /** Resolves with true when leases of the environment may have changed (leasesChanged), with false after `timeoutMs`. */
+  waitForLeaseChange(environmentId: string, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    return this.#leaseWaiters.wait(environmentId, timeoutMs, signal);
+  }
+
+  /** How many heartbeats are waiting on the environment's leases (for tests). */
+  heartbeatsWaiting(environmentId: string): number {
+    return this.#leaseWaiters.count(environmentId);
   }
 
   async #flush(): Promise<void> {
@@ -154,15 +183,18 @@ export class QueueNotifier {
     const environments = [...this.#pending];
     const changed = [...this.#pendingChanges];
     const events = [...this.#pendingEvents];
+    const leases = [...this.#pendingLeases];
     this.#pending = new Set();
     this.#pendingChanges = new Set();
     this.#pendingEvents = new Set();
-    if (environments.length === 0 && changed.length === 0 && events.length === 0) return;
+    this.#pendingLeases = new Set();
+    if (environments.length === 0 && changed.length === 0 && events.length === 0 && leases.length === 0) return;
     try {
       await notifyEnvironments(this.#sql, [
         { channel, environmentIds: environments },
         { channel: changesChannel, environmentIds: changed },
         { channel: eventsChannel, environmentIds: events },
+        { channel: leasesChannel, environmentIds: leases },
       ]);
     } catch {
       // A hint only: pollers pick the work up.
@@ -175,5 +207,6 @@ export class QueueNotifier {
 
   #wakeAll(): void {
     this.#waiters.wakeAll();
+    this.#leaseWaiters.wakeAll();
   }
 }

@@ -57,8 +57,9 @@ export async function cancelRun(deps: EngineDeps, environmentId: string, publicI
     return completeWaitpointsForFinishedRun(tx, id, now);
   });
   for (const resumedEnvironment of resumed) deps.notifier.queueChanged(resumedEnvironment);
-  // Wakes the environment's long-polling heartbeats, so the worker holding the run hears at once.
   deps.notifier.queueChanged(environmentId);
+  // Wakes the environment's long-polling heartbeats, so the worker holding the run hears at once.
+  deps.notifier.leasesChanged(environmentId);
 }
 
 function parsedJson(text: unknown): unknown {

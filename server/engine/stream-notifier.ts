@@ -59,8 +59,8 @@ export class StreamNotifier {
   }
 
   /** Resolves on new chunks of the stream, after `ms`, or when `signal` aborts. */
-  wait(runId: string, key: string, ms: number, signal: AbortSignal): Promise<void> {
-    return this.#waiters.wait(`${runId}:${key}`, ms, signal);
+  async wait(runId: string, key: string, ms: number, signal: AbortSignal): Promise<void> {
+    await this.#waiters.wait(`${runId}:${key}`, ms, signal);
   }
 
   #wake(stream: string): void {

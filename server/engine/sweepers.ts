@@ -104,7 +104,11 @@ export async function sweepOnce(deps: EngineDeps, settings: EngineSettings, opti
     return executions;
   });
   for (const ending of endings) await deps.metrics?.attemptCompleted(ending.runId, ending.attemptNumber, ending.status, ending.stays);
-  for (const environmentId of new Set(lost.map((execution) => execution.environmentId))) deps.notifier.queueChanged(environmentId);
+  for (const environmentId of new Set(lost.map((execution) => execution.environmentId))) {
+    deps.notifier.queueChanged(environmentId);
+    // The workers that held them may still be running them: their waiting heartbeats answer "lost".
+    deps.notifier.leasesChanged(environmentId);
+  }
   const scheduled = await fireDueSchedules(deps, settings.sweepBatchSize);
   return { promoted: environments.length, expired, leasesLost: lost.length, scheduled, outageCoveredMs };
 }

@@ -131,7 +131,11 @@ export async function executionsMarkUnrenewedConnectionLost(
   return rows.length;
 }
 
-/** The same answer as executionsHeartbeat without extending anything: a read, so it takes no row locks. */
+/**
+ * The same answer as executionsHeartbeat without extending anything: a read, so it takes no row
+ * locks. Besides the runs named, the worker's other runs whose cancel was requested (runs it received
+ * after the heartbeat was sent), so that a waiting heartbeat carries every cancel of this worker.
+ */
 export async function executionsHeld(
   sql: Sql,
   holder: { environmentId: string; workerId: string },
@@ -141,7 +145,8 @@ export async function executionsHeld(
   return sql<Array<{ runId: string; cancelRequested: boolean }>>`
     select x.run_id as "runId", r.cancel_requested_at is not null as "cancelRequested"
     from ratchet.executions x join ratchet.runs r on r.id = x.run_id
-    where x.run_id = any(${runIds}::uuid[]) and x.worker_id = ${holder.workerId} and x.environment_id = ${holder.environmentId}`;
+    where x.worker_id = ${holder.workerId} and x.environment_id = ${holder.environmentId}
+      and (x.run_id = any(${runIds}::uuid[]) or r.cancel_requested_at is not null)`;
 }
 
 export interface RunForOutcome {
