@@ -6,6 +6,7 @@ import type { AppContext } from "../../app-context.ts";
 import { decodePacket } from "../../api/packets.ts";
 import { jsonPreview } from "../../dashboard/json-preview.ts";
 import { jsonView, type JsonView } from "../../dashboard/json-view.ts";
+import { errorStack, stackGroups } from "../../dashboard/error-stack.ts";
 import { ApiError } from "../../errors.ts";
 import { keysetPage, uuidAtMs } from "../../api/pagination.ts";
 import { serializedError } from "../../api/run-presenter.ts";
@@ -208,11 +209,14 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
       ...(related.parent ? [{ role: "Parent", run: related.parent }] : []),
       ...related.children.map((child) => ({ role: "Child", run: child })),
     ].map(({ role, run: other }) => ({ role, id: toPublicId("run", other.id), taskIdentifier: other.taskIdentifier, status: other.status }));
+    const shownError = run.status === "COMPLETED" ? null : (serializedError(run.error) ?? null);
+    const stack = shownError ? errorStack(shownError) : null;
     return render(
       request,
       reply,
       "run",
       {
+        errorStack: stack ? { stack, groups: stackGroups(stack) } : null,
         title: `Run ${toPublicId("run", run.id)}`,
         run: {
           id: toPublicId("run", run.id),
@@ -235,7 +239,7 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
           replayedFrom: run.replayedFromId ? toPublicId("run", run.replayedFromId) : null,
           isTest: run.isTest,
           tokens: waitpoints.filter((waitpoint) => waitpoint.type === "MANUAL").map((waitpoint) => ({ id: toPublicId("wp", waitpoint.id), status: waitpoint.status })),
-          error: run.status === "COMPLETED" ? null : (serializedError(run.error) ?? null),
+          error: shownError,
         },
         payload: preview(payload) ?? { html: "", truncated: false },
         curl: curlSnippet(snippetInput),
