@@ -146,6 +146,14 @@ describe("the dashboard in Chromium", () => {
     await page.keyboard.press("Enter");
     await page.locator(".json .j-str", { hasText: '"blue"' }).waitFor({ state: "visible" });
     await shot("run-json-expanded");
+    // A live refresh (the run starts) swaps the page in place and keeps the folds the reader opened.
+    const [run] = await api.dequeue("browser-json-worker", 1);
+    assert.equal(run!.id, id);
+    await api.start("browser-json-worker", run!);
+    await page.locator("#run h1 .status", { hasText: "EXECUTING" }).waitFor();
+    // (Restored when htmx settles the swap, a moment after the new status shows.)
+    await page.locator(".json .j-str", { hasText: '"blue"' }).waitFor({ state: "visible", timeout: 3000 });
+    await api.complete("browser-json-worker", run!, { ok: true, output: {} });
   });
 
   test("a run is canceled from its page", async () => {
