@@ -75,7 +75,7 @@ describe("dashboard actions in Chromium", () => {
         await page.getByLabel("Payload (JSON)").fill(`{"to": "edited-${mode.name}@example.com"}`);
         await page.getByRole("button", { name: "Replay run" }).click();
         await page.locator(".facts").getByRole("link", { name: seed.ids.completed }).waitFor();
-        assert.match(await page.locator("#run pre").first().innerText(), new RegExp(`edited-${mode.name}@example.com`));
+        assert.match(await page.locator("#run .json").first().innerText(), new RegExp(`edited-${mode.name}@example.com`));
 
         // A test run from the task's form.
         await page.goto(`${url}${base}/tasks`);
@@ -117,6 +117,8 @@ describe("dashboard actions in Chromium", () => {
       const scrolled = await page.evaluate(() => (globalThis as unknown as { scrollY: number }).scrollY);
       const fresh = await seed.api.trigger("approve-order", {}, { tags: [tag] });
       await page.locator(`tr[data-run="${fresh.id}"]`).waitFor();
+      // The selection is put back when htmx settles the swap, a moment after the new row shows.
+      await page.locator(`input[type=checkbox][value="${chosen}"]:checked`).waitFor({ timeout: 3000 });
       assert.equal(await page.getByRole("checkbox", { name: `Select run ${chosen}` }).isChecked(), true, "still selected after the refresh");
       await page.getByText("1 run selected").waitFor();
       assert.equal(await page.evaluate(() => (globalThis as unknown as { scrollY: number }).scrollY), scrolled, "still scrolled where it was");

@@ -126,8 +126,34 @@ describe("the dashboard in Chromium", () => {
     await shot("runs");
     await row.getByRole("link").click();
     await page.getByRole("heading", { name: "Output" }).waitFor();
-    assert.match(await page.locator("pre").nth(1).innerText(), /"delivered": true/);
+    assert.match(await page.locator(".json").nth(1).innerText(), /"delivered": true/);
     await shot("run");
+  });
+
+  test("a collapsed level of the JSON viewer opens with a click and with the keyboard", async () => {
+    const { id } = await api.trigger("deliver", { lines: [{ sku: "A-1", gift: { wrap: "blue" } }] });
+    await page.goto(`${base}/runs/${id}`);
+    const deep = page.locator(".json details", { has: page.locator(":scope > summary .j-key", { hasText: '"gift"' }) });
+    const lines = page.locator(".json details", { has: page.locator(":scope > summary .j-key", { hasText: '"lines"' }) });
+    assert.equal(await lines.getAttribute("open"), "", "the second level is open");
+    const item = lines.locator(".j-body > details").first();
+    assert.equal(await item.getAttribute("open"), null, "the third level starts collapsed");
+    assert.equal(await deep.isVisible(), false);
+    await item.locator(":scope > summary").click();
+    await deep.waitFor({ state: "visible" });
+    assert.equal(await deep.getAttribute("open"), null);
+    await deep.locator(":scope > summary").focus();
+    await page.keyboard.press("Enter");
+    await page.locator(".json .j-str", { hasText: '"blue"' }).waitFor({ state: "visible" });
+    await shot("run-json-expanded");
+    // A live refresh (the run starts) swaps the page in place and keeps the folds the reader opened.
+    const [run] = await api.dequeue("browser-json-worker", 1);
+    assert.equal(run!.id, id);
+    await api.start("browser-json-worker", run!);
+    await page.locator("#run h1 .status", { hasText: "EXECUTING" }).waitFor();
+    // (Restored when htmx settles the swap, a moment after the new status shows.)
+    await page.locator(".json .j-str", { hasText: '"blue"' }).waitFor({ state: "visible", timeout: 3000 });
+    await api.complete("browser-json-worker", run!, { ok: true, output: {} });
   });
 
   test("a run is canceled from its page", async () => {

@@ -140,6 +140,11 @@ describe("members and projects", () => {
       const options = [...runs.document.querySelectorAll("#env-switch option")].map((option) => option.getAttribute("value"));
       assert.deepEqual(options, ["dev", "staging", "prod", "preview"].map((env) => `${own.ref}/${env}`));
       assert.ok(!runs.response.body.includes(other.ref));
+      // The environments overview lists their own project's four environments and nothing of the other's.
+      const overview = await browser.page("/environments");
+      assert.equal(overview.response.statusCode, 200);
+      assert.deepEqual([...overview.document.querySelectorAll("table.environments tbody th a")].map((link) => link.getAttribute("href")), ["dev", "staging", "prod", "preview"].map((env) => `/p/${own.ref}/${env}/overview`));
+      assert.ok(!overview.response.body.includes(other.ref) && !overview.response.body.includes(other.name));
     }
     // The admin sees every project of the organization.
     const all = (await admin.page("/settings/projects")).response.body;

@@ -104,6 +104,7 @@ export function dashboardPages(seed: SeededDashboard): Array<[string, string]> {
     ["settings", `${base}/settings`],
     ["keys", `${base}/keys`],
     ["access-tokens", "/account/tokens"],
+    ["environments", "/environments"],
     ["projects", "/settings/projects"],
     ["members", "/settings/members"],
     ["password", "/settings/password"],

@@ -72,7 +72,7 @@
 
 // Live swaps keep what the reader was doing: elements marked data-keep-state keep their checked
 // boxes (the runs selected for a bulk action), text being typed, focus, the sideways scroll of their
-// tables and the page's scroll position across the re-fetch.
+// tables, which folds are open (when the same folds come back) and the page's scroll position.
 (function () {
   var kept = {};
   document.addEventListener("htmx:beforeSwap", function (event) {
@@ -87,6 +87,8 @@
         return field.value !== field.defaultValue;
       }).map(function (field) { return [field.id, field.value]; }),
       focused: document.activeElement && target.contains(document.activeElement) ? document.activeElement.id : null,
+      // Folds opened or closed (the run page's JSON viewer and stack), by position.
+      open: Array.prototype.map.call(target.querySelectorAll("details"), function (fold) { return fold.open; }),
     };
   });
   document.addEventListener("htmx:afterSettle", function () {
@@ -102,6 +104,8 @@
         var field = document.getElementById(entry[0]);
         if (field && element.contains(field)) field.value = entry[1];
       });
+      var folds = element.querySelectorAll("details");
+      if (folds.length === state.open.length) folds.forEach(function (fold, index) { fold.open = state.open[index]; });
       var focus = state.focused && document.getElementById(state.focused);
       if (focus) focus.focus();
       updateBulk();

@@ -30,6 +30,7 @@ import { runPages } from "./run-pages.ts";
 import { envvarPages } from "./envvar-pages.ts";
 import { alertPages } from "./alert-pages.ts";
 import { teamPages } from "./team-pages.ts";
+import { environmentsPages } from "./environments-pages.ts";
 import { ssoPages } from "./sso-pages.ts";
 import { tracePages } from "./trace-pages.ts";
 import { queryPages } from "./query-pages.ts";
@@ -148,6 +149,7 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
   await app.register(async (scope) => envvarPages(scope, context, scopeOf));
   await app.register(async (scope) => alertPages(scope, context, scopeOf));
   await app.register(async (scope) => teamPages(scope, context));
+  await app.register(async (scope) => environmentsPages(scope, context));
   await app.register(async (scope) => ssoPages(scope, context));
   await app.register(async (scope) => deploymentPages(scope, context, scopeOf));
   await app.register(async (scope) => queryPages(scope, context, scopeOf));

@@ -29,6 +29,7 @@ const sections = [
 
 /** Pages of the user and the organization, linked from every page. */
 const settings = [
+  ["/environments", "Environments"],
   ["/settings/projects", "Projects"],
   ["/settings/members", "Members"],
   ["/settings/password", "Password"],

@@ -1,11 +1,13 @@
 // The runs list (filters, search, keyset pages, live) and a run's page (timeline, payload, output or
 // error, attempts, waits and steps, related runs, logs; cancel and replay). Payload, output and
-// metadata are shown as bounded previews (json-preview.ts), each with a link to its raw value.
+// metadata are shown as bounded, collapsible previews (json-view.ts), each with a link to its raw value.
 import { openLiveStream } from "./live-stream.ts";
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../../app-context.ts";
 import { decodePacket } from "../../api/packets.ts";
-import { jsonPreview, type JsonPreview } from "../../dashboard/json-preview.ts";
+import { jsonPreview } from "../../dashboard/json-preview.ts";
+import { jsonView, type JsonView } from "../../dashboard/json-view.ts";
+import { errorStack, stackGroups } from "../../dashboard/error-stack.ts";
 import { ApiError } from "../../errors.ts";
 import { keysetPage, uuidAtMs } from "../../api/pagination.ts";
 import { serializedError } from "../../api/run-presenter.ts";
@@ -50,9 +52,9 @@ function durationText(run: RunRow): string {
   return ms < 1000 ? `${ms} ms` : ms < 60_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 60_000)} min`;
 }
 
-function preview(value: unknown): JsonPreview | null {
+function preview(value: unknown): JsonView | null {
   if (value === undefined || value === null) return null;
-  return jsonPreview(value);
+  return jsonView(value);
 }
 
 const packetNames: RunPacketName[] = ["payload", "output", "metadata"];
@@ -208,11 +210,14 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
       ...(related.parent ? [{ role: "Parent", run: related.parent }] : []),
       ...related.children.map((child) => ({ role: "Child", run: child })),
     ].map(({ role, run: other }) => ({ role, id: toPublicId("run", other.id), taskIdentifier: other.taskIdentifier, status: other.status }));
+    const shownError = run.status === "COMPLETED" ? null : (serializedError(run.error) ?? null);
+    const stack = shownError ? errorStack(shownError) : null;
     return render(
       request,
       reply,
       "run",
       {
+        errorStack: stack ? { stack, groups: stackGroups(stack) } : null,
         title: `Run ${toPublicId("run", run.id)}`,
         run: {
           id: toPublicId("run", run.id),
@@ -235,9 +240,9 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
           replayedFrom: run.replayedFromId ? toPublicId("run", run.replayedFromId) : null,
           isTest: run.isTest,
           tokens: waitpoints.filter((waitpoint) => waitpoint.type === "MANUAL").map((waitpoint) => ({ id: toPublicId("wp", waitpoint.id), status: waitpoint.status })),
-          error: run.status === "COMPLETED" ? null : (serializedError(run.error) ?? null),
+          error: shownError,
         },
-        payload: preview(payload) ?? { text: "", truncated: false },
+        payload: preview(payload) ?? { html: "", truncated: false },
         curl: curlSnippet(snippetInput),
         sdk: sdkSnippet(snippetInput),
         output: preview(decodePacket(run.output, run.outputType)),
