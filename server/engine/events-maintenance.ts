@@ -5,6 +5,7 @@
 import type { Logger } from "pino";
 import type { Clock } from "../clock.ts";
 import type { Db } from "../db/client.ts";
+import { PeriodicJob } from "./periodic-job.ts";
 import { eventsDropBefore, eventsEnsurePartitions, eventsTryPartitionLock } from "../storage/events.ts";
 
 export interface EventMaintenanceDeps {
@@ -46,51 +47,19 @@ export async function maintainEventPartitions(deps: EventMaintenanceDeps, option
 }
 
 /** Runs maintainEventPartitions once at start, then hourly, until stopped. Failures are logged. */
-export class EventPartitionMaintainer {
-  #timer: NodeJS.Timeout | null = null;
-  #running: Promise<void> | null = null;
-  #started = false;
-  readonly #deps: EventMaintenanceDeps;
-  readonly #options: EventMaintenanceOptions;
-  readonly #intervalMs: number;
-  readonly #logger: Logger;
-
+export class EventPartitionMaintainer extends PeriodicJob {
   constructor(
     deps: EventMaintenanceDeps,
     options: { retentionDays: number; aheadDays?: number; intervalMs?: number },
     logger: Logger,
   ) {
-    this.#deps = deps;
-    this.#options = { retentionDays: options.retentionDays, aheadDays: options.aheadDays ?? defaultEventsAheadDays };
-    this.#intervalMs = options.intervalMs ?? eventMaintenanceIntervalMs;
-    this.#logger = logger;
-  }
-
-  /** Starts a pass now (stop() waits for it) and schedules the next ones. */
-  start(): void {
-    if (this.#started) return;
-    this.#started = true;
-    const tick = () => {
-      this.#timer = null;
-      this.#running = maintainEventPartitions(this.#deps, this.#options)
-        .then((result) => {
-          if (result.created > 0 || result.dropped > 0) {
-            this.#logger.info(result, "event partitions maintained");
-          }
-        })
-        .catch((error: unknown) => this.#logger.warn({ err: error }, "event partition maintenance failed; retrying next hour"))
-        .finally(() => {
-          this.#running = null;
-          if (this.#started) this.#timer = setTimeout(tick, this.#intervalMs);
-        });
-    };
-    tick();
-  }
-
-  async stop(): Promise<void> {
-    this.#started = false;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
-    await this.#running;
+    const passOptions = { retentionDays: options.retentionDays, aheadDays: options.aheadDays ?? defaultEventsAheadDays };
+    super(
+      async () => {
+        const result = await maintainEventPartitions(deps, passOptions);
+        if (result.created > 0 || result.dropped > 0) logger.info(result, "event partitions maintained");
+      },
+      { intervalMs: options.intervalMs ?? eventMaintenanceIntervalMs, logger, failure: "event partition maintenance failed; retrying next hour" },
+    );
   }
 }

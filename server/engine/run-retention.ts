@@ -5,6 +5,7 @@
 import type { Logger } from "pino";
 import type { Clock } from "../clock.ts";
 import type { Db } from "../db/client.ts";
+import { PeriodicJob } from "./periodic-job.ts";
 import { environmentsWithRunRetention, runsPurgeFinished } from "../storage/run-retention.ts";
 
 export interface RunRetentionDeps {
@@ -42,48 +43,20 @@ export async function purgeExpiredRuns(deps: RunRetentionDeps, options: RunReten
 }
 
 /** Runs purgeExpiredRuns every minute until stopped; a pass that hit its bound goes on at once. */
-export class RunRetentionSweeper {
-  #timer: NodeJS.Timeout | null = null;
-  #running: Promise<void> | null = null;
-  #started = false;
-  readonly #deps: RunRetentionDeps;
-  readonly #options: RunRetentionOptions;
-  readonly #logger: Logger;
-
+export class RunRetentionSweeper extends PeriodicJob {
   constructor(deps: RunRetentionDeps, options: { defaultDays: number; batchSize?: number; maxBatches?: number }, logger: Logger) {
-    this.#deps = deps;
-    this.#options = {
+    const passOptions: RunRetentionOptions = {
       defaultDays: options.defaultDays,
       batchSize: options.batchSize ?? defaultRunRetentionBatchSize,
       maxBatches: options.maxBatches ?? defaultMaxBatches,
     };
-    this.#logger = logger;
-  }
-
-  start(): void {
-    if (this.#started) return;
-    this.#started = true;
-    const tick = () => {
-      this.#timer = null;
-      let more = false;
-      this.#running = purgeExpiredRuns(this.#deps, this.#options)
-        .then((result) => {
-          more = result.batches >= this.#options.maxBatches;
-          if (result.deleted > 0) this.#logger.info(result, "finished runs past retention purged");
-        })
-        .catch((error: unknown) => this.#logger.warn({ err: error }, "run retention pass failed; retrying"))
-        .finally(() => {
-          this.#running = null;
-          if (this.#started) this.#timer = setTimeout(tick, more ? 0 : runRetentionIntervalMs);
-        });
-    };
-    tick();
-  }
-
-  async stop(): Promise<void> {
-    this.#started = false;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = null;
-    await this.#running;
+    super(
+      async () => {
+        const result = await purgeExpiredRuns(deps, passOptions);
+        if (result.deleted > 0) logger.info(result, "finished runs past retention purged");
+        return { again: result.batches >= passOptions.maxBatches };
+      },
+      { intervalMs: runRetentionIntervalMs, logger, failure: "run retention pass failed; retrying" },
+    );
   }
 }
