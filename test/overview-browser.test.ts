@@ -3,17 +3,15 @@
 // link switches to 24 hours, the page fits a phone's width, and the tasks page shows each task's
 // last day. Screenshots are saved in test-artifacts/.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { firstSetupLink } from "../server/dashboard/sessions.ts";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium, signUpFirstAdmin } from "./helpers/chromium.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
 import { projectRoot } from "./helpers/server-process.ts";
 
-const chromiumPath = process.env.RATCHET_CHROMIUM ?? "/usr/bin/chromium";
 const artifacts = join(projectRoot, "test-artifacts");
 
 describe("the overview in Chromium", () => {
@@ -24,7 +22,6 @@ describe("the overview in Chromium", () => {
   let base: string;
 
   before(async () => {
-    assert.ok(existsSync(chromiumPath), `Chromium is needed at ${chromiumPath} (apt-get install chromium; .ci/run installs it)`);
     await mkdir(artifacts, { recursive: true });
     t = await createTestApp();
     const api = new ApiClient(t.app, await t.key("prod"));
@@ -38,17 +35,9 @@ describe("the overview in Chromium", () => {
     for (let i = 0; i < 3; i += 1) await api.trigger("sync-crm", {});
     url = await t.app.listen({ port: 0, host: "127.0.0.1" });
     base = `${url}/p/${t.project.ref}/prod`;
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    await page.goto((await firstSetupLink(t.database.db, url, new Date()))!);
-    await page.getByLabel("Name").fill("Ada");
-    await page.getByLabel("Email").fill("ada@example.com");
-    await page.getByLabel("Password (at least 10 characters)").fill("a long enough password");
-    await page.getByRole("button", { name: "Create and sign in" }).click();
-    await page.waitForURL(/\/runs$/);
+    await signUpFirstAdmin(page, t.database.db, url);
   });
   after(async () => {
     await browser?.close();

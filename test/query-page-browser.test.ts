@@ -4,20 +4,18 @@
 // member of another project who can neither open this project's page nor its saved queries, and
 // whose organization-wide query counts only the runs of the project they were given.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { issueSecretKey } from "../server/auth/issue-key.ts";
 import { hashPassword } from "../server/dashboard/passwords.ts";
-import { firstSetupLink } from "../server/dashboard/sessions.ts";
 import { organizationMembersInsert, projectMembersAdd, projectsInsertWithEnvironments, usersInsert } from "../server/storage/teams.ts";
+import { launchChromium, signUpFirstAdmin } from "./helpers/chromium.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
 import { projectRoot } from "./helpers/server-process.ts";
 
-const chromiumPath = process.env.RATCHET_CHROMIUM ?? "/usr/bin/chromium";
 const artifacts = join(projectRoot, "test-artifacts");
 
 describe("the Query page in Chromium", () => {
@@ -30,7 +28,6 @@ describe("the Query page in Chromium", () => {
   let savedId = "";
 
   before(async () => {
-    assert.ok(existsSync(chromiumPath), `Chromium is needed at ${chromiumPath}`);
     t = await createTestApp();
     const sql = t.database.db.sql;
     // Alpha (the bootstrap project): 3 report runs, 2 failed, and 1 email run, completed.
@@ -55,18 +52,9 @@ describe("the Query page in Chromium", () => {
     url = await t.app.listen({ port: 0, host: "127.0.0.1" });
     alphaBase = `${url}/p/${t.project.ref}/prod`;
     betaBase = `${url}/p/${beta.ref}/prod`;
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-    const link = await firstSetupLink(t.database.db, url, new Date());
-    await page.goto(link!);
-    await page.getByLabel("Name").fill("Ada");
-    await page.getByLabel("Email").fill("ada@example.com");
-    await page.getByLabel("Password (at least 10 characters)").fill("a long enough password");
-    await page.getByRole("button", { name: "Create and sign in" }).click();
-    await page.waitForURL(/\/runs$/);
+    await signUpFirstAdmin(page, t.database.db, url);
     // Mallory (after the first admin: the setup link is for an empty install): a member given Beta only.
     const mallory = await usersInsert(sql, { email: "mallory@example.com", name: "Mallory", passwordHash: await hashPassword("mallory's long password") });
     await organizationMembersInsert(sql, organization!.id, mallory, "member");

@@ -3,18 +3,16 @@
 // narrows the tree, and spans the running run reports appear without a reload, keeping what the
 // reader collapsed and selected. Screenshots are saved in test-artifacts/.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { chromium, type Browser, type Page } from "playwright-core";
-import { firstSetupLink } from "../server/dashboard/sessions.ts";
+import type { Browser, Page } from "playwright-core";
 import { attemptSpanId } from "../server/observability/span-ids.ts";
+import { launchChromium, signUpFirstAdmin } from "./helpers/chromium.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { ApiClient } from "./helpers/engine.ts";
 import { projectRoot } from "./helpers/server-process.ts";
 
-const chromiumPath = process.env.RATCHET_CHROMIUM ?? "/usr/bin/chromium";
 const artifacts = join(projectRoot, "test-artifacts");
 
 describe("the trace waterfall in Chromium", () => {
@@ -27,7 +25,6 @@ describe("the trace waterfall in Chromium", () => {
   let runId: string;
 
   before(async () => {
-    assert.ok(existsSync(chromiumPath), `Chromium is needed at ${chromiumPath} (apt-get install chromium; .ci/run installs it)`);
     await mkdir(artifacts, { recursive: true });
     t = await createTestApp();
     api = new ApiClient(t.app, await t.key("prod"));
@@ -49,17 +46,9 @@ describe("the trace waterfall in Chromium", () => {
     });
     url = await t.app.listen({ port: 0, host: "127.0.0.1" });
     traceUrl = `${url}/p/${t.project.ref}/prod/runs/${runId}/trace`;
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    await page.goto((await firstSetupLink(t.database.db, url, new Date()))!);
-    await page.getByLabel("Name").fill("Ada");
-    await page.getByLabel("Email").fill("ada@example.com");
-    await page.getByLabel("Password (at least 10 characters)").fill("a long enough password");
-    await page.getByRole("button", { name: "Create and sign in" }).click();
-    await page.waitForURL(/\/runs$/);
+    await signUpFirstAdmin(page, t.database.db, url);
   });
   after(async () => {
     await browser?.close();

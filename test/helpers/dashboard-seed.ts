@@ -1,12 +1,12 @@
 // A dashboard with something on every page, for browser tests and `npm run screenshots`: tasks, runs
 // in several states (one failed, one waiting on a token, one replayed), a schedule, a paused queue, a
 // signed-in admin whose session cookie a Chromium context can carry.
-import { chromium, type Browser as Chromium, type BrowserContext } from "playwright-core";
+import type { Browser as Chromium, BrowserContext } from "playwright-core";
 import { createTestApp, type TestApp } from "./app.ts";
 import { signedInAdmin, type Browser } from "./dashboard.ts";
 import { ApiClient } from "./engine.ts";
 
-export const chromiumPath = process.env.RATCHET_CHROMIUM ?? "/usr/bin/chromium";
+export { chromiumPath, launchChromium } from "./chromium.ts";
 
 export interface SeededDashboard {
   t: TestApp;
@@ -62,13 +62,6 @@ export async function seededDashboard(): Promise<SeededDashboard> {
     ids: { completed: completed.id, failed: failed.id, waiting: waiting.id, replayed: replayed.id, token: token.id, schedule: schedule.id },
     close: () => t.close(),
   };
-}
-
-export function launchChromium(): Promise<Chromium> {
-  return chromium.launch({
-    executablePath: chromiumPath,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
 }
 
 /** A Chromium context signed in as the seeded admin, in a colour scheme and at a width. */
