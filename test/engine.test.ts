@@ -315,6 +315,45 @@ describe("run engine", () => {
     assert.equal((await api.retrieve(c.id)).status, "CANCELED");
   });
 
+  test("a cancel the worker is already acting on does not end its heartbeats at once; a new cancel does", async () => {
+    await api.register([{ id: "beat-canceling" }]);
+    const environmentId = (await api.ok("GET", "/api/v1/whoami")).environment.id;
+    const slow = await api.trigger("beat-canceling", { n: 1 });
+    const other = await api.trigger("beat-canceling", { n: 2 });
+    const runs = await api.dequeue("w-cancel");
+    for (const run of runs) await api.start("w-cancel", run);
+    await api.ok("POST", `/api/v2/runs/${slow.id}/cancel`);
+    const leases = runs.map((run) => ({ runId: run.id, attemptNumber: 1 }));
+    // Not yet told: answered at once with the cancel.
+    const first = await api.ok("POST", "/engine/v1/heartbeat", { workerId: "w-cancel", runs: leases, waitSeconds: 30 });
+    assert.deepEqual(first.cancel, [slow.id]);
+    // Told, and saying so while the run's onCancel goes on: the heartbeat waits...
+    let answered = false;
+    const beat = api
+      .ok("POST", "/engine/v1/heartbeat", { workerId: "w-cancel", runs: leases.map((lease) => (lease.runId === slow.id ? { ...lease, canceling: true } : lease)), waitSeconds: 30 })
+      .finally(() => {
+        answered = true;
+      });
+    while (t.app.ratchet.notifier.heartbeatsWaiting(environmentId) === 0 && !answered) await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(answered, false, "waiting, not answering the known cancel again");
+    // ...until another of its runs is canceled.
+    await api.ok("POST", `/api/v2/runs/${other.id}/cancel`);
+    const answer = await beat;
+    assert.deepEqual([...answer.cancel].sort(), [slow.id, other.id].sort());
+    for (const run of runs) await api.complete("w-cancel", run, { ok: false, status: "CANCELED" });
+  });
+
+  test("a heartbeat's canceling flag is checked: not a boolean is a 400 naming it", async () => {
+    const response = await t.app.inject({
+      method: "POST",
+      url: "/engine/v1/heartbeat",
+      headers: { authorization: `Bearer ${await t.key("dev")}` },
+      payload: { workerId: "w-x", runs: [{ runId: "run_x", attemptNumber: 1, canceling: "yes" }] },
+    });
+    assert.equal(response.statusCode, 400);
+    assert.match(response.json().error, /canceling/);
+  });
+
   test("a waiting heartbeat answers at once when a lease it named is taken away, the others still held", async () => {
     await api.register([{ id: "beat-deadline", maxDuration: 10 }, { id: "beat-plain" }]);
     const environmentId = (await api.ok("GET", "/api/v1/whoami")).environment.id;

@@ -82,6 +82,8 @@ interface InFlight {
   process: AttemptRunner | null;
   lost: boolean;
   handedBack: boolean;
+  /** Its cancel reached the process; heartbeats name it `canceling`. */
+  canceling?: boolean;
   /**
    * Bumped whenever a completion is answered. A heartbeat answer describes the lease as it was when
    * the heartbeat was sent; once a completion has moved the run on (a retry in place gets a new
@@ -441,12 +443,18 @@ export class WorkerController {
       const answer = await apiRequest<{ lost: string[]; cancel: string[] }>("POST", "/engine/v1/heartbeat", {
         body: {
           workerId: this.#options.workerId,
-          runs: entries.map((entry) => ({ runId: entry.run.id, attemptNumber: entry.attemptNumber })),
+          runs: entries.map((entry) => ({ runId: entry.run.id, attemptNumber: entry.attemptNumber, ...(entry.canceling ? { canceling: true } : {}) })),
           waitSeconds: (this.#options.heartbeatIntervalMs ?? 10_000) / 1000,
         },
         signal: this.#heartbeatAbort.signal,
       });
-      for (const id of answer.cancel) this.#inFlight.get(id)?.process?.cancel();
+      for (const id of answer.cancel) {
+        const entry = this.#inFlight.get(id);
+        // Told once per run: while its onCancel runs, later heartbeats say so and keep waiting.
+        if (!entry?.process || entry.canceling) continue;
+        entry.canceling = true;
+        entry.process.cancel();
+      }
       for (const id of answer.lost) {
         const entry = this.#inFlight.get(id);
         // A run whose completion is under way or was answered since holds the lease the server says.

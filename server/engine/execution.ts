@@ -178,7 +178,8 @@ export async function heartbeat(
   request: {
     environmentId: string;
     workerId: string;
-    leases: Array<{ runId: string; attemptNumber: number }>;
+    /** `canceling`: the worker was told of this run's cancel and is stopping it already. */
+    leases: Array<{ runId: string; attemptNumber: number; canceling?: boolean }>;
     waitMs?: number;
     signal?: AbortSignal;
     stillAllowed?: StillAllowed;
@@ -196,13 +197,17 @@ export async function heartbeat(
   // runs it dequeued meanwhile are covered only by the next heartbeat).
   const deadline = Date.now() + Math.min(request.waitMs ?? 0, settings.maxDequeueWaitMs, heartbeatWaitLimitMs(settings));
   const namedHeld = () => rows.filter((row) => isNamed.has(row.runId)).length;
+  // A cancel the worker already acts on (its run's onCancel may take a while) must not end every
+  // heartbeat at once: that would spin the worker's heartbeat loop until the run ends.
+  const known = new Set(request.leases.filter((lease) => lease.canceling).map((lease) => lease.runId));
+  const newCancel = () => rows.some((row) => row.cancelRequested && !known.has(row.runId));
   // Nothing named is held any more (or nothing was named): answer at once, there is nothing to keep.
   if (namedHeld() > 0) {
     // The lease was extended past the end of this wait; while waiting, only look (without writing).
     // Only cancels and lease losses wake the wait (notifier.leasesChanged); the poll is the fallback
     // for a lost notification, and on it only a cancel ends the wait: a named run gone then is most
     // likely one the worker completed itself.
-    while (!rows.some((row) => row.cancelRequested) && Date.now() < deadline && !request.signal?.aborted) {
+    while (!newCancel() && Date.now() < deadline && !request.signal?.aborted) {
       const woken = await deps.notifier.waitForLeaseChange(request.environmentId, Math.min(deadline - Date.now(), settings.dequeuePollMs), request.signal);
       if (request.signal?.aborted) break;
       await request.stillAllowed?.();

@@ -221,9 +221,13 @@ export async function engineRoutes(app: FastifyInstance, context: AppContext): P
 
   routes.post(
     "/engine/v1/heartbeat",
-    { schema: { body: z.object({ workerId, runs: z.array(leaseSchema).max(1000), waitSeconds: z.number().min(0).max(30).default(0) }) } },
+    {
+      schema: {
+        body: z.object({ workerId, runs: z.array(leaseSchema.extend({ canceling: z.boolean().optional() })).max(1000), waitSeconds: z.number().min(0).max(30).default(0) }),
+      },
+    },
     async (request, reply) => {
-      const leases = request.body.runs.map((lease) => ({ runId: runUuid(lease.runId), attemptNumber: lease.attemptNumber }));
+      const leases = request.body.runs.map((lease) => ({ runId: runUuid(lease.runId), attemptNumber: lease.attemptNumber, canceling: lease.canceling === true }));
       // A worker keeps one heartbeat in flight: its connection closing unanswered (not because this
       // server is closing) is the first sign that the worker died.
       const abort = abortWhenClientLeaves(request, reply, context.closing);
