@@ -142,6 +142,10 @@ try {
   const probe = connect({ url, poolSize: 2, applicationName: "ratchet-bench-probe" });
   const postmaster = await findPostmaster(url, probe.sql);
   const overLimit = { samples: 0, environments: 0, queues: 0, maxHeld: 0, firstViolation: "" };
+  // A sampling profile of Postgres: which statements are running at each probe.
+  const activeStatements = new Map<string, number>();
+  let activeSamples = 0;
+  let measuring = false;
   let probing = true;
   const probeLoop = (async () => {
     while (probing) {
@@ -163,6 +167,14 @@ try {
       overLimit.queues += row!.queueOver;
       overLimit.maxHeld = Math.max(overLimit.maxHeld, row!.held);
       if (row!.detail && !overLimit.firstViolation) overLimit.firstViolation = row!.detail;
+      if (measuring) {
+        const active = await probe.sql<{ statement: string; n: number }[]>`
+          select regexp_replace(left(query, 90), '[[:space:]]+', ' ', 'g') as statement, count(*)::int as n from pg_stat_activity
+          where datname = current_database() and state = 'active' and pid <> pg_backend_pid() and application_name <> 'ratchet-bench-probe'
+          group by 1`;
+        activeSamples += 1;
+        for (const { statement, n } of active) activeStatements.set(statement, (activeStatements.get(statement) ?? 0) + n);
+      }
       await sleep(200);
     }
   })();
@@ -178,14 +190,17 @@ try {
   let measuredRuns = 0;
   let allCompleted = 0;
   let refused = 0;
+  // Failed requests are counted and the run goes on; the first few are kept to show.
   const errors: string[] = [];
+  let errorCount = 0;
   let cursor = 0;
-  let measuring = false;
   const post = async (server: ServerProcess, key: string, path: string, body: unknown) => {
     const response = await fetch(`${server.url}${path}`, {
       method: "POST",
       headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
       body: JSON.stringify(body),
+      // A request that never answers is a failure to count, not a hang of the whole simulation.
+      signal: AbortSignal.timeout(30_000),
     });
     const text = await response.text();
     if (!response.ok) throw new Error(`POST ${path}: ${response.status} ${text.slice(0, 300)}`);
@@ -195,7 +210,7 @@ try {
   const dequeuer = async (index: number) => {
     const server = servers[index % servers.length]!;
     const workerId = `scale-${index}`;
-    while (Date.now() < runUntil && errors.length < 20) {
+    while (Date.now() < runUntil) {
       const environmentIndex = Math.floor(cursor++ / 2) % environmentCount;
       const environment = environments[environmentIndex]!;
       try {
@@ -227,7 +242,8 @@ try {
           servedByQueue.set(queue, (servedByQueue.get(queue) ?? 0) + 1);
         }
       } catch (error) {
-        errors.push((error as Error).message);
+        errorCount += 1;
+        if (errors.length < 5) errors.push((error as Error).message);
       }
     }
   };
@@ -263,6 +279,14 @@ try {
   for (let e = 0; e < environmentCount; e += 1) {
     for (let q = 0; q < queuesPerEnvironment; q += 1) queueShares.push(servedByQueue.get(`${e}/task/t${q}`) ?? 0);
   }
+  // Within an environment, queues are served least-recently-served first: the spread between its
+  // most- and least-served queue should stay near one claim's take from a queue (its limit), while
+  // Jain over all queues also counts queues a short window had no time to reach.
+  let widestSpread = 0;
+  for (let e = 0; e < environmentCount; e += 1) {
+    const own = queueShares.slice(e * queuesPerEnvironment, (e + 1) * queuesPerEnvironment);
+    widestSpread = Math.max(widestSpread, Math.max(...own) - Math.min(...own));
+  }
   const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "n/a");
   const rows: Array<[string, string]> = [
     ["environments × queues", `${environmentCount} × ${queuesPerEnvironment} = ${environmentCount * queuesPerEnvironment}`],
@@ -277,6 +301,7 @@ try {
     ["complete latency p50 / p99 ms", `${fmt(percentile(completeMs, 50))} / ${fmt(percentile(completeMs, 99))}`],
     ["Jain, runs per environment (1 = equal)", fmt(jainIndex(servedByEnvironment), 3)],
     ["Jain, runs per queue", fmt(jainIndex(queueShares), 3)],
+    ["widest spread between one environment's queues (runs)", String(widestSpread)],
     ["environments / queues served at all", `${servedByEnvironment.filter((n) => n > 0).length} / ${queueShares.filter((n) => n > 0).length}`],
     ["Postgres CPU s (per 1,000 runs)", `${fmt(cost.postgresCpu)} (${fmt((1000 * cost.postgresCpu) / measuredRuns, 2)})`],
     ["servers CPU s / PgBouncer CPU s / bench client CPU s", `${fmt(cost.appCpu - selfCpu)} / ${fmt(bouncerCost.appCpu - selfCpu)} / ${fmt(selfCpu)}`],
@@ -284,14 +309,18 @@ try {
     ["most leases held at once", String(overLimit.maxHeld)],
     ["runs with two attempts; completions refused", `${check!.twice}; ${refused}`],
     ["completed in Postgres / by the dequeuers", `${check!.completed} / ${allCompleted}`],
-    ["request errors", errors.length === 0 ? "0" : `${errors.length}: ${errors[0]}`],
+    ["failed requests", errorCount === 0 ? "0" : `${errorCount} (first: ${errors[0]})`],
     ["load average (1 min) before / after", `${fmt(loadBefore[0]!, 2)} / ${fmt(loadAfter[0]!, 2)} (2 cores, shared machine)`],
   ];
   console.log(`\nScale simulation${quick ? " (--quick)" : ""}: HTTP dequeue/complete through ${serverCount} server processes and PgBouncer (transaction mode)\n`);
   console.log("| figure | value |\n| --- | --- |");
   for (const [label, value] of rows) console.log(`| ${label} | ${value} |`);
+  const profile = [...activeStatements].sort((a, b) => b[1] - a[1]).slice(0, 6);
+  console.log(`\nPostgres statements running, average per sample (${activeSamples} samples):\n`);
+  console.log("| statement | running |\n| --- | ---: |");
+  for (const [statement, n] of profile) console.log(`| \`${statement.replaceAll("|", "\\|")}\` | ${fmt(n / Math.max(1, activeSamples), 2)} |`);
   if (overLimit.firstViolation) console.log(`\nfirst limit violation seen: ${overLimit.firstViolation}`);
-  const failed = errors.length > 0 || overLimit.environments + overLimit.queues > 0 || check!.twice > 0 || check!.completed !== allCompleted || measuredRuns === 0;
+  const failed = errorCount > 0 || overLimit.environments + overLimit.queues > 0 || check!.twice > 0 || check!.completed !== allCompleted || measuredRuns === 0;
   if (failed) {
     console.error("\nthe simulation found a problem (see the table)");
     for (const server of servers) if (/"level":(50|60)/.test(server.output())) console.error(server.output().slice(-3000));
