@@ -2,88 +2,18 @@
 // started here): the pools send no named prepared statements, LISTEN goes over the direct URL,
 // advisory locks are transaction-scoped, and every run completes exactly once.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
-import { chmod, chown, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { userInfo } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import postgres from "postgres";
-import { freePort } from "../server/db/scratch.ts";
 import { fromPublicId } from "../server/ids.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/database.ts";
+import { pgbouncerBinary, pgbouncerInstalled, startPgbouncer, type Bouncer } from "./helpers/pgbouncer.ts";
 import { projectRoot, removeDataDir, runCli, spawnServer, tempDataDir, waitUntilReady, type ServerProcess } from "./helpers/server-process.ts";
 import { startWorker, type Worker } from "./helpers/worker-process.ts";
 
-const pgbouncerBinary = "/usr/sbin/pgbouncer";
 const runs = 200;
 
-interface Bouncer {
-  child: ChildProcess;
-  url: string;
-  adminUrl: string;
-  dir: string;
-}
-
-async function startPgbouncer(database: TestDatabase): Promise<Bouncer> {
-  const target = new URL(database.url);
-  const dir = await mkdtemp("/tmp/ratchet-pgbouncer-");
-  const port = await freePort();
-  const user = decodeURIComponent(target.username);
-  await writeFile(
-    join(dir, "pgbouncer.ini"),
-    [
-      "[databases]",
-      // No password at all when the server trusts local connections (an empty `password=` is a syntax error).
-      `ratchet = host=${target.hostname} port=${target.port} dbname=${target.pathname.slice(1)} user=${user}${target.password ? ` password=${decodeURIComponent(target.password)}` : ""}`,
-      "[pgbouncer]",
-      "listen_addr = 127.0.0.1",
-      `listen_port = ${port}`,
-      "unix_socket_dir =",
-      "auth_type = any",
-      `admin_users = ${user}`,
-      "pool_mode = transaction",
-      // Few server connections for many clients: transactions really are handed around.
-      "default_pool_size = 6",
-      "max_client_conn = 400",
-      `pidfile = ${join(dir, "pgbouncer.pid")}`,
-      "",
-    ].join("\n"),
-  );
-  // PgBouncer refuses to run as root.
-  const asRoot = userInfo().uid === 0;
-  await chmod(dir, 0o755);
-  if (asRoot) await chown(dir, ...(await postgresIds()));
-  const command = asRoot ? ["runuser", "-u", "postgres", "--", pgbouncerBinary] : [pgbouncerBinary];
-  const child = spawn(command[0]!, [...command.slice(1), join(dir, "pgbouncer.ini")], { stdio: ["ignore", "pipe", "pipe"] });
-  await new Promise<void>((resolve, reject) => {
-    let output = "";
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      if (/process up/.test(output)) resolve();
-    };
-    child.stdout!.on("data", onData);
-    child.stderr!.on("data", onData);
-    child.once("exit", (code) => reject(new Error(`pgbouncer exited (${code}):\n${output}`)));
-  });
-  const credentials = target.password ? `${target.username}:${target.password}` : target.username;
-  return { child, dir, url: `postgres://${credentials}@127.0.0.1:${port}/ratchet`, adminUrl: `postgres://${credentials}@127.0.0.1:${port}/pgbouncer` };
-}
-
-async function postgresIds(): Promise<[number, number]> {
-  const output = await new Promise<string>((resolve) => {
-    const child = spawn("id", ["postgres"]);
-    let text = "";
-    child.stdout.on("data", (chunk: Buffer) => (text += chunk.toString()));
-    child.once("exit", () => resolve(text));
-  });
-  const uid = /uid=(\d+)/.exec(output)?.[1];
-  const gid = /gid=(\d+)/.exec(output)?.[1];
-  if (!uid || !gid) throw new Error("no postgres user to run pgbouncer as");
-  return [Number(uid), Number(gid)];
-}
-
-describe("behind PgBouncer in transaction mode", { skip: existsSync(pgbouncerBinary) ? false : `${pgbouncerBinary} is not installed (apt-get install pgbouncer)` }, () => {
+describe("behind PgBouncer in transaction mode", { skip: pgbouncerInstalled() ? false : `${pgbouncerBinary} is not installed (apt-get install pgbouncer)` }, () => {
   let database: TestDatabase;
   let bouncer: Bouncer;
   const servers: ServerProcess[] = [];
@@ -93,7 +23,7 @@ describe("behind PgBouncer in transaction mode", { skip: existsSync(pgbouncerBin
 
   before(async () => {
     database = await createTestDatabase();
-    bouncer = await startPgbouncer(database);
+    bouncer = await startPgbouncer(database.url);
     const env = { DATABASE_URL: bouncer.url, RATCHET_DIRECT_DATABASE_URL: database.url };
     for (let index = 0; index < 2; index += 1) {
       const dataDir = await tempDataDir();
@@ -116,8 +46,7 @@ describe("behind PgBouncer in transaction mode", { skip: existsSync(pgbouncerBin
       server.child.kill("SIGTERM");
       await server.exited;
     }
-    bouncer?.child.kill("SIGTERM");
-    if (bouncer) await rm(bouncer.dir, { recursive: true, force: true });
+    await bouncer?.stop();
     await Promise.all(dataDirs.map((dir) => removeDataDir(dir)));
     await database?.drop();
   });
