@@ -3,6 +3,7 @@
 // gauges are read from Postgres at scrape time, so every replica reports the same values for them.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Db } from "../db/client.ts";
+import type { ReplicaStatus } from "../db/read-replica.ts";
 import { isFinal, type RunStatus } from "../engine/run-status.ts";
 import {
   metricsAttemptTiming,
@@ -63,6 +64,15 @@ export class RunMetrics {
   });
   readonly #dbPoolMax = new Gauge({ name: "ratchet_db_pool_max", help: "The most connections this server's pool opens (RATCHET_DB_POOL_SIZE).", registers: [this.registry] });
   readonly #partitionBytes = new Gauge({ name: "ratchet_event_partition_bytes", help: "Size of each day partition of ratchet.events, with indexes.", labelNames: ["partition"], registers: [this.registry] });
+  readonly #replicaUp = new Gauge({
+    name: "ratchet_read_replica_up",
+    help: "1 while the read replica (RATCHET_READ_DATABASE_URL) answers and takes the dashboard's reads, 0 while they fall back to the primary; absent when none is set.",
+    registers: [this.registry],
+  });
+  readonly #replicaLagBytes = new Gauge({ name: "ratchet_read_replica_replay_lag_bytes", help: "WAL the read replica has received but not replayed yet.", registers: [this.registry] });
+  readonly #replicaLagSeconds = new Gauge({ name: "ratchet_read_replica_replay_lag_seconds", help: "Seconds since the last transaction the read replica replayed was committed (grows while the primary is idle).", registers: [this.registry] });
+  /** The read replica's last probe, set by the app when one is configured. */
+  readReplica: (() => ReplicaStatus) | null = null;
   readonly #scrapeErrors = new Counter({ name: "ratchet_metrics_scrape_errors_total", help: "Scrapes whose database gauges could not be read (they keep their last values).", registers: [this.registry] });
 
   constructor(db: Db, options: { poolMax: number; processMetrics?: boolean }) {
@@ -126,6 +136,15 @@ export class RunMetrics {
   /** The text a scrape answers: reads the database gauges first (in one bounded transaction). */
   async render(now: Date): Promise<string> {
     this.#dbPoolMax.set(this.#poolMax);
+    const replica = this.readReplica?.();
+    this.#replicaUp.reset();
+    this.#replicaLagBytes.reset();
+    this.#replicaLagSeconds.reset();
+    if (replica?.configured) {
+      this.#replicaUp.set(replica.up ? 1 : 0);
+      if (replica.replayLagBytes !== null) this.#replicaLagBytes.set(replica.replayLagBytes);
+      if (replica.replayLagSeconds !== null) this.#replicaLagSeconds.set(replica.replayLagSeconds);
+    }
     try {
       const [queues, executing, partitions, connections] = await this.#db.sql.begin(async (tx) => {
         await metricsStatementTimeout(tx);
