@@ -89,7 +89,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const alerts = new AlertDispatcher(alertDeps, options.alertSettings);
   const apiKeys = new ApiKeyCache(options.db.listener);
   const reads = new ReadReplica(options.db, options.config.readDatabaseUrl, { poolSize: options.config.dbPoolSize });
-  metrics.readReplica = () => reads.current;
+  if (reads.replica) metrics.trackReadReplica(() => reads.current);
   const context: AppContext = { config: options.config, db: options.db, reads, clock, notifier, engine, settings, metrics, closing: closing.signal, keyring, redactor, alertDeps, alerts, apiKeys };
   const app = Fastify({
     loggerInstance: options.logger ?? createLogger(options.config.logLevel),

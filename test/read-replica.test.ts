@@ -79,6 +79,9 @@ describe("a read replica for the dashboard and SQL queries", () => {
     const ready = await app.inject({ method: "GET", url: "/readyz" });
     assert.equal(ready.statusCode, 200);
     assert.equal(ready.json().readReplica.status, "up");
+    const upMetrics = await app.inject({ method: "GET", url: "/metrics" });
+    assert.match(upMetrics.body, /^ratchet_read_replica_up 1$/m);
+    assert.match(upMetrics.body, /^ratchet_read_replica_replay_lag_bytes \d+$/m);
 
     // From here on the replica replays nothing: what is written now exists on the primary only.
     await replica.admin`select pg_wal_replay_pause()`;
@@ -152,6 +155,7 @@ describe("a read replica for the dashboard and SQL queries", () => {
 
     const metrics = await app.inject({ method: "GET", url: "/metrics" });
     assert.match(metrics.body, /^ratchet_read_replica_up 0$/m);
+    assert.match(metrics.body, /^ratchet_read_replica_replay_lag_bytes nan$/im, "no lag figure while it is down");
   });
 
   test("a sealed query scope opens only in the transaction it was made for, and cannot be forged", async (t) => {

@@ -132,6 +132,9 @@ export async function startStreamingReplica(adminUrl: string): Promise<Streaming
       session.release();
     }
     await writeFile(join(dataDir, "backup_label"), labelFile);
+    // A cluster whose configuration lives elsewhere (Debian's /etc/postgresql): the standby's own, minimal.
+    if (!existsSync(join(dataDir, "postgresql.conf"))) await writeFile(join(dataDir, "postgresql.conf"), "");
+    if (!existsSync(join(dataDir, "pg_hba.conf"))) await writeFile(join(dataDir, "pg_hba.conf"), "host all all 127.0.0.1/32 scram-sha-256\n");
     await writeFile(join(dataDir, "standby.signal"), "");
     const target = new URL(adminUrl);
     const conninfo = [

@@ -184,11 +184,12 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
     const scope = await scopeOf(request, reply);
     if (!scope) return reply;
     const environmentId = scope.environment.environmentId;
-    const db = context.reads.for(request);
-    // A run the replica has not replayed yet (triggered a moment ago elsewhere) is looked up on the primary.
+    let db = context.reads.for(request);
+    // A run the replica has not replayed yet (triggered a moment ago elsewhere): the whole page from the primary.
     const run = await findRunOrNotFound({ ...engine, db }, environmentId, request.params.runId).catch((error: unknown) => {
       if (db === context.db || !(error instanceof ApiError) || error.code !== "NOT_FOUND") throw error;
       request.readFromReplica = false;
+      db = context.db;
       return findRunOrNotFound(engine, environmentId, request.params.runId);
     });
     const [related, attempts, journal, events, queue, waitpoints] = await Promise.all([
