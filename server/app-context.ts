@@ -3,6 +3,7 @@ import type { ApiKeyCache } from "./auth/api-key-cache.ts";
 import type { Clock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import type { Db } from "./db/client.ts";
+import type { ReadReplica } from "./db/read-replica.ts";
 import type { QueueNotifier } from "./engine/notifier.ts";
 import type { EngineSettings } from "./engine/settings.ts";
 import type { EngineDeps } from "./engine/trigger.ts";
@@ -14,6 +15,8 @@ import type { RunMetrics } from "./observability/run-metrics.ts";
 export interface AppContext {
   config: Config;
   db: Db;
+  /** Where the dashboard's read-only pages and SQL queries read: the replica when set and up, else `db`. */
+  reads: ReadReplica;
   clock: Clock;
   notifier: QueueNotifier;
   engine: EngineDeps;

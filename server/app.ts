@@ -36,6 +36,7 @@ import { loadKeyring, type Keyring } from "./engine/envvars-crypto.ts";
 import { SecretRedactor } from "./engine/envvars-redaction.ts";
 import { AlertDispatcher, type AlertDeps, type AlertSettings } from "./engine/alerts.ts";
 import { listenStartWaitMs, settleWithin } from "./db/settle-within.ts";
+import { isConnectionError, ReadReplica } from "./db/read-replica.ts";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -87,7 +88,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   };
   const alerts = new AlertDispatcher(alertDeps, options.alertSettings);
   const apiKeys = new ApiKeyCache(options.db.listener);
-  const context: AppContext = { config: options.config, db: options.db, clock, notifier, engine, settings, metrics, closing: closing.signal, keyring, redactor, alertDeps, alerts, apiKeys };
+  const reads = new ReadReplica(options.db, options.config.readDatabaseUrl, { poolSize: options.config.dbPoolSize });
+  if (reads.replica) metrics.trackReadReplica(() => reads.current);
+  const context: AppContext = { config: options.config, db: options.db, reads, clock, notifier, engine, settings, metrics, closing: closing.signal, keyring, redactor, alertDeps, alerts, apiKeys };
   const app = Fastify({
     loggerInstance: options.logger ?? createLogger(options.config.logLevel),
     bodyLimit: bodyLimitBytes,
@@ -130,10 +133,17 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const realtimeUpkeep = options.sweeper === false ? null : new RealtimeMaintainer(engine, { streamRetentionDays: options.config.streamsRetentionDays }, app.log as unknown as Logger);
   app.decorate("ratchet", context);
   app.decorate("ratchetRoutes", routes);
+  app.decorateRequest("readFromReplica", false);
+  // A page that read from the replica and lost its connection there: the next reads go to the primary.
+  app.addHook("onError", async (request, _reply, error) => {
+    if (request.readFromReplica && isConnectionError(error)) reads.markDown();
+  });
   app.addHook("onReady", async () => {
     // Both retry in the background when Postgres is down (settle-within.ts).
     await settleWithin(notifier.start(), listenStartWaitMs);
     await settleWithin(apiKeys.start(), listenStartWaitMs);
+    // A replica that is down at start only means reads stay on the primary until it answers.
+    await reads.start();
     sweeper?.start();
     bulkActions?.start();
     partitions?.start();
@@ -157,6 +167,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     await notifier.stop();
     await apiKeys.stop();
     await otlpExporter?.flush();
+    await reads.stop();
   });
 
   await registerCors(app, options.config.corsOrigins);

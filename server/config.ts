@@ -10,6 +10,7 @@ export const configDefaults = {
   HOST: "127.0.0.1",
   DATABASE_URL: null as string | null,
   RATCHET_DIRECT_DATABASE_URL: null as string | null,
+  RATCHET_READ_DATABASE_URL: null as string | null,
   RATCHET_DATA_DIR: ".ratchet",
   RATCHET_PUBLIC_URL: null as string | null,
   RATCHET_LOG_LEVEL: "info",
@@ -48,6 +49,10 @@ const configSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
     .optional(),
   RATCHET_DIRECT_DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
+    .optional(),
+  RATCHET_READ_DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
     .optional(),
@@ -132,6 +137,8 @@ export interface Config {
   databaseUrl: string | undefined;
   /** A direct URL of the same database when DATABASE_URL is a transaction-mode pooler (docs/scaling.md). */
   directDatabaseUrl: string | undefined;
+  /** A read replica (hot standby) of the database for the dashboard's pages and SQL queries (docs/scaling.md). */
+  readDatabaseUrl: string | undefined;
   dataDir: string;
   publicUrl: string;
   logLevel: (typeof logLevels)[number];
@@ -241,6 +248,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: values.HOST,
     databaseUrl: values.DATABASE_URL,
     directDatabaseUrl: values.RATCHET_DIRECT_DATABASE_URL,
+    readDatabaseUrl: values.RATCHET_READ_DATABASE_URL,
     dataDir: values.RATCHET_DATA_DIR,
     publicUrl: (values.RATCHET_PUBLIC_URL ?? `http://${shownHost}:${values.PORT}`).replace(/\/$/, ""),
     logLevel: values.RATCHET_LOG_LEVEL,

@@ -10,10 +10,12 @@ export const redactedPaths = [
   "*.secretKey",
   "*.databaseUrl",
   "*.directDatabaseUrl",
+  "*.readDatabaseUrl",
   "password",
   "secretKey",
   "databaseUrl",
   "directDatabaseUrl",
+  "readDatabaseUrl",
 ];
 
 export function createLogger(level: string): Logger {

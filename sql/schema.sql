@@ -2,7 +2,7 @@
 -- change the schema with a new migration in sql/, then run the dump again.
 -- A test fails when this file differs from what the migrations produce.
 
--- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints, 0019_batch_tokens_stream_partitions, 0020_deployments_and_pinned_versions, 0021_run_retention, 0022_deployment_failure_alerts, 0023_overview_index, 0024_crashed_attempts, 0025_saved_queries, 0026_api_key_cache_invalidation, 0027_complete_fast_returns_timing, 0028_checkpoint_suspensions
+-- Migrations: 0001_tenancy, 0002_runs, 0003_events, 0004_waitpoints, 0005_schedules, 0006_users, 0007_complete_fast, 0008_dequeue_in_one_statement, 0009_leases_per_environment_sign_in_throttle, 0010_input_limits, 0011_schedule_window, 0012_worker_lost_and_outages, 0013_access_tokens, 0014_team_operations, 0015_realtime, 0016_sql_queries_bulk_actions, 0017_traces, 0018_checkpoints, 0019_batch_tokens_stream_partitions, 0020_deployments_and_pinned_versions, 0021_run_retention, 0022_deployment_failure_alerts, 0023_overview_index, 0024_crashed_attempts, 0025_saved_queries, 0026_api_key_cache_invalidation, 0027_complete_fast_returns_timing, 0028_checkpoint_suspensions, 0029_query_scope_seal
 
 create table ratchet.alert_channels (
   id uuid default gen_random_uuid() not null,
@@ -306,6 +306,11 @@ create table ratchet.projects (
   slug text not null,
   name text not null,
   created_at timestamp with time zone default now() not null
+);
+
+create table ratchet.query_scope_key (
+  singleton boolean default true not null,
+  key bytea not null
 );
 
 create table ratchet.query_scopes (
@@ -659,6 +664,9 @@ alter table ratchet.projects add constraint projects_organization_id_fkey FOREIG
 alter table ratchet.projects add constraint projects_pkey PRIMARY KEY (id);
 alter table ratchet.projects add constraint projects_organization_id_slug_key UNIQUE (organization_id, slug);
 alter table ratchet.projects add constraint projects_ref_key UNIQUE (ref);
+alter table ratchet.query_scope_key add constraint query_scope_key_key_check CHECK (length(key) >= 30);
+alter table ratchet.query_scope_key add constraint query_scope_key_singleton_check CHECK (singleton);
+alter table ratchet.query_scope_key add constraint query_scope_key_pkey PRIMARY KEY (singleton);
 alter table ratchet.query_scopes add constraint query_scopes_pkey PRIMARY KEY (xid);
 alter table ratchet.queue_entries add constraint queue_entries_pkey PRIMARY KEY (run_id);
 alter table ratchet.queues add constraint queues_concurrency_limit_check CHECK (concurrency_limit >= 0 AND concurrency_limit <= 100000);
@@ -1190,7 +1198,32 @@ CREATE OR REPLACE FUNCTION ratchet.query_scope_environment_ids()
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select coalesce((select s.environment_ids from ratchet.query_scopes s where s.xid = pg_current_xact_id_if_assigned()), '{}'::uuid[])
+  select coalesce(
+    (select s.environment_ids from ratchet.query_scopes s where s.xid = pg_current_xact_id_if_assigned()),
+    (select split_part(v.sealed, ';', 1)::uuid[]
+      from (select current_setting('ratchet.query_scope', true) as sealed) v, ratchet.query_scope_key k
+      where v.sealed like '{%};%' and split_part(v.sealed, ';', 2) = ratchet.query_scope_mac(k.key, split_part(v.sealed, ';', 1))),
+    '{}'::uuid[])
+$function$;
+
+CREATE OR REPLACE FUNCTION ratchet.query_scope_mac(p_key bytea, p_environment_ids text)
+ RETURNS text
+ LANGUAGE sql
+ STABLE
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select encode(sha256(p_key || sha256(convert_to(
+    pg_backend_pid()::text || ';' || ((extract(epoch from transaction_timestamp()) * 1000000)::bigint)::text || ';' || p_environment_ids,
+    'UTF8'))), 'hex')
+$function$;
+
+CREATE OR REPLACE FUNCTION ratchet.query_scope_seal(p_environment_ids uuid[])
+ RETURNS text
+ LANGUAGE sql
+ STABLE SECURITY DEFINER
+ SET search_path TO 'pg_catalog', 'pg_temp'
+AS $function$
+  select p_environment_ids::text || ';' || ratchet.query_scope_mac(k.key, p_environment_ids::text) from ratchet.query_scope_key k
 $function$;
 
 CREATE OR REPLACE FUNCTION ratchet.query_scope_time_from()
@@ -1199,7 +1232,10 @@ CREATE OR REPLACE FUNCTION ratchet.query_scope_time_from()
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select coalesce((select s.time_from from ratchet.query_scopes s where s.xid = pg_current_xact_id_if_assigned()), '-infinity'::timestamptz)
+  select coalesce(
+    (select s.time_from from ratchet.query_scopes s where s.xid = pg_current_xact_id_if_assigned()),
+    nullif(current_setting('ratchet.query_time_from', true), '')::timestamptz,
+    '-infinity'::timestamptz)
 $function$;
 
 CREATE OR REPLACE FUNCTION ratchet.query_scope_time_to()
@@ -1208,7 +1244,10 @@ CREATE OR REPLACE FUNCTION ratchet.query_scope_time_to()
  STABLE SECURITY DEFINER
  SET search_path TO 'pg_catalog', 'pg_temp'
 AS $function$
-  select coalesce((select s.time_to from ratchet.query_scopes s where s.xid = pg_current_xact_id_if_assigned()), 'infinity'::timestamptz)
+  select coalesce(
+    (select s.time_to from ratchet.query_scopes s where s.xid = pg_current_xact_id_if_assigned()),
+    nullif(current_setting('ratchet.query_time_to', true), '')::timestamptz,
+    'infinity'::timestamptz)
 $function$;
 
 CREATE OR REPLACE FUNCTION ratchet.record_run_failure_for_alerts()

@@ -36,6 +36,13 @@ describe("configuration", () => {
     assert.throws(() => loadConfig({ RATCHET_LOG_LEVEL: "loud" }), /RATCHET_LOG_LEVEL/);
   });
 
+  test("a read replica: unset by default, a postgres URL when set, a bad one named", () => {
+    assert.equal(loadConfig({}).readDatabaseUrl, undefined);
+    assert.equal(loadConfig({ RATCHET_READ_DATABASE_URL: "postgres://r@replica:5432/ratchet" }).readDatabaseUrl, "postgres://r@replica:5432/ratchet");
+    assert.throws(() => loadConfig({ RATCHET_READ_DATABASE_URL: "replica:5432" }), /RATCHET_READ_DATABASE_URL: must be a postgres/);
+    assert.throws(() => loadConfig({ RATCHET_READ_DATABSE_URL: "postgres://r@replica/ratchet" }), /did you mean RATCHET_READ_DATABASE_URL\?/);
+  });
+
   test("OTLP export: off by default; endpoint and headers read, bad ones named", () => {
     assert.equal(loadConfig({}).otlpExport, null);
     assert.deepEqual(loadConfig({ RATCHET_OTLP_ENDPOINT: "http://collector:4318", RATCHET_OTLP_HEADERS: "api-key=a%3Db, x-team = core" }).otlpExport, {

@@ -1,6 +1,7 @@
 // One way to run a caller's SQL, for the API (POST /api/v1/query) and the dashboard's Query page
 // alike: the parse check, the roles check, the time window, a per-server cap on queries at once
 // (shared by both, so the page cannot take the pool the API is kept from) and the scoped run.
+import type { FastifyRequest } from "fastify";
 import type { AppContext } from "../app-context.ts";
 import { parseDurationMs } from "../engine/durations.ts";
 import { ApiError } from "../errors.ts";
@@ -29,18 +30,21 @@ export function queryTimeWindow(input: QueryWindowInput, now: Date): { from: Dat
 /** Queries running now, per server (per context): the API and the dashboard count together. */
 const runningByContext = new WeakMap<AppContext, { running: number }>();
 
-/** Runs one query over the given environments; every refusal is an ApiError the caller can show. */
+/**
+ * Runs one query over the given environments, on the read replica when one is up (the primary
+ * otherwise, and again on the primary if the replica's connection fails); every refusal is an
+ * ApiError the caller can show.
+ */
 export async function executeScopedQuery(
   context: AppContext,
+  request: FastifyRequest,
   text: string,
   environmentIds: string[],
   window: { from: Date | null; to: Date | null },
 ): Promise<QueryResult> {
   const problem = sqlProblem(text);
   if (problem) throw new ApiError("VALIDATION_FAILED", `query: ${problem}`);
-  if (!(await queryRolesReady(context.db.sql))) {
-    throw new ApiError("NOT_READY", "SQL queries are disabled on this server: its database roles are missing (see docs/sql.md)");
-  }
+
   const settings = context.settings;
   let counter = runningByContext.get(context);
   if (!counter) runningByContext.set(context, (counter = { running: 0 }));
@@ -49,11 +53,17 @@ export async function executeScopedQuery(
   }
   counter.running += 1;
   try {
-    return await runScopedQuery(context.db.sql, text, { environmentIds, ...window }, {
-      statementTimeoutMs: settings.queryTimeoutMs,
-      maxRows: settings.queryMaxRows,
-      maxBytes: settings.queryMaxBytes,
-      workMem: "8MB",
+    return await context.reads.read(request, async (db) => {
+      // The roles and views are part of the database, so a physical replica has them as the primary does.
+      if (!(await queryRolesReady(db.sql))) {
+        throw new ApiError("NOT_READY", "SQL queries are disabled on this server: its database roles are missing (see docs/sql.md)");
+      }
+      return runScopedQuery(db.sql, text, { environmentIds, ...window }, {
+        statementTimeoutMs: settings.queryTimeoutMs,
+        maxRows: settings.queryMaxRows,
+        maxBytes: settings.queryMaxBytes,
+        workMem: "8MB",
+      });
     });
   } catch (error) {
     if (error instanceof QueryRefused) {

@@ -3,6 +3,7 @@
 // gauges are read from Postgres at scrape time, so every replica reports the same values for them.
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { Db } from "../db/client.ts";
+import type { ReplicaStatus } from "../db/read-replica.ts";
 import { isFinal, type RunStatus } from "../engine/run-status.ts";
 import {
   metricsAttemptTiming,
@@ -63,12 +64,28 @@ export class RunMetrics {
   });
   readonly #dbPoolMax = new Gauge({ name: "ratchet_db_pool_max", help: "The most connections this server's pool opens (RATCHET_DB_POOL_SIZE).", registers: [this.registry] });
   readonly #partitionBytes = new Gauge({ name: "ratchet_event_partition_bytes", help: "Size of each day partition of ratchet.events, with indexes.", labelNames: ["partition"], registers: [this.registry] });
+  readonly #replicaUp = new Gauge({
+    name: "ratchet_read_replica_up",
+    help: "1 while the read replica (RATCHET_READ_DATABASE_URL) answers and takes the dashboard's reads, 0 while they fall back to the primary; absent when none is set.",
+    registers: [],
+  });
+  readonly #replicaLagBytes = new Gauge({ name: "ratchet_read_replica_replay_lag_bytes", help: "WAL the read replica has received but not replayed yet.", registers: [] });
+  readonly #replicaLagSeconds = new Gauge({ name: "ratchet_read_replica_replay_lag_seconds", help: "Seconds since the last transaction the read replica replayed was committed (grows while the primary is idle).", registers: [] });
+  #readReplica: (() => ReplicaStatus) | null = null;
   readonly #scrapeErrors = new Counter({ name: "ratchet_metrics_scrape_errors_total", help: "Scrapes whose database gauges could not be read (they keep their last values).", registers: [this.registry] });
 
   constructor(db: Db, options: { poolMax: number; processMetrics?: boolean }) {
     this.#db = db;
     this.#poolMax = options.poolMax;
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Reports a configured read replica's last probe; without one its gauges are not shown at all. */
+  trackReadReplica(status: () => ReplicaStatus): void {
+    if (this.#readReplica === null) {
+      for (const gauge of [this.#replicaUp, this.#replicaLagBytes, this.#replicaLagSeconds]) this.registry.registerMetric(gauge);
+    }
+    this.#readReplica = status;
   }
 
   get contentType(): string {
@@ -126,6 +143,13 @@ export class RunMetrics {
   /** The text a scrape answers: reads the database gauges first (in one bounded transaction). */
   async render(now: Date): Promise<string> {
     this.#dbPoolMax.set(this.#poolMax);
+    const replica = this.#readReplica?.();
+    if (replica) {
+      this.#replicaUp.set(replica.up ? 1 : 0);
+      // NaN while unknown (down, or not a standby): an alert on the lag then stays quiet and `up` speaks.
+      this.#replicaLagBytes.set(replica.replayLagBytes ?? Number.NaN);
+      this.#replicaLagSeconds.set(replica.replayLagSeconds ?? Number.NaN);
+    }
     try {
       const [queues, executing, partitions, connections] = await this.#db.sql.begin(async (tx) => {
         await metricsStatementTimeout(tx);

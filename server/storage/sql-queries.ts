@@ -1,7 +1,8 @@
-// Runs a caller's SQL over the ratchet_api views: in a transaction that records the query's scope,
+// Runs a caller's SQL over the ratchet_api views (on the primary or a read replica alike): in a
+// transaction that records the query's scope in a sealed setting,
 // turns read-only, drops to the ratchet_query role with a pinned search_path and a statement
-// timeout, reads at most a row cap and a byte cap through a cursor, and always rolls back (so the
-// scope row never commits). docs/sql.md describes every layer.
+// timeout, reads at most a row cap and a byte cap through a cursor, and always rolls back.
+// docs/sql.md describes every layer.
 import type { Sql, TransactionSql } from "../db/client.ts";
 
 export type QueryScope = "environment" | "project" | "organization";
@@ -76,9 +77,11 @@ async function prepareScopedTransaction(
   scope: { environmentIds: string[]; from: Date | null; to: Date | null },
   limits: QueryLimits,
 ): Promise<void> {
+  // A sealed, transaction-local setting rather than a row: a read replica can write nothing (0029).
   await tx`
-    insert into ratchet.query_scopes (xid, environment_ids, time_from, time_to)
-    values (pg_current_xact_id(), ${scope.environmentIds}::uuid[], ${scope.from}, ${scope.to})`;
+    select set_config('ratchet.query_scope', ratchet.query_scope_seal(${scope.environmentIds}::uuid[]), true),
+      set_config('ratchet.query_time_from', ${scope.from?.toISOString() ?? ""}, true),
+      set_config('ratchet.query_time_to', ${scope.to?.toISOString() ?? ""}, true)`;
   // From here on nothing may be written; the role change last, so the settings above are the server's.
   await tx.unsafe("set local transaction_read_only = on");
   await tx.unsafe(`set local statement_timeout = ${Math.max(1, Math.floor(limits.statementTimeoutMs))}`);

@@ -26,7 +26,7 @@ export async function queryRoutes(app: FastifyInstance, context: AppContext): Pr
   routes.post("/api/v1/query", { schema: { body: executeBody } }, async (request) => {
     const body = request.body;
     const environmentIds = await queryScopeEnvironmentIds(context.db.sql, request.environment, body.scope);
-    const result = await executeScopedQuery(context, body.query, environmentIds, queryTimeWindow(body, context.clock.now()));
+    const result = await executeScopedQuery(context, request, body.query, environmentIds, queryTimeWindow(body, context.clock.now()));
     if (body.format === "csv") return { format: "csv" as const, results: queryResultCsv(result), truncated: result.truncated };
     return { format: "json" as const, results: result.rows, truncated: result.truncated };
   });

@@ -26,6 +26,7 @@ export async function catalogPages(app: FastifyInstance, context: AppContext, sc
   app.get<{ Params: Params }>("/p/:ref/:env/tasks", async (request, reply) => {
     const scope = await scopeOf(request, reply);
     if (!scope) return reply;
+    const db = context.reads.for(request);
     const environmentId = scope.environment.environmentId;
     const now = clock.now();
     // One query for every task's last 24 hours (not one per task).
@@ -180,7 +181,7 @@ export async function catalogPages(app: FastifyInstance, context: AppContext, sc
   app.get<{ Params: Params }>("/p/:ref/:env/batches", async (request, reply) => {
     const scope = await scopeOf(request, reply);
     if (!scope) return reply;
-    const batches = await batchesList(db.sql, scope.environment.environmentId, 200);
+    const batches = await batchesList(context.reads.for(request).sql, scope.environment.environmentId, 200);
     return render(
       request,
       reply,

@@ -19,7 +19,7 @@ export async function environmentsPages(app: FastifyInstance, context: AppContex
     if (environments.length === 0) throw new ApiError("FORBIDDEN", "You are not a member of any organization");
     const to = clock.now();
     const activity = await environmentsActivity(
-      db.sql,
+      context.reads.for(request).sql,
       environments.map((environment) => environment.environmentId),
       { from: new Date(to.getTime() - day), to: new Date(to.getTime() + 1000) },
     );

@@ -17,6 +17,7 @@ import { dirname, join } from "node:path";
 import type { AppContext } from "../../app-context.ts";
 import { packageRoot } from "../../package-root.ts";
 import { hashSecret, sessionCookie } from "../../dashboard/sessions.ts";
+import { freshReadsCookie, freshReadsSeconds } from "../../db/read-replica.ts";
 import { ApiError } from "../../errors.ts";
 import { instanceCallbackSecret } from "../../storage/waitpoints.ts";
 import { environmentsForUser, sessionsFindUser, type SessionUser } from "../../storage/users.ts";
@@ -99,6 +100,17 @@ export async function dashboardRoutes(app: FastifyInstance, context: AppContext)
     const token = request.cookies[sessionCookie];
     request.user = token ? await sessionsFindUser(context.db.sql, hashSecret(token), context.clock.now()) : null;
   });
+  // Read-your-writes with a read replica: after a request that may have changed something, this
+  // browser reads from the primary for a few seconds (the page it is redirected to shows the change).
+  // A POST that itself read from the replica (a Query page run) changed nothing.
+  if (context.reads.replica) {
+    app.addHook("onSend", async (request, reply, payload) => {
+      if (request.method !== "GET" && request.method !== "HEAD" && !request.readFromReplica) {
+        reply.setCookie(freshReadsCookie, "1", { path: "/", maxAge: freshReadsSeconds, httpOnly: true, sameSite: "lax", secure });
+      }
+      return payload;
+    });
+  }
 
   /** The environment a /p/:ref/:env page is about, if the signed-in user may see it. */
   const scopeOf = async (request: FastifyRequest<{ Params: { ref: string; env: string } }>, reply: FastifyReply): Promise<DashboardScope | null> => {

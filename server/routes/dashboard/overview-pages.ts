@@ -18,7 +18,7 @@ function readRange(query: Record<string, unknown>): OverviewRange {
 }
 
 export async function overviewPages(app: FastifyInstance, context: AppContext, scopeOf: ScopeOf): Promise<void> {
-  const { db, clock } = context;
+  const { clock } = context;
 
   app.get<{ Params: Params }>("/p/:ref/:env", async (request, reply) => {
     const scope = await scopeOf(request, reply);
@@ -29,6 +29,7 @@ export async function overviewPages(app: FastifyInstance, context: AppContext, s
   app.get<{ Params: Params; Querystring: Record<string, unknown> }>("/p/:ref/:env/overview", async (request, reply) => {
     const scope = await scopeOf(request, reply);
     if (!scope) return reply;
+    const db = context.reads.for(request);
     const range = readRange(request.query);
     const environmentId = scope.environment.environmentId;
     // Buckets end on a whole bucket, so the chart does not shift by a few seconds on each refresh.

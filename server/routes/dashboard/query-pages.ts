@@ -129,7 +129,7 @@ export async function queryPages(app: FastifyInstance, context: AppContext, scop
     }
     try {
       const window = queryTimeWindow({ period: editor.period || null }, context.clock.now());
-      const result = await executeScopedQuery(context, editor.sql, environmentIdsFor(scope, editor.scope), window);
+      const result = await executeScopedQuery(context, request, editor.sql, environmentIdsFor(scope, editor.scope), window);
       if (body.action === "csv") {
         return reply
           .header("cache-control", "no-store")

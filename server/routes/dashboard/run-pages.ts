@@ -72,6 +72,7 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
   app.get<{ Params: Params; Querystring: RawQuery & { after?: string; before?: string; bulk?: string } }>("/p/:ref/:env/runs", async (request, reply) => {
     const scope = await scopeOf(request, reply);
     if (!scope) return reply;
+    const db = context.reads.for(request);
     const query = request.query;
     const environmentId = scope.environment.environmentId;
     const state = parseRunsListQuery(query);
@@ -183,7 +184,14 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
     const scope = await scopeOf(request, reply);
     if (!scope) return reply;
     const environmentId = scope.environment.environmentId;
-    const run = await findRunOrNotFound(engine, environmentId, request.params.runId);
+    let db = context.reads.for(request);
+    // A run the replica has not replayed yet (triggered a moment ago elsewhere): the whole page from the primary.
+    const run = await findRunOrNotFound({ ...engine, db }, environmentId, request.params.runId).catch((error: unknown) => {
+      if (db === context.db || !(error instanceof ApiError) || error.code !== "NOT_FOUND") throw error;
+      request.readFromReplica = false;
+      db = context.db;
+      return findRunOrNotFound(engine, environmentId, request.params.runId);
+    });
     const [related, attempts, journal, events, queue, waitpoints] = await Promise.all([
       runsFindRelated(db.sql, environmentId, run),
       attemptsList(db.sql, run.id),

@@ -5,6 +5,7 @@
 import { openLiveStream } from "./live-stream.ts";
 import type { FastifyInstance } from "fastify";
 import type { AppContext } from "../../app-context.ts";
+import type { Db } from "../../db/client.ts";
 import { ApiError } from "../../errors.ts";
 import { fromPublicId } from "../../ids.ts";
 import { loadRunTrace } from "../../observability/run-trace.ts";
@@ -111,9 +112,9 @@ export function filterTrace(root: TraceSpan, filter: WaterfallFilter): TraceSpan
 
 export async function tracePages(app: FastifyInstance, context: AppContext, scopeOf: ScopeOf): Promise<void> {
   const { db, clock } = context;
-  const load = async (environmentId: string, publicRunId: string) => {
+  const load = async (environmentId: string, publicRunId: string, readDb: Db = db) => {
     const runId = fromPublicId("run", publicRunId);
-    const trace = runId ? await loadRunTrace(db, environmentId, runId, clock.now()) : null;
+    const trace = runId ? await loadRunTrace(readDb, environmentId, runId, clock.now()) : null;
     if (!trace) throw new ApiError("NOT_FOUND", `No run ${publicRunId}`);
     return trace;
   };
@@ -122,7 +123,7 @@ export async function tracePages(app: FastifyInstance, context: AppContext, scop
     const scope = await scopeOf(request, reply);
     if (!scope) return reply;
     const filter = readFilter(request.query);
-    const trace = await load(scope.environment.environmentId, request.params.runId);
+    const trace = await load(scope.environment.environmentId, request.params.runId, context.reads.for(request));
     const rows = waterfallRows(filterTrace(trace.root, filter));
     return render(
       request,
@@ -173,7 +174,7 @@ export async function tracePages(app: FastifyInstance, context: AppContext, scop
   app.get<{ Params: Params & { spanId: string } }>("/p/:ref/:env/runs/:runId/trace/spans/:spanId", async (request, reply) => {
     const scope = await scopeOf(request, reply);
     if (!scope) return reply;
-    const trace = await load(scope.environment.environmentId, request.params.runId);
+    const trace = await load(scope.environment.environmentId, request.params.runId, context.reads.for(request));
     const span = trace.byId.get(request.params.spanId);
     if (!span) throw new ApiError("NOT_FOUND", `No span ${request.params.spanId} in this trace`);
     return render(request, reply, "span", {
