@@ -20,7 +20,7 @@ import { criuAvailable } from "../../server/checkpoints/criu.ts";
 import { criuCannotDumpUser } from "../../server/checkpoints/task-user.ts";
 import { freePort } from "../../server/db/scratch.ts";
 import { fromPublicId } from "../../server/ids.ts";
-import { taskNetwork } from "../../worker/runners/docker-network.ts";
+import { restrictedNetworkName, taskNetwork } from "../../worker/runners/docker-network.ts";
 import { createTestApp, type TestApp } from "../helpers/app.ts";
 import { signedInAdmin } from "../helpers/dashboard.ts";
 import { dockerUnavailable, run } from "../helpers/docker.ts";
@@ -77,7 +77,7 @@ describe("the Docker runner checkpoints long waits", { skip: skip ?? false }, ()
   let worker: Worker;
   let sideEffects: Server;
   let restarted: FastifyInstance | null = null;
-  const hits: Array<{ path: string; random: string; id?: string }> = [];
+  const hits: Array<{ path: string; random: string; id?: string; from?: string }> = [];
   const runnerId = `ratchet-test-${randomBytes(4).toString("hex")}`;
   let gateway = "";
   let relayPort = 0;
@@ -139,7 +139,7 @@ describe("the Docker runner checkpoints long waits", { skip: skip ?? false }, ()
   before(async () => {
     sideEffects = createServer((request, response) => {
       const parsed = new URL(request.url!, "http://localhost");
-      hits.push({ path: parsed.pathname, random: parsed.searchParams.get("random")!, id: parsed.searchParams.get("id") ?? undefined });
+      hits.push({ path: parsed.pathname, random: parsed.searchParams.get("random")!, id: parsed.searchParams.get("id") ?? undefined, from: request.socket.remoteAddress });
       response.end("ok");
     });
     // The host as the tasks network sees it: its gateway, where the side effects are reported.
@@ -192,6 +192,27 @@ describe("the Docker runner checkpoints long waits", { skip: skip ?? false }, ()
     assert.equal(await checkpointsOf(id), 0);
     assert.deepEqual(await attemptOf(id), { checkpoints: 1, fallback: null });
     assert.deepEqual(await containersOf(id), []);
+  });
+
+  test("restored while its old address on the tasks network is taken, the process redials and goes on", async () => {
+    hits.length = 0;
+    const { id } = await api("POST", "/api/v1/tasks/remembers/trigger", { payload: { seconds: 20 } });
+    await checkpointed(id);
+    // The container's address is free again: another container takes it (labelled to be cleaned up).
+    const squatter = (
+      await run("docker", ["run", "-d", "--network", restrictedNetworkName, "--label", `dev.ratchet.runner=${runnerId}`, "debian:bookworm-slim", "sleep", "300"])
+    ).stdout.trim();
+    try {
+      const taken = (await run("docker", ["inspect", "-f", `{{(index .NetworkSettings.Networks "${restrictedNetworkName}").IPAddress}}`, squatter])).stdout.trim();
+      assert.equal(taken, hits.find((hit) => hit.path === "/side-effect")?.from, "the squatter holds the task's old address");
+      const done = await finished(id);
+      assert.equal(done.status, "COMPLETED", `${JSON.stringify(done.error)}\n${worker.output()}`);
+      // Restored, not replayed: its connections came back closed (tcp-close) and the SDK redialled.
+      assertSameProcess(done.output);
+      assert.deepEqual(await attemptOf(id), { checkpoints: 1, fallback: null });
+    } finally {
+      await run("docker", ["rm", "-f", squatter], { allowFailure: true });
+    }
   });
 
   let restoreMs = 0;
