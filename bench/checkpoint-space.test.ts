@@ -79,7 +79,8 @@ describe(`${count} checkpointed runs`, { skip: skip ?? false }, () => {
     await t?.close();
   });
 
-  test("suspended as checkpoints, then all resumed in their own processes", async () => {
+  // 100 runs take longer than the runner's 5-minute default per test.
+  test("suspended as checkpoints, then all resumed in their own processes", { timeout: 60 * 60_000 }, async () => {
     const before = await databaseBytes();
     const started = Date.now();
     const ids: string[] = [];
