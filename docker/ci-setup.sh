@@ -81,10 +81,14 @@ if [ "$criu_installed" != "${criu_version%-*}" ]; then
   fi
   install -m 0755 "$criu_src/criu/criu" /usr/local/sbin/criu
 fi
-# runc reads this for every checkpoint and restore: a task's open TCP connections (to the server,
-# to its database) are dumped and restored instead of failing the dump.
+# runc reads this for every checkpoint and restore. tcp-established: a task's open TCP connections
+# (to the server through the relay, to its database) are dumped instead of failing the dump.
+# tcp-close: they come back closed, so a restore into a container with another address (the old one
+# taken meanwhile, another runner host) works; CRIU cannot bind a live connection to an address the
+# new container lacks ("Can't bind inet socket back"). The process sees a closed socket and redials.
 mkdir -p /etc/criu
 grep -qx tcp-established /etc/criu/runc.conf 2>/dev/null || echo tcp-established >>/etc/criu/runc.conf
+grep -qx tcp-close /etc/criu/runc.conf 2>/dev/null || echo tcp-close >>/etc/criu/runc.conf
 /usr/local/sbin/criu check >/dev/null 2>&1 && echo "   criu check: looks good" || echo "   criu check fails on this kernel: checkpoints fall back to replay"
 
 step "dockerd"

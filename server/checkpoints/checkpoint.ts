@@ -12,6 +12,7 @@ import { checkpointsEnvironmentBytes, checkpointsInsert, type CheckpointRow, che
 import { largeObjectWrite, LargeObjectLimitError } from "./large-object.ts";
 import { CheckpointLimitError, type CheckpointLimits, defaultCheckpointLimits } from "./limits.ts";
 import { containerConfigOf, checkpointDirectory } from "./container-config.ts";
+import { explainCriuFailure } from "./criu-log.ts";
 
 export interface CheckpointTarget {
   runId: string;
@@ -53,7 +54,10 @@ export async function checkpointContainer(
   const id = uuidv7();
   const name = `ratchet-${id}`;
   const started = performance.now();
-  await container.createCheckpoint({ CheckpointID: name, Exit: true });
+  // A refused dump leaves the container running; the error then names CRIU's cause (criu-log.ts).
+  await container.createCheckpoint({ CheckpointID: name, Exit: true }).catch(async (error: Error) => {
+    throw await explainCriuFailure(error);
+  });
   const dumpMs = performance.now() - started;
   const directory = checkpointDirectory(await dockerRoot(docker), inspect.Id, name);
   try {

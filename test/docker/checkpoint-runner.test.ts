@@ -17,7 +17,10 @@ import type { FastifyInstance } from "fastify";
 import { pino } from "pino";
 import { buildApp } from "../../server/app.ts";
 import { criuAvailable } from "../../server/checkpoints/criu.ts";
+import { criuCannotDumpUser } from "../../server/checkpoints/task-user.ts";
+import { freePort } from "../../server/db/scratch.ts";
 import { fromPublicId } from "../../server/ids.ts";
+import { restrictedNetworkName, taskNetwork } from "../../worker/runners/docker-network.ts";
 import { createTestApp, type TestApp } from "../helpers/app.ts";
 import { signedInAdmin } from "../helpers/dashboard.ts";
 import { dockerUnavailable, run } from "../helpers/docker.ts";
@@ -29,6 +32,7 @@ const dockerMissing = await dockerUnavailable();
 const criu = dockerMissing ? null : await criuAvailable(new Docker());
 const skip = dockerMissing ?? (criu && !criu.ok ? criu.reason : null);
 if (skip) console.log(`Checkpointing runner suite skipped: ${skip}`);
+const hostLacksSysResource = criuCannotDumpUser("1000:1000") !== null;
 
 const tasksSource = `import { openSync, readSync } from "node:fs";
 import { task, wait } from "ratchet/sdk";
@@ -73,8 +77,10 @@ describe("the Docker runner checkpoints long waits", { skip: skip ?? false }, ()
   let worker: Worker;
   let sideEffects: Server;
   let restarted: FastifyInstance | null = null;
-  const hits: Array<{ path: string; random: string; id?: string }> = [];
+  const hits: Array<{ path: string; random: string; id?: string; from?: string }> = [];
   const runnerId = `ratchet-test-${randomBytes(4).toString("hex")}`;
+  let gateway = "";
+  let relayPort = 0;
   const api = httpApiOk(() => url, () => key);
   const sql = () => t.database.db.sql;
 
@@ -109,17 +115,18 @@ describe("the Docker runner checkpoints long waits", { skip: skip ?? false }, ()
     worker = startWorker(dir, {
       RATCHET_API_URL: url,
       RATCHET_SECRET_KEY: key,
-      // The task reports its side effects to a server of this test on the host's loopback, which the
-      // default tasks network cannot reach (docs/worker.md#network); checkpoints on it are not covered here.
-      RATCHET_DOCKER_NETWORK: "host",
-      // CRIU's dump of a task running as the default non-root user fails on this machine (the runner then
-      // replays, saying why): checkpoints are exercised as root, see docs/checkpoints.md.
-      RATCHET_DOCKER_USER: "0:0",
+      // The default tasks network (ratchet-tasks, internal): the API through the runner's relay, on a
+      // fixed port so that a container restored by a restarted runner finds it again.
+      RATCHET_DOCKER_RELAY_PORT: String(relayPort),
+      // CRIU needs CAP_SYS_RESOURCE to read the rlimits of a process of another uid (prlimit), and root
+      // on a host whose capability bounding set lacks it (this machine) can dump only root's tasks:
+      // see docs/checkpoints.md. Elsewhere the default non-root user dumps as well.
+      ...(hostLacksSysResource ? { RATCHET_DOCKER_USER: "0:0" } : {}),
       RATCHET_RUNNER: "docker",
       RATCHET_RUNNER_ID: runnerId,
       RATCHET_DOCKER_IMAGE: "node:24-bookworm-slim",
       RATCHET_DOCKER_ENV: "SIDE_EFFECT_URL",
-      SIDE_EFFECT_URL: `http://127.0.0.1:${(sideEffects.address() as AddressInfo).port}`,
+      SIDE_EFFECT_URL: `http://${gateway}:${(sideEffects.address() as AddressInfo).port}`,
       DATABASE_URL: t.database.url,
       RATCHET_CHECKPOINT_THRESHOLD_MS: "1000",
       ...env,
@@ -132,10 +139,15 @@ describe("the Docker runner checkpoints long waits", { skip: skip ?? false }, ()
   before(async () => {
     sideEffects = createServer((request, response) => {
       const parsed = new URL(request.url!, "http://localhost");
-      hits.push({ path: parsed.pathname, random: parsed.searchParams.get("random")!, id: parsed.searchParams.get("id") ?? undefined });
+      hits.push({ path: parsed.pathname, random: parsed.searchParams.get("random")!, id: parsed.searchParams.get("id") ?? undefined, from: request.socket.remoteAddress });
       response.end("ok");
     });
-    await new Promise<void>((resolve) => sideEffects.listen(0, "127.0.0.1", resolve));
+    // The host as the tasks network sees it: its gateway, where the side effects are reported.
+    const network = await taskNetwork(new Docker(), {});
+    const info = (await new Docker().getNetwork(network.name).inspect()) as Docker.NetworkInspectInfo;
+    gateway = info.IPAM!.Config!.find((config) => config.Gateway && !config.Gateway.includes(":"))!.Gateway!;
+    await new Promise<void>((resolve) => sideEffects.listen(0, gateway, resolve));
+    relayPort = await freePort();
     t = await createTestApp({ sweeper: true });
     key = await t.key("dev");
     url = await t.app.listen({ port: 0, host: "127.0.0.1" });
@@ -180,6 +192,27 @@ describe("the Docker runner checkpoints long waits", { skip: skip ?? false }, ()
     assert.equal(await checkpointsOf(id), 0);
     assert.deepEqual(await attemptOf(id), { checkpoints: 1, fallback: null });
     assert.deepEqual(await containersOf(id), []);
+  });
+
+  test("restored while its old address on the tasks network is taken, the process redials and goes on", async () => {
+    hits.length = 0;
+    const { id } = await api("POST", "/api/v1/tasks/remembers/trigger", { payload: { seconds: 20 } });
+    await checkpointed(id);
+    // The container's address is free again: another container takes it (labelled to be cleaned up).
+    const squatter = (
+      await run("docker", ["run", "-d", "--network", restrictedNetworkName, "--label", `dev.ratchet.runner=${runnerId}`, "debian:bookworm-slim", "sleep", "300"])
+    ).stdout.trim();
+    try {
+      const taken = (await run("docker", ["inspect", "-f", `{{(index .NetworkSettings.Networks "${restrictedNetworkName}").IPAddress}}`, squatter])).stdout.trim();
+      assert.equal(taken, hits.find((hit) => hit.path === "/side-effect")?.from, "the squatter holds the task's old address");
+      const done = await finished(id);
+      assert.equal(done.status, "COMPLETED", `${JSON.stringify(done.error)}\n${worker.output()}`);
+      // Restored, not replayed: its connections came back closed (tcp-close) and the SDK redialled.
+      assertSameProcess(done.output);
+      assert.deepEqual(await attemptOf(id), { checkpoints: 1, fallback: null });
+    } finally {
+      await run("docker", ["rm", "-f", squatter], { allowFailure: true });
+    }
   });
 
   let restoreMs = 0;

@@ -13,6 +13,7 @@ import { criuAvailable } from "../../server/checkpoints/criu.ts";
 import { CheckpointLimitError, defaultCheckpointLimits } from "../../server/checkpoints/limits.ts";
 import { restoreContainer } from "../../server/checkpoints/restore.ts";
 import { checkpointableSeccomp } from "../../server/checkpoints/seccomp.ts";
+import { criuCannotDumpUser } from "../../server/checkpoints/task-user.ts";
 import { connect, type Db } from "../../server/db/client.ts";
 import { fromPublicId } from "../../server/ids.ts";
 import { attemptsNoteCheckpointFallback, checkpointsDelete } from "../../server/storage/checkpoints.ts";
@@ -116,13 +117,13 @@ export class DockerCheckpoints {
     this.#afterMs = afterMs;
   }
 
-  /** Once per worker process: CRIU is checked and the database connected once. */
-  static forProcess(docker: Docker, env: NodeJS.ProcessEnv): Promise<DockerCheckpoints> {
-    processCheckpoints ??= DockerCheckpoints.#create(docker, env);
+  /** Once per worker process: CRIU is checked and the database connected once. `user`: the containers' user. */
+  static forProcess(docker: Docker, env: NodeJS.ProcessEnv, user: string): Promise<DockerCheckpoints> {
+    processCheckpoints ??= DockerCheckpoints.#create(docker, env, user);
     return processCheckpoints;
   }
 
-  static async #create(docker: Docker, env: NodeJS.ProcessEnv): Promise<DockerCheckpoints> {
+  static async #create(docker: Docker, env: NodeJS.ProcessEnv, user: string): Promise<DockerCheckpoints> {
     const afterMs = env.RATCHET_CHECKPOINT_THRESHOLD_MS === undefined ? defaultThresholdMs : Number(env.RATCHET_CHECKPOINT_THRESHOLD_MS);
     if (!Number.isInteger(afterMs) || afterMs < 0) throw new Error(`RATCHET_CHECKPOINT_THRESHOLD_MS must be a whole number of ms, not "${env.RATCHET_CHECKPOINT_THRESHOLD_MS}"`);
     const availability = await (async (): Promise<Availability> => {
@@ -131,6 +132,9 @@ export class DockerCheckpoints {
       if (!env.DATABASE_URL) return { ok: false, reason: "the runner has no DATABASE_URL to keep checkpoints in" };
       const criu = await criuAvailable(docker);
       if (!criu.ok) return criu;
+      // A host where CRIU can dump root's tasks only (server/checkpoints/task-user.ts).
+      const userRefused = criuCannotDumpUser(user);
+      if (userRefused) return { ok: false, reason: userRefused };
       return { ok: true, db: connect({ url: env.DATABASE_URL, poolSize: 4, applicationName: "ratchet-runner-checkpoints" }) };
     })();
     return new DockerCheckpoints(docker, availability, afterMs);

@@ -224,7 +224,7 @@ export class DockerRunnerPool implements RunnerPool {
       layout,
       user: env.RATCHET_DOCKER_USER || defaultUser,
     };
-    const pool = new DockerRunnerPool(docker, settings, await DockerCheckpoints.forProcess(docker, env));
+    const pool = new DockerRunnerPool(docker, settings, await DockerCheckpoints.forProcess(docker, env, settings.user));
     // Once per worker process: a later version's pool must not remove an earlier one's containers.
     reconciled ??= pool.reconcile();
     await reconciled;
