@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import postgres from "postgres";
+import { connect } from "../server/db/client.ts";
 import { fromPublicId } from "../server/ids.ts";
 import { createTestDatabase, type TestDatabase } from "./helpers/database.ts";
 import { pgbouncerBinary, pgbouncerInstalled, startPgbouncer, type Bouncer } from "./helpers/pgbouncer.ts";
@@ -96,5 +97,82 @@ describe("behind PgBouncer in transaction mode", { skip: pgbouncerInstalled() ? 
       select count(*)::int as n from pg_stat_activity
       where datname = ${database.name} and application_name = 'ratchet-listen' and query ilike 'listen%'`;
     assert.ok(listeners[0]!.n >= servers.length, `${listeners[0]!.n} direct LISTEN connections`);
+  });
+});
+
+describe("a pooled Db never pipelines through PgBouncer", { skip: pgbouncerInstalled() ? false : `${pgbouncerBinary} is not installed (apt-get install pgbouncer)` }, () => {
+  let database: TestDatabase;
+  let bouncer: Bouncer;
+
+  before(async () => {
+    database = await createTestDatabase();
+    // Two server connections for three clients' connections: each statement may land on either.
+    bouncer = await startPgbouncer(database.url, { defaultPoolSize: 2 });
+  });
+  after(async () => {
+    await bouncer?.stop();
+    await database?.drop();
+  });
+
+  test("statements sent together on one connection each get their own answer, while another client shares the servers", { timeout: 60_000 }, async () => {
+    // One connection, so statements queue on it: a pipelined statement would be bound on whichever
+    // server connection PgBouncer links after the previous one's ReadyForQuery (another client's
+    // unnamed statement: "malformed array literal", a wrong row, or no answer at all).
+    const pooled = connect({ url: bouncer.url, directUrl: database.url, poolSize: 1, applicationName: "pipeline-check" });
+    const other = postgres(bouncer.url, { max: 2, prepare: false, onnotice: () => {} });
+    let stop = false;
+    const ids = ["7f1c1c56-3d8d-4c56-9f0e-3c2b1b6a0c11"];
+    const noise = async () => {
+      while (!stop) {
+        const [row] = await other`select ${ids}::uuid[] as ids, ${"x"}::text as t`;
+        assert.deepEqual(row!.ids, ids);
+      }
+    };
+    try {
+      const noisy = [noise(), noise()];
+      for (let n = 1; n <= 1500; n += 1) {
+        const [one, two] = await Promise.all([pooled.sql`select 1 as one`, pooled.sql`select ${n}::int as n, now() as at`]);
+        assert.equal(one[0]!.one, 1);
+        assert.equal(two[0]!.n, n);
+        assert.ok(two[0]!.at instanceof Date);
+      }
+      stop = true;
+      await Promise.all(noisy);
+    } finally {
+      stop = true;
+      await pooled.close();
+      await other.end();
+    }
+  });
+
+  test("transactions keep postgres.js's semantics: options, savepoints, arrays, rollback on error", async () => {
+    const pooled = connect({ url: bouncer.url, directUrl: database.url, poolSize: 3, applicationName: "pipeline-check" });
+    try {
+      const sql = pooled.sql;
+      await sql`create table pipeline_check (n int primary key)`;
+      const level = await sql.begin("isolation level repeatable read read only", (tx) => tx<{ level: string }[]>`select current_setting('transaction_isolation') as level`);
+      assert.equal(level[0]!.level, "repeatable read");
+      await assert.rejects(sql.begin((tx) => tx`insert into pipeline_check values (1)`.then(() => tx`select 1/0`)), /division by zero/);
+      const saved = await sql.begin(async (tx) => {
+        await tx`insert into pipeline_check values (2)`;
+        await assert.rejects(tx.savepoint((inner) => inner`insert into pipeline_check values (2)`), /duplicate key/);
+        await tx.savepoint((inner) => inner`insert into pipeline_check values (3)`);
+        return tx<{ n: number }[]>`select count(*)::int as n from pipeline_check`;
+      });
+      assert.equal(saved[0]!.n, 2);
+      // A function (not async) returning queries: they run together, in the transaction.
+      const both = await sql.begin((tx) => [tx<{ n: number }[]>`select count(*)::int as n from pipeline_check`, tx<{ n: number }[]>`select 4 as n`]);
+      assert.deepEqual([both[0]![0]!.n, both[1]![0]!.n], [2, 4]);
+      const rows = await sql<{ n: number }[]>`select n from pipeline_check order by n`;
+      assert.deepEqual(rows.map((row) => row.n), [2, 3], "the failed transaction left nothing; the failed savepoint only its own row");
+      // Many transactions at once on a small pool all finish, each on a connection of its own.
+      const counts = await Promise.all(Array.from({ length: 40 }, (_, i) => sql.begin(async (tx) => {
+        await tx`insert into pipeline_check values (${100 + i})`;
+        return tx<{ n: number }[]>`select ${i}::int as n`;
+      })));
+      assert.deepEqual(counts.map((row) => row[0]!.n), Array.from({ length: 40 }, (_, i) => i));
+    } finally {
+      await pooled.close();
+    }
   });
 });

@@ -3,6 +3,7 @@
 import { Kysely } from "kysely";
 import { PostgresJSDialect } from "kysely-postgres-js";
 import postgres from "postgres";
+import { pooledBegin } from "./pooled-begin.ts";
 import type { Database } from "./tables.ts";
 
 export type Sql = postgres.Sql;
@@ -26,7 +27,8 @@ export interface DbOptions {
   /**
    * A direct (session) URL of the same database, set when `url` is a transaction-mode pooler:
    * LISTEN uses it, and the pool sends no named prepared statements (a pooler hands each
-   * transaction to any server connection, where the statement was never prepared).
+   * transaction to any server connection, where the statement was never prepared) and never
+   * pipelines (a pipelined statement can be bound on another server connection).
    */
   directUrl?: string;
 }
@@ -40,8 +42,11 @@ export function connect(options: DbOptions): Db {
     connect_timeout: 10,
     onnotice: () => {},
     prepare: !pooled,
+    // Through a transaction pooler, one statement in flight per connection (server/db/pooled-begin.ts).
+    ...(pooled ? { max_pipeline: 0 } : {}),
     connection: { application_name: applicationName },
   });
+  if (pooled) sql.begin = pooledBegin(sql);
   const listener = pooled
     ? postgres(options.directUrl!, {
         max: 1,
