@@ -187,7 +187,10 @@ export async function startStreamingReplica(adminUrl: string): Promise<Streaming
       urlFor: urlOn,
       admin,
       async caughtUp() {
-        const [written] = await primary<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`;
+        // The insert position, not pg_current_wal_lsn (the write position): with
+        // synchronous_commit off, as the suite's embedded cluster runs, a commit returns before its
+        // record is written, so the write position can still be short of it.
+        const [written] = await primary<{ lsn: string }[]>`select pg_current_wal_insert_lsn()::text as lsn`;
         // Polled: replay progress has no notification to wait on.
         for (;;) {
           const [row] = await admin<{ done: boolean }[]>`select pg_last_wal_replay_lsn() >= ${written!.lsn}::pg_lsn as done`;
