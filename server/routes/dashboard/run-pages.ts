@@ -309,6 +309,8 @@ export async function runPages(app: FastifyInstance, context: AppContext, scopeO
         return changed || executing ? { status } : null;
       },
       coalesceMs: 100,
+      // A change whose notification came before the stream subscribed (or was lost) still shows.
+      pollMs: 3_000,
       closing: context.closing,
     });
   });
