@@ -90,8 +90,16 @@ describe("the trace waterfall in Chromium", () => {
   test("spans the running run reports appear live, without a reload; collapsed groups and the selected span stay", async () => {
     // The stream's first message refreshes the tree once: after that, the page is listening.
     const listening = page.waitForResponse((response) => response.url().startsWith(traceUrl) && response.request().headers()["hx-request"] === "true");
+    // Counts htmx swaps from the document's start, before any of its scripts run.
+    await page.addInitScript(() => {
+      const state = globalThis as unknown as { settled: number; document: { addEventListener(name: string, listener: () => void): void } };
+      state.settled = 0;
+      state.document.addEventListener("htmx:afterSettle", () => (state.settled += 1));
+    });
     await page.goto(traceUrl);
     await listening;
+    // That refresh's swap is done before the clicks below, which it would otherwise race.
+    await page.waitForFunction(() => (globalThis as unknown as { settled: number }).settled >= 1);
     await page.evaluate(() => ((globalThis as unknown as { notReloaded: boolean }).notReloaded = true));
     const loadRows = page.locator("details.span-group", { has: page.locator(":scope > summary", { hasText: "load rows" }) });
     const detail = page.locator("#span-detail");
