@@ -39,6 +39,8 @@
     });
     mark();
     var row = selected && rowOf(selected);
-    if (row && window.htmx) window.htmx.ajax("GET", row.getAttribute("hx-get"), { target: "#span-detail", swap: "innerHTML" });
+    // From the row itself, so its hx-sync applies: detail requests replace one another and the
+    // last one asked for is the one shown, whichever answer comes back first.
+    if (row && window.htmx) window.htmx.ajax("GET", row.getAttribute("hx-get"), { source: row, target: "#span-detail", swap: "innerHTML" });
   });
 })();
