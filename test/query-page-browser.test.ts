@@ -72,6 +72,11 @@ describe("the Query page in Chromium", () => {
     await page.keyboard.press("Control+A");
     await page.keyboard.press("Delete");
     await page.keyboard.insertText(text);
+    // The form posts the hidden textarea the editor writes into: typed means written there.
+    await page.waitForFunction((expected) => {
+      const doc = (globalThis as unknown as { document: { querySelector(selector: string): { value: string } | null } }).document;
+      return doc.querySelector("textarea[data-sql-editor]")?.value === expected;
+    }, text);
   }
 
   test("the editor highlights SQL with scripts served by Ratchet, and an example runs into a table", async () => {
@@ -131,9 +136,11 @@ describe("the Query page in Chromium", () => {
     await page.goto(`${alphaBase}/query`);
     await typeSql("select status, count(*) as runs from runs group by 1 order by 1");
     await page.getByLabel("Name").fill("alpha statuses");
+    assert.equal(await page.getByLabel("Name").inputValue(), "alpha statuses");
     const [response] = await Promise.all([page.waitForResponse((r) => r.request().method() === "POST" && r.url().endsWith("/query")), page.getByRole("button", { name: "Save query" }).click()]);
     const html = await response.text();
-    assert.equal(response.status(), 200, `the save was answered ${response.status()}: ${html.slice(0, 4000)}`);
+    const refusal = /class="notice error query-error" role="alert">([^<]*)</.exec(html)?.[1];
+    assert.equal(response.status(), 200, `the save was answered ${response.status()}: ${refusal ?? html.slice(-4000)}`);
     assert.match(html, /Saved &quot;alpha statuses&quot;|Saved "alpha statuses"/, `the save's answer has no notice: ${html.slice(0, 6000)}`);
     await page.getByRole("status").filter({ hasText: 'Saved "alpha statuses"' }).waitFor();
     await page.goto(`${alphaBase}/query`);
