@@ -1,11 +1,13 @@
 // What the runner learns of a host before and after a dump, without Docker: whether CRIU can dump a
-// non-root task (the daemon's capability bounding set), and CRIU's own cause for a refused dump.
+// non-root task (the daemon's capability bounding set), CRIU's own cause for a refused dump, and the
+// caps it is configured with.
 import assert from "node:assert/strict";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { criuErrorLine, criuLogPath, explainCriuFailure } from "../server/checkpoints/criu-log.ts";
+import { checkpointLimitsFromEnv, defaultCheckpointLimits } from "../server/checkpoints/limits.ts";
 import { boundingSetLacksSysResource, criuCannotDumpUser, isNonRootUser } from "../server/checkpoints/task-user.ts";
 
 // The tail of a real criu-dump.log of a uid-1000 container on a host without CAP_SYS_RESOURCE.
@@ -55,4 +57,16 @@ test("a non-root task cannot be dumped where the daemon lacks CAP_SYS_RESOURCE; 
   assert.equal(criuCannotDumpUser("0:0", () => status("000001fffeffffff")), null);
   assert.equal(criuCannotDumpUser("1000:1000", () => status("000001ffffffffff")), null);
   assert.equal(criuCannotDumpUser("1000:1000", () => null), null, "the daemon not visible from here: the dump is tried");
+});
+
+test("the runner's checkpoint caps come from the environment in MiB; a bad value is refused by name", () => {
+  assert.deepEqual(checkpointLimitsFromEnv({}), defaultCheckpointLimits);
+  assert.deepEqual(checkpointLimitsFromEnv({ RATCHET_CHECKPOINT_MAX_MB: "64", RATCHET_CHECKPOINT_ENV_MAX_MB: "1024" }), {
+    maxCheckpointBytes: 64 * 2 ** 20,
+    maxEnvironmentBytes: 2 ** 30,
+  });
+  for (const bad of ["0", "-1", "1.5", "lots", "1e400"]) {
+    assert.throws(() => checkpointLimitsFromEnv({ RATCHET_CHECKPOINT_MAX_MB: bad }), new RegExp(`^Error: RATCHET_CHECKPOINT_MAX_MB must be a whole number of MiB above 0, not "${bad.replace(".", "\\.")}"$`));
+  }
+  assert.throws(() => checkpointLimitsFromEnv({ RATCHET_CHECKPOINT_ENV_MAX_MB: "none" }), /RATCHET_CHECKPOINT_ENV_MAX_MB must be/);
 });

@@ -3,8 +3,8 @@
 // its container with CRIU into one Postgres large object and the run is WAITING with no container;
 // when the wait ends the checkpoint is restored into a new container and the same process goes on.
 // Also: the restore by a restarted runner and after a server restart, a token completed through the
-// API and one completed by a person on the dashboard (in Chromium), and the fallback to replay with
-// RATCHET_CHECKPOINTS=off, noted on the run page. Needs dockerd --experimental and CRIU 4
+// API and one completed by a person on the dashboard (in Chromium), and the fallback to replay past
+// the runner's cap and with RATCHET_CHECKPOINTS=off, noted on the run page. Needs dockerd --experimental and CRIU 4
 // (`bash docker/ci-setup.sh` as root); without them the suite says why and skips.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -311,6 +311,27 @@ describe("the Docker runner checkpoints long waits", { skip: skip ?? false }, ()
     assert.match((await attemptOf(id)).fallback ?? "", /restoring the checkpoint failed: .*; replayed/);
     assert.equal(await largeObjects(), 0);
     assert.deepEqual(await containersOf(id), []);
+  });
+
+  test("a checkpoint over the runner's cap is refused, the run suspends by replay, says why, and completes", async () => {
+    await worker.stop();
+    // An attempt's packed checkpoint is about 13 MB: a cap of 1 MiB refuses it after the dump.
+    await startRunner({ RATCHET_CHECKPOINT_MAX_MB: "1" });
+    hits.length = 0;
+    const { id } = await api("POST", "/api/v1/tasks/remembers/trigger", { payload: { token: true } });
+    const token = await tokenOf();
+    await waitFor("the run to wait", async () => ((await api("GET", `/api/v3/runs/${id}`)).status === "WAITING" ? true : undefined));
+    assert.equal(await checkpointsOf(id), 0, "nothing kept of the refused checkpoint");
+    assert.equal(await largeObjects(), 0, "its large object was rolled back");
+    await waitFor("replay suspension to end the container", async () => ((await containersOf(id)).length === 0 ? true : undefined));
+    await api("POST", `/api/v1/waitpoints/tokens/${token}/complete`, { data: { capped: true } });
+    const done = await finished(id);
+    assert.equal(done.status, "COMPLETED", `${JSON.stringify(done.error)}\n${worker.output()}`);
+    assert.deepEqual(done.output.tokenOutput, { capped: true });
+    assert.equal(hits.filter((hit) => hit.path === "/side-effect").length, 2, "replay runs the code before the wait again");
+    const attempt = await attemptOf(id);
+    assert.equal(attempt.checkpoints, 0);
+    assert.match(attempt.fallback ?? "", /checkpoint failed: the packed checkpoint exceeds the cap of 1048576 bytes per checkpoint/);
   });
 
   test("with RATCHET_CHECKPOINTS=off the run suspends by replay, notes why, and completes", async () => {

@@ -10,7 +10,7 @@ import { apiRequest } from "../../sdk/api-client.ts";
 import type { RunEvent } from "../../sdk/runtime.ts";
 import { checkpointContainer, CheckpointStoreError } from "../../server/checkpoints/checkpoint.ts";
 import { criuAvailable } from "../../server/checkpoints/criu.ts";
-import { CheckpointLimitError, defaultCheckpointLimits } from "../../server/checkpoints/limits.ts";
+import { CheckpointLimitError, checkpointLimitsFromEnv, type CheckpointLimits } from "../../server/checkpoints/limits.ts";
 import { restoreContainer } from "../../server/checkpoints/restore.ts";
 import { checkpointableSeccomp } from "../../server/checkpoints/seccomp.ts";
 import { criuCannotDumpUser } from "../../server/checkpoints/task-user.ts";
@@ -110,11 +110,13 @@ export class DockerCheckpoints {
   readonly #docker: Docker;
   readonly #availability: Availability;
   readonly #afterMs: number;
+  readonly #limits: CheckpointLimits;
 
-  private constructor(docker: Docker, availability: Availability, afterMs: number) {
+  private constructor(docker: Docker, availability: Availability, afterMs: number, limits: CheckpointLimits) {
     this.#docker = docker;
     this.#availability = availability;
     this.#afterMs = afterMs;
+    this.#limits = limits;
   }
 
   /** Once per worker process: CRIU is checked and the database connected once. `user`: the containers' user. */
@@ -126,6 +128,7 @@ export class DockerCheckpoints {
   static async #create(docker: Docker, env: NodeJS.ProcessEnv, user: string): Promise<DockerCheckpoints> {
     const afterMs = env.RATCHET_CHECKPOINT_THRESHOLD_MS === undefined ? defaultThresholdMs : Number(env.RATCHET_CHECKPOINT_THRESHOLD_MS);
     if (!Number.isInteger(afterMs) || afterMs < 0) throw new Error(`RATCHET_CHECKPOINT_THRESHOLD_MS must be a whole number of ms, not "${env.RATCHET_CHECKPOINT_THRESHOLD_MS}"`);
+    const limits = checkpointLimitsFromEnv(env);
     const availability = await (async (): Promise<Availability> => {
       if (env.RATCHET_CHECKPOINTS === "off") return { ok: false, reason: "checkpoints are off on this runner (RATCHET_CHECKPOINTS=off)" };
       // The checkpoint goes into Postgres from the runner host, not through the API (docs/checkpoints.md).
@@ -137,7 +140,7 @@ export class DockerCheckpoints {
       if (userRefused) return { ok: false, reason: userRefused };
       return { ok: true, db: connect({ url: env.DATABASE_URL, poolSize: 4, applicationName: "ratchet-runner-checkpoints" }) };
     })();
-    return new DockerCheckpoints(docker, availability, afterMs);
+    return new DockerCheckpoints(docker, availability, afterMs, limits);
   }
 
   get restores(): boolean {
@@ -222,7 +225,7 @@ export class DockerCheckpoints {
         db.sql,
         segment.container.id,
         { runId: runUuid(message), environmentId: message.ctx.environment.id, attempt: message.ctx.attempt.number, workerVersion: message.ctx.run.version ?? null },
-        defaultCheckpointLimits,
+        this.#limits,
       );
       checkpointId = checkpoint.id;
       handle.log(
