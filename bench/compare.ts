@@ -1,5 +1,5 @@
 // Ratchet next to graphile-worker and pg-boss on one Postgres: throughput of no-op runs and what the
-// drain costs (bench/cost.ts), trigger → start latency on an idle system and at a steady 500 runs/s
+// drain costs (bench/cost.ts), trigger → start latency on an idle system and at a steady 500 and 2,000 runs/s
 // (bench/scenarios/steady-rate.ts), (Ratchet only) whether a queue's concurrency limit holds, and
 // backlog scaling (bench/scenarios/backlog.ts). Each system gets its own database per round; systems
 // alternate A B C D A B C D over the rounds. Then, once each on a fresh database, fairness between
@@ -49,9 +49,10 @@ const warmupRuns = 50;
 const pgBossRunCount = Math.min(runCount, quick ? 500 : 2_000);
 // For the same reason pg-boss's idle latency samples (half a second each) are fewer in a quick run.
 const pgBossSamples = quick ? Math.min(samples, 25) : samples;
-// Steady arrivals: one run every 2 ms for this long (pg-boss, which runs about 40 a second, for less:
-// every run it is sent beyond that only waits longer behind the others).
-const steadyRatePerSecond = 500;
+// Steady arrivals: one run every 2 ms, then one every 0.5 ms, for this long (pg-boss, which runs
+// about 40 a second, for less and at the first rate only: every run it is sent beyond that only
+// waits longer behind the others).
+const steadyRates = [500, 2_000];
 const steadyMs = quick ? 1_000 : 10_000;
 const pgBossSteadyMs = quick ? 250 : 2_000;
 // Fairness, once per system after the rounds; backlog scaling, last in every round.
@@ -98,6 +99,8 @@ interface SystemSpec {
   runs: number;
   samples: number;
   steadyMs: number;
+  /** The steady arrival rates it is measured at, runs per second. */
+  steadyRates: number[];
   start(url: string): Promise<Harness>;
 }
 
@@ -292,10 +295,10 @@ async function startPgBoss(url: string): Promise<Harness> {
 // --- the rounds ---------------------------------------------------------------------------------
 
 const allSystems: SystemSpec[] = [
-  { name: "Ratchet", runs: runCount, samples, steadyMs, start: startRatchet },
-  { name: "graphile-worker (defaults)", runs: runCount, samples, steadyMs, start: (url) => startGraphileWorker(url, false) },
-  { name: "graphile-worker (local queue 100, batched completion)", runs: runCount, samples, steadyMs, start: (url) => startGraphileWorker(url, true) },
-  { name: "pg-boss (batchSize 20, polling 0.5 s)", runs: pgBossRunCount, samples: pgBossSamples, steadyMs: pgBossSteadyMs, start: startPgBoss },
+  { name: "Ratchet", runs: runCount, samples, steadyMs, steadyRates, start: startRatchet },
+  { name: "graphile-worker (defaults)", runs: runCount, samples, steadyMs, steadyRates, start: (url) => startGraphileWorker(url, false) },
+  { name: "graphile-worker (local queue 100, batched completion)", runs: runCount, samples, steadyMs, steadyRates, start: (url) => startGraphileWorker(url, true) },
+  { name: "pg-boss (batchSize 20, polling 0.5 s)", runs: pgBossRunCount, samples: pgBossSamples, steadyMs: pgBossSteadyMs, steadyRates: steadyRates.slice(0, 1), start: startPgBoss },
 ];
 const selected = (name: string) => name.startsWith("Ratchet") || !values.only || name.includes(values.only);
 const systems = allSystems.filter((system) => selected(system.name));
@@ -304,15 +307,14 @@ interface Result {
   throughput: number[];
   cost: CostSample[];
   latency: number[];
-  steady: number[];
-  steadySent: number[];
-  steadyStarted: number[];
+  /** Per steady rate: every round's latencies, and each round's achieved send and start rates. */
+  steady: Map<number, { latencies: number[]; sent: number[]; started: number[] }>;
   limits: number[];
   /** Per round, one result per backlog size. */
   backlog: BacklogResult[][];
 }
 const results = new Map<string, Result>(
-  systems.map((system) => [system.name, { throughput: [], cost: [], latency: [], steady: [], steadySent: [], steadyStarted: [], limits: [], backlog: [] }]),
+  systems.map((system) => [system.name, { throughput: [], cost: [], latency: [], steady: new Map(system.steadyRates.map((rate) => [rate, { latencies: [], sent: [], started: [] }])), limits: [], backlog: [] }]),
 );
 
 /** Scenarios that run once per system after the rounds, each on a fresh database. */
@@ -376,11 +378,17 @@ try {
             await sleep(20 + Math.random() * (harness.arrivalWindowMs ?? 100));
           }
           log(`round ${round} ${system.name}: latency p50 ${percentile(result.latency.slice(-system.samples), 50).toFixed(1)} ms`);
-          const steady = await steadyRate(harness.paced, steadyRatePerSecond, system.steadyMs);
-          result.steady.push(...steady.latencies);
-          result.steadySent.push(steady.sentPerSecond);
-          result.steadyStarted.push(steady.startedPerSecond);
-          log(`round ${round} ${system.name}: at ${steady.sentPerSecond.toFixed(0)} runs/s, latency p50 ${percentile(steady.latencies, 50).toFixed(1)} ms`);
+          let pacedSoFar = 0;
+          for (const rate of system.steadyRates) {
+            const steady = await steadyRate(harness.paced, rate, system.steadyMs, pacedSoFar);
+            pacedSoFar += steady.latencies.length;
+            const measured = result.steady.get(rate)!;
+            measured.latencies.push(...steady.latencies);
+            measured.sent.push(steady.sentPerSecond);
+            measured.started.push(steady.startedPerSecond);
+            log(`round ${round} ${system.name}: at ${steady.sentPerSecond.toFixed(0)} runs/s, started ${steady.startedPerSecond.toFixed(0)}/s, latency p50 ${percentile(steady.latencies, 50).toFixed(1)} p99 ${percentile(steady.latencies, 99).toFixed(1)} ms`);
+            await sleep(500);
+          }
           if (harness.limits) {
             const most = await harness.limits(limitedRuns);
             result.limits.push(most);
@@ -466,18 +474,23 @@ const lines = [
   ``,
   `Completions are counted by polling SQL every ${pollMs} ms, so a drain that takes under a second or so is only roughly timed.`,
   ``,
-  `### Latency at a steady ${steadyRatePerSecond} runs/s: runs triggered one by one, one every ${1000 / steadyRatePerSecond} ms (${roundsText})`,
-  ``,
-  `| system | runs per round | sent/s | started/s | p50 ms | p90 ms | p99 ms |`,
-  `| --- | ---: | ---: | ---: | ---: | ---: | ---: |`,
-  ...systems.map((system) => {
-    const result = results.get(system.name)!;
-    const values = result.steady;
-    return `| ${system.name} | ${count(Math.round((steadyRatePerSecond * system.steadyMs) / 1000))} | ${median(result.steadySent).toFixed(0)} | ${median(result.steadyStarted).toFixed(0)} | ${percentile(values, 50).toFixed(1)} | ${percentile(values, 90).toFixed(1)} | ${percentile(values, 99).toFixed(1)} |`;
+  ...steadyRates.flatMap((rate) => {
+    const measuredAt = systems.filter((system) => system.steadyRates.includes(rate));
+    return [
+      `### Latency at a steady ${count(rate)} runs/s: runs triggered one by one, one every ${1000 / rate} ms (${roundsText})`,
+      ``,
+      `| system | runs per round | sent/s | started/s | p50 ms | p90 ms | p99 ms |`,
+      `| --- | ---: | ---: | ---: | ---: | ---: | ---: |`,
+      ...measuredAt.map((system) => {
+        const measured = results.get(system.name)!.steady.get(rate)!;
+        const values = measured.latencies;
+        return `| ${system.name} | ${count(Math.round((rate * system.steadyMs) / 1000))} | ${median(measured.sent).toFixed(0)} | ${median(measured.started).toFixed(0)} | ${percentile(values, 50).toFixed(1)} | ${percentile(values, 90).toFixed(1)} | ${percentile(values, 99).toFixed(1)} |`;
+      }),
+      ``,
+      `Each run's payload carries the moment it was sent and its body notes when it started (Ratchet: the \`paced\` task returns \`Date.now()\`); sends do not wait for the previous one to return. "started/s" is runs over the time from the first send to the last start: below ${count(rate)} the system did not keep up, and its latency is mostly waiting behind earlier arrivals, growing with the length of the test${measuredAt.some((system) => system.steadyMs !== steadyMs) ? ` (pg-boss gets ${pgBossSteadyMs / 1000} s of arrivals instead of ${steadyMs / 1000} s)` : ""}.${systems.length > measuredAt.length ? ` Not measured at this rate: ${systems.filter((system) => !measuredAt.includes(system)).map((system) => system.name).join(", ")}, which does not keep up with the first.` : ""}`,
+      ``,
+    ];
   }),
-  ``,
-  `Each run's payload carries the moment it was sent and its body notes when it started (Ratchet: the \`paced\` task returns \`Date.now()\`); sends do not wait for the previous one to return. "started/s" is runs over the time from the first send to the last start: below ${steadyRatePerSecond} the system did not keep up, and its latency is mostly waiting behind earlier arrivals, growing with the length of the test (pg-boss gets ${pgBossSteadyMs / 1000} s of arrivals instead of ${steadyMs / 1000} s).`,
-  ``,
   ...(fairnessScenarios.length === 0
     ? []
     : [
@@ -528,10 +541,50 @@ const lines = [
   `| --- | ---: | ---: |`,
   `| Ratchet | ${Math.max(...ratchet.limits)} | 5 |`,
   ``,
+  ...targetLines(),
 ];
 const report = lines.join("\n");
 console.log(report);
 await writeFile(join(root, "bench/last-report.md"), `${report}\n`);
+
+/** The performance targets (docs/benchmarks.md) against this run's figures, for the systems measured. */
+function targetLines(): string[] {
+  const batched = results.get("graphile-worker (local queue 100, batched completion)");
+  const throughput = median(ratchet.throughput);
+  const steadyRow = (rate: number, p99Target: number) => {
+    const measured = ratchet.steady.get(rate);
+    if (!measured || measured.latencies.length === 0) return [];
+    const p99 = percentile(measured.latencies, 99);
+    const started = median(measured.started);
+    const keptUp = started >= rate * 0.97;
+    return [`| steady ${count(rate)} runs/s: kept up, p99 | ≤ ${p99Target} ms | ${keptUp ? "kept up" : `started ${started.toFixed(0)}/s`}, p99 ${p99.toFixed(0)} ms | ${keptUp && p99 <= p99Target ? "yes" : "no"} |`];
+  };
+  const equal = fairnessResults.get("Ratchet (a worker per environment)");
+  const equalRate = equal ? equal.completed.reduce((sum, n) => sum + n, 0) / (fairness.windowMs / 1000) : Number.NaN;
+  const yes = (met: boolean) => (met ? "yes" : "no");
+  const postgresCpu = per1000(systems[0]!, (sample) => sample.postgresCpu);
+  const workerPss = peak((sample) => sample.peakRss.watched[0]?.tree ?? Number.NaN);
+  const serverRss = peak((sample) => sample.peakRss.self);
+  const [idle50, idle99] = [percentile(ratchet.latency, 50), percentile(ratchet.latency, 99)];
+  return [
+    `### Against the targets`,
+    ``,
+    `| figure | target | this run | met? |`,
+    `| --- | --- | --- | --- |`,
+    ...(batched ? [`| throughput, no-op runs | ≥ 1.0× graphile-worker batched (≥ 4,000 runs/s first) | ${throughput.toFixed(0)} runs/s, ${ratio(throughput, median(batched.throughput))} of ${median(batched.throughput).toFixed(0)} | ${yes(throughput >= median(batched.throughput))} |`] : []),
+    `| idle trigger → start p50 / p99 | ≤ 3 / 10 ms | ${idle50.toFixed(1)} / ${idle99.toFixed(1)} ms | ${yes(idle50 <= 3 && idle99 <= 10)} |`,
+    ...steadyRow(500, 50),
+    ...steadyRow(2_000, 100),
+    `| Postgres CPU per 1,000 runs | ≤ 0.25 s | ${seconds(postgresCpu)} s | ${Number.isFinite(postgresCpu) ? yes(postgresCpu <= 0.25) : "n/a"} |`,
+    `| worker with ${concurrency} slots (PSS) / server RSS | ≤ 300 / 200 MiB | ${mib(workerPss)} / ${mib(serverRss)} MiB | ${yes(workerPss <= 300 * 2 ** 20 && serverRss <= 200 * 2 ** 20)} |`,
+    ...(equal
+      ? [`| runs/s, ${fairness.environments} environments × ${Math.floor(concurrency / fairness.environments)} slots | ≥ 80% of one environment with ${concurrency} | ${equalRate.toFixed(0)} runs/s, ${((equalRate / throughput) * 100).toFixed(0)}% of ${throughput.toFixed(0)} | ${yes(equalRate >= 0.8 * throughput)} |`]
+      : []),
+    ``,
+    `The ${fairness.environments}-environment rate is the equal-demand fairness window's completed runs per second; the one-environment rate is the throughput drain's.`,
+    ``,
+  ];
+}
 
 async function versionOf(pkg: string): Promise<string> {
   return (JSON.parse(await readFile(join(root, "node_modules", pkg, "package.json"), "utf8")) as { version: string }).version;

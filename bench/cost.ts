@@ -100,6 +100,20 @@ function treePssBytes(rootPid: number): number {
   }, 0);
 }
 
+/** Each process of a tree with its resident and proportional memory (bytes), the root first. */
+export function processTreeMemory(rootPid: number): Array<{ pid: number; rssBytes: number; pssBytes: number }> {
+  return tree(rootPid).map((stat) => {
+    let pssBytes = Number.NaN;
+    try {
+      const match = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${stat.pid}/smaps_rollup`, "utf8"));
+      if (match) pssBytes = Number(match[1]) * 1024;
+    } catch {
+      // gone meanwhile
+    }
+    return { pid: stat.pid, rssBytes: rssBytes(stat.pid), pssBytes };
+  });
+}
+
 /**
  * The postmaster's pid when the database runs on this machine and its processes are visible here:
  * the parent of this connection's backend. Null otherwise (a remote DATABASE_URL, or a container

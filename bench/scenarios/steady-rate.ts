@@ -24,8 +24,9 @@ export interface SteadyRateResult {
   startedPerSecond: number;
 }
 
-/** Sends `ratePerSecond × durationMs` runs evenly over `durationMs`, then waits for all to start. */
-export async function steadyRate(target: PacedTarget, ratePerSecond: number, durationMs: number): Promise<SteadyRateResult> {
+/** Sends `ratePerSecond × durationMs` runs evenly over `durationMs`, then waits for all to start.
+ * `earlier` paced runs of a previous call on the same target are counted and left out. */
+export async function steadyRate(target: PacedTarget, ratePerSecond: number, durationMs: number, earlier = 0): Promise<SteadyRateResult> {
   const total = Math.round((ratePerSecond * durationMs) / 1000);
   const interval = 1000 / ratePerSecond;
   const calls: Promise<void>[] = [];
@@ -42,7 +43,7 @@ export async function steadyRate(target: PacedTarget, ratePerSecond: number, dur
     await sleep(1);
   }
   await Promise.all(calls);
-  const starts = await target.pacedStarts(total);
+  const starts = (await target.pacedStarts(earlier + total)).filter((run) => run.sent >= firstSent);
   const lastStart = Math.max(...starts.map((run) => run.started));
   return {
     latencies: starts.map((run) => run.started - run.sent),
