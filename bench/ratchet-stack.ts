@@ -128,11 +128,26 @@ function postJson(apiUrl: string, key: string, path: string, body: unknown): Pro
   });
 }
 
+// The worker runs as an installed package runs it: compiled to JavaScript (dist/), built once per
+// benchmark from the current sources. From the TypeScript sources (RATCHET_BENCH_WORKER=source, what
+// `bin/ratchet.js` does in a checkout) every run process also loads Node's type stripper, about
+// 30 MB more each.
+let built: Promise<string> | null = null;
+function workerEntry(): Promise<string> {
+  if (process.env.RATCHET_BENCH_WORKER === "source") return Promise.resolve(join(root, "bin/ratchet.js"));
+  built ??= new Promise((resolve, reject) => {
+    const build = spawn(process.execPath, [join(root, "scripts/build.js")], { cwd: root, stdio: ["ignore", "ignore", "inherit"] });
+    build.once("error", reject);
+    build.once("exit", (code) => (code === 0 ? resolve(join(root, "dist/server/cli/main.js")) : reject(new Error(`npm run build exited with ${code}`))));
+  });
+  return built;
+}
+
 /** `ratchet worker --concurrency <n>` for the environment of `key`, once it has registered its tasks. */
 async function spawnWorker(apiUrl: string, key: string, concurrency: number): Promise<RatchetWorker> {
   const env: NodeJS.ProcessEnv = { ...process.env, RATCHET_API_URL: apiUrl, RATCHET_SECRET_KEY: key };
   delete env.DATABASE_URL;
-  const child = spawn(process.execPath, [join(root, "bin/ratchet.js"), "worker", "--concurrency", String(concurrency)], {
+  const child = spawn(process.execPath, [await workerEntry(), "worker", "--concurrency", String(concurrency)], {
     cwd: join(root, "bench/project"),
     env,
     stdio: ["ignore", "pipe", "pipe"],
