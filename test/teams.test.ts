@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { SMTPServer } from "smtp-server";
 import { issueSecretKey } from "../server/auth/issue-key.ts";
+import { hashSecretKey } from "../server/auth/secret-keys.ts";
 import { createTestApp, type TestApp } from "./helpers/app.ts";
 import { Browser, signedInAdmin } from "./helpers/dashboard.ts";
 import { ApiClient } from "./helpers/engine.ts";
@@ -165,6 +166,17 @@ describe("members and projects", () => {
     for (const project of [alpha, beta]) {
       const key = new ApiClient(t.app, project.devKey);
       await key.ok("POST", `/api/v1/projects/${project.ref}/envvars/dev`, { name: "PRIVATE", value: `${project.name} private value` });
+    }
+    // The keys' use is recorded after the response (server/auth/authenticate.ts): the snapshot waits
+    // for it, so that only what the intruder does can change the state.
+    for (const project of [alpha, beta]) {
+      for (let tries = 0; ; tries += 1) {
+        const [row] = await sql<{ used: boolean }[]>`
+          select k.last_used_at is not null as used from ratchet.api_keys k where k.key_hash = ${hashSecretKey(project.devKey)}`;
+        if (row?.used) break;
+        assert.ok(tries < 200, `${project.name}'s dev key was never marked used`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
     }
     const routes = t.app.ratchetRoutes.filter((route) => !/^\/(api|engine|static)\//.test(route.url) && route.method !== "HEAD");
     assert.ok(routes.length > 30, `${routes.length} dashboard routes`);
