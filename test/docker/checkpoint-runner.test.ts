@@ -313,17 +313,23 @@ describe("the Docker runner checkpoints long waits", { skip: skip ?? false }, ()
     assert.deepEqual(await containersOf(id), []);
   });
 
-  test("a checkpoint over the runner's cap is refused, the run suspends by replay, says why, and completes", async () => {
+  /** A runner started afresh with `env` takes a token-waiting run, which suspends with no checkpoint and no container. */
+  const waitingByReplay = async (env: Record<string, string>) => {
     await worker.stop();
-    // An attempt's packed checkpoint is about 13 MB: a cap of 1 MiB refuses it after the dump.
-    await startRunner({ RATCHET_CHECKPOINT_MAX_MB: "1" });
+    await startRunner(env);
     hits.length = 0;
     const { id } = await api("POST", "/api/v1/tasks/remembers/trigger", { payload: { token: true } });
     const token = await tokenOf();
     await waitFor("the run to wait", async () => ((await api("GET", `/api/v3/runs/${id}`)).status === "WAITING" ? true : undefined));
-    assert.equal(await checkpointsOf(id), 0, "nothing kept of the refused checkpoint");
-    assert.equal(await largeObjects(), 0, "its large object was rolled back");
-    await waitFor("replay suspension to end the container", async () => ((await containersOf(id)).length === 0 ? true : undefined));
+    assert.equal(await checkpointsOf(id), 0, "no checkpoint kept");
+    await waitFor("replay suspension to end the container too", async () => ((await containersOf(id)).length === 0 ? true : undefined));
+    return { id: id as string, token };
+  };
+
+  test("a checkpoint over the runner's cap is refused, the run suspends by replay, says why, and completes", async () => {
+    // An attempt's packed checkpoint is about 13 MB: a cap of 1 MiB refuses it after the dump.
+    const { id, token } = await waitingByReplay({ RATCHET_CHECKPOINT_MAX_MB: "1" });
+    assert.equal(await largeObjects(), 0, "the refused checkpoint's large object was rolled back");
     await api("POST", `/api/v1/waitpoints/tokens/${token}/complete`, { data: { capped: true } });
     const done = await finished(id);
     assert.equal(done.status, "COMPLETED", `${JSON.stringify(done.error)}\n${worker.output()}`);
@@ -335,14 +341,7 @@ describe("the Docker runner checkpoints long waits", { skip: skip ?? false }, ()
   });
 
   test("with RATCHET_CHECKPOINTS=off the run suspends by replay, notes why, and completes", async () => {
-    await worker.stop();
-    await startRunner({ RATCHET_CHECKPOINTS: "off" });
-    hits.length = 0;
-    const { id } = await api("POST", "/api/v1/tasks/remembers/trigger", { payload: { token: true } });
-    const token = await tokenOf();
-    await waitFor("the run to wait", async () => ((await api("GET", `/api/v3/runs/${id}`)).status === "WAITING" ? true : undefined));
-    assert.equal(await checkpointsOf(id), 0);
-    await waitFor("replay suspension to end the container too", async () => ((await containersOf(id)).length === 0 ? true : undefined));
+    const { id, token } = await waitingByReplay({ RATCHET_CHECKPOINTS: "off" });
     const completedAt = Date.now();
     await api("POST", `/api/v1/waitpoints/tokens/${token}/complete`, { data: { approved: false } });
     const done = await finished(id);
