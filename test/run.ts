@@ -37,10 +37,12 @@ try {
   };
   delete env.DATABASE_URL;
   const concurrency = Number(process.env.RATCHET_TEST_CONCURRENCY ?? 2);
+  // --test-force-exit: a file ends when its tests have, even if a test that failed or timed out left
+  // a handle open (a child process, a socket); otherwise one hung test holds the suite until CI's limit.
   exitCode = await new Promise<number>((done) => {
     const child = spawn(
       process.execPath,
-      ["--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", "--test-timeout=300000", ...files],
+      ["--test", `--test-concurrency=${concurrency}`, "--test-reporter=spec", "--test-timeout=300000", "--test-force-exit", ...files],
       { stdio: "inherit", env },
     );
     const forward = (signal: NodeJS.Signals) => child.kill(signal);

@@ -4,6 +4,7 @@ import { describe, test } from "node:test";
 import { freePort } from "../server/db/scratch.ts";
 import { createTestDatabase } from "./helpers/database.ts";
 import {
+  exitOf,
   isAlive,
   postgresPid,
   removeDataDir,
@@ -38,7 +39,7 @@ describe("the server process", () => {
       const pid = await postgresPid(dataDir);
       assert.ok(pid !== null && isAlive(pid), "the embedded Postgres is running");
       server.child.kill("SIGTERM");
-      const { code } = await server.exited;
+      const { code } = await exitOf(server);
       assert.equal(code, 0);
       assert.ok(!isAlive(pid!), "Postgres stopped with the server");
     } finally {
@@ -58,7 +59,7 @@ describe("the server process", () => {
       assert.equal(await whoami(first.url, key), 200);
       assert.equal(await whoami(first.url, "tr_dev_garbagegarbagegarbagegarb"), 401);
       first.child.kill("SIGTERM");
-      assert.equal((await first.exited).code, 0);
+      assert.equal((await exitOf(first)).code, 0);
 
       const second = await spawnServer({ dataDir, port: first.port, pgPort: first.pgPort });
       await waitUntilReady(second);
@@ -73,7 +74,7 @@ describe("the server process", () => {
       assert.equal(revoked.code, 0, revoked.stderr);
       assert.equal(await whoami(second.url, key), 401, "a revoked key is rejected at once");
       second.child.kill("SIGTERM");
-      assert.equal((await second.exited).code, 0);
+      assert.equal((await exitOf(second)).code, 0);
       assert.ok(!second.output().includes(key), "the key never appears in the server's output");
     } finally {
       await removeDataDir(dataDir);
@@ -88,7 +89,7 @@ describe("the server process", () => {
       const pid = await postgresPid(dataDir);
       server.child.kill("SIGTERM");
       server.child.kill("SIGTERM");
-      await server.exited;
+      await exitOf(server);
       assert.ok(pid !== null && !isAlive(pid), "Postgres stopped");
     } finally {
       await removeDataDir(dataDir);
@@ -109,7 +110,7 @@ describe("the server process", () => {
       await waitUntilReady(next);
       assert.ok(!isAlive(orphan!), "the orphan was stopped");
       next.child.kill("SIGTERM");
-      assert.equal((await next.exited).code, 0);
+      assert.equal((await exitOf(next)).code, 0);
     } finally {
       await removeDataDir(dataDir);
     }
@@ -121,12 +122,12 @@ describe("the server process", () => {
       const first = await spawnServer({ dataDir });
       await waitUntilReady(first);
       const second = await spawnServer({ dataDir });
-      const { code } = await second.exited;
+      const { code } = await exitOf(second);
       assert.equal(code, 1);
       assert.match(second.output(), /in use by another Ratchet process/);
       assert.equal(await (await fetch(`${first.url}/readyz`)).status, 200, "the first server is unharmed");
       first.child.kill("SIGTERM");
-      await first.exited;
+      await exitOf(first);
     } finally {
       await removeDataDir(dataDir);
     }
@@ -138,7 +139,7 @@ describe("the server process", () => {
     const blocker = await occupy(pgPort);
     try {
       const server = await spawnServer({ dataDir, pgPort });
-      const { code } = await server.exited;
+      const { code } = await exitOf(server);
       assert.equal(code, 1);
       assert.match(server.output(), new RegExp(`Port ${pgPort} is already in use.*RATCHET_EMBEDDED_PG_PORT`));
       assert.equal(await postgresPid(dataDir).then((pid) => pid !== null && isAlive(pid)), false);
@@ -154,7 +155,7 @@ describe("the server process", () => {
     const blocker = await occupy(port);
     try {
       const server = await spawnServer({ dataDir, port });
-      const { code } = await server.exited;
+      const { code } = await exitOf(server);
       assert.equal(code, 1);
       assert.match(server.output(), new RegExp(`Port ${port} is already in use.*Set PORT`));
       const pid = await postgresPid(dataDir);
@@ -171,7 +172,7 @@ describe("the server process", () => {
     try {
       await database.db.sql`insert into ratchet.migrations (id, name) values (9999, 'from_the_future')`;
       const server = await spawnServer({ dataDir, env: { DATABASE_URL: database.url } });
-      const { code } = await server.exited;
+      const { code } = await exitOf(server);
       assert.equal(code, 1);
       assert.match(server.output(), /migrated by a newer version of Ratchet/);
     } finally {
@@ -183,7 +184,7 @@ describe("the server process", () => {
   test("a misspelt setting stops the start with the closest valid name", async () => {
     const dataDir = await tempDataDir();
     const server = await spawnServer({ dataDir, env: { RATCHET_LOG_LEVL: "debug" } });
-    const { code } = await server.exited;
+    const { code } = await exitOf(server);
     assert.equal(code, 1);
     assert.match(server.output(), /RATCHET_LOG_LEVL is not a Ratchet setting; did you mean RATCHET_LOG_LEVEL\?/);
   });
